@@ -1,0 +1,22 @@
+//! Otklik's domain: the types and rules of a helpdesk, with no I/O.
+//!
+//! This crate decides *what is allowed* (status transitions, who may see a ticket, what a valid
+//! e-mail identity or tag name is) and *what a change looks like* (the new state plus the audit
+//! event that records it). It never talks to a database, the network or the system clock
+//! directly: time comes through [`clock::Clock`], persistence is the store crates' job.
+//!
+//! It must not depend on any other Otklik crate, nor on async runtimes, SQL or HTTP crates.
+
+pub mod agent;
+pub mod attachment;
+pub mod audit;
+pub mod clock;
+pub mod customer;
+pub mod error;
+pub mod ids;
+pub mod message;
+pub mod permission;
+pub mod ticket;
+
+pub use error::DomainError;
+pub use jiff::Timestamp;

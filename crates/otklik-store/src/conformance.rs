@@ -1,0 +1,654 @@
+//! The conformance suite: the behaviour every backend must show, written once against
+//! `dyn Store`. A backend runs it with [`conformance_tests!`](crate::conformance_tests), which
+//! expands to one named test per case:
+//!
+//! ```ignore
+//! otklik_store::conformance_tests!(my_backend_tests::fresh_store);
+//! ```
+//!
+//! where `fresh_store()` is an `async fn() -> TestStore` giving an empty, migrated database.
+
+use std::any::Any;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use otklik_domain::agent::{Agent, Role, Tag, Team};
+use otklik_domain::attachment::AttachmentMeta;
+use otklik_domain::audit::{Actor, AuditEvent, set};
+use otklik_domain::customer::{Customer, CustomerMerge, Identity, IdentityKind, IdentityValue};
+use otklik_domain::ids::*;
+use otklik_domain::message::{Author, Message, MessageVisibility};
+use otklik_domain::permission::Scope;
+use otklik_domain::ticket::{Channel, NewTicket, Priority, Ticket, TicketStatus};
+
+use crate::*;
+
+/// An empty, migrated store and whatever keeps its database alive (a temp folder, a database
+/// that is dropped when the guard is).
+pub struct TestStore {
+    pub store: Arc<dyn Store>,
+    pub guard: Box<dyn Any + Send>,
+}
+
+/// Expands to one `#[tokio::test]` per conformance case, each on a fresh store from `$factory`.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($factory:path) => {
+        $crate::conformance_tests!(@cases $factory;
+            a_new_ticket_reads_back_equal_with_the_next_number,
+            concurrent_ticket_inserts_get_distinct_numbers,
+            a_stale_ticket_version_is_refused_and_changes_nothing,
+            a_failing_mutation_rolls_back_the_whole_unit,
+            tickets_list_newest_first_and_pages_by_cursor_without_gaps_or_repeats,
+            every_ticket_filter_keeps_only_matching_tickets,
+            an_agent_visibility_hides_tickets_of_other_teams,
+            tags_are_created_on_use_and_deleting_a_tag_removes_it_from_tickets,
+            messages_read_back_in_order_with_attachments_and_move_on_merge,
+            customers_read_back_with_identities_and_an_identity_belongs_to_one_customer,
+            customer_merges_move_identities_and_tickets_and_undo_exactly,
+            agents_read_back_with_teams_and_emails_are_unique,
+            deleting_a_team_unroutes_its_tickets_and_ends_memberships,
+            tokens_sessions_and_setup_tokens_round_trip,
+            a_setup_token_can_be_consumed_only_once,
+            a_claimed_idempotency_key_is_found_and_cannot_be_claimed_twice,
+            audit_events_read_back_oldest_first,
+            the_logical_schema_lists_the_core_tables
+        );
+    };
+    (@cases $factory:path; $($case:ident),+) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let test_store = $factory().await;
+                $crate::conformance::$case(test_store.store.clone()).await;
+                drop(test_store);
+            }
+        )+
+    };
+}
+
+fn at(second: i64) -> Timestamp {
+    Timestamp::from_second(1_800_000_000 + second).expect("valid test time")
+}
+
+fn new_customer(name: &str, email: &str) -> Customer {
+    let id = CustomerId::new();
+    Customer {
+        id,
+        name: name.into(),
+        language: Some("ru".into()),
+        identities: vec![Identity {
+            id: IdentityId::new(),
+            customer_id: id,
+            value: IdentityValue::parse(IdentityKind::Email, None, email).expect("valid email"),
+            created_at: at(0),
+        }],
+        merged_into: None,
+        created_at: at(0),
+        updated_at: at(0),
+        version: 1,
+    }
+}
+
+fn new_ticket(customer_id: CustomerId, subject: &str, created: i64) -> NewTicket {
+    NewTicket {
+        id: TicketId::new(),
+        subject: subject.into(),
+        status: TicketStatus::New,
+        priority: Priority::Normal,
+        channel: Channel::Email,
+        customer_id,
+        assignee_id: None,
+        team_id: None,
+        tags: vec![],
+        created_at: at(created),
+    }
+}
+
+fn new_agent(email: &str, role: Role, team_ids: Vec<TeamId>) -> Agent {
+    Agent {
+        id: AgentId::new(),
+        email: email.into(),
+        name: format!("Agent {email}"),
+        role,
+        team_ids,
+        active: true,
+        created_at: at(0),
+        updated_at: at(0),
+        version: 1,
+    }
+}
+
+fn query(visibility: Visibility, filter: TicketFilter) -> TicketQuery {
+    TicketQuery { filter, visibility, after: None, limit: MAX_PAGE_SIZE }
+}
+
+async fn commit(store: &Arc<dyn Store>, mutations: Vec<Mutation>) -> CommitReceipt {
+    store.commit(UnitOfWork { mutations }).await.expect("commit succeeds")
+}
+
+async fn seed_customer(store: &Arc<dyn Store>, name: &str, email: &str) -> Customer {
+    let customer = new_customer(name, email);
+    commit(store, vec![Mutation::InsertCustomer(customer.clone())]).await;
+    customer
+}
+
+async fn seed_ticket(store: &Arc<dyn Store>, ticket: NewTicket) -> Ticket {
+    let receipt = commit(store, vec![Mutation::InsertTicket(ticket.clone())]).await;
+    ticket.into_ticket(receipt.ticket_numbers[0])
+}
+
+async fn seed_team(store: &Arc<dyn Store>, name: &str) -> Team {
+    let team = Team { id: TeamId::new(), name: name.into(), created_at: at(0) };
+    commit(store, vec![Mutation::InsertTeam(team.clone())]).await;
+    team
+}
+
+fn ids(tickets: &[Ticket]) -> Vec<TicketId> {
+    tickets.iter().map(|ticket| ticket.id).collect()
+}
+
+pub async fn a_new_ticket_reads_back_equal_with_the_next_number(store: Arc<dyn Store>) {
+    let customer = seed_customer(&store, "Анна", "anna@example.ru").await;
+    let mut draft = new_ticket(customer.id, "Где мой заказ?", 1);
+    draft.tags = vec!["доставка".into(), "vip".into()];
+    let first = seed_ticket(&store, draft).await;
+    let second = seed_ticket(&store, new_ticket(customer.id, "Second", 2)).await;
+    assert_eq!(second.number, first.number + 1);
+    let mut expected = first.clone();
+    expected.tags.sort();
+    assert_eq!(store.find_ticket(first.id).await.unwrap(), Some(expected.clone()));
+    assert_eq!(store.find_ticket_by_number(first.number).await.unwrap(), Some(expected));
+    assert_eq!(store.find_ticket(TicketId::new()).await.unwrap(), None);
+}
+
+pub async fn concurrent_ticket_inserts_get_distinct_numbers(store: Arc<dyn Store>) {
+    let customer = seed_customer(&store, "Boris", "boris@example.com").await;
+    let mut tasks = Vec::new();
+    for index in 0..40 {
+        let store = store.clone();
+        let draft = new_ticket(customer.id, &format!("Ticket {index}"), index);
+        tasks.push(tokio::spawn(async move {
+            store.commit(UnitOfWork::new().with(Mutation::InsertTicket(draft))).await
+        }));
+    }
+    let mut numbers = BTreeSet::new();
+    for task in tasks {
+        let receipt = task.await.expect("task runs").expect("commit succeeds");
+        assert!(numbers.insert(receipt.ticket_numbers[0]), "duplicate number");
+    }
+    assert_eq!(numbers.len(), 40);
+}
+
+pub async fn a_stale_ticket_version_is_refused_and_changes_nothing(store: Arc<dyn Store>) {
+    let customer = seed_customer(&store, "C", "c@example.com").await;
+    let ticket = seed_ticket(&store, new_ticket(customer.id, "Subject", 1)).await;
+    let mut first_edit = ticket.clone();
+    first_edit.priority = Priority::High;
+    first_edit.tags = vec!["a".into()];
+    commit(&store, vec![Mutation::UpdateTicket { ticket: first_edit.clone(), expected_version: 1 }]).await;
+    let mut stale_edit = ticket.clone();
+    stale_edit.priority = Priority::Low;
+    let error = store
+        .commit(UnitOfWork::new().with(Mutation::UpdateTicket { ticket: stale_edit, expected_version: 1 }))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::VersionConflict { .. }), "{error:?}");
+    let stored = store.find_ticket(ticket.id).await.unwrap().unwrap();
+    assert_eq!(stored.priority, Priority::High);
+    assert_eq!(stored.tags, vec!["a".to_owned()]);
+    assert_eq!(stored.version, 2);
+}
+
+pub async fn a_failing_mutation_rolls_back_the_whole_unit(store: Arc<dyn Store>) {
+    let customer = seed_customer(&store, "D", "d@example.com").await;
+    let key = IdempotencyRecord {
+        principal: "agent:x".into(),
+        key: "k1".into(),
+        fingerprint: "f".into(),
+        resource_kind: "ticket".into(),
+        resource_id: uuid::Uuid::now_v7(),
+        created_at: at(0),
+    };
+    commit(&store, vec![Mutation::ClaimIdempotencyKey(key.clone())]).await;
+    let draft = new_ticket(customer.id, "Never saved", 1);
+    let audit = AuditEvent::new(at(1), Actor::System, "ticket.created", "ticket", draft.id.0, vec![]);
+    let error = store
+        .commit(UnitOfWork {
+            mutations: vec![
+                Mutation::InsertTicket(draft.clone()),
+                Mutation::Audit(audit),
+                Mutation::ClaimIdempotencyKey(key),
+            ],
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(&error, StoreError::Conflict { constraint } if constraint == "idempotency_keys"), "{error:?}");
+    assert_eq!(store.find_ticket(draft.id).await.unwrap(), None);
+    assert!(store.list_audit_events(draft.id.0).await.unwrap().is_empty());
+    // The store keeps working after a rolled-back unit.
+    seed_ticket(&store, new_ticket(customer.id, "Saved", 2)).await;
+}
+
+pub async fn tickets_list_newest_first_and_pages_by_cursor_without_gaps_or_repeats(store: Arc<dyn Store>) {
+    let customer = seed_customer(&store, "E", "e@example.com").await;
+    let mut created = Vec::new();
+    for index in 0..25 {
+        // Pairs share a timestamp so the id breaks ties.
+        created.push(seed_ticket(&store, new_ticket(customer.id, &format!("T{index}"), index / 2)).await);
+    }
+    let mut expected = created.clone();
+    expected.sort_by(|a, b| (b.updated_at, b.id).cmp(&(a.updated_at, a.id)));
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list_tickets(&TicketQuery { filter: TicketFilter::default(), visibility: Visibility::All, after, limit: 7 })
+            .await
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 7);
+        let last = page.last().unwrap();
+        after = Some(TicketCursor { updated_at: last.updated_at, id: last.id });
+        seen.extend(page);
+    }
+    assert_eq!(ids(&seen), ids(&expected));
+}
+
+pub async fn every_ticket_filter_keeps_only_matching_tickets(store: Arc<dyn Store>) {
+    let anna = seed_customer(&store, "Anna", "anna@example.com").await;
+    let boris = seed_customer(&store, "Boris", "boris@example.com").await;
+    let team = seed_team(&store, "Delivery").await;
+    let agent = new_agent("agent@shop.test", Role::Agent, vec![]);
+    commit(&store, vec![Mutation::InsertAgent { agent: agent.clone(), password_hash: None }]).await;
+
+    let plain = seed_ticket(&store, new_ticket(anna.id, "plain", 1)).await;
+    let mut draft = new_ticket(boris.id, "rich", 5);
+    draft.status = TicketStatus::Open;
+    draft.priority = Priority::Urgent;
+    draft.channel = Channel::Chat;
+    draft.assignee_id = Some(agent.id);
+    draft.team_id = Some(team.id);
+    draft.tags = vec!["refund".into()];
+    let rich = seed_ticket(&store, draft).await;
+
+    let cases: Vec<(&str, TicketFilter, Vec<TicketId>)> = vec![
+        ("status", TicketFilter { statuses: vec![TicketStatus::Open], ..Default::default() }, vec![rich.id]),
+        ("two statuses", TicketFilter { statuses: vec![TicketStatus::Open, TicketStatus::New], ..Default::default() }, vec![rich.id, plain.id]),
+        ("priority", TicketFilter { priorities: vec![Priority::Normal], ..Default::default() }, vec![plain.id]),
+        ("channel", TicketFilter { channels: vec![Channel::Chat], ..Default::default() }, vec![rich.id]),
+        ("assignee", TicketFilter { assignee: Some(AssigneeFilter::Agent(agent.id)), ..Default::default() }, vec![rich.id]),
+        ("unassigned", TicketFilter { assignee: Some(AssigneeFilter::Unassigned), ..Default::default() }, vec![plain.id]),
+        ("team", TicketFilter { team: Some(TeamFilter::Team(team.id)), ..Default::default() }, vec![rich.id]),
+        ("no team", TicketFilter { team: Some(TeamFilter::NoTeam), ..Default::default() }, vec![plain.id]),
+        ("tag", TicketFilter { tag: Some("refund".into()), ..Default::default() }, vec![rich.id]),
+        ("unknown tag", TicketFilter { tag: Some("nope".into()), ..Default::default() }, vec![]),
+        ("customer", TicketFilter { customer_id: Some(anna.id), ..Default::default() }, vec![plain.id]),
+        ("updated since", TicketFilter { updated_since: Some(at(3)), ..Default::default() }, vec![rich.id]),
+    ];
+    for (name, filter, expected) in cases {
+        let listed = store.list_tickets(&query(Visibility::All, filter)).await.unwrap();
+        assert_eq!(ids(&listed), expected, "filter {name}");
+    }
+
+    // A merged ticket is hidden unless asked for.
+    let mut merged = plain.clone();
+    merged.merged_into = Some(rich.id);
+    merged.status = TicketStatus::Closed;
+    commit(&store, vec![Mutation::UpdateTicket { ticket: merged, expected_version: 1 }]).await;
+    let listed = store.list_tickets(&query(Visibility::All, TicketFilter::default())).await.unwrap();
+    assert_eq!(ids(&listed), vec![rich.id]);
+    let all = TicketFilter { include_merged: true, ..Default::default() };
+    assert_eq!(store.list_tickets(&query(Visibility::All, all)).await.unwrap().len(), 2);
+}
+
+pub async fn an_agent_visibility_hides_tickets_of_other_teams(store: Arc<dyn Store>) {
+    let customer = seed_customer(&store, "F", "f@example.com").await;
+    let mine = seed_team(&store, "Mine").await;
+    let other = seed_team(&store, "Other").await;
+    let agent = new_agent("a@shop.test", Role::Agent, vec![mine.id]);
+    commit(&store, vec![Mutation::InsertAgent { agent: agent.clone(), password_hash: None }]).await;
+
+    let unrouted = seed_ticket(&store, new_ticket(customer.id, "unrouted", 1)).await;
+    let mut draft = new_ticket(customer.id, "my team", 2);
+    draft.team_id = Some(mine.id);
+    let my_team = seed_ticket(&store, draft).await;
+    let mut draft = new_ticket(customer.id, "other team", 3);
+    draft.team_id = Some(other.id);
+    let hidden = seed_ticket(&store, draft).await;
+    let mut draft = new_ticket(customer.id, "other team, assigned to me", 4);
+    draft.team_id = Some(other.id);
+    draft.assignee_id = Some(agent.id);
+    let assigned = seed_ticket(&store, draft).await;
+
+    let visibility = Visibility::Agent { agent_id: agent.id, team_ids: vec![mine.id] };
+    let listed = store.list_tickets(&query(visibility.clone(), TicketFilter::default())).await.unwrap();
+    assert_eq!(ids(&listed), vec![assigned.id, my_team.id, unrouted.id]);
+    let filtered = TicketFilter { team: Some(TeamFilter::Team(other.id)), ..Default::default() };
+    let listed = store.list_tickets(&query(visibility, filtered)).await.unwrap();
+    assert_eq!(ids(&listed), vec![assigned.id]);
+    assert!(!ids(&listed).contains(&hidden.id));
+}
+
+pub async fn tags_are_created_on_use_and_deleting_a_tag_removes_it_from_tickets(store: Arc<dyn Store>) {
+    let customer = seed_customer(&store, "G", "g@example.com").await;
+    let existing = Tag { id: TagId::new(), name: "vip".into(), created_at: at(0) };
+    commit(&store, vec![Mutation::InsertTag(existing.clone())]).await;
+    let duplicate = Tag { id: TagId::new(), name: "vip".into(), created_at: at(0) };
+    let error = store.commit(UnitOfWork::new().with(Mutation::InsertTag(duplicate))).await.unwrap_err();
+    assert!(matches!(&error, StoreError::Conflict { constraint } if constraint == "tags.name"), "{error:?}");
+
+    let mut draft = new_ticket(customer.id, "tagged", 1);
+    draft.tags = vec!["vip".into(), "возврат".into()];
+    let ticket = seed_ticket(&store, draft).await;
+    let names: Vec<_> = store.list_tags().await.unwrap().into_iter().map(|tag| tag.name).collect();
+    assert_eq!(names, vec!["vip", "возврат"]);
+
+    commit(&store, vec![Mutation::DeleteTag(existing.id)]).await;
+    let stored = store.find_ticket(ticket.id).await.unwrap().unwrap();
+    assert_eq!(stored.tags, vec!["возврат".to_owned()]);
+    assert_eq!(store.find_tag(existing.id).await.unwrap(), None);
+    let error = store.commit(UnitOfWork::new().with(Mutation::DeleteTag(existing.id))).await.unwrap_err();
+    assert!(matches!(error, StoreError::NotFound { .. }), "{error:?}");
+}
+
+pub async fn messages_read_back_in_order_with_attachments_and_move_on_merge(store: Arc<dyn Store>) {
+    let customer = seed_customer(&store, "H", "h@example.com").await;
+    let source = seed_ticket(&store, new_ticket(customer.id, "source", 1)).await;
+    let target = seed_ticket(&store, new_ticket(customer.id, "target", 2)).await;
+    let message_id = MessageId::new();
+    let attachment = AttachmentMeta {
+        id: AttachmentId::new(),
+        ticket_id: source.id,
+        message_id,
+        file_name: "чек.pdf".into(),
+        content_type: "application/pdf".into(),
+        size_bytes: 1234,
+        sha256: "ab".repeat(32),
+    };
+    let first = Message {
+        id: message_id,
+        ticket_id: source.id,
+        author: Author::Customer(customer.id),
+        visibility: MessageVisibility::Public,
+        channel: Channel::Email,
+        body: "Здравствуйте, где заказ?".into(),
+        attachments: vec![attachment.clone()],
+        created_at: at(1),
+    };
+    let note = Message {
+        id: MessageId::new(),
+        ticket_id: source.id,
+        author: Author::System,
+        visibility: MessageVisibility::Internal,
+        channel: Channel::Api,
+        body: "note".into(),
+        attachments: vec![],
+        created_at: at(2),
+    };
+    let on_target = Message { id: MessageId::new(), ticket_id: target.id, created_at: at(0), ..note.clone() };
+    commit(&store, vec![
+        Mutation::InsertMessage(first.clone()),
+        Mutation::InsertMessage(note.clone()),
+        Mutation::InsertMessage(on_target.clone()),
+    ])
+    .await;
+    assert_eq!(store.list_messages(source.id).await.unwrap(), vec![first.clone(), note.clone()]);
+    assert_eq!(store.find_attachment(attachment.id).await.unwrap(), Some(attachment.clone()));
+
+    commit(&store, vec![Mutation::MoveMessages { from: source.id, to: target.id }]).await;
+    assert!(store.list_messages(source.id).await.unwrap().is_empty());
+    let moved = store.list_messages(target.id).await.unwrap();
+    assert_eq!(moved.iter().map(|m| m.id).collect::<Vec<_>>(), vec![on_target.id, first.id, note.id]);
+    let moved_attachment = store.find_attachment(attachment.id).await.unwrap().unwrap();
+    assert_eq!(moved_attachment.ticket_id, target.id);
+}
+
+pub async fn customers_read_back_with_identities_and_an_identity_belongs_to_one_customer(store: Arc<dyn Store>) {
+    let anna = seed_customer(&store, "Анна", "anna@example.ru").await;
+    let phone = Identity {
+        id: IdentityId::new(),
+        customer_id: anna.id,
+        value: IdentityValue::parse(IdentityKind::Phone, None, "8 916 123-45-67").unwrap(),
+        created_at: at(1),
+    };
+    let telegram = Identity {
+        id: IdentityId::new(),
+        customer_id: anna.id,
+        value: IdentityValue::parse(IdentityKind::Messenger, Some("telegram"), "777").unwrap(),
+        created_at: at(2),
+    };
+    commit(&store, vec![Mutation::InsertIdentity(phone.clone()), Mutation::InsertIdentity(telegram.clone())]).await;
+    let stored = store.find_customer(anna.id).await.unwrap().unwrap();
+    assert_eq!(stored.identities.len(), 3);
+    assert_eq!(stored.name, "Анна");
+    let by_phone = store.find_customer_by_identity(&phone.value).await.unwrap().unwrap();
+    assert_eq!(by_phone.id, anna.id);
+
+    let mut boris = new_customer("Boris", "boris@example.com");
+    boris.identities[0].value = phone.value.clone();
+    let error = store.commit(UnitOfWork::new().with(Mutation::InsertCustomer(boris.clone()))).await.unwrap_err();
+    assert!(matches!(&error, StoreError::Conflict { constraint } if constraint == "customer_identities.value"), "{error:?}");
+    assert_eq!(store.find_customer(boris.id).await.unwrap(), None);
+
+    commit(&store, vec![Mutation::DeleteIdentity(telegram.id)]).await;
+    assert_eq!(store.find_customer_by_identity(&telegram.value).await.unwrap(), None);
+
+    let mut renamed = stored.clone();
+    renamed.name = "Анна Петрова".into();
+    renamed.language = None;
+    commit(&store, vec![Mutation::UpdateCustomer { customer: renamed, expected_version: 1 }]).await;
+    let stored = store.find_customer(anna.id).await.unwrap().unwrap();
+    assert_eq!((stored.name.as_str(), stored.language.clone(), stored.version), ("Анна Петрова", None, 2));
+
+    let second = seed_customer(&store, "Second", "second@example.com").await;
+    let listed = store.list_customers(&CustomerQuery { include_merged: false, after: None, limit: 10 }).await.unwrap();
+    assert_eq!(listed.iter().map(|c| c.id).collect::<Vec<_>>(), vec![second.id, anna.id]);
+    let page = store.list_customers(&CustomerQuery { include_merged: false, after: Some(second.id), limit: 10 }).await.unwrap();
+    assert_eq!(page.iter().map(|c| c.id).collect::<Vec<_>>(), vec![anna.id]);
+}
+
+pub async fn customer_merges_move_identities_and_tickets_and_undo_exactly(store: Arc<dyn Store>) {
+    let source = seed_customer(&store, "Source", "source@example.com").await;
+    let target = seed_customer(&store, "Target", "target@example.com").await;
+    let ticket = seed_ticket(&store, new_ticket(source.id, "from source", 1)).await;
+    assert_eq!(store.list_customer_ticket_ids(source.id).await.unwrap(), vec![ticket.id]);
+
+    let merge = CustomerMerge {
+        id: CustomerMergeId::new(),
+        source_id: source.id,
+        target_id: target.id,
+        moved_identity_ids: vec![source.identities[0].id],
+        moved_ticket_ids: vec![ticket.id],
+        merged_by: None,
+        merged_at: at(5),
+        undone_at: None,
+    };
+    let mut merged_source = source.clone();
+    merged_source.merged_into = Some(target.id);
+    commit(&store, vec![
+        Mutation::MoveIdentities { identity_ids: merge.moved_identity_ids.clone(), to: target.id },
+        Mutation::MoveTickets { ticket_ids: merge.moved_ticket_ids.clone(), to: target.id, at: at(5) },
+        Mutation::UpdateCustomer { customer: merged_source, expected_version: 1 },
+        Mutation::InsertCustomerMerge(merge.clone()),
+    ])
+    .await;
+    let stored_target = store.find_customer(target.id).await.unwrap().unwrap();
+    assert_eq!(stored_target.identities.len(), 2);
+    let moved_ticket = store.find_ticket(ticket.id).await.unwrap().unwrap();
+    assert_eq!((moved_ticket.customer_id, moved_ticket.version, moved_ticket.updated_at), (target.id, 2, at(5)));
+    assert_eq!(store.find_customer_merge(merge.id).await.unwrap(), Some(merge.clone()));
+    assert_eq!(store.list_customer_merges(source.id).await.unwrap(), vec![merge.clone()]);
+    assert_eq!(store.list_customer_merges(target.id).await.unwrap(), vec![merge.clone()]);
+    let listed = store.list_customers(&CustomerQuery { include_merged: false, after: None, limit: 10 }).await.unwrap();
+    assert_eq!(listed.iter().map(|c| c.id).collect::<Vec<_>>(), vec![target.id]);
+
+    commit(&store, vec![
+        Mutation::MoveIdentities { identity_ids: merge.moved_identity_ids.clone(), to: source.id },
+        Mutation::MoveTickets { ticket_ids: merge.moved_ticket_ids.clone(), to: source.id, at: at(6) },
+        Mutation::UpdateCustomer { customer: source.clone(), expected_version: 2 },
+        Mutation::MarkCustomerMergeUndone { id: merge.id, at: at(6) },
+    ])
+    .await;
+    let restored = store.find_customer(source.id).await.unwrap().unwrap();
+    assert_eq!((restored.merged_into, restored.identities.len()), (None, 1));
+    assert_eq!(store.find_ticket(ticket.id).await.unwrap().unwrap().customer_id, source.id);
+    assert_eq!(store.find_customer_merge(merge.id).await.unwrap().unwrap().undone_at, Some(at(6)));
+}
+
+pub async fn agents_read_back_with_teams_and_emails_are_unique(store: Arc<dyn Store>) {
+    assert_eq!(store.count_agents().await.unwrap(), 0);
+    let red = seed_team(&store, "Red").await;
+    let blue = seed_team(&store, "Blue").await;
+    let agent = new_agent("olga@shop.test", Role::Supervisor, vec![red.id]);
+    commit(&store, vec![Mutation::InsertAgent { agent: agent.clone(), password_hash: Some("$argon2id$x".into()) }]).await;
+    assert_eq!(store.find_agent(agent.id).await.unwrap(), Some(agent.clone()));
+    assert_eq!(store.find_agent_by_email("olga@shop.test").await.unwrap(), Some(agent.clone()));
+    assert_eq!(store.find_password_hash(agent.id).await.unwrap().as_deref(), Some("$argon2id$x"));
+    assert_eq!(store.count_agents().await.unwrap(), 1);
+
+    let twin = new_agent("olga@shop.test", Role::Agent, vec![]);
+    let error = store.commit(UnitOfWork::new().with(Mutation::InsertAgent { agent: twin, password_hash: None })).await.unwrap_err();
+    assert!(matches!(&error, StoreError::Conflict { constraint } if constraint == "agents.email"), "{error:?}");
+
+    let mut edited = agent.clone();
+    edited.team_ids = vec![blue.id];
+    edited.role = Role::Agent;
+    edited.active = false;
+    commit(&store, vec![
+        Mutation::UpdateAgent { agent: edited.clone(), expected_version: 1 },
+        Mutation::SetPasswordHash { agent_id: agent.id, password_hash: "$argon2id$y".into() },
+    ])
+    .await;
+    let stored = store.find_agent(agent.id).await.unwrap().unwrap();
+    assert_eq!((stored.team_ids.clone(), stored.role, stored.active, stored.version), (vec![blue.id], Role::Agent, false, 2));
+    assert_eq!(store.find_password_hash(agent.id).await.unwrap().as_deref(), Some("$argon2id$y"));
+    let stale = store.commit(UnitOfWork::new().with(Mutation::UpdateAgent { agent: edited, expected_version: 1 })).await;
+    assert!(matches!(stale, Err(StoreError::VersionConflict { .. })));
+
+    let second = new_agent("ivan@shop.test", Role::Agent, vec![]);
+    commit(&store, vec![Mutation::InsertAgent { agent: second.clone(), password_hash: None }]).await;
+    let first_page = store.list_agents(&IdPage { after: None, limit: 1 }).await.unwrap();
+    assert_eq!(first_page.len(), 1);
+    let second_page = store.list_agents(&IdPage { after: Some(first_page[0].id.0), limit: 10 }).await.unwrap();
+    assert_eq!(second_page.len(), 1);
+    assert_ne!(first_page[0].id, second_page[0].id);
+    let names: Vec<_> = store.list_teams().await.unwrap().into_iter().map(|team| team.name).collect();
+    assert_eq!(names, vec!["Blue", "Red"]);
+}
+
+pub async fn deleting_a_team_unroutes_its_tickets_and_ends_memberships(store: Arc<dyn Store>) {
+    let customer = seed_customer(&store, "I", "i@example.com").await;
+    let team = seed_team(&store, "Returns").await;
+    let agent = new_agent("a@shop.test", Role::Agent, vec![team.id]);
+    commit(&store, vec![Mutation::InsertAgent { agent: agent.clone(), password_hash: None }]).await;
+    let mut draft = new_ticket(customer.id, "routed", 1);
+    draft.team_id = Some(team.id);
+    let ticket = seed_ticket(&store, draft).await;
+
+    let renamed = Team { name: "Returns & exchanges".into(), ..team.clone() };
+    commit(&store, vec![Mutation::UpdateTeam(renamed.clone())]).await;
+    assert_eq!(store.find_team(team.id).await.unwrap(), Some(renamed));
+    let duplicate = Team { id: TeamId::new(), name: "Returns & exchanges".into(), created_at: at(0) };
+    let error = store.commit(UnitOfWork::new().with(Mutation::InsertTeam(duplicate))).await.unwrap_err();
+    assert!(matches!(&error, StoreError::Conflict { constraint } if constraint == "teams.name"), "{error:?}");
+
+    commit(&store, vec![Mutation::DeleteTeam(team.id)]).await;
+    assert_eq!(store.find_team(team.id).await.unwrap(), None);
+    assert_eq!(store.find_ticket(ticket.id).await.unwrap().unwrap().team_id, None);
+    assert!(store.find_agent(agent.id).await.unwrap().unwrap().team_ids.is_empty());
+}
+
+pub async fn tokens_sessions_and_setup_tokens_round_trip(store: Arc<dyn Store>) {
+    let agent = new_agent("t@shop.test", Role::Admin, vec![]);
+    commit(&store, vec![Mutation::InsertAgent { agent: agent.clone(), password_hash: None }]).await;
+    let token = ApiTokenRecord {
+        id: TokenId::new(),
+        agent_id: agent.id,
+        name: "CRM sync".into(),
+        prefix: "otk_abcd".into(),
+        token_hash: vec![7; 32],
+        scopes: [Scope::TicketsRead, Scope::CustomersWrite].into_iter().collect(),
+        created_at: at(1),
+        expires_at: Some(at(100)),
+        revoked_at: None,
+    };
+    commit(&store, vec![Mutation::InsertToken(token.clone())]).await;
+    assert_eq!(store.find_token_by_hash(&[7; 32]).await.unwrap(), Some(token.clone()));
+    assert_eq!(store.find_token_by_hash(&[8; 32]).await.unwrap(), None);
+    commit(&store, vec![Mutation::RevokeToken { id: token.id, at: at(2) }]).await;
+    assert_eq!(store.list_tokens(agent.id).await.unwrap()[0].revoked_at, Some(at(2)));
+
+    let session = SessionRecord { id_hash: vec![1; 32], agent_id: agent.id, created_at: at(1), expires_at: at(50) };
+    commit(&store, vec![Mutation::InsertSession(session.clone())]).await;
+    assert_eq!(store.find_session(&[1; 32]).await.unwrap(), Some(session.clone()));
+    commit(&store, vec![Mutation::DeleteSession { id_hash: vec![1; 32] }]).await;
+    assert_eq!(store.find_session(&[1; 32]).await.unwrap(), None);
+    commit(&store, vec![Mutation::InsertSession(session.clone())]).await;
+    commit(&store, vec![Mutation::DeleteAgentSessions { agent_id: agent.id }]).await;
+    assert_eq!(store.find_session(&[1; 32]).await.unwrap(), None);
+}
+
+pub async fn a_setup_token_can_be_consumed_only_once(store: Arc<dyn Store>) {
+    let setup = SetupTokenRecord { token_hash: vec![9; 32], created_at: at(0), expires_at: at(3600), used_at: None };
+    commit(&store, vec![Mutation::InsertSetupToken(setup.clone())]).await;
+    assert_eq!(store.find_setup_token(&[9; 32]).await.unwrap(), Some(setup));
+    commit(&store, vec![Mutation::ConsumeSetupToken { token_hash: vec![9; 32], at: at(5) }]).await;
+    let again = store.commit(UnitOfWork::new().with(Mutation::ConsumeSetupToken { token_hash: vec![9; 32], at: at(6) })).await;
+    assert!(matches!(&again, Err(StoreError::Conflict { constraint }) if constraint == "setup_tokens.used"), "{again:?}");
+    assert_eq!(store.find_setup_token(&[9; 32]).await.unwrap().unwrap().used_at, Some(at(5)));
+    let unknown = store.commit(UnitOfWork::new().with(Mutation::ConsumeSetupToken { token_hash: vec![1; 32], at: at(6) })).await;
+    assert!(matches!(unknown, Err(StoreError::Conflict { .. })), "{unknown:?}");
+}
+
+pub async fn a_claimed_idempotency_key_is_found_and_cannot_be_claimed_twice(store: Arc<dyn Store>) {
+    let record = IdempotencyRecord {
+        principal: "token:1".into(),
+        key: "order-42-create".into(),
+        fingerprint: "abc".into(),
+        resource_kind: "ticket".into(),
+        resource_id: uuid::Uuid::now_v7(),
+        created_at: at(1),
+    };
+    commit(&store, vec![Mutation::ClaimIdempotencyKey(record.clone())]).await;
+    assert_eq!(store.find_idempotency_key("token:1", "order-42-create").await.unwrap(), Some(record.clone()));
+    assert_eq!(store.find_idempotency_key("token:2", "order-42-create").await.unwrap(), None);
+    let other_principal = IdempotencyRecord { principal: "token:2".into(), ..record.clone() };
+    commit(&store, vec![Mutation::ClaimIdempotencyKey(other_principal)]).await;
+    let twice = store.commit(UnitOfWork::new().with(Mutation::ClaimIdempotencyKey(record))).await;
+    assert!(matches!(twice, Err(StoreError::Conflict { .. })));
+}
+
+pub async fn audit_events_read_back_oldest_first(store: Arc<dyn Store>) {
+    let object = uuid::Uuid::now_v7();
+    let agent = new_agent("audit@shop.test", Role::Admin, vec![]);
+    commit(&store, vec![Mutation::InsertAgent { agent: agent.clone(), password_hash: None }]).await;
+    let created = AuditEvent::new(at(1), Actor::Agent(agent.id), "ticket.created", "ticket", object, vec![set("status", "new")]);
+    let updated = AuditEvent::new(at(2), Actor::System, "ticket.updated", "ticket", object, vec![]);
+    commit(&store, vec![Mutation::Audit(updated.clone()), Mutation::Audit(created.clone())]).await;
+    let events = store.list_audit_events(object).await.unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!((events[0].id, events[0].actor_agent_id, events[0].action.as_str()), (created.id, Some(agent.id), "ticket.created"));
+    assert_eq!(events[0].changes, created.changes_json());
+    assert_eq!((events[1].id, events[1].actor_agent_id), (updated.id, None));
+}
+
+pub async fn the_logical_schema_lists_the_core_tables(store: Arc<dyn Store>) {
+    let schema = store.logical_schema().await.unwrap();
+    for (table, column, logical_type) in [
+        ("tickets", "number", "int"),
+        ("tickets", "id", "bytes"),
+        ("tickets", "subject", "text"),
+        ("agents", "active", "bool"),
+        ("audit_events", "changes", "json"),
+    ] {
+        assert!(
+            schema.iter().any(|c| c.table == table && c.column == column && c.logical_type == logical_type),
+            "{table}.{column} {logical_type} missing from {schema:?}"
+        );
+    }
+    assert!(schema.iter().all(|column| !column.table.starts_with("refinery")));
+}

@@ -1,0 +1,135 @@
+//! Otklik's storage port.
+//!
+//! The rest of Otklik reads through the query methods of [`Store`] and writes through one
+//! method, [`Store::commit`], which applies a [`UnitOfWork`] (a list of [`Mutation`]s) atomically:
+//! every mutation of the unit is durable when `commit` returns, or none is. Use cases build the
+//! unit from domain rules (the new state of a ticket, the audit event that records it, the
+//! idempotency key that makes a retry safe) and the backend only persists it.
+//!
+//! Two backends implement the port (`otklik-store-sqlite`, `otklik-store-postgres`); both must
+//! pass [`conformance`] (feature `testkit`). Backend-specific SQL never leaves those crates.
+//!
+//! This crate must not depend on a database driver, on HTTP, or on the app crate.
+
+pub mod blobs;
+#[cfg(feature = "testkit")]
+pub mod conformance;
+mod error;
+mod records;
+mod unit_of_work;
+
+use std::path::Path;
+
+use async_trait::async_trait;
+use otklik_domain::agent::{Agent, Tag, Team};
+use otklik_domain::attachment::AttachmentMeta;
+use otklik_domain::audit::StoredAuditEvent;
+use otklik_domain::customer::{Customer, CustomerMerge, IdentityValue};
+use otklik_domain::ids::{AgentId, AttachmentId, CustomerId, CustomerMergeId, TagId, TeamId, TicketId};
+use otklik_domain::message::Message;
+use otklik_domain::ticket::Ticket;
+
+pub use error::{StoreError, StoreResult};
+pub use records::*;
+pub use unit_of_work::{CommitReceipt, Mutation, UnitOfWork};
+
+/// Which database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The storage port. Object-safe: the server holds an `Arc<dyn Store>` and nothing above this
+/// crate names a backend.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// The backend behind this store.
+    fn backend(&self) -> Backend;
+
+    /// Succeeds when the database answers a trivial query.
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// Applies every mutation of `unit` in one transaction, durably, or none of them.
+    ///
+    /// Fails with [`StoreError::VersionConflict`] when an update's expected version is stale (the
+    /// caller reloads and retries), with [`StoreError::Conflict`] when a unique rule is broken
+    /// (its `constraint` names which), and with [`StoreError::NotFound`] when a mutation names a
+    /// row that does not exist.
+    async fn commit(&self, unit: UnitOfWork) -> StoreResult<CommitReceipt>;
+
+    // Tickets and messages.
+
+    /// The ticket with this id, merged or not.
+    async fn find_ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>>;
+    /// The ticket with this human number.
+    async fn find_ticket_by_number(&self, number: i64) -> StoreResult<Option<Ticket>>;
+    /// One page of tickets matching the query, newest update first.
+    async fn list_tickets(&self, query: &TicketQuery) -> StoreResult<Vec<Ticket>>;
+    /// Every message of a ticket, oldest first, with attachment metadata.
+    async fn list_messages(&self, ticket_id: TicketId) -> StoreResult<Vec<Message>>;
+    /// An attachment's metadata.
+    async fn find_attachment(&self, id: AttachmentId) -> StoreResult<Option<AttachmentMeta>>;
+
+    // Customers.
+
+    /// The customer with this id, with identities.
+    async fn find_customer(&self, id: CustomerId) -> StoreResult<Option<Customer>>;
+    /// The customer that owns this identity.
+    async fn find_customer_by_identity(&self, identity: &IdentityValue) -> StoreResult<Option<Customer>>;
+    /// One page of customers, newest first.
+    async fn list_customers(&self, query: &CustomerQuery) -> StoreResult<Vec<Customer>>;
+    /// Ids of every ticket of a customer (used to move them on merge).
+    async fn list_customer_ticket_ids(&self, customer_id: CustomerId) -> StoreResult<Vec<TicketId>>;
+    /// A merge record.
+    async fn find_customer_merge(&self, id: CustomerMergeId) -> StoreResult<Option<CustomerMerge>>;
+    /// Merges in which the customer was source or target, newest first.
+    async fn list_customer_merges(&self, customer_id: CustomerId) -> StoreResult<Vec<CustomerMerge>>;
+
+    // Staff.
+
+    /// The agent with this id, with team ids.
+    async fn find_agent(&self, id: AgentId) -> StoreResult<Option<Agent>>;
+    /// The agent with this (normalised) e-mail.
+    async fn find_agent_by_email(&self, email: &str) -> StoreResult<Option<Agent>>;
+    /// One page of agents ordered by id.
+    async fn list_agents(&self, page: &IdPage) -> StoreResult<Vec<Agent>>;
+    /// How many agents exist (0 means the instance still needs its first admin).
+    async fn count_agents(&self) -> StoreResult<i64>;
+    /// The argon2id PHC string of an agent's password, if one is set.
+    async fn find_password_hash(&self, agent_id: AgentId) -> StoreResult<Option<String>>;
+    /// A team.
+    async fn find_team(&self, id: TeamId) -> StoreResult<Option<Team>>;
+    /// Every team, by name.
+    async fn list_teams(&self) -> StoreResult<Vec<Team>>;
+    /// A tag.
+    async fn find_tag(&self, id: TagId) -> StoreResult<Option<Tag>>;
+    /// Every tag, by name.
+    async fn list_tags(&self) -> StoreResult<Vec<Tag>>;
+
+    // Credentials.
+
+    /// The token whose SHA-256 is `token_hash`.
+    async fn find_token_by_hash(&self, token_hash: &[u8]) -> StoreResult<Option<ApiTokenRecord>>;
+    /// An agent's tokens, newest first.
+    async fn list_tokens(&self, agent_id: AgentId) -> StoreResult<Vec<ApiTokenRecord>>;
+    /// The session whose SHA-256 is `id_hash`.
+    async fn find_session(&self, id_hash: &[u8]) -> StoreResult<Option<SessionRecord>>;
+    /// The set-up token whose SHA-256 is `token_hash`.
+    async fn find_setup_token(&self, token_hash: &[u8]) -> StoreResult<Option<SetupTokenRecord>>;
+    /// The result recorded for an idempotency key of a principal.
+    async fn find_idempotency_key(&self, principal: &str, key: &str) -> StoreResult<Option<IdempotencyRecord>>;
+
+    // Audit.
+
+    /// The audit history of one object, oldest first.
+    async fn list_audit_events(&self, object_id: uuid::Uuid) -> StoreResult<Vec<StoredAuditEvent>>;
+
+    // Operations.
+
+    /// Writes a consistent copy of the whole database to `path` while the store keeps serving.
+    async fn backup_to(&self, path: &Path) -> StoreResult<()>;
+    /// Every table's columns with backend-neutral types, to prove both backends reach the same
+    /// logical schema.
+    async fn logical_schema(&self) -> StoreResult<Vec<ColumnInfo>>;
+}

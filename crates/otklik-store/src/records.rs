@@ -1,0 +1,141 @@
+//! Query parameters and records that only the storage port needs (credentials, keys, pages).
+
+use std::collections::BTreeSet;
+
+use jiff::Timestamp;
+use otklik_domain::ids::{AgentId, CustomerId, TeamId, TicketId, TokenId};
+use otklik_domain::permission::Scope;
+use otklik_domain::ticket::{Channel, Priority, TicketStatus};
+
+/// Lists never return more than this many rows per page.
+pub const MAX_PAGE_SIZE: u32 = 200;
+
+/// Which tickets a caller may see; the store applies it inside the query, so counts and pages
+/// never include a hidden ticket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Visibility {
+    /// Supervisors and admins.
+    All,
+    /// An agent: tickets with no team, of one of `team_ids`, or assigned to `agent_id`.
+    Agent { agent_id: AgentId, team_ids: Vec<TeamId> },
+}
+
+/// Filter on the assignee.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssigneeFilter {
+    Unassigned,
+    Agent(AgentId),
+}
+
+/// Filter on the team.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TeamFilter {
+    NoTeam,
+    Team(TeamId),
+}
+
+/// Conditions a listed ticket must meet; empty lists mean "any".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TicketFilter {
+    pub statuses: Vec<TicketStatus>,
+    pub priorities: Vec<Priority>,
+    pub channels: Vec<Channel>,
+    pub assignee: Option<AssigneeFilter>,
+    pub team: Option<TeamFilter>,
+    /// A normalised tag name.
+    pub tag: Option<String>,
+    pub customer_id: Option<CustomerId>,
+    /// Only tickets updated at or after this instant.
+    pub updated_since: Option<Timestamp>,
+    /// Merged tickets are hidden unless asked for.
+    pub include_merged: bool,
+}
+
+/// The position after the last ticket of the previous page (keyset pagination).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TicketCursor {
+    pub updated_at: Timestamp,
+    pub id: TicketId,
+}
+
+/// A page of tickets ordered by `(updated_at, id)` descending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketQuery {
+    pub filter: TicketFilter,
+    pub visibility: Visibility,
+    pub after: Option<TicketCursor>,
+    /// 1..=[`MAX_PAGE_SIZE`].
+    pub limit: u32,
+}
+
+/// A page of customers ordered by id descending (newest first, ids are time-ordered).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CustomerQuery {
+    /// Merged customers are hidden unless asked for.
+    pub include_merged: bool,
+    pub after: Option<CustomerId>,
+    pub limit: u32,
+}
+
+/// A page ordered by id ascending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdPage {
+    pub after: Option<uuid::Uuid>,
+    pub limit: u32,
+}
+
+/// An API token as stored: only the SHA-256 of the secret is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiTokenRecord {
+    pub id: TokenId,
+    pub agent_id: AgentId,
+    pub name: String,
+    /// The first characters of the token, shown so a user can tell tokens apart.
+    pub prefix: String,
+    pub token_hash: Vec<u8>,
+    pub scopes: BTreeSet<Scope>,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// A signed-in browser session; the cookie holds the secret, the database its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub id_hash: Vec<u8>,
+    pub agent_id: AgentId,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// The one-time token printed on first start to create the first admin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetupTokenRecord {
+    pub token_hash: Vec<u8>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub used_at: Option<Timestamp>,
+}
+
+/// What a POST with an `Idempotency-Key` produced, so a retry returns it instead of acting again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    /// Who sent the key (keys are scoped per principal).
+    pub principal: String,
+    pub key: String,
+    /// A hash of the method, path and body: the same key with another request is refused.
+    pub fingerprint: String,
+    pub resource_kind: String,
+    pub resource_id: uuid::Uuid,
+    pub created_at: Timestamp,
+}
+
+/// One column of the logical schema, with the type named the same way on every backend.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ColumnInfo {
+    pub table: String,
+    pub column: String,
+    /// One of `int`, `text`, `bytes`, `bool`, `json`.
+    pub logical_type: String,
+    pub nullable: bool,
+}

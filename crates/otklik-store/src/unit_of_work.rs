@@ -1,0 +1,102 @@
+//! The write side of the port: a unit of work is a list of mutations applied atomically.
+
+use jiff::Timestamp;
+use otklik_domain::agent::{Agent, Tag, Team};
+use otklik_domain::audit::AuditEvent;
+use otklik_domain::customer::{Customer, CustomerMerge, Identity};
+use otklik_domain::ids::{AgentId, CustomerId, CustomerMergeId, IdentityId, TagId, TeamId, TicketId, TokenId};
+use otklik_domain::message::Message;
+use otklik_domain::ticket::{NewTicket, Ticket};
+
+use crate::records::{ApiTokenRecord, IdempotencyRecord, SessionRecord, SetupTokenRecord};
+
+/// One change to persist. Each maps to a few SQL statements in each backend.
+#[derive(Debug, Clone)]
+pub enum Mutation {
+    /// Inserts a ticket and its tags (creating missing tags); the store assigns the number and
+    /// reports it in [`CommitReceipt::ticket_numbers`].
+    InsertTicket(NewTicket),
+    /// Saves every mutable field of a ticket (tags included) if its version is still
+    /// `expected_version`; the stored version becomes `expected_version + 1`.
+    UpdateTicket { ticket: Ticket, expected_version: i64 },
+    /// Inserts a message and its attachments' metadata.
+    InsertMessage(Message),
+    /// Moves every message (and attachment) of `from` to `to` (ticket merge).
+    MoveMessages { from: TicketId, to: TicketId },
+    /// Inserts a customer with its identities.
+    InsertCustomer(Customer),
+    /// Saves name, language and `merged_into` if the version is still `expected_version`.
+    UpdateCustomer { customer: Customer, expected_version: i64 },
+    /// Adds an identity to a customer.
+    InsertIdentity(Identity),
+    /// Removes an identity.
+    DeleteIdentity(IdentityId),
+    /// Gives identities to another customer (merge and un-merge).
+    MoveIdentities { identity_ids: Vec<IdentityId>, to: CustomerId },
+    /// Gives tickets to another customer (merge and un-merge); bumps their versions.
+    MoveTickets { ticket_ids: Vec<TicketId>, to: CustomerId, at: Timestamp },
+    /// Records a customer merge.
+    InsertCustomerMerge(CustomerMerge),
+    /// Marks a customer merge as undone.
+    MarkCustomerMergeUndone { id: CustomerMergeId, at: Timestamp },
+    /// Inserts an agent with team memberships and an optional password hash.
+    InsertAgent { agent: Agent, password_hash: Option<String> },
+    /// Saves an agent's name, role, active flag and teams if the version matches.
+    UpdateAgent { agent: Agent, expected_version: i64 },
+    /// Replaces an agent's password hash.
+    SetPasswordHash { agent_id: AgentId, password_hash: String },
+    InsertTeam(Team),
+    UpdateTeam(Team),
+    /// Deletes a team; its tickets lose the team and its members the membership.
+    DeleteTeam(TeamId),
+    InsertTag(Tag),
+    /// Deletes a tag and removes it from every ticket.
+    DeleteTag(TagId),
+    InsertToken(ApiTokenRecord),
+    RevokeToken { id: TokenId, at: Timestamp },
+    InsertSession(SessionRecord),
+    DeleteSession { id_hash: Vec<u8> },
+    /// Deletes every session of an agent (password change, deactivation).
+    DeleteAgentSessions { agent_id: AgentId },
+    InsertSetupToken(SetupTokenRecord),
+    /// Marks a set-up token used; fails with `Conflict { constraint: "setup_tokens.used" }` if it
+    /// was already used, so two racing set-ups cannot both succeed.
+    ConsumeSetupToken { token_hash: Vec<u8>, at: Timestamp },
+    /// Records an idempotency key; fails with `Conflict { constraint: "idempotency_keys" }`
+    /// when the key exists, which rolls back the whole unit.
+    ClaimIdempotencyKey(IdempotencyRecord),
+    /// Appends to the audit history.
+    Audit(AuditEvent),
+}
+
+/// An ordered list of mutations that succeed or fail together.
+#[derive(Debug, Clone, Default)]
+pub struct UnitOfWork {
+    pub mutations: Vec<Mutation>,
+}
+
+impl UnitOfWork {
+    /// An empty unit.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends a mutation.
+    pub fn push(&mut self, mutation: Mutation) -> &mut Self {
+        self.mutations.push(mutation);
+        self
+    }
+
+    /// Appends a mutation, builder style.
+    pub fn with(mut self, mutation: Mutation) -> Self {
+        self.mutations.push(mutation);
+        self
+    }
+}
+
+/// What the store decided while committing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommitReceipt {
+    /// The numbers given to inserted tickets, in the order of their `InsertTicket` mutations.
+    pub ticket_numbers: Vec<i64>,
+}
