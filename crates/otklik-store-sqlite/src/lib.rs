@@ -1,0 +1,306 @@
+//! Otklik's storage port on SQLite: the embedded default that needs no set-up.
+//!
+//! One database file in WAL mode with `synchronous = FULL` (a commit is on disk before it is
+//! acknowledged). SQLite allows one writer at a time, so all writes go through one writer thread
+//! that owns the only write connection and practises *group commit*: it takes every unit of work
+//! waiting in its queue, applies each inside its own savepoint of one transaction, commits once
+//! (one fsync for the whole batch), and only then answers each caller. A unit that fails rolls
+//! back to its savepoint alone; the others still commit. Reads run concurrently on a small pool
+//! of read-only connections, which WAL lets see the last committed state without blocking the
+//! writer.
+//!
+//! This crate must not depend on HTTP or on the app crate; only it knows SQLite's SQL.
+
+mod read;
+mod rows;
+mod schema;
+mod write;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, mpsc};
+
+use async_trait::async_trait;
+use otklik_domain::agent::{Agent, Tag, Team};
+use otklik_domain::attachment::AttachmentMeta;
+use otklik_domain::audit::StoredAuditEvent;
+use otklik_domain::customer::{Customer, CustomerMerge, IdentityValue};
+use otklik_domain::ids::{AgentId, AttachmentId, CustomerId, CustomerMergeId, TagId, TeamId, TicketId};
+use otklik_domain::message::Message;
+use otklik_domain::ticket::Ticket;
+use otklik_store::{
+    ApiTokenRecord, Backend, ColumnInfo, CommitReceipt, CustomerQuery, IdPage, IdempotencyRecord,
+    SessionRecord, SetupTokenRecord, Store, StoreError, StoreResult, TicketQuery, UnitOfWork,
+};
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{Semaphore, oneshot};
+
+mod migrations {
+    refinery::embed_migrations!("migrations");
+}
+
+/// How many read connections serve queries concurrently.
+const READ_CONNECTIONS: usize = 4;
+/// The most units one group commit takes; bounds the latency a unit can add to its batch.
+const MAX_BATCH: usize = 512;
+
+struct WriteRequest {
+    unit: UnitOfWork,
+    reply: oneshot::Sender<StoreResult<CommitReceipt>>,
+}
+
+/// The SQLite store. Cheap to share: clone the `Arc<dyn Store>` that holds it.
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Mutex<Option<mpsc::Sender<WriteRequest>>>,
+    writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    readers: Mutex<Vec<Connection>>,
+    read_permits: Semaphore,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+fn configure(connection: &Connection) -> rusqlite::Result<()> {
+    // WAL lets readers work beside the writer; FULL makes every commit durable before it
+    // returns; the busy timeout covers other processes (a CLI backup) holding a lock briefly.
+    connection.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA busy_timeout = 5000;
+         PRAGMA temp_store = MEMORY;
+         PRAGMA cache_size = -32000;",
+    )
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> StoreResult<SqliteStore> {
+        if let Some(folder) = path.parent().filter(|folder| !folder.as_os_str().is_empty()) {
+            std::fs::create_dir_all(folder).map_err(StoreError::database)?;
+        }
+        let mut writer_connection = Connection::open(path).map_err(StoreError::database)?;
+        configure(&writer_connection).map_err(StoreError::database)?;
+        migrations::migrations::runner()
+            .run(&mut writer_connection)
+            .map_err(StoreError::database)?;
+
+        let mut readers = Vec::with_capacity(READ_CONNECTIONS);
+        for _ in 0..READ_CONNECTIONS {
+            let reader = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(StoreError::database)?;
+            reader
+                .execute_batch("PRAGMA busy_timeout = 5000; PRAGMA cache_size = -16000;")
+                .map_err(StoreError::database)?;
+            readers.push(reader);
+        }
+
+        let (sender, receiver) = mpsc::channel::<WriteRequest>();
+        let writer_thread = std::thread::Builder::new()
+            .name("otklik-sqlite-writer".into())
+            .spawn(move || write::run_writer(writer_connection, receiver, MAX_BATCH))
+            .map_err(StoreError::database)?;
+        Ok(SqliteStore {
+            path: path.to_owned(),
+            writer: Mutex::new(Some(sender)),
+            writer_thread: Mutex::new(Some(writer_thread)),
+            readers: Mutex::new(readers),
+            read_permits: Semaphore::new(READ_CONNECTIONS),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `query` on a pooled read connection, off the async runtime's threads.
+    async fn read<T, F>(&self, query: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let _permit = self.read_permits.acquire().await.map_err(StoreError::database)?;
+        let connection = self
+            .readers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .pop()
+            .ok_or_else(|| StoreError::corrupt("no free read connection despite a permit"))?;
+        let (result, connection) = tokio::task::spawn_blocking(move || {
+            let result = query(&connection);
+            (result, connection)
+        })
+        .await
+        .map_err(StoreError::database)?;
+        self.readers.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(connection);
+        result.map_err(StoreError::database)
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        // Closing the queue lets the writer finish what it has and exit; joining makes sure the
+        // last commit is done before the process moves on (graceful shutdown relies on it).
+        self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        if let Some(thread) = self.writer_thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.read(|connection| connection.query_row("SELECT 1", [], |_| Ok(()))).await
+    }
+
+    async fn commit(&self, unit: UnitOfWork) -> StoreResult<CommitReceipt> {
+        let (reply, answer) = oneshot::channel();
+        {
+            let writer = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let sender = writer.as_ref().ok_or_else(|| StoreError::corrupt("the store is closed"))?;
+            sender
+                .send(WriteRequest { unit, reply })
+                .map_err(|_| StoreError::corrupt("the SQLite writer has stopped"))?;
+        }
+        answer.await.map_err(|_| StoreError::corrupt("the SQLite writer dropped a request"))?
+    }
+
+    async fn find_ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>> {
+        self.read(move |c| read::find_ticket(c, "t.id = ?1", &id.as_bytes().to_vec())).await
+    }
+
+    async fn find_ticket_by_number(&self, number: i64) -> StoreResult<Option<Ticket>> {
+        self.read(move |c| read::find_ticket(c, "t.number = ?1", &number)).await
+    }
+
+    async fn list_tickets(&self, query: &TicketQuery) -> StoreResult<Vec<Ticket>> {
+        let query = query.clone();
+        self.read(move |c| read::list_tickets(c, &query)).await
+    }
+
+    async fn list_messages(&self, ticket_id: TicketId) -> StoreResult<Vec<Message>> {
+        self.read(move |c| read::list_messages(c, ticket_id)).await
+    }
+
+    async fn find_attachment(&self, id: AttachmentId) -> StoreResult<Option<AttachmentMeta>> {
+        self.read(move |c| read::find_attachment(c, id)).await
+    }
+
+    async fn find_customer(&self, id: CustomerId) -> StoreResult<Option<Customer>> {
+        self.read(move |c| read::find_customer(c, id)).await
+    }
+
+    async fn find_customer_by_identity(&self, identity: &IdentityValue) -> StoreResult<Option<Customer>> {
+        let identity = identity.clone();
+        self.read(move |c| read::find_customer_by_identity(c, &identity)).await
+    }
+
+    async fn list_customers(&self, query: &CustomerQuery) -> StoreResult<Vec<Customer>> {
+        let query = query.clone();
+        self.read(move |c| read::list_customers(c, &query)).await
+    }
+
+    async fn list_customer_ticket_ids(&self, customer_id: CustomerId) -> StoreResult<Vec<TicketId>> {
+        self.read(move |c| read::list_customer_ticket_ids(c, customer_id)).await
+    }
+
+    async fn find_customer_merge(&self, id: CustomerMergeId) -> StoreResult<Option<CustomerMerge>> {
+        self.read(move |c| read::find_customer_merge(c, id)).await
+    }
+
+    async fn list_customer_merges(&self, customer_id: CustomerId) -> StoreResult<Vec<CustomerMerge>> {
+        self.read(move |c| read::list_customer_merges(c, customer_id)).await
+    }
+
+    async fn find_agent(&self, id: AgentId) -> StoreResult<Option<Agent>> {
+        self.read(move |c| read::find_agent(c, "a.id = ?1", &id.as_bytes().to_vec())).await
+    }
+
+    async fn find_agent_by_email(&self, email: &str) -> StoreResult<Option<Agent>> {
+        let email = email.to_owned();
+        self.read(move |c| read::find_agent(c, "a.email = ?1", &email)).await
+    }
+
+    async fn list_agents(&self, page: &IdPage) -> StoreResult<Vec<Agent>> {
+        let page = *page;
+        self.read(move |c| read::list_agents(c, page)).await
+    }
+
+    async fn count_agents(&self) -> StoreResult<i64> {
+        self.read(|c| c.query_row("SELECT count(*) FROM agents", [], |row| row.get(0))).await
+    }
+
+    async fn find_password_hash(&self, agent_id: AgentId) -> StoreResult<Option<String>> {
+        self.read(move |c| read::find_password_hash(c, agent_id)).await
+    }
+
+    async fn find_team(&self, id: TeamId) -> StoreResult<Option<Team>> {
+        self.read(move |c| read::find_team(c, id)).await
+    }
+
+    async fn list_teams(&self) -> StoreResult<Vec<Team>> {
+        self.read(read::list_teams).await
+    }
+
+    async fn find_tag(&self, id: TagId) -> StoreResult<Option<Tag>> {
+        self.read(move |c| read::find_tag(c, id)).await
+    }
+
+    async fn list_tags(&self) -> StoreResult<Vec<Tag>> {
+        self.read(read::list_tags).await
+    }
+
+    async fn find_token_by_hash(&self, token_hash: &[u8]) -> StoreResult<Option<ApiTokenRecord>> {
+        let token_hash = token_hash.to_vec();
+        self.read(move |c| read::find_token(c, "token_hash = ?1", &token_hash)).await
+    }
+
+    async fn list_tokens(&self, agent_id: AgentId) -> StoreResult<Vec<ApiTokenRecord>> {
+        self.read(move |c| read::list_tokens(c, agent_id)).await
+    }
+
+    async fn find_session(&self, id_hash: &[u8]) -> StoreResult<Option<SessionRecord>> {
+        let id_hash = id_hash.to_vec();
+        self.read(move |c| read::find_session(c, &id_hash)).await
+    }
+
+    async fn find_setup_token(&self, token_hash: &[u8]) -> StoreResult<Option<SetupTokenRecord>> {
+        let token_hash = token_hash.to_vec();
+        self.read(move |c| read::find_setup_token(c, &token_hash)).await
+    }
+
+    async fn find_idempotency_key(&self, principal: &str, key: &str) -> StoreResult<Option<IdempotencyRecord>> {
+        let (principal, key) = (principal.to_owned(), key.to_owned());
+        self.read(move |c| read::find_idempotency_key(c, &principal, &key)).await
+    }
+
+    async fn list_audit_events(&self, object_id: uuid::Uuid) -> StoreResult<Vec<StoredAuditEvent>> {
+        self.read(move |c| read::list_audit_events(c, object_id)).await
+    }
+
+    async fn backup_to(&self, path: &Path) -> StoreResult<()> {
+        let target = path.to_owned();
+        if target.exists() {
+            return Err(StoreError::Conflict { constraint: "backup target exists".into() });
+        }
+        let target_text = target.to_str().ok_or_else(|| StoreError::corrupt("backup path is not UTF-8"))?.to_owned();
+        // VACUUM INTO copies one consistent read snapshot while writers go on (WAL).
+        self.read(move |c| c.execute("VACUUM INTO ?1", [target_text]).map(|_| ())).await
+    }
+
+    async fn logical_schema(&self) -> StoreResult<Vec<ColumnInfo>> {
+        self.read(schema::logical_schema).await
+    }
+}

@@ -1,0 +1,536 @@
+//! The read side: one function per query of the port. Every list is one query for the page plus
+//! at most one query per child collection (tags, identities, attachments, teams), never one per
+//! row.
+
+use std::collections::{BTreeSet, HashMap};
+
+use otklik_domain::agent::{Agent, Tag, Team};
+use otklik_domain::attachment::AttachmentMeta;
+use otklik_domain::audit::StoredAuditEvent;
+use otklik_domain::customer::{Customer, CustomerMerge, Identity, IdentityValue};
+use otklik_domain::ids::*;
+use otklik_domain::message::{Author, Message};
+use otklik_domain::permission::Scope;
+use otklik_domain::ticket::Ticket;
+use otklik_store::{
+    ApiTokenRecord, AssigneeFilter, CustomerQuery, IdPage, IdempotencyRecord, MAX_PAGE_SIZE,
+    SessionRecord, SetupTokenRecord, TeamFilter, TicketQuery, Visibility,
+};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Row, ToSql, params_from_iter};
+
+use crate::rows::*;
+
+const TICKET_COLUMNS: &str = "t.id, t.number, t.subject, t.status, t.priority, t.channel, \
+     t.customer_id, t.assignee_id, t.team_id, t.merged_into, t.created_at, t.updated_at, \
+     t.first_agent_reply_at, t.solved_at, t.closed_at, t.version";
+
+fn ticket_from_row(row: &Row<'_>) -> rusqlite::Result<Ticket> {
+    Ok(Ticket {
+        id: TicketId(uuid_at(row, 0)?),
+        number: row.get(1)?,
+        subject: row.get(2)?,
+        status: parse_at(row, 3)?,
+        priority: parse_at(row, 4)?,
+        channel: parse_at(row, 5)?,
+        customer_id: CustomerId(uuid_at(row, 6)?),
+        assignee_id: opt_uuid_at(row, 7)?.map(AgentId),
+        team_id: opt_uuid_at(row, 8)?.map(TeamId),
+        tags: Vec::new(),
+        merged_into: opt_uuid_at(row, 9)?.map(TicketId),
+        created_at: time_at(row, 10)?,
+        updated_at: time_at(row, 11)?,
+        first_agent_reply_at: opt_time_at(row, 12)?,
+        solved_at: opt_time_at(row, 13)?,
+        closed_at: opt_time_at(row, 14)?,
+        version: row.get(15)?,
+    })
+}
+
+/// Fills in the tags of a page of tickets with one query.
+fn attach_tags(connection: &Connection, tickets: &mut [Ticket]) -> rusqlite::Result<()> {
+    if tickets.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "SELECT tt.ticket_id, g.name FROM ticket_tags tt JOIN tags g ON g.id = tt.tag_id \
+         WHERE tt.ticket_id IN ({}) ORDER BY g.name",
+        placeholders(tickets.len())
+    );
+    let mut statement = connection.prepare_cached(&sql)?;
+    let params = tickets.iter().map(|ticket| id_value(ticket.id.0));
+    let mut by_ticket: HashMap<uuid::Uuid, Vec<String>> = HashMap::new();
+    let mut rows = statement.query(params_from_iter(params))?;
+    while let Some(row) = rows.next()? {
+        by_ticket.entry(uuid_at(row, 0)?).or_default().push(row.get(1)?);
+    }
+    for ticket in tickets {
+        ticket.tags = by_ticket.remove(&ticket.id.0).unwrap_or_default();
+    }
+    Ok(())
+}
+
+pub fn find_ticket(connection: &Connection, predicate: &str, key: &dyn ToSql) -> rusqlite::Result<Option<Ticket>> {
+    let sql = format!("SELECT {TICKET_COLUMNS} FROM tickets t WHERE {predicate}");
+    let ticket = connection.prepare_cached(&sql)?.query_row([key], ticket_from_row).optional()?;
+    let Some(ticket) = ticket else { return Ok(None) };
+    let mut tickets = [ticket];
+    attach_tags(connection, &mut tickets)?;
+    let [ticket] = tickets;
+    Ok(Some(ticket))
+}
+
+pub fn list_tickets(connection: &Connection, query: &TicketQuery) -> rusqlite::Result<Vec<Ticket>> {
+    let filter = &query.filter;
+    let mut conditions: Vec<String> = Vec::new();
+    let mut params: Vec<Value> = Vec::new();
+    let any_of = |column: &str, values: Vec<Value>, conditions: &mut Vec<String>, params: &mut Vec<Value>| {
+        if !values.is_empty() {
+            conditions.push(format!("{column} IN ({})", placeholders(values.len())));
+            params.extend(values);
+        }
+    };
+    if !filter.include_merged {
+        conditions.push("t.merged_into IS NULL".into());
+    }
+    any_of("t.status", filter.statuses.iter().map(|s| Value::Text(s.as_str().into())).collect(), &mut conditions, &mut params);
+    any_of("t.priority", filter.priorities.iter().map(|p| Value::Text(p.as_str().into())).collect(), &mut conditions, &mut params);
+    any_of("t.channel", filter.channels.iter().map(|c| Value::Text(c.as_str().into())).collect(), &mut conditions, &mut params);
+    match filter.assignee {
+        Some(AssigneeFilter::Unassigned) => conditions.push("t.assignee_id IS NULL".into()),
+        Some(AssigneeFilter::Agent(agent_id)) => {
+            conditions.push("t.assignee_id = ?".into());
+            params.push(id_value(agent_id.0));
+        }
+        None => {}
+    }
+    match filter.team {
+        Some(TeamFilter::NoTeam) => conditions.push("t.team_id IS NULL".into()),
+        Some(TeamFilter::Team(team_id)) => {
+            conditions.push("t.team_id = ?".into());
+            params.push(id_value(team_id.0));
+        }
+        None => {}
+    }
+    if let Some(tag) = &filter.tag {
+        conditions.push(
+            "EXISTS (SELECT 1 FROM ticket_tags tt JOIN tags g ON g.id = tt.tag_id \
+             WHERE tt.ticket_id = t.id AND g.name = ?)"
+                .into(),
+        );
+        params.push(Value::Text(tag.clone()));
+    }
+    if let Some(customer_id) = filter.customer_id {
+        conditions.push("t.customer_id = ?".into());
+        params.push(id_value(customer_id.0));
+    }
+    if let Some(since) = filter.updated_since {
+        conditions.push("t.updated_at >= ?".into());
+        params.push(time_value(since));
+    }
+    if let Visibility::Agent { agent_id, team_ids } = &query.visibility {
+        let mut visible = vec!["t.team_id IS NULL".to_owned(), "t.assignee_id = ?".to_owned()];
+        params.push(id_value(agent_id.0));
+        if !team_ids.is_empty() {
+            visible.push(format!("t.team_id IN ({})", placeholders(team_ids.len())));
+            params.extend(team_ids.iter().map(|team_id| id_value(team_id.0)));
+        }
+        conditions.push(format!("({})", visible.join(" OR ")));
+    }
+    if let Some(cursor) = query.after {
+        conditions.push("(t.updated_at, t.id) < (?, ?)".into());
+        params.push(time_value(cursor.updated_at));
+        params.push(id_value(cursor.id.0));
+    }
+    let where_clause = if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
+    params.push(Value::Integer(i64::from(query.limit.clamp(1, MAX_PAGE_SIZE))));
+    let sql = format!(
+        "SELECT {TICKET_COLUMNS} FROM tickets t {where_clause} ORDER BY t.updated_at DESC, t.id DESC LIMIT ?"
+    );
+    let mut statement = connection.prepare_cached(&sql)?;
+    let mut tickets = statement.query_map(params_from_iter(params), ticket_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    attach_tags(connection, &mut tickets)?;
+    Ok(tickets)
+}
+
+const ATTACHMENT_COLUMNS: &str = "id, ticket_id, message_id, file_name, content_type, size_bytes, sha256";
+
+fn attachment_from_row(row: &Row<'_>) -> rusqlite::Result<AttachmentMeta> {
+    Ok(AttachmentMeta {
+        id: AttachmentId(uuid_at(row, 0)?),
+        ticket_id: TicketId(uuid_at(row, 1)?),
+        message_id: MessageId(uuid_at(row, 2)?),
+        file_name: row.get(3)?,
+        content_type: row.get(4)?,
+        size_bytes: row.get(5)?,
+        sha256: row.get(6)?,
+    })
+}
+
+pub fn list_messages(connection: &Connection, ticket_id: TicketId) -> rusqlite::Result<Vec<Message>> {
+    let mut statement = connection.prepare_cached(
+        "SELECT id, ticket_id, author_kind, author_id, visibility, channel, body, created_at \
+         FROM messages WHERE ticket_id = ?1 ORDER BY created_at, id",
+    )?;
+    let mut messages = statement
+        .query_map([&ticket_id.as_bytes()[..]], |row| {
+            let author_kind: String = row.get(2)?;
+            let author_id = opt_uuid_at(row, 3)?;
+            let author = match (author_kind.as_str(), author_id) {
+                ("agent", Some(id)) => Author::Agent(AgentId(id)),
+                ("customer", Some(id)) => Author::Customer(CustomerId(id)),
+                ("system", None) => Author::System,
+                _ => return Err(corrupt(2, "unknown message author")),
+            };
+            Ok(Message {
+                id: MessageId(uuid_at(row, 0)?),
+                ticket_id: TicketId(uuid_at(row, 1)?),
+                author,
+                visibility: parse_at(row, 4)?,
+                channel: parse_at(row, 5)?,
+                body: row.get(6)?,
+                attachments: Vec::new(),
+                created_at: time_at(row, 7)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let sql = format!("SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE ticket_id = ?1 ORDER BY id");
+    let attachments = connection
+        .prepare_cached(&sql)?
+        .query_map([&ticket_id.as_bytes()[..]], attachment_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for attachment in attachments {
+        if let Some(message) = messages.iter_mut().find(|message| message.id == attachment.message_id) {
+            message.attachments.push(attachment);
+        }
+    }
+    Ok(messages)
+}
+
+pub fn find_attachment(connection: &Connection, id: AttachmentId) -> rusqlite::Result<Option<AttachmentMeta>> {
+    let sql = format!("SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE id = ?1");
+    connection.prepare_cached(&sql)?.query_row([&id.as_bytes()[..]], attachment_from_row).optional()
+}
+
+const CUSTOMER_COLUMNS: &str = "c.id, c.name, c.language, c.merged_into, c.created_at, c.updated_at, c.version";
+
+fn customer_from_row(row: &Row<'_>) -> rusqlite::Result<Customer> {
+    Ok(Customer {
+        id: CustomerId(uuid_at(row, 0)?),
+        name: row.get(1)?,
+        language: row.get(2)?,
+        identities: Vec::new(),
+        merged_into: opt_uuid_at(row, 3)?.map(CustomerId),
+        created_at: time_at(row, 4)?,
+        updated_at: time_at(row, 5)?,
+        version: row.get(6)?,
+    })
+}
+
+fn attach_identities(connection: &Connection, customers: &mut [Customer]) -> rusqlite::Result<()> {
+    if customers.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "SELECT id, customer_id, kind, provider, value, created_at FROM customer_identities \
+         WHERE customer_id IN ({}) ORDER BY created_at, id",
+        placeholders(customers.len())
+    );
+    let mut statement = connection.prepare_cached(&sql)?;
+    let params = customers.iter().map(|customer| id_value(customer.id.0));
+    let identities = statement
+        .query_map(params_from_iter(params), |row| {
+            Ok(Identity {
+                id: IdentityId(uuid_at(row, 0)?),
+                customer_id: CustomerId(uuid_at(row, 1)?),
+                value: IdentityValue { kind: parse_at(row, 2)?, provider: row.get(3)?, value: row.get(4)? },
+                created_at: time_at(row, 5)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for identity in identities {
+        if let Some(customer) = customers.iter_mut().find(|customer| customer.id == identity.customer_id) {
+            customer.identities.push(identity);
+        }
+    }
+    Ok(())
+}
+
+pub fn find_customer(connection: &Connection, id: CustomerId) -> rusqlite::Result<Option<Customer>> {
+    let sql = format!("SELECT {CUSTOMER_COLUMNS} FROM customers c WHERE c.id = ?1");
+    let Some(customer) = connection.prepare_cached(&sql)?.query_row([&id.as_bytes()[..]], customer_from_row).optional()? else {
+        return Ok(None);
+    };
+    let mut customers = [customer];
+    attach_identities(connection, &mut customers)?;
+    let [customer] = customers;
+    Ok(Some(customer))
+}
+
+pub fn find_customer_by_identity(connection: &Connection, identity: &IdentityValue) -> rusqlite::Result<Option<Customer>> {
+    let owner: Option<[u8; 16]> = connection
+        .prepare_cached("SELECT customer_id FROM customer_identities WHERE kind = ?1 AND provider = ?2 AND value = ?3")?
+        .query_row((identity.kind.as_str(), &identity.provider, &identity.value), |row| row.get(0))
+        .optional()?;
+    match owner {
+        Some(bytes) => find_customer(connection, CustomerId::from_bytes(bytes)),
+        None => Ok(None),
+    }
+}
+
+pub fn list_customers(connection: &Connection, query: &CustomerQuery) -> rusqlite::Result<Vec<Customer>> {
+    let mut conditions = Vec::new();
+    let mut params = Vec::new();
+    if !query.include_merged {
+        conditions.push("c.merged_into IS NULL");
+    }
+    if let Some(after) = query.after {
+        conditions.push("c.id < ?");
+        params.push(id_value(after.0));
+    }
+    let where_clause = if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
+    params.push(Value::Integer(i64::from(query.limit.clamp(1, MAX_PAGE_SIZE))));
+    let sql = format!("SELECT {CUSTOMER_COLUMNS} FROM customers c {where_clause} ORDER BY c.id DESC LIMIT ?");
+    let mut customers = connection
+        .prepare_cached(&sql)?
+        .query_map(params_from_iter(params), customer_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    attach_identities(connection, &mut customers)?;
+    Ok(customers)
+}
+
+pub fn list_customer_ticket_ids(connection: &Connection, customer_id: CustomerId) -> rusqlite::Result<Vec<TicketId>> {
+    connection
+        .prepare_cached("SELECT id FROM tickets WHERE customer_id = ?1 ORDER BY id")?
+        .query_map([&customer_id.as_bytes()[..]], |row| Ok(TicketId(uuid_at(row, 0)?)))?
+        .collect()
+}
+
+const MERGE_COLUMNS: &str =
+    "id, source_id, target_id, moved_identity_ids, moved_ticket_ids, merged_by, merged_at, undone_at";
+
+fn merge_from_row(row: &Row<'_>) -> rusqlite::Result<CustomerMerge> {
+    Ok(CustomerMerge {
+        id: CustomerMergeId(uuid_at(row, 0)?),
+        source_id: CustomerId(uuid_at(row, 1)?),
+        target_id: CustomerId(uuid_at(row, 2)?),
+        moved_identity_ids: uuid_list_at(row, 3)?.into_iter().map(IdentityId).collect(),
+        moved_ticket_ids: uuid_list_at(row, 4)?.into_iter().map(TicketId).collect(),
+        merged_by: opt_uuid_at(row, 5)?.map(AgentId),
+        merged_at: time_at(row, 6)?,
+        undone_at: opt_time_at(row, 7)?,
+    })
+}
+
+pub fn find_customer_merge(connection: &Connection, id: CustomerMergeId) -> rusqlite::Result<Option<CustomerMerge>> {
+    let sql = format!("SELECT {MERGE_COLUMNS} FROM customer_merges WHERE id = ?1");
+    connection.prepare_cached(&sql)?.query_row([&id.as_bytes()[..]], merge_from_row).optional()
+}
+
+pub fn list_customer_merges(connection: &Connection, customer_id: CustomerId) -> rusqlite::Result<Vec<CustomerMerge>> {
+    let sql = format!(
+        "SELECT {MERGE_COLUMNS} FROM customer_merges WHERE source_id = ?1 OR target_id = ?1 \
+         ORDER BY merged_at DESC, id DESC"
+    );
+    connection.prepare_cached(&sql)?.query_map([&customer_id.as_bytes()[..]], merge_from_row)?.collect()
+}
+
+const AGENT_COLUMNS: &str = "a.id, a.email, a.name, a.role, a.active, a.created_at, a.updated_at, a.version";
+
+fn agent_from_row(row: &Row<'_>) -> rusqlite::Result<Agent> {
+    Ok(Agent {
+        id: AgentId(uuid_at(row, 0)?),
+        email: row.get(1)?,
+        name: row.get(2)?,
+        role: parse_at(row, 3)?,
+        team_ids: Vec::new(),
+        active: row.get(4)?,
+        created_at: time_at(row, 5)?,
+        updated_at: time_at(row, 6)?,
+        version: row.get(7)?,
+    })
+}
+
+fn attach_teams(connection: &Connection, agents: &mut [Agent]) -> rusqlite::Result<()> {
+    if agents.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "SELECT agent_id, team_id FROM agent_teams WHERE agent_id IN ({}) ORDER BY team_id",
+        placeholders(agents.len())
+    );
+    let mut statement = connection.prepare_cached(&sql)?;
+    let memberships = statement
+        .query_map(params_from_iter(agents.iter().map(|agent| id_value(agent.id.0))), |row| {
+            Ok((AgentId(uuid_at(row, 0)?), TeamId(uuid_at(row, 1)?)))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for (agent_id, team_id) in memberships {
+        if let Some(agent) = agents.iter_mut().find(|agent| agent.id == agent_id) {
+            agent.team_ids.push(team_id);
+        }
+    }
+    Ok(())
+}
+
+pub fn find_agent(connection: &Connection, predicate: &str, key: &dyn ToSql) -> rusqlite::Result<Option<Agent>> {
+    let sql = format!("SELECT {AGENT_COLUMNS} FROM agents a WHERE {predicate}");
+    let Some(agent) = connection.prepare_cached(&sql)?.query_row([key], agent_from_row).optional()? else {
+        return Ok(None);
+    };
+    let mut agents = [agent];
+    attach_teams(connection, &mut agents)?;
+    let [agent] = agents;
+    Ok(Some(agent))
+}
+
+pub fn list_agents(connection: &Connection, page: IdPage) -> rusqlite::Result<Vec<Agent>> {
+    let after = page.after.map_or(Value::Blob(Vec::new()), id_value);
+    let limit = i64::from(page.limit.clamp(1, MAX_PAGE_SIZE));
+    let sql = format!("SELECT {AGENT_COLUMNS} FROM agents a WHERE a.id > ?1 ORDER BY a.id LIMIT ?2");
+    let mut agents = connection
+        .prepare_cached(&sql)?
+        .query_map((after, limit), agent_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    attach_teams(connection, &mut agents)?;
+    Ok(agents)
+}
+
+pub fn find_password_hash(connection: &Connection, agent_id: AgentId) -> rusqlite::Result<Option<String>> {
+    let hash: Option<Option<String>> = connection
+        .prepare_cached("SELECT password_hash FROM agents WHERE id = ?1")?
+        .query_row([&agent_id.as_bytes()[..]], |row| row.get(0))
+        .optional()?;
+    Ok(hash.flatten())
+}
+
+fn team_from_row(row: &Row<'_>) -> rusqlite::Result<Team> {
+    Ok(Team { id: TeamId(uuid_at(row, 0)?), name: row.get(1)?, created_at: time_at(row, 2)? })
+}
+
+pub fn find_team(connection: &Connection, id: TeamId) -> rusqlite::Result<Option<Team>> {
+    connection
+        .prepare_cached("SELECT id, name, created_at FROM teams WHERE id = ?1")?
+        .query_row([&id.as_bytes()[..]], team_from_row)
+        .optional()
+}
+
+pub fn list_teams(connection: &Connection) -> rusqlite::Result<Vec<Team>> {
+    connection.prepare_cached("SELECT id, name, created_at FROM teams ORDER BY name")?.query_map([], team_from_row)?.collect()
+}
+
+fn tag_from_row(row: &Row<'_>) -> rusqlite::Result<Tag> {
+    Ok(Tag { id: TagId(uuid_at(row, 0)?), name: row.get(1)?, created_at: time_at(row, 2)? })
+}
+
+pub fn find_tag(connection: &Connection, id: TagId) -> rusqlite::Result<Option<Tag>> {
+    connection
+        .prepare_cached("SELECT id, name, created_at FROM tags WHERE id = ?1")?
+        .query_row([&id.as_bytes()[..]], tag_from_row)
+        .optional()
+}
+
+pub fn list_tags(connection: &Connection) -> rusqlite::Result<Vec<Tag>> {
+    connection.prepare_cached("SELECT id, name, created_at FROM tags ORDER BY name")?.query_map([], tag_from_row)?.collect()
+}
+
+const TOKEN_COLUMNS: &str = "id, agent_id, name, prefix, token_hash, scopes, created_at, expires_at, revoked_at";
+
+fn token_from_row(row: &Row<'_>) -> rusqlite::Result<ApiTokenRecord> {
+    let scopes_text: String = row.get(5)?;
+    let scopes = scopes_text
+        .split(' ')
+        .filter(|scope| !scope.is_empty())
+        .map(|scope| scope.parse::<Scope>())
+        .collect::<Result<BTreeSet<_>, _>>()
+        .map_err(|_| corrupt(5, "unknown scope"))?;
+    Ok(ApiTokenRecord {
+        id: TokenId(uuid_at(row, 0)?),
+        agent_id: AgentId(uuid_at(row, 1)?),
+        name: row.get(2)?,
+        prefix: row.get(3)?,
+        token_hash: row.get(4)?,
+        scopes,
+        created_at: time_at(row, 6)?,
+        expires_at: opt_time_at(row, 7)?,
+        revoked_at: opt_time_at(row, 8)?,
+    })
+}
+
+pub fn find_token(connection: &Connection, predicate: &str, key: &dyn ToSql) -> rusqlite::Result<Option<ApiTokenRecord>> {
+    let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE {predicate}");
+    connection.prepare_cached(&sql)?.query_row([key], token_from_row).optional()
+}
+
+pub fn list_tokens(connection: &Connection, agent_id: AgentId) -> rusqlite::Result<Vec<ApiTokenRecord>> {
+    let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE agent_id = ?1 ORDER BY created_at DESC, id DESC");
+    connection.prepare_cached(&sql)?.query_map([&agent_id.as_bytes()[..]], token_from_row)?.collect()
+}
+
+pub fn find_session(connection: &Connection, id_hash: &[u8]) -> rusqlite::Result<Option<SessionRecord>> {
+    connection
+        .prepare_cached("SELECT id_hash, agent_id, created_at, expires_at FROM sessions WHERE id_hash = ?1")?
+        .query_row([id_hash], |row| {
+            Ok(SessionRecord {
+                id_hash: row.get(0)?,
+                agent_id: AgentId(uuid_at(row, 1)?),
+                created_at: time_at(row, 2)?,
+                expires_at: time_at(row, 3)?,
+            })
+        })
+        .optional()
+}
+
+pub fn find_setup_token(connection: &Connection, token_hash: &[u8]) -> rusqlite::Result<Option<SetupTokenRecord>> {
+    connection
+        .prepare_cached("SELECT token_hash, created_at, expires_at, used_at FROM setup_tokens WHERE token_hash = ?1")?
+        .query_row([token_hash], |row| {
+            Ok(SetupTokenRecord {
+                token_hash: row.get(0)?,
+                created_at: time_at(row, 1)?,
+                expires_at: time_at(row, 2)?,
+                used_at: opt_time_at(row, 3)?,
+            })
+        })
+        .optional()
+}
+
+pub fn find_idempotency_key(connection: &Connection, principal: &str, key: &str) -> rusqlite::Result<Option<IdempotencyRecord>> {
+    connection
+        .prepare_cached(
+            "SELECT principal, key, fingerprint, resource_kind, resource_id, created_at \
+             FROM idempotency_keys WHERE principal = ?1 AND key = ?2",
+        )?
+        .query_row([principal, key], |row| {
+            Ok(IdempotencyRecord {
+                principal: row.get(0)?,
+                key: row.get(1)?,
+                fingerprint: row.get(2)?,
+                resource_kind: row.get(3)?,
+                resource_id: uuid_at(row, 4)?,
+                created_at: time_at(row, 5)?,
+            })
+        })
+        .optional()
+}
+
+pub fn list_audit_events(connection: &Connection, object_id: uuid::Uuid) -> rusqlite::Result<Vec<StoredAuditEvent>> {
+    connection
+        .prepare_cached(
+            "SELECT id, at, actor_agent_id, action, object_kind, object_id, changes \
+             FROM audit_events WHERE object_id = ?1 ORDER BY at, id",
+        )?
+        .query_map([&object_id.as_bytes()[..]], |row| {
+            let changes: String = row.get(6)?;
+            Ok(StoredAuditEvent {
+                id: AuditEventId(uuid_at(row, 0)?),
+                at: time_at(row, 1)?,
+                actor_agent_id: opt_uuid_at(row, 2)?.map(AgentId),
+                action: row.get(3)?,
+                object_kind: row.get(4)?,
+                object_id: uuid_at(row, 5)?,
+                changes: serde_json::from_str(&changes).map_err(|_| corrupt(6, "audit changes are not JSON"))?,
+            })
+        })?
+        .collect()
+}

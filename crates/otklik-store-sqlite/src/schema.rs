@@ -1,0 +1,41 @@
+//! The logical schema of the SQLite database, for the cross-backend schema check.
+
+use otklik_store::ColumnInfo;
+use rusqlite::Connection;
+
+/// Every column of every Otklik table, with SQLite's declared types mapped to logical names.
+pub fn logical_schema(connection: &Connection) -> rusqlite::Result<Vec<ColumnInfo>> {
+    let tables: Vec<String> = connection
+        .prepare(
+            "SELECT name FROM sqlite_schema WHERE type = 'table' \
+             AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'refinery_%' ORDER BY name",
+        )?
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut columns = Vec::new();
+    for table in tables {
+        let mut statement = connection.prepare("SELECT name, type, \"notnull\" FROM pragma_table_info(?1)")?;
+        let rows = statement.query_map([&table], |row| {
+            let declared: String = row.get(1)?;
+            let logical_type = match declared.to_uppercase().as_str() {
+                "INTEGER" => "int",
+                "TEXT" => "text",
+                "BLOB" => "bytes",
+                "BOOLEAN" => "bool",
+                "JSON" => "json",
+                _ => "unknown",
+            };
+            Ok(ColumnInfo {
+                table: table.clone(),
+                column: row.get(0)?,
+                logical_type: logical_type.to_owned(),
+                nullable: !row.get::<_, bool>(2)?,
+            })
+        })?;
+        for column in rows {
+            columns.push(column?);
+        }
+    }
+    columns.sort();
+    Ok(columns)
+}

@@ -1,0 +1,548 @@
+//! The write side: the writer thread with group commit, and one function per mutation.
+
+use std::sync::mpsc;
+
+use otklik_domain::agent::Agent;
+use otklik_domain::clock::to_micros;
+use otklik_domain::customer::{Customer, Identity};
+
+use otklik_domain::message::{Author, Message};
+use otklik_domain::ticket::Ticket;
+use otklik_store::{CommitReceipt, Mutation, StoreError, StoreResult, UnitOfWork};
+use rusqlite::types::Value;
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior, params, params_from_iter};
+
+use crate::WriteRequest;
+use crate::rows::*;
+
+/// Serves write requests until every sender is gone. Each round takes what is queued (up to
+/// `max_batch`), applies each unit in its own savepoint, commits once and answers everyone.
+pub(crate) fn run_writer(mut connection: Connection, requests: mpsc::Receiver<WriteRequest>, max_batch: usize) {
+    while let Ok(first) = requests.recv() {
+        let mut batch = vec![first];
+        while batch.len() < max_batch {
+            match requests.try_recv() {
+                Ok(request) => batch.push(request),
+                Err(_) => break,
+            }
+        }
+        let outcomes = commit_batch(&mut connection, &batch);
+        for (request, outcome) in batch.into_iter().zip(outcomes) {
+            // A caller that gave up (timeout, shutdown) no longer listens; its unit still stands.
+            let _ = request.reply.send(outcome);
+        }
+    }
+}
+
+fn commit_batch(connection: &mut Connection, batch: &[WriteRequest]) -> Vec<StoreResult<CommitReceipt>> {
+    let transaction = match connection.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(transaction) => transaction,
+        Err(error) => return batch.iter().map(|_| Err(map_error(&error))).collect(),
+    };
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for request in batch {
+        outcomes.push(apply_in_savepoint(&transaction, &request.unit));
+    }
+    if let Err(error) = transaction.commit() {
+        // Nothing of the batch is durable: every caller hears the failure.
+        tracing::error!(%error, "SQLite group commit failed");
+        return batch.iter().map(|_| Err(map_error(&error))).collect();
+    }
+    outcomes
+}
+
+fn apply_in_savepoint(transaction: &Transaction<'_>, unit: &UnitOfWork) -> StoreResult<CommitReceipt> {
+    transaction.execute_batch("SAVEPOINT unit").map_err(|error| map_error(&error))?;
+    let mut receipt = CommitReceipt::default();
+    let result = unit.mutations.iter().try_for_each(|mutation| apply(transaction, mutation, &mut receipt));
+    match result {
+        Ok(()) => {
+            transaction.execute_batch("RELEASE unit").map_err(|error| map_error(&error))?;
+            Ok(receipt)
+        }
+        Err(error) => {
+            transaction
+                .execute_batch("ROLLBACK TO unit; RELEASE unit")
+                .map_err(|rollback_error| map_error(&rollback_error))?;
+            Err(error)
+        }
+    }
+}
+
+/// The stable name of the unique rule a SQLite message names ("UNIQUE constraint failed: t.c").
+fn constraint_name(message: &str) -> String {
+    let columns = message.rsplit(": ").next().unwrap_or(message);
+    let first = columns.split(", ").next().unwrap_or(columns);
+    let table = first.split('.').next().unwrap_or(first);
+    match table {
+        "customer_identities" => "customer_identities.value".into(),
+        "idempotency_keys" => "idempotency_keys".into(),
+        _ if columns.contains(", ") => table.into(),
+        _ => first.into(),
+    }
+}
+
+/// The one place where SQLite errors become port errors.
+pub(crate) fn map_error(error: &rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(failure, message) = error {
+        let is_unique = failure.code == ErrorCode::ConstraintViolation
+            && matches!(failure.extended_code, 2067 | 1555); // SQLITE_CONSTRAINT_UNIQUE, _PRIMARYKEY
+        if is_unique {
+            return StoreError::Conflict { constraint: constraint_name(message.as_deref().unwrap_or_default()) };
+        }
+    }
+    StoreError::corrupt(error.to_string())
+}
+
+type Outcome = StoreResult<()>;
+
+fn db<T>(result: rusqlite::Result<T>) -> StoreResult<T> {
+    result.map_err(|error| map_error(&error))
+}
+
+fn expect_one(n_rows: usize, what: &'static str) -> Outcome {
+    if n_rows == 0 { Err(StoreError::NotFound { what }) } else { Ok(()) }
+}
+
+/// A versioned update touched no row: tell a stale version from a missing row.
+fn versioned_miss(transaction: &Transaction<'_>, table: &'static str, id: uuid::Uuid, what: &'static str) -> Outcome {
+    let sql = format!("SELECT 1 FROM {table} WHERE id = ?1");
+    let exists = db(transaction.prepare_cached(&sql).and_then(|mut s| s.query_row([&id.as_bytes()[..]], |_| Ok(())).optional()))?;
+    Err(match exists {
+        Some(()) => StoreError::VersionConflict { what },
+        None => StoreError::NotFound { what },
+    })
+}
+
+fn apply(transaction: &Transaction<'_>, mutation: &Mutation, receipt: &mut CommitReceipt) -> Outcome {
+    match mutation {
+        Mutation::InsertTicket(draft) => {
+            let number: i64 = db(transaction
+                .prepare_cached("UPDATE counters SET value = value + 1 WHERE name = 'ticket_number' RETURNING value")
+                .and_then(|mut statement| statement.query_row([], |row| row.get(0))))?;
+            let ticket = draft.clone().into_ticket(number);
+            db(transaction.prepare_cached(
+                "INSERT INTO tickets (id, number, subject, status, priority, channel, customer_id, assignee_id, \
+                 team_id, merged_into, created_at, updated_at, first_agent_reply_at, solved_at, closed_at, version) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+            )
+            .and_then(|mut statement| statement.execute(params_from_iter(ticket_values(&ticket, true)))))?;
+            write_ticket_tags(transaction, &ticket, false)?;
+            receipt.ticket_numbers.push(number);
+            Ok(())
+        }
+        Mutation::UpdateTicket { ticket, expected_version } => {
+            let mut values = ticket_values(ticket, false);
+            values.push(Value::Integer(expected_version + 1));
+            values.push(id_value(ticket.id.0));
+            values.push(Value::Integer(*expected_version));
+            let n_rows = db(transaction.prepare_cached(
+                "UPDATE tickets SET subject = ?1, status = ?2, priority = ?3, channel = ?4, customer_id = ?5, \
+                 assignee_id = ?6, team_id = ?7, merged_into = ?8, created_at = ?9, updated_at = ?10, \
+                 first_agent_reply_at = ?11, solved_at = ?12, closed_at = ?13, version = ?14 \
+                 WHERE id = ?15 AND version = ?16",
+            )
+            .and_then(|mut statement| statement.execute(params_from_iter(values))))?;
+            if n_rows == 0 {
+                return versioned_miss(transaction, "tickets", ticket.id.0, "ticket");
+            }
+            write_ticket_tags(transaction, ticket, true)
+        }
+        Mutation::InsertMessage(message) => insert_message(transaction, message),
+        Mutation::MoveMessages { from, to } => {
+            let (from, to) = (&from.as_bytes()[..], &to.as_bytes()[..]);
+            db(transaction.prepare_cached("UPDATE messages SET ticket_id = ?1 WHERE ticket_id = ?2").and_then(|mut s| s.execute(params![to, from])))?;
+            db(transaction.prepare_cached("UPDATE attachments SET ticket_id = ?1 WHERE ticket_id = ?2").and_then(|mut s| s.execute(params![to, from])))?;
+            Ok(())
+        }
+        Mutation::InsertCustomer(customer) => {
+            db(transaction.prepare_cached(
+                "INSERT INTO customers (id, name, language, merged_into, created_at, updated_at, version) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .and_then(|mut s| s.execute(params_from_iter(customer_values(customer)))))?;
+            customer.identities.iter().try_for_each(|identity| insert_identity(transaction, identity))
+        }
+        Mutation::UpdateCustomer { customer, expected_version } => {
+            let n_rows = db(transaction.prepare_cached(
+                "UPDATE customers SET name = ?1, language = ?2, merged_into = ?3, updated_at = ?4, version = ?5 \
+                 WHERE id = ?6 AND version = ?7",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    customer.name,
+                    customer.language,
+                    opt_id_value(customer.merged_into.map(|id| id.0)),
+                    to_micros(customer.updated_at),
+                    expected_version + 1,
+                    &customer.id.as_bytes()[..],
+                    expected_version
+                ])
+            }))?;
+            if n_rows == 0 {
+                return versioned_miss(transaction, "customers", customer.id.0, "customer");
+            }
+            Ok(())
+        }
+        Mutation::InsertIdentity(identity) => insert_identity(transaction, identity),
+        Mutation::DeleteIdentity(id) => {
+            let n_rows = db(transaction.prepare_cached("DELETE FROM customer_identities WHERE id = ?1").and_then(|mut s| s.execute([&id.as_bytes()[..]])))?;
+            expect_one(n_rows, "identity")
+        }
+        Mutation::MoveIdentities { identity_ids, to } => {
+            for id in identity_ids {
+                db(transaction
+                    .prepare_cached("UPDATE customer_identities SET customer_id = ?1 WHERE id = ?2")
+                    .and_then(|mut s| s.execute(params![&to.as_bytes()[..], &id.as_bytes()[..]])))?;
+            }
+            Ok(())
+        }
+        Mutation::MoveTickets { ticket_ids, to, at } => {
+            for id in ticket_ids {
+                db(transaction
+                    .prepare_cached("UPDATE tickets SET customer_id = ?1, updated_at = ?2, version = version + 1 WHERE id = ?3")
+                    .and_then(|mut s| s.execute(params![&to.as_bytes()[..], to_micros(*at), &id.as_bytes()[..]])))?;
+            }
+            Ok(())
+        }
+        Mutation::InsertCustomerMerge(merge) => {
+            let identity_ids: Vec<uuid::Uuid> = merge.moved_identity_ids.iter().map(|id| id.0).collect();
+            let ticket_ids: Vec<uuid::Uuid> = merge.moved_ticket_ids.iter().map(|id| id.0).collect();
+            db(transaction.prepare_cached(
+                "INSERT INTO customer_merges (id, source_id, target_id, moved_identity_ids, moved_ticket_ids, \
+                 merged_by, merged_at, undone_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    &merge.id.as_bytes()[..],
+                    &merge.source_id.as_bytes()[..],
+                    &merge.target_id.as_bytes()[..],
+                    serde_json::to_string(&identity_ids).unwrap_or_default(),
+                    serde_json::to_string(&ticket_ids).unwrap_or_default(),
+                    opt_id_value(merge.merged_by.map(|id| id.0)),
+                    to_micros(merge.merged_at),
+                    opt_time_value(merge.undone_at),
+                ])
+            }))?;
+            Ok(())
+        }
+        Mutation::MarkCustomerMergeUndone { id, at } => {
+            let n_rows = db(transaction
+                .prepare_cached("UPDATE customer_merges SET undone_at = ?1 WHERE id = ?2")
+                .and_then(|mut s| s.execute(params![to_micros(*at), &id.as_bytes()[..]])))?;
+            expect_one(n_rows, "customer merge")
+        }
+        Mutation::InsertAgent { agent, password_hash } => {
+            db(transaction.prepare_cached(
+                "INSERT INTO agents (id, email, name, role, active, password_hash, created_at, updated_at, version) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    &agent.id.as_bytes()[..],
+                    agent.email,
+                    agent.name,
+                    agent.role.as_str(),
+                    agent.active,
+                    password_hash,
+                    to_micros(agent.created_at),
+                    to_micros(agent.updated_at),
+                    agent.version
+                ])
+            }))?;
+            write_agent_teams(transaction, agent, false)
+        }
+        Mutation::UpdateAgent { agent, expected_version } => {
+            let n_rows = db(transaction.prepare_cached(
+                "UPDATE agents SET email = ?1, name = ?2, role = ?3, active = ?4, updated_at = ?5, version = ?6 \
+                 WHERE id = ?7 AND version = ?8",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    agent.email,
+                    agent.name,
+                    agent.role.as_str(),
+                    agent.active,
+                    to_micros(agent.updated_at),
+                    expected_version + 1,
+                    &agent.id.as_bytes()[..],
+                    expected_version
+                ])
+            }))?;
+            if n_rows == 0 {
+                return versioned_miss(transaction, "agents", agent.id.0, "agent");
+            }
+            write_agent_teams(transaction, agent, true)
+        }
+        Mutation::SetPasswordHash { agent_id, password_hash } => {
+            let n_rows = db(transaction
+                .prepare_cached("UPDATE agents SET password_hash = ?1 WHERE id = ?2")
+                .and_then(|mut s| s.execute(params![password_hash, &agent_id.as_bytes()[..]])))?;
+            expect_one(n_rows, "agent")
+        }
+        Mutation::InsertTeam(team) => {
+            db(transaction
+                .prepare_cached("INSERT INTO teams (id, name, created_at) VALUES (?1, ?2, ?3)")
+                .and_then(|mut s| s.execute(params![&team.id.as_bytes()[..], team.name, to_micros(team.created_at)])))?;
+            Ok(())
+        }
+        Mutation::UpdateTeam(team) => {
+            let n_rows = db(transaction
+                .prepare_cached("UPDATE teams SET name = ?1 WHERE id = ?2")
+                .and_then(|mut s| s.execute(params![team.name, &team.id.as_bytes()[..]])))?;
+            expect_one(n_rows, "team")
+        }
+        Mutation::DeleteTeam(id) => {
+            let n_rows = db(transaction.prepare_cached("DELETE FROM teams WHERE id = ?1").and_then(|mut s| s.execute([&id.as_bytes()[..]])))?;
+            expect_one(n_rows, "team")
+        }
+        Mutation::InsertTag(tag) => {
+            db(transaction
+                .prepare_cached("INSERT INTO tags (id, name, created_at) VALUES (?1, ?2, ?3)")
+                .and_then(|mut s| s.execute(params![&tag.id.as_bytes()[..], tag.name, to_micros(tag.created_at)])))?;
+            Ok(())
+        }
+        Mutation::DeleteTag(id) => {
+            let n_rows = db(transaction.prepare_cached("DELETE FROM tags WHERE id = ?1").and_then(|mut s| s.execute([&id.as_bytes()[..]])))?;
+            expect_one(n_rows, "tag")
+        }
+        Mutation::InsertToken(token) => {
+            let scopes: Vec<&str> = token.scopes.iter().map(|scope| scope.as_str()).collect();
+            db(transaction.prepare_cached(
+                "INSERT INTO api_tokens (id, agent_id, name, prefix, token_hash, scopes, created_at, expires_at, revoked_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    &token.id.as_bytes()[..],
+                    &token.agent_id.as_bytes()[..],
+                    token.name,
+                    token.prefix,
+                    token.token_hash,
+                    scopes.join(" "),
+                    to_micros(token.created_at),
+                    opt_time_value(token.expires_at),
+                    opt_time_value(token.revoked_at)
+                ])
+            }))?;
+            Ok(())
+        }
+        Mutation::RevokeToken { id, at } => {
+            let n_rows = db(transaction
+                .prepare_cached("UPDATE api_tokens SET revoked_at = coalesce(revoked_at, ?1) WHERE id = ?2")
+                .and_then(|mut s| s.execute(params![to_micros(*at), &id.as_bytes()[..]])))?;
+            expect_one(n_rows, "token")
+        }
+        Mutation::InsertSession(session) => {
+            db(transaction
+                .prepare_cached("INSERT INTO sessions (id_hash, agent_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)")
+                .and_then(|mut s| {
+                    s.execute(params![
+                        session.id_hash,
+                        &session.agent_id.as_bytes()[..],
+                        to_micros(session.created_at),
+                        to_micros(session.expires_at)
+                    ])
+                }))?;
+            Ok(())
+        }
+        Mutation::DeleteSession { id_hash } => {
+            db(transaction.prepare_cached("DELETE FROM sessions WHERE id_hash = ?1").and_then(|mut s| s.execute([id_hash])))?;
+            Ok(())
+        }
+        Mutation::DeleteAgentSessions { agent_id } => {
+            db(transaction.prepare_cached("DELETE FROM sessions WHERE agent_id = ?1").and_then(|mut s| s.execute([&agent_id.as_bytes()[..]])))?;
+            Ok(())
+        }
+        Mutation::InsertSetupToken(setup) => {
+            db(transaction
+                .prepare_cached("INSERT INTO setup_tokens (token_hash, created_at, expires_at, used_at) VALUES (?1, ?2, ?3, ?4)")
+                .and_then(|mut s| {
+                    s.execute(params![
+                        setup.token_hash,
+                        to_micros(setup.created_at),
+                        to_micros(setup.expires_at),
+                        opt_time_value(setup.used_at)
+                    ])
+                }))?;
+            Ok(())
+        }
+        Mutation::ConsumeSetupToken { token_hash, at } => {
+            let n_rows = db(transaction
+                .prepare_cached("UPDATE setup_tokens SET used_at = ?1 WHERE token_hash = ?2 AND used_at IS NULL")
+                .and_then(|mut s| s.execute(params![to_micros(*at), token_hash])))?;
+            if n_rows == 0 {
+                return Err(StoreError::Conflict { constraint: "setup_tokens.used".into() });
+            }
+            Ok(())
+        }
+        Mutation::ClaimIdempotencyKey(record) => {
+            db(transaction.prepare_cached(
+                "INSERT INTO idempotency_keys (principal, key, fingerprint, resource_kind, resource_id, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    record.principal,
+                    record.key,
+                    record.fingerprint,
+                    record.resource_kind,
+                    &record.resource_id.as_bytes()[..],
+                    to_micros(record.created_at)
+                ])
+            }))?;
+            Ok(())
+        }
+        Mutation::Audit(event) => {
+            db(transaction.prepare_cached(
+                "INSERT INTO audit_events (id, at, actor_agent_id, action, object_kind, object_id, changes) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    &event.id.as_bytes()[..],
+                    to_micros(event.at),
+                    opt_id_value(event.actor.agent_id().map(|id| id.0)),
+                    event.action,
+                    event.object_kind,
+                    &event.object_id.as_bytes()[..],
+                    event.changes_json().to_string()
+                ])
+            }))?;
+            Ok(())
+        }
+    }
+}
+
+/// The values of a ticket row: with `with_key`, in INSERT order (id, number first); without, in
+/// the UPDATE's SET order.
+fn ticket_values(ticket: &Ticket, with_key: bool) -> Vec<Value> {
+    let mut values = Vec::with_capacity(17);
+    if with_key {
+        values.push(id_value(ticket.id.0));
+        values.push(Value::Integer(ticket.number));
+    }
+    values.extend([
+        Value::Text(ticket.subject.clone()),
+        Value::Text(ticket.status.as_str().into()),
+        Value::Text(ticket.priority.as_str().into()),
+        Value::Text(ticket.channel.as_str().into()),
+        id_value(ticket.customer_id.0),
+        opt_id_value(ticket.assignee_id.map(|id| id.0)),
+        opt_id_value(ticket.team_id.map(|id| id.0)),
+        opt_id_value(ticket.merged_into.map(|id| id.0)),
+        time_value(ticket.created_at),
+        time_value(ticket.updated_at),
+        opt_time_value(ticket.first_agent_reply_at),
+        opt_time_value(ticket.solved_at),
+        opt_time_value(ticket.closed_at),
+    ]);
+    if with_key {
+        values.push(Value::Integer(ticket.version));
+    }
+    values
+}
+
+fn customer_values(customer: &Customer) -> Vec<Value> {
+    vec![
+        id_value(customer.id.0),
+        Value::Text(customer.name.clone()),
+        customer.language.clone().map_or(Value::Null, Value::Text),
+        opt_id_value(customer.merged_into.map(|id| id.0)),
+        time_value(customer.created_at),
+        time_value(customer.updated_at),
+        Value::Integer(customer.version),
+    ]
+}
+
+fn write_ticket_tags(transaction: &Transaction<'_>, ticket: &Ticket, replace: bool) -> Outcome {
+    let ticket_id = &ticket.id.as_bytes()[..];
+    if replace {
+        db(transaction.prepare_cached("DELETE FROM ticket_tags WHERE ticket_id = ?1").and_then(|mut s| s.execute([ticket_id])))?;
+    }
+    for name in &ticket.tags {
+        let new_id = otklik_domain::ids::TagId::new();
+        db(transaction
+            .prepare_cached("INSERT INTO tags (id, name, created_at) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO NOTHING")
+            .and_then(|mut s| s.execute(params![&new_id.as_bytes()[..], name, to_micros(ticket.updated_at)])))?;
+        db(transaction
+            .prepare_cached("INSERT INTO ticket_tags (ticket_id, tag_id) SELECT ?1, id FROM tags WHERE name = ?2")
+            .and_then(|mut s| s.execute(params![ticket_id, name])))?;
+    }
+    Ok(())
+}
+
+fn insert_message(transaction: &Transaction<'_>, message: &Message) -> Outcome {
+    let (author_kind, author_id) = match message.author {
+        Author::Agent(id) => ("agent", Some(id.0)),
+        Author::Customer(id) => ("customer", Some(id.0)),
+        Author::System => ("system", None),
+    };
+    db(transaction.prepare_cached(
+        "INSERT INTO messages (id, ticket_id, author_kind, author_id, visibility, channel, body, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            &message.id.as_bytes()[..],
+            &message.ticket_id.as_bytes()[..],
+            author_kind,
+            opt_id_value(author_id),
+            message.visibility.as_str(),
+            message.channel.as_str(),
+            message.body,
+            to_micros(message.created_at)
+        ])
+    }))?;
+    for attachment in &message.attachments {
+        db(transaction.prepare_cached(
+            "INSERT INTO attachments (id, ticket_id, message_id, file_name, content_type, size_bytes, sha256) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                &attachment.id.as_bytes()[..],
+                &attachment.ticket_id.as_bytes()[..],
+                &attachment.message_id.as_bytes()[..],
+                attachment.file_name,
+                attachment.content_type,
+                attachment.size_bytes,
+                attachment.sha256
+            ])
+        }))?;
+    }
+    Ok(())
+}
+
+fn insert_identity(transaction: &Transaction<'_>, identity: &Identity) -> Outcome {
+    db(transaction.prepare_cached(
+        "INSERT INTO customer_identities (id, customer_id, kind, provider, value, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            &identity.id.as_bytes()[..],
+            &identity.customer_id.as_bytes()[..],
+            identity.value.kind.as_str(),
+            identity.value.provider,
+            identity.value.value,
+            to_micros(identity.created_at)
+        ])
+    }))?;
+    Ok(())
+}
+
+fn write_agent_teams(transaction: &Transaction<'_>, agent: &Agent, replace: bool) -> Outcome {
+    let agent_id = &agent.id.as_bytes()[..];
+    if replace {
+        db(transaction.prepare_cached("DELETE FROM agent_teams WHERE agent_id = ?1").and_then(|mut s| s.execute([agent_id])))?;
+    }
+    for team_id in &agent.team_ids {
+        let n_rows = db(transaction
+            .prepare_cached("INSERT INTO agent_teams (agent_id, team_id) SELECT ?1, id FROM teams WHERE id = ?2")
+            .and_then(|mut s| s.execute(params![agent_id, &team_id.as_bytes()[..]])))?;
+        expect_one(n_rows, "team")?;
+    }
+    Ok(())
+}
+
