@@ -1,0 +1,543 @@
+//! The query side: every read of the port, each on one pooled connection.
+//!
+//! Child rows (a ticket's tags, a customer's identities, an agent's teams, a message's
+//! attachments) are loaded for a whole page with ONE extra query keyed by `= ANY($1)`, never one
+//! query per parent row. Names are ordered with `COLLATE "C"` (byte order): that is SQLite's
+//! default collation and Rust's `String` order, so both backends list the same names in the same
+//! order whatever locale the PostgreSQL cluster was created with.
+
+use std::collections::HashMap;
+
+use otklik_domain::agent::{Agent, Tag, Team};
+use otklik_domain::attachment::AttachmentMeta;
+use otklik_domain::audit::StoredAuditEvent;
+use otklik_domain::clock::to_micros;
+use otklik_domain::customer::{Customer, CustomerMerge, IdentityValue};
+use otklik_domain::ids::{
+    AgentId, AttachmentId, CustomerId, CustomerMergeId, TagId, TeamId, TicketId,
+};
+use otklik_domain::message::Message;
+use otklik_domain::ticket::Ticket;
+use otklik_store::{
+    ApiTokenRecord, AssigneeFilter, CustomerQuery, IdPage, IdempotencyRecord, MAX_PAGE_SIZE,
+    SessionRecord, SetupTokenRecord, StoreResult, TeamFilter, TicketQuery, Visibility,
+};
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+use uuid::Uuid;
+
+use crate::Client;
+use crate::error::map_error;
+use crate::rows::{self, get};
+
+/// Runs a fixed query through the connection's statement cache (one round trip instead of a
+/// prepare and an execute on every call).
+async fn query(client: &Client, sql: &str, params: &[&(dyn ToSql + Sync)]) -> StoreResult<Vec<Row>> {
+    let statement = client.prepare_cached(sql).await.map_err(map_error)?;
+    client.query(&statement, params).await.map_err(map_error)
+}
+
+async fn query_opt(
+    client: &Client,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> StoreResult<Option<Row>> {
+    let statement = client.prepare_cached(sql).await.map_err(map_error)?;
+    client.query_opt(&statement, params).await.map_err(map_error)
+}
+
+/// Maps every row, stopping at the first that does not convert.
+fn map_rows<T>(rows: &[Row], map: impl Fn(&Row) -> StoreResult<T>) -> StoreResult<Vec<T>> {
+    rows.iter().map(map).collect()
+}
+
+/// A page size the database may be asked for: at least one row, at most [`MAX_PAGE_SIZE`].
+fn page_limit(limit: u32) -> i64 {
+    i64::from(limit.clamp(1, MAX_PAGE_SIZE))
+}
+
+/// Numbered parameters for a query whose WHERE clause is built at run time. Values are only ever
+/// bound, never written into the SQL text.
+#[derive(Default)]
+struct Params {
+    values: Vec<Box<dyn ToSql + Sync + Send>>,
+}
+
+impl Params {
+    /// Binds a value and returns its placeholder (`$1`, `$2`, …).
+    fn bind(&mut self, value: impl ToSql + Sync + Send + 'static) -> String {
+        self.values.push(Box::new(value));
+        format!("${}", self.values.len())
+    }
+
+    fn as_refs(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.values.iter().map(|value| &**value as &(dyn ToSql + Sync)).collect()
+    }
+}
+
+/// `WHERE a AND b …`, or nothing when there is no condition.
+fn where_clause(conditions: &[String]) -> String {
+    if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    }
+}
+
+// Tickets and messages.
+
+/// Fills in the tags of a page of tickets with one query.
+async fn load_tags(client: &Client, tickets: &mut [Ticket]) -> StoreResult<()> {
+    if tickets.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = tickets.iter().map(|ticket| ticket.id.0).collect();
+    let rows = query(
+        client,
+        r#"SELECT tt.ticket_id, g.name FROM ticket_tags tt JOIN tags g ON g.id = tt.tag_id
+           WHERE tt.ticket_id = ANY($1) ORDER BY g.name COLLATE "C""#,
+        &[&ids],
+    )
+    .await?;
+    let mut by_ticket: HashMap<Uuid, Vec<String>> = HashMap::new();
+    for row in &rows {
+        by_ticket.entry(get(row, "ticket_id")?).or_default().push(get(row, "name")?);
+    }
+    for ticket in tickets {
+        ticket.tags = by_ticket.remove(&ticket.id.0).unwrap_or_default();
+    }
+    Ok(())
+}
+
+async fn find_ticket_where(
+    client: &Client,
+    column: &str,
+    key: &(dyn ToSql + Sync),
+) -> StoreResult<Option<Ticket>> {
+    let sql = format!("SELECT {} FROM tickets WHERE {column} = $1", rows::TICKET_COLUMNS);
+    let Some(row) = query_opt(client, &sql, &[key]).await? else {
+        return Ok(None);
+    };
+    let mut tickets = [rows::ticket(&row)?];
+    load_tags(client, &mut tickets).await?;
+    let [ticket] = tickets;
+    Ok(Some(ticket))
+}
+
+pub(crate) async fn find_ticket(client: &Client, id: TicketId) -> StoreResult<Option<Ticket>> {
+    find_ticket_where(client, "id", &id.0).await
+}
+
+pub(crate) async fn find_ticket_by_number(client: &Client, number: i64) -> StoreResult<Option<Ticket>> {
+    find_ticket_where(client, "number", &number).await
+}
+
+pub(crate) async fn list_tickets(client: &Client, query: &TicketQuery) -> StoreResult<Vec<Ticket>> {
+    let filter = &query.filter;
+    let mut params = Params::default();
+    let mut conditions = Vec::new();
+
+    // Visibility is part of the query, so a page never counts or returns a hidden ticket.
+    if let Visibility::Agent { agent_id, team_ids } = &query.visibility {
+        let team_ids: Vec<Uuid> = team_ids.iter().map(|team_id| team_id.0).collect();
+        conditions.push(format!(
+            "(team_id IS NULL OR team_id = ANY({}) OR assignee_id = {})",
+            params.bind(team_ids),
+            params.bind(agent_id.0)
+        ));
+    }
+    if !filter.statuses.is_empty() {
+        let statuses: Vec<&'static str> = filter.statuses.iter().map(|s| s.as_str()).collect();
+        conditions.push(format!("status = ANY({})", params.bind(statuses)));
+    }
+    if !filter.priorities.is_empty() {
+        let priorities: Vec<&'static str> = filter.priorities.iter().map(|p| p.as_str()).collect();
+        conditions.push(format!("priority = ANY({})", params.bind(priorities)));
+    }
+    if !filter.channels.is_empty() {
+        let channels: Vec<&'static str> = filter.channels.iter().map(|c| c.as_str()).collect();
+        conditions.push(format!("channel = ANY({})", params.bind(channels)));
+    }
+    match filter.assignee {
+        None => {}
+        Some(AssigneeFilter::Unassigned) => conditions.push("assignee_id IS NULL".into()),
+        Some(AssigneeFilter::Agent(agent_id)) => {
+            conditions.push(format!("assignee_id = {}", params.bind(agent_id.0)));
+        }
+    }
+    match filter.team {
+        None => {}
+        Some(TeamFilter::NoTeam) => conditions.push("team_id IS NULL".into()),
+        Some(TeamFilter::Team(team_id)) => {
+            conditions.push(format!("team_id = {}", params.bind(team_id.0)));
+        }
+    }
+    if let Some(tag) = &filter.tag {
+        conditions.push(format!(
+            "EXISTS (SELECT 1 FROM ticket_tags tt JOIN tags g ON g.id = tt.tag_id \
+             WHERE tt.ticket_id = tickets.id AND g.name = {})",
+            params.bind(tag.clone())
+        ));
+    }
+    if let Some(customer_id) = filter.customer_id {
+        conditions.push(format!("customer_id = {}", params.bind(customer_id.0)));
+    }
+    if let Some(since) = filter.updated_since {
+        conditions.push(format!("updated_at >= {}", params.bind(to_micros(since))));
+    }
+    if !filter.include_merged {
+        conditions.push("merged_into IS NULL".into());
+    }
+    // Keyset pagination: a row comparison matches the ORDER BY exactly, so a page starts right
+    // after the cursor even when many tickets share one `updated_at`.
+    if let Some(after) = query.after {
+        conditions.push(format!(
+            "(updated_at, id) < ({}, {})",
+            params.bind(to_micros(after.updated_at)),
+            params.bind(after.id.0)
+        ));
+    }
+    let sql = format!(
+        "SELECT {} FROM tickets {} ORDER BY updated_at DESC, id DESC LIMIT {}",
+        rows::TICKET_COLUMNS,
+        where_clause(&conditions),
+        params.bind(page_limit(query.limit))
+    );
+    // Not through the statement cache: the text varies with the filter, and caching every
+    // combination would grow each connection's cache without bound in practice.
+    let rows = client.query(&sql, &params.as_refs()).await.map_err(map_error)?;
+    let mut tickets = map_rows(&rows, rows::ticket)?;
+    load_tags(client, &mut tickets).await?;
+    Ok(tickets)
+}
+
+pub(crate) async fn list_messages(client: &Client, ticket_id: TicketId) -> StoreResult<Vec<Message>> {
+    let sql = format!(
+        "SELECT {} FROM messages WHERE ticket_id = $1 ORDER BY created_at, id",
+        rows::MESSAGE_COLUMNS
+    );
+    let rows = query(client, &sql, &[&ticket_id.0]).await?;
+    let mut messages = map_rows(&rows, rows::message)?;
+    if messages.is_empty() {
+        return Ok(messages);
+    }
+    let ids: Vec<Uuid> = messages.iter().map(|message| message.id.0).collect();
+    let sql = format!(
+        "SELECT {} FROM attachments WHERE message_id = ANY($1) ORDER BY id",
+        rows::ATTACHMENT_COLUMNS
+    );
+    let rows = query(client, &sql, &[&ids]).await?;
+    let mut by_message: HashMap<Uuid, Vec<AttachmentMeta>> = HashMap::new();
+    for row in &rows {
+        let attachment = rows::attachment(row)?;
+        by_message.entry(attachment.message_id.0).or_default().push(attachment);
+    }
+    for message in &mut messages {
+        message.attachments = by_message.remove(&message.id.0).unwrap_or_default();
+    }
+    Ok(messages)
+}
+
+pub(crate) async fn find_attachment(
+    client: &Client,
+    id: AttachmentId,
+) -> StoreResult<Option<AttachmentMeta>> {
+    let sql = format!("SELECT {} FROM attachments WHERE id = $1", rows::ATTACHMENT_COLUMNS);
+    query_opt(client, &sql, &[&id.0]).await?.as_ref().map(rows::attachment).transpose()
+}
+
+// Customers.
+
+/// Fills in the identities of a page of customers with one query.
+async fn load_identities(client: &Client, customers: &mut [Customer]) -> StoreResult<()> {
+    if customers.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = customers.iter().map(|customer| customer.id.0).collect();
+    let sql = format!(
+        "SELECT {} FROM customer_identities WHERE customer_id = ANY($1) ORDER BY created_at, id",
+        rows::IDENTITY_COLUMNS
+    );
+    let rows = query(client, &sql, &[&ids]).await?;
+    let mut by_customer: HashMap<Uuid, Vec<_>> = HashMap::new();
+    for row in &rows {
+        let identity = rows::identity(row)?;
+        by_customer.entry(identity.customer_id.0).or_default().push(identity);
+    }
+    for customer in customers {
+        customer.identities = by_customer.remove(&customer.id.0).unwrap_or_default();
+    }
+    Ok(())
+}
+
+async fn one_customer(client: &Client, row: Option<Row>) -> StoreResult<Option<Customer>> {
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let mut customers = [rows::customer(&row)?];
+    load_identities(client, &mut customers).await?;
+    let [customer] = customers;
+    Ok(Some(customer))
+}
+
+pub(crate) async fn find_customer(client: &Client, id: CustomerId) -> StoreResult<Option<Customer>> {
+    let sql = format!("SELECT {} FROM customers WHERE id = $1", rows::CUSTOMER_COLUMNS);
+    let row = query_opt(client, &sql, &[&id.0]).await?;
+    one_customer(client, row).await
+}
+
+pub(crate) async fn find_customer_by_identity(
+    client: &Client,
+    identity: &IdentityValue,
+) -> StoreResult<Option<Customer>> {
+    let sql = format!(
+        "SELECT {} FROM customers WHERE id = (SELECT customer_id FROM customer_identities \
+         WHERE kind = $1 AND provider = $2 AND value = $3)",
+        rows::CUSTOMER_COLUMNS
+    );
+    let params: [&(dyn ToSql + Sync); 3] =
+        [&identity.kind.as_str(), &identity.provider, &identity.value];
+    let row = query_opt(client, &sql, &params).await?;
+    one_customer(client, row).await
+}
+
+pub(crate) async fn list_customers(
+    client: &Client,
+    query: &CustomerQuery,
+) -> StoreResult<Vec<Customer>> {
+    let mut params = Params::default();
+    let mut conditions = Vec::new();
+    if !query.include_merged {
+        conditions.push("merged_into IS NULL".to_owned());
+    }
+    if let Some(after) = query.after {
+        conditions.push(format!("id < {}", params.bind(after.0)));
+    }
+    let sql = format!(
+        "SELECT {} FROM customers {} ORDER BY id DESC LIMIT {}",
+        rows::CUSTOMER_COLUMNS,
+        where_clause(&conditions),
+        params.bind(page_limit(query.limit))
+    );
+    // Four possible texts: small enough for the statement cache.
+    let rows = self::query(client, &sql, &params.as_refs()).await?;
+    let mut customers = map_rows(&rows, rows::customer)?;
+    load_identities(client, &mut customers).await?;
+    Ok(customers)
+}
+
+pub(crate) async fn list_customer_ticket_ids(
+    client: &Client,
+    customer_id: CustomerId,
+) -> StoreResult<Vec<TicketId>> {
+    let rows =
+        query(client, "SELECT id FROM tickets WHERE customer_id = $1 ORDER BY id", &[&customer_id.0])
+            .await?;
+    map_rows(&rows, |row| get(row, "id").map(TicketId))
+}
+
+pub(crate) async fn find_customer_merge(
+    client: &Client,
+    id: CustomerMergeId,
+) -> StoreResult<Option<CustomerMerge>> {
+    let sql = format!("SELECT {} FROM customer_merges WHERE id = $1", rows::MERGE_COLUMNS);
+    query_opt(client, &sql, &[&id.0]).await?.as_ref().map(rows::customer_merge).transpose()
+}
+
+pub(crate) async fn list_customer_merges(
+    client: &Client,
+    customer_id: CustomerId,
+) -> StoreResult<Vec<CustomerMerge>> {
+    let sql = format!(
+        "SELECT {} FROM customer_merges WHERE source_id = $1 OR target_id = $1 \
+         ORDER BY merged_at DESC, id DESC",
+        rows::MERGE_COLUMNS
+    );
+    let rows = query(client, &sql, &[&customer_id.0]).await?;
+    map_rows(&rows, rows::customer_merge)
+}
+
+// Staff.
+
+/// Fills in the team ids of a page of agents with one query.
+async fn load_team_ids(client: &Client, agents: &mut [Agent]) -> StoreResult<()> {
+    if agents.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = agents.iter().map(|agent| agent.id.0).collect();
+    let rows = query(
+        client,
+        "SELECT agent_id, team_id FROM agent_teams WHERE agent_id = ANY($1) ORDER BY team_id",
+        &[&ids],
+    )
+    .await?;
+    let mut by_agent: HashMap<Uuid, Vec<TeamId>> = HashMap::new();
+    for row in &rows {
+        by_agent.entry(get(row, "agent_id")?).or_default().push(TeamId(get(row, "team_id")?));
+    }
+    for agent in agents {
+        agent.team_ids = by_agent.remove(&agent.id.0).unwrap_or_default();
+    }
+    Ok(())
+}
+
+async fn find_agent_where(
+    client: &Client,
+    column: &str,
+    key: &(dyn ToSql + Sync),
+) -> StoreResult<Option<Agent>> {
+    let sql = format!("SELECT {} FROM agents WHERE {column} = $1", rows::AGENT_COLUMNS);
+    let Some(row) = query_opt(client, &sql, &[key]).await? else {
+        return Ok(None);
+    };
+    let mut agents = [rows::agent(&row)?];
+    load_team_ids(client, &mut agents).await?;
+    let [agent] = agents;
+    Ok(Some(agent))
+}
+
+pub(crate) async fn find_agent(client: &Client, id: AgentId) -> StoreResult<Option<Agent>> {
+    find_agent_where(client, "id", &id.0).await
+}
+
+pub(crate) async fn find_agent_by_email(client: &Client, email: &str) -> StoreResult<Option<Agent>> {
+    find_agent_where(client, "email", &email).await
+}
+
+pub(crate) async fn list_agents(client: &Client, page: &IdPage) -> StoreResult<Vec<Agent>> {
+    let mut params = Params::default();
+    let condition = match page.after {
+        Some(after) => format!("WHERE id > {}", params.bind(after)),
+        None => String::new(),
+    };
+    let sql = format!(
+        "SELECT {} FROM agents {condition} ORDER BY id LIMIT {}",
+        rows::AGENT_COLUMNS,
+        params.bind(page_limit(page.limit))
+    );
+    let rows = query(client, &sql, &params.as_refs()).await?;
+    let mut agents = map_rows(&rows, rows::agent)?;
+    load_team_ids(client, &mut agents).await?;
+    Ok(agents)
+}
+
+pub(crate) async fn count_agents(client: &Client) -> StoreResult<i64> {
+    let rows = query(client, "SELECT count(*) AS n FROM agents", &[]).await?;
+    rows.first().map_or(Ok(0), |row| get(row, "n"))
+}
+
+pub(crate) async fn find_password_hash(
+    client: &Client,
+    agent_id: AgentId,
+) -> StoreResult<Option<String>> {
+    let row =
+        query_opt(client, "SELECT password_hash FROM agents WHERE id = $1", &[&agent_id.0]).await?;
+    Ok(row.as_ref().map(|row| get::<Option<String>>(row, "password_hash")).transpose()?.flatten())
+}
+
+pub(crate) async fn find_team(client: &Client, id: TeamId) -> StoreResult<Option<Team>> {
+    let row = query_opt(client, "SELECT id, name, created_at FROM teams WHERE id = $1", &[&id.0])
+        .await?;
+    row.as_ref().map(rows::team).transpose()
+}
+
+pub(crate) async fn list_teams(client: &Client) -> StoreResult<Vec<Team>> {
+    let rows = query(
+        client,
+        r#"SELECT id, name, created_at FROM teams ORDER BY name COLLATE "C""#,
+        &[],
+    )
+    .await?;
+    map_rows(&rows, rows::team)
+}
+
+pub(crate) async fn find_tag(client: &Client, id: TagId) -> StoreResult<Option<Tag>> {
+    let row = query_opt(client, "SELECT id, name, created_at FROM tags WHERE id = $1", &[&id.0])
+        .await?;
+    row.as_ref().map(rows::tag).transpose()
+}
+
+pub(crate) async fn list_tags(client: &Client) -> StoreResult<Vec<Tag>> {
+    let rows =
+        query(client, r#"SELECT id, name, created_at FROM tags ORDER BY name COLLATE "C""#, &[])
+            .await?;
+    map_rows(&rows, rows::tag)
+}
+
+// Credentials.
+
+pub(crate) async fn find_token_by_hash(
+    client: &Client,
+    token_hash: &[u8],
+) -> StoreResult<Option<ApiTokenRecord>> {
+    let sql = format!("SELECT {} FROM api_tokens WHERE token_hash = $1", rows::TOKEN_COLUMNS);
+    query_opt(client, &sql, &[&token_hash]).await?.as_ref().map(rows::token).transpose()
+}
+
+pub(crate) async fn list_tokens(
+    client: &Client,
+    agent_id: AgentId,
+) -> StoreResult<Vec<ApiTokenRecord>> {
+    let sql = format!(
+        "SELECT {} FROM api_tokens WHERE agent_id = $1 ORDER BY created_at DESC, id DESC",
+        rows::TOKEN_COLUMNS
+    );
+    let rows = query(client, &sql, &[&agent_id.0]).await?;
+    map_rows(&rows, rows::token)
+}
+
+pub(crate) async fn find_session(
+    client: &Client,
+    id_hash: &[u8],
+) -> StoreResult<Option<SessionRecord>> {
+    let row = query_opt(
+        client,
+        "SELECT id_hash, agent_id, created_at, expires_at FROM sessions WHERE id_hash = $1",
+        &[&id_hash],
+    )
+    .await?;
+    row.as_ref().map(rows::session).transpose()
+}
+
+pub(crate) async fn find_setup_token(
+    client: &Client,
+    token_hash: &[u8],
+) -> StoreResult<Option<SetupTokenRecord>> {
+    let row = query_opt(
+        client,
+        "SELECT token_hash, created_at, expires_at, used_at FROM setup_tokens \
+         WHERE token_hash = $1",
+        &[&token_hash],
+    )
+    .await?;
+    row.as_ref().map(rows::setup_token).transpose()
+}
+
+pub(crate) async fn find_idempotency_key(
+    client: &Client,
+    principal: &str,
+    key: &str,
+) -> StoreResult<Option<IdempotencyRecord>> {
+    let row = query_opt(
+        client,
+        "SELECT principal, key, fingerprint, resource_kind, resource_id, created_at \
+         FROM idempotency_keys WHERE principal = $1 AND key = $2",
+        &[&principal, &key],
+    )
+    .await?;
+    row.as_ref().map(rows::idempotency_record).transpose()
+}
+
+// Audit.
+
+pub(crate) async fn list_audit_events(
+    client: &Client,
+    object_id: Uuid,
+) -> StoreResult<Vec<StoredAuditEvent>> {
+    let sql = format!(
+        "SELECT {} FROM audit_events WHERE object_id = $1 ORDER BY at, id",
+        rows::AUDIT_COLUMNS
+    );
+    let rows = query(client, &sql, &[&object_id]).await?;
+    map_rows(&rows, rows::audit_event)
+}

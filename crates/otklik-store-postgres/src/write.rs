@@ -1,0 +1,576 @@
+//! The write side: a unit of work becomes one transaction, each mutation a few statements.
+//!
+//! The transaction runs at PostgreSQL's default READ COMMITTED level. Correctness does not come
+//! from isolation tricks but from the schema: unique constraints refuse duplicates (mapped to
+//! `Conflict` in `error.rs`), versioned updates compare-and-set the `version` column, and
+//! `UPDATE … WHERE used_at IS NULL` makes consuming a set-up token a single atomic step. Any
+//! error returns before `COMMIT`; dropping the transaction rolls the whole unit back.
+
+use std::collections::BTreeSet;
+
+use otklik_domain::clock::to_micros;
+use otklik_domain::ids::TagId;
+use otklik_domain::ticket::Ticket;
+use otklik_store::{CommitReceipt, Mutation, StoreError, StoreResult, UnitOfWork};
+use tokio_postgres::types::ToSql;
+use uuid::Uuid;
+
+use crate::Client;
+use crate::error::map_error;
+use crate::rows::{author_columns, scopes_text};
+
+type Transaction<'a> = deadpool_postgres::Transaction<'a>;
+
+/// Applies every mutation of `unit`, in order, in one transaction.
+pub(crate) async fn commit(client: &mut Client, unit: UnitOfWork) -> StoreResult<CommitReceipt> {
+    let mut receipt = CommitReceipt::default();
+    if unit.mutations.is_empty() {
+        return Ok(receipt);
+    }
+    let transaction = client.transaction().await.map_err(map_error)?;
+    for mutation in unit.mutations {
+        apply(&transaction, mutation, &mut receipt).await?;
+    }
+    transaction.commit().await.map_err(map_error)?;
+    Ok(receipt)
+}
+
+/// Runs one statement through the connection's statement cache and returns the rows it touched.
+async fn execute(
+    transaction: &Transaction<'_>,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> StoreResult<u64> {
+    let statement = transaction.prepare_cached(sql).await.map_err(map_error)?;
+    transaction.execute(&statement, params).await.map_err(map_error)
+}
+
+/// Fails with `NotFound` when a statement that names one row touched none.
+fn expect_row(touched: u64, what: &'static str) -> StoreResult<()> {
+    if touched == 0 { Err(StoreError::NotFound { what }) } else { Ok(()) }
+}
+
+/// After a versioned update touched no row: the row moved on (`VersionConflict`) or never was
+/// (`NotFound`). Checked after the fact because the common case, a fresh version, needs no
+/// second query.
+async fn versioned(
+    transaction: &Transaction<'_>,
+    touched: u64,
+    table: &str,
+    id: Uuid,
+    what: &'static str,
+) -> StoreResult<()> {
+    if touched > 0 {
+        return Ok(());
+    }
+    let sql = format!("SELECT 1 FROM {table} WHERE id = $1");
+    let statement = transaction.prepare_cached(&sql).await.map_err(map_error)?;
+    let exists = transaction.query_opt(&statement, &[&id]).await.map_err(map_error)?.is_some();
+    Err(if exists { StoreError::VersionConflict { what } } else { StoreError::NotFound { what } })
+}
+
+/// Gives a ticket exactly these tags (after removing its old ones when `replace`), creating
+/// tags that do not exist yet.
+async fn set_ticket_tags(
+    transaction: &Transaction<'_>,
+    ticket_id: Uuid,
+    tags: &[String],
+    at: i64,
+    replace: bool,
+) -> StoreResult<()> {
+    if replace {
+        execute(transaction, "DELETE FROM ticket_tags WHERE ticket_id = $1", &[&ticket_id]).await?;
+    }
+    let names: Vec<&str> = tags.iter().map(String::as_str).collect::<BTreeSet<_>>().into_iter().collect();
+    if names.is_empty() {
+        return Ok(());
+    }
+    let new_ids: Vec<Uuid> = names.iter().map(|_| TagId::new().0).collect();
+    // DO NOTHING on the name: a tag created meanwhile by another transaction is waited for and
+    // then reused rather than failing this unit.
+    execute(
+        transaction,
+        "INSERT INTO tags (id, name, created_at) \
+         SELECT id, name, $3::bigint FROM unnest($1::uuid[], $2::text[]) AS new_tags (id, name) \
+         ON CONFLICT (name) DO NOTHING",
+        &[&new_ids, &names, &at],
+    )
+    .await?;
+    // A separate statement on purpose: at READ COMMITTED it takes a fresh snapshot, so it sees a
+    // tag that a concurrent transaction committed while the insert above waited for it.
+    execute(
+        transaction,
+        "INSERT INTO ticket_tags (ticket_id, tag_id) \
+         SELECT $1::uuid, id FROM tags WHERE name = ANY($2::text[])",
+        &[&ticket_id, &names],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Gives an agent exactly these team memberships.
+async fn set_agent_teams(
+    transaction: &Transaction<'_>,
+    agent_id: Uuid,
+    team_ids: &[Uuid],
+    replace: bool,
+) -> StoreResult<()> {
+    if replace {
+        execute(transaction, "DELETE FROM agent_teams WHERE agent_id = $1", &[&agent_id]).await?;
+    }
+    if team_ids.is_empty() {
+        return Ok(());
+    }
+    // DO NOTHING absorbs a team listed twice; an unknown team still fails (foreign key →
+    // NotFound).
+    execute(
+        transaction,
+        "INSERT INTO agent_teams (agent_id, team_id) SELECT $1::uuid, unnest($2::uuid[]) \
+         ON CONFLICT DO NOTHING",
+        &[&agent_id, &team_ids],
+    )
+    .await?;
+    Ok(())
+}
+
+fn uuids<T>(ids: &[T], uuid: impl Fn(&T) -> Uuid) -> Vec<Uuid> {
+    ids.iter().map(uuid).collect()
+}
+
+/// The JSON stored for a merge's moved ids: an array of UUID strings, as on SQLite.
+fn uuid_json(ids: Vec<Uuid>) -> serde_json::Value {
+    serde_json::Value::Array(ids.into_iter().map(|id| id.to_string().into()).collect())
+}
+
+async fn update_ticket(
+    transaction: &Transaction<'_>,
+    ticket: &Ticket,
+    expected_version: i64,
+) -> StoreResult<()> {
+    let touched = execute(
+        transaction,
+        "UPDATE tickets SET subject = $3, status = $4, priority = $5, channel = $6, \
+         customer_id = $7, assignee_id = $8, team_id = $9, merged_into = $10, updated_at = $11, \
+         first_agent_reply_at = $12, solved_at = $13, closed_at = $14, version = $2::bigint + 1 \
+         WHERE id = $1 AND version = $2::bigint",
+        &[
+            &ticket.id.0,
+            &expected_version,
+            &ticket.subject,
+            &ticket.status.as_str(),
+            &ticket.priority.as_str(),
+            &ticket.channel.as_str(),
+            &ticket.customer_id.0,
+            &ticket.assignee_id.map(|id| id.0),
+            &ticket.team_id.map(|id| id.0),
+            &ticket.merged_into.map(|id| id.0),
+            &to_micros(ticket.updated_at),
+            &ticket.first_agent_reply_at.map(to_micros),
+            &ticket.solved_at.map(to_micros),
+            &ticket.closed_at.map(to_micros),
+        ],
+    )
+    .await?;
+    versioned(transaction, touched, "tickets", ticket.id.0, "ticket").await?;
+    set_ticket_tags(transaction, ticket.id.0, &ticket.tags, to_micros(ticket.updated_at), true)
+        .await
+}
+
+/// One mutation. Each arm is the whole SQL story of that mutation.
+async fn apply(
+    transaction: &Transaction<'_>,
+    mutation: Mutation,
+    receipt: &mut CommitReceipt,
+) -> StoreResult<()> {
+    match mutation {
+        Mutation::InsertTicket(ticket) => {
+            let created_at = to_micros(ticket.created_at);
+            let statement = transaction
+                .prepare_cached(
+                    "INSERT INTO tickets (id, subject, status, priority, channel, customer_id, \
+                     assignee_id, team_id, created_at, updated_at, version) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, 1) RETURNING number",
+                )
+                .await
+                .map_err(map_error)?;
+            // The number comes from the column's default, `nextval('ticket_number_seq')`.
+            let row = transaction
+                .query_one(
+                    &statement,
+                    &[
+                        &ticket.id.0,
+                        &ticket.subject,
+                        &ticket.status.as_str(),
+                        &ticket.priority.as_str(),
+                        &ticket.channel.as_str(),
+                        &ticket.customer_id.0,
+                        &ticket.assignee_id.map(|id| id.0),
+                        &ticket.team_id.map(|id| id.0),
+                        &created_at,
+                    ],
+                )
+                .await
+                .map_err(map_error)?;
+            receipt.ticket_numbers.push(row.try_get("number").map_err(StoreError::database)?);
+            set_ticket_tags(transaction, ticket.id.0, &ticket.tags, created_at, false).await?;
+        }
+        Mutation::UpdateTicket { ticket, expected_version } => {
+            update_ticket(transaction, &ticket, expected_version).await?;
+        }
+        Mutation::InsertMessage(message) => {
+            let (author_kind, author_id) = author_columns(message.author);
+            execute(
+                transaction,
+                "INSERT INTO messages (id, ticket_id, author_kind, author_id, visibility, channel, \
+                 body, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                &[
+                    &message.id.0,
+                    &message.ticket_id.0,
+                    &author_kind,
+                    &author_id,
+                    &message.visibility.as_str(),
+                    &message.channel.as_str(),
+                    &message.body,
+                    &to_micros(message.created_at),
+                ],
+            )
+            .await?;
+            for attachment in &message.attachments {
+                execute(
+                    transaction,
+                    "INSERT INTO attachments (id, ticket_id, message_id, file_name, content_type, \
+                     size_bytes, sha256) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    &[
+                        &attachment.id.0,
+                        &attachment.ticket_id.0,
+                        &attachment.message_id.0,
+                        &attachment.file_name,
+                        &attachment.content_type,
+                        &attachment.size_bytes,
+                        &attachment.sha256,
+                    ],
+                )
+                .await?;
+            }
+        }
+        Mutation::MoveMessages { from, to } => {
+            let params: [&(dyn ToSql + Sync); 2] = [&from.0, &to.0];
+            execute(transaction, "UPDATE messages SET ticket_id = $2 WHERE ticket_id = $1", &params)
+                .await?;
+            execute(
+                transaction,
+                "UPDATE attachments SET ticket_id = $2 WHERE ticket_id = $1",
+                &params,
+            )
+            .await?;
+        }
+        Mutation::InsertCustomer(customer) => {
+            execute(
+                transaction,
+                "INSERT INTO customers (id, name, language, merged_into, created_at, updated_at, \
+                 version) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[
+                    &customer.id.0,
+                    &customer.name,
+                    &customer.language,
+                    &customer.merged_into.map(|id| id.0),
+                    &to_micros(customer.created_at),
+                    &to_micros(customer.updated_at),
+                    &customer.version,
+                ],
+            )
+            .await?;
+            for identity in &customer.identities {
+                insert_identity(transaction, identity).await?;
+            }
+        }
+        Mutation::UpdateCustomer { customer, expected_version } => {
+            let touched = execute(
+                transaction,
+                "UPDATE customers SET name = $3, language = $4, merged_into = $5, updated_at = $6, \
+                 version = $2::bigint + 1 WHERE id = $1 AND version = $2::bigint",
+                &[
+                    &customer.id.0,
+                    &expected_version,
+                    &customer.name,
+                    &customer.language,
+                    &customer.merged_into.map(|id| id.0),
+                    &to_micros(customer.updated_at),
+                ],
+            )
+            .await?;
+            versioned(transaction, touched, "customers", customer.id.0, "customer").await?;
+        }
+        Mutation::InsertIdentity(identity) => insert_identity(transaction, &identity).await?,
+        Mutation::DeleteIdentity(id) => {
+            let touched =
+                execute(transaction, "DELETE FROM customer_identities WHERE id = $1", &[&id.0])
+                    .await?;
+            expect_row(touched, "identity")?;
+        }
+        Mutation::MoveIdentities { identity_ids, to } => {
+            execute(
+                transaction,
+                "UPDATE customer_identities SET customer_id = $2 WHERE id = ANY($1)",
+                &[&uuids(&identity_ids, |id| id.0), &to.0],
+            )
+            .await?;
+        }
+        Mutation::MoveTickets { ticket_ids, to, at } => {
+            // Moving changes the ticket, so its version moves on too: an agent editing it
+            // concurrently gets a VersionConflict instead of silently moving it back.
+            execute(
+                transaction,
+                "UPDATE tickets SET customer_id = $2, updated_at = $3, version = version + 1 \
+                 WHERE id = ANY($1)",
+                &[&uuids(&ticket_ids, |id| id.0), &to.0, &to_micros(at)],
+            )
+            .await?;
+        }
+        Mutation::InsertCustomerMerge(merge) => {
+            execute(
+                transaction,
+                "INSERT INTO customer_merges (id, source_id, target_id, moved_identity_ids, \
+                 moved_ticket_ids, merged_by, merged_at, undone_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                &[
+                    &merge.id.0,
+                    &merge.source_id.0,
+                    &merge.target_id.0,
+                    &uuid_json(uuids(&merge.moved_identity_ids, |id| id.0)),
+                    &uuid_json(uuids(&merge.moved_ticket_ids, |id| id.0)),
+                    &merge.merged_by.map(|id| id.0),
+                    &to_micros(merge.merged_at),
+                    &merge.undone_at.map(to_micros),
+                ],
+            )
+            .await?;
+        }
+        Mutation::MarkCustomerMergeUndone { id, at } => {
+            let touched = execute(
+                transaction,
+                "UPDATE customer_merges SET undone_at = $2 WHERE id = $1",
+                &[&id.0, &to_micros(at)],
+            )
+            .await?;
+            expect_row(touched, "customer merge")?;
+        }
+        Mutation::InsertAgent { agent, password_hash } => {
+            execute(
+                transaction,
+                "INSERT INTO agents (id, email, name, role, active, password_hash, created_at, \
+                 updated_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                &[
+                    &agent.id.0,
+                    &agent.email,
+                    &agent.name,
+                    &agent.role.as_str(),
+                    &agent.active,
+                    &password_hash,
+                    &to_micros(agent.created_at),
+                    &to_micros(agent.updated_at),
+                    &agent.version,
+                ],
+            )
+            .await?;
+            set_agent_teams(transaction, agent.id.0, &uuids(&agent.team_ids, |id| id.0), false)
+                .await?;
+        }
+        Mutation::UpdateAgent { agent, expected_version } => {
+            let touched = execute(
+                transaction,
+                "UPDATE agents SET name = $3, role = $4, active = $5, updated_at = $6, \
+                 version = $2::bigint + 1 WHERE id = $1 AND version = $2::bigint",
+                &[
+                    &agent.id.0,
+                    &expected_version,
+                    &agent.name,
+                    &agent.role.as_str(),
+                    &agent.active,
+                    &to_micros(agent.updated_at),
+                ],
+            )
+            .await?;
+            versioned(transaction, touched, "agents", agent.id.0, "agent").await?;
+            set_agent_teams(transaction, agent.id.0, &uuids(&agent.team_ids, |id| id.0), true)
+                .await?;
+        }
+        Mutation::SetPasswordHash { agent_id, password_hash } => {
+            let touched = execute(
+                transaction,
+                "UPDATE agents SET password_hash = $2 WHERE id = $1",
+                &[&agent_id.0, &password_hash],
+            )
+            .await?;
+            expect_row(touched, "agent")?;
+        }
+        Mutation::InsertTeam(team) => {
+            execute(
+                transaction,
+                "INSERT INTO teams (id, name, created_at) VALUES ($1, $2, $3)",
+                &[&team.id.0, &team.name, &to_micros(team.created_at)],
+            )
+            .await?;
+        }
+        Mutation::UpdateTeam(team) => {
+            let touched = execute(
+                transaction,
+                "UPDATE teams SET name = $2 WHERE id = $1",
+                &[&team.id.0, &team.name],
+            )
+            .await?;
+            expect_row(touched, "team")?;
+        }
+        Mutation::DeleteTeam(id) => {
+            // The schema does the rest: tickets.team_id is SET NULL, agent_teams rows CASCADE.
+            let touched = execute(transaction, "DELETE FROM teams WHERE id = $1", &[&id.0]).await?;
+            expect_row(touched, "team")?;
+        }
+        Mutation::InsertTag(tag) => {
+            execute(
+                transaction,
+                "INSERT INTO tags (id, name, created_at) VALUES ($1, $2, $3)",
+                &[&tag.id.0, &tag.name, &to_micros(tag.created_at)],
+            )
+            .await?;
+        }
+        Mutation::DeleteTag(id) => {
+            // ticket_tags rows go with it (ON DELETE CASCADE).
+            let touched = execute(transaction, "DELETE FROM tags WHERE id = $1", &[&id.0]).await?;
+            expect_row(touched, "tag")?;
+        }
+        Mutation::InsertToken(token) => {
+            execute(
+                transaction,
+                "INSERT INTO api_tokens (id, agent_id, name, prefix, token_hash, scopes, \
+                 created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                &[
+                    &token.id.0,
+                    &token.agent_id.0,
+                    &token.name,
+                    &token.prefix,
+                    &token.token_hash,
+                    &scopes_text(&token.scopes),
+                    &to_micros(token.created_at),
+                    &token.expires_at.map(to_micros),
+                    &token.revoked_at.map(to_micros),
+                ],
+            )
+            .await?;
+        }
+        Mutation::RevokeToken { id, at } => {
+            // Revoking twice keeps the first time: that is when the token stopped working.
+            let touched = execute(
+                transaction,
+                "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1",
+                &[&id.0, &to_micros(at)],
+            )
+            .await?;
+            expect_row(touched, "token")?;
+        }
+        Mutation::InsertSession(session) => {
+            execute(
+                transaction,
+                "INSERT INTO sessions (id_hash, agent_id, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4)",
+                &[
+                    &session.id_hash,
+                    &session.agent_id.0,
+                    &to_micros(session.created_at),
+                    &to_micros(session.expires_at),
+                ],
+            )
+            .await?;
+        }
+        Mutation::DeleteSession { id_hash } => {
+            // Signing out twice is not an error.
+            execute(transaction, "DELETE FROM sessions WHERE id_hash = $1", &[&id_hash]).await?;
+        }
+        Mutation::DeleteAgentSessions { agent_id } => {
+            execute(transaction, "DELETE FROM sessions WHERE agent_id = $1", &[&agent_id.0])
+                .await?;
+        }
+        Mutation::InsertSetupToken(setup) => {
+            execute(
+                transaction,
+                "INSERT INTO setup_tokens (token_hash, created_at, expires_at, used_at) \
+                 VALUES ($1, $2, $3, $4)",
+                &[
+                    &setup.token_hash,
+                    &to_micros(setup.created_at),
+                    &to_micros(setup.expires_at),
+                    &setup.used_at.map(to_micros),
+                ],
+            )
+            .await?;
+        }
+        Mutation::ConsumeSetupToken { token_hash, at } => {
+            // One statement tests and sets: of two racing set-ups, the second waits for the
+            // first's row lock, then re-checks `used_at IS NULL` and touches nothing.
+            let touched = execute(
+                transaction,
+                "UPDATE setup_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL",
+                &[&token_hash, &to_micros(at)],
+            )
+            .await?;
+            if touched == 0 {
+                return Err(StoreError::Conflict { constraint: "setup_tokens.used".into() });
+            }
+        }
+        Mutation::ClaimIdempotencyKey(record) => {
+            execute(
+                transaction,
+                "INSERT INTO idempotency_keys (principal, key, fingerprint, resource_kind, \
+                 resource_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    &record.principal,
+                    &record.key,
+                    &record.fingerprint,
+                    &record.resource_kind,
+                    &record.resource_id,
+                    &to_micros(record.created_at),
+                ],
+            )
+            .await?;
+        }
+        Mutation::Audit(event) => {
+            execute(
+                transaction,
+                "INSERT INTO audit_events (id, at, actor_agent_id, action, object_kind, \
+                 object_id, changes) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[
+                    &event.id.0,
+                    &to_micros(event.at),
+                    &event.actor.agent_id().map(|id| id.0),
+                    &event.action,
+                    &event.object_kind,
+                    &event.object_id,
+                    &event.changes_json(),
+                ],
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn insert_identity(
+    transaction: &Transaction<'_>,
+    identity: &otklik_domain::customer::Identity,
+) -> StoreResult<()> {
+    execute(
+        transaction,
+        "INSERT INTO customer_identities (id, customer_id, kind, provider, value, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        &[
+            &identity.id.0,
+            &identity.customer_id.0,
+            &identity.value.kind.as_str(),
+            &identity.value.provider,
+            &identity.value.value,
+            &to_micros(identity.created_at),
+        ],
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,229 @@
+//! Behaviour specific to the PostgreSQL backend, beyond the shared conformance suite.
+
+#[path = "support/test_database.rs"]
+#[allow(dead_code)] // Shared with tests/conformance.rs, which uses the rest.
+mod test_database;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use otklik_domain::customer::{Customer, Identity, IdentityKind, IdentityValue};
+use otklik_domain::ids::{CustomerId, IdentityId, TicketId};
+use otklik_domain::ticket::{Channel, NewTicket, Priority, TicketStatus};
+use otklik_store::{ColumnInfo, Mutation, Store, StoreError, UnitOfWork};
+use otklik_store_postgres::PostgresStore;
+use test_database::{create_database, fresh_database};
+
+fn at(second: i64) -> Timestamp {
+    Timestamp::from_second(1_800_000_000 + second).expect("valid test time")
+}
+
+fn customer(email: &str) -> Customer {
+    let id = CustomerId::new();
+    Customer {
+        id,
+        name: "Test".into(),
+        language: None,
+        identities: vec![Identity {
+            id: IdentityId::new(),
+            customer_id: id,
+            value: IdentityValue::parse(IdentityKind::Email, None, email).expect("valid email"),
+            created_at: at(0),
+        }],
+        merged_into: None,
+        created_at: at(0),
+        updated_at: at(0),
+        version: 1,
+    }
+}
+
+fn ticket(customer_id: CustomerId, tags: &[&str]) -> NewTicket {
+    NewTicket {
+        id: TicketId::new(),
+        subject: "Subject".into(),
+        status: TicketStatus::New,
+        priority: Priority::Normal,
+        channel: Channel::Email,
+        customer_id,
+        assignee_id: None,
+        team_id: None,
+        tags: tags.iter().map(|tag| (*tag).to_owned()).collect(),
+        created_at: at(1),
+    }
+}
+
+async fn insert_ticket(store: &dyn Store, draft: NewTicket) -> Result<i64, StoreError> {
+    let receipt = store.commit(UnitOfWork::new().with(Mutation::InsertTicket(draft))).await?;
+    Ok(receipt.ticket_numbers[0])
+}
+
+/// The SQLite migration's logical schema, read from its SQL (a plain, regular file: one column
+/// per line inside `CREATE TABLE … ( … );`).
+fn sqlite_schema(sql: &str) -> (Vec<ColumnInfo>, BTreeSet<String>) {
+    let mut columns = Vec::new();
+    let mut indexes = BTreeSet::new();
+    let mut table: Option<String> = None;
+    for line in sql.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix("CREATE TABLE ") {
+            table = rest.split_whitespace().next().map(str::to_owned);
+        } else if let Some(rest) = line.strip_prefix("CREATE INDEX ") {
+            indexes.extend(rest.split_whitespace().next().map(str::to_owned));
+        } else if line.starts_with(");") {
+            table = None;
+        } else if let Some(table) = &table {
+            let mut words = line.split_whitespace();
+            let (Some(column), Some(sql_type)) = (words.next(), words.next()) else { continue };
+            let is_column = !line.starts_with("--")
+                && !["PRIMARY", "UNIQUE", "CONSTRAINT", "FOREIGN", "CHECK"].contains(&column);
+            if !is_column {
+                continue;
+            }
+            let logical_type = match sql_type.trim_end_matches(',') {
+                "INTEGER" => "int",
+                "TEXT" => "text",
+                "BLOB" => "bytes",
+                "BOOLEAN" => "bool",
+                "JSON" => "json",
+                other => panic!("unexpected SQLite type {other} for {table}.{column}"),
+            };
+            columns.push(ColumnInfo {
+                table: table.clone(),
+                column: column.to_owned(),
+                logical_type: logical_type.to_owned(),
+                nullable: !line.contains("NOT NULL") && !line.contains("PRIMARY KEY"),
+            });
+        }
+    }
+    columns.sort();
+    (columns, indexes)
+}
+
+#[tokio::test]
+async fn the_logical_schema_and_indexes_match_the_sqlite_migration() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../otklik-store-sqlite/migrations/V1__initial_schema.sql");
+    let sql = std::fs::read_to_string(&path).expect("the SQLite migration is readable");
+    let (expected_columns, expected_indexes) = sqlite_schema(&sql);
+    assert!(expected_columns.len() > 50, "parsed too few columns: {expected_columns:?}");
+
+    let database = fresh_database().await;
+    let columns = database.store.logical_schema().await.unwrap();
+    assert_eq!(columns, expected_columns);
+
+    // Indexes created explicitly (not those behind PRIMARY KEY and UNIQUE constraints).
+    let url = test_database::with_database(&test_database::admin_url(), &database.database.name);
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    let connection = tokio::spawn(connection);
+    let rows = client
+        .query(
+            "SELECT indexname::text FROM pg_indexes i WHERE schemaname = 'public' AND NOT EXISTS \
+             (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)",
+            &[],
+        )
+        .await
+        .unwrap();
+    let indexes: BTreeSet<String> = rows.iter().map(|row| row.get(0)).collect();
+    assert_eq!(indexes, expected_indexes);
+    drop(client);
+    let _ = connection.await;
+}
+
+#[tokio::test]
+async fn debug_output_never_shows_the_password() {
+    let (url, _database) = create_database().await;
+    // Trust authentication ignores the password, so the URL still connects.
+    let with_password = url.replacen("://postgres@", "://postgres:hunter2-secret@", 1);
+    assert_ne!(with_password, url, "the test URL names the postgres user");
+    let store = PostgresStore::connect(&with_password, 1).await.unwrap();
+    let debug = format!("{store:?}");
+    assert!(!debug.contains("hunter2"), "{debug}");
+    assert!(debug.contains("postgres@"), "{debug}");
+    store.close();
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_an_error_not_a_hang() {
+    // Port 1 on localhost refuses connections.
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(20),
+        PostgresStore::connect("postgres://postgres:pw@127.0.0.1:1/nothing", 1),
+    )
+    .await
+    .expect("connect gives up by itself");
+    let error = outcome.expect_err("nothing listens on port 1");
+    assert!(matches!(error, StoreError::Database(_)), "{error:?}");
+    assert!(!error.to_string().contains("pw@"), "{error}");
+}
+
+#[tokio::test]
+async fn starting_twice_at_once_migrates_once_and_keeps_data() {
+    let (url, _database) = create_database().await;
+    let (first, second) =
+        tokio::join!(PostgresStore::connect(&url, 2), PostgresStore::connect(&url, 2));
+    let (first, second) = (first.unwrap(), second.unwrap());
+    let anna = customer("anna@example.com");
+    first.commit(UnitOfWork::new().with(Mutation::InsertCustomer(anna.clone()))).await.unwrap();
+    first.close();
+    second.close();
+    let again = PostgresStore::connect(&url, 1).await.unwrap();
+    assert_eq!(again.find_customer(anna.id).await.unwrap().map(|c| c.id), Some(anna.id));
+    again.close();
+}
+
+#[tokio::test]
+async fn ping_answers_and_file_backup_is_refused() {
+    let database = fresh_database().await;
+    database.store.ping().await.unwrap();
+    let error = database.store.backup_to(Path::new("/tmp/never-written")).await.unwrap_err();
+    assert!(matches!(error, StoreError::Unsupported(_)), "{error:?}");
+}
+
+#[tokio::test]
+async fn a_missing_referenced_row_is_not_found_and_rolls_back() {
+    let database = fresh_database().await;
+    let draft = ticket(CustomerId::new(), &["orphan"]);
+    let error = insert_ticket(database.store.as_ref(), draft.clone()).await.unwrap_err();
+    assert!(matches!(error, StoreError::NotFound { what: "customer" }), "{error:?}");
+    assert_eq!(database.store.find_ticket(draft.id).await.unwrap(), None);
+    assert!(database.store.list_tags().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_rolled_back_insert_leaves_a_gap_but_numbers_keep_increasing() {
+    let database = fresh_database().await;
+    let store = database.store.as_ref();
+    let anna = customer("anna@example.com");
+    store.commit(UnitOfWork::new().with(Mutation::InsertCustomer(anna.clone()))).await.unwrap();
+    let first = insert_ticket(store, ticket(anna.id, &[])).await.unwrap();
+    // Same customer inserted twice: the unit fails after the ticket took its number.
+    let failing = UnitOfWork::new()
+        .with(Mutation::InsertTicket(ticket(anna.id, &[])))
+        .with(Mutation::InsertCustomer(anna.clone()));
+    let error = store.commit(failing).await.unwrap_err();
+    assert!(matches!(&error, StoreError::Conflict { constraint } if constraint == "customers.id"));
+    let third = insert_ticket(store, ticket(anna.id, &[])).await.unwrap();
+    assert!(third > first + 1, "{first} then {third}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_units_creating_the_same_tag_all_succeed_and_share_it() {
+    let database = fresh_database().await;
+    let store: Arc<dyn Store> = database.store.clone();
+    let anna = customer("anna@example.com");
+    store.commit(UnitOfWork::new().with(Mutation::InsertCustomer(anna.clone()))).await.unwrap();
+    let tasks: Vec<_> = (0..12)
+        .map(|_| {
+            let store = store.clone();
+            let draft = ticket(anna.id, &["brand-new", "shared"]);
+            tokio::spawn(async move { insert_ticket(store.as_ref(), draft).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().expect("a tag created concurrently is reused, not a conflict");
+    }
+    let names: Vec<_> = store.list_tags().await.unwrap().into_iter().map(|tag| tag.name).collect();
+    assert_eq!(names, vec!["brand-new", "shared"]);
+}
