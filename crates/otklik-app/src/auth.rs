@@ -138,10 +138,31 @@ impl App {
         Ok(IssuedToken { record, secret })
     }
 
+    /// Issues a token for the caller (admins: for anyone). Another agent's id is "not found" to
+    /// non-admins, so ids are not confirmed.
+    pub async fn issue_token(
+        &self,
+        principal: &Principal,
+        agent_id: AgentId,
+        name: &str,
+        scopes: BTreeSet<Scope>,
+        expires_at: Option<Timestamp>,
+    ) -> AppResult<IssuedToken> {
+        if agent_id != principal.agent_id && principal.require(Action::ManageAgents).is_err() {
+            return Err(AppError::NotFound { what: "agent" });
+        }
+        if let Some(expiry) = expires_at
+            && expiry <= self.clock.now()
+        {
+            return Err(otklik_domain::DomainError::invalid("expires_at", "must be in the future").into());
+        }
+        self.create_token(Actor::Agent(principal.agent_id), agent_id, name, scopes, expires_at).await
+    }
+
     /// Lists the caller's own tokens (admins may list anyone's).
     pub async fn list_tokens(&self, principal: &Principal, agent_id: AgentId) -> AppResult<Vec<ApiTokenRecord>> {
-        if agent_id != principal.agent_id {
-            principal.require(Action::ManageAgents)?;
+        if agent_id != principal.agent_id && principal.require(Action::ManageAgents).is_err() {
+            return Err(AppError::NotFound { what: "agent" });
         }
         Ok(self.store.list_tokens(agent_id).await?)
     }

@@ -16,10 +16,14 @@ pub(crate) fn map_error(error: tokio_postgres::Error) -> StoreError {
     };
     let constraint = db_error.constraint().unwrap_or_default();
     if *db_error.code() == SqlState::UNIQUE_VIOLATION {
-        return StoreError::Conflict { constraint: conflict_name(constraint) };
+        return StoreError::Conflict {
+            constraint: conflict_name(constraint),
+        };
     }
     if *db_error.code() == SqlState::FOREIGN_KEY_VIOLATION {
-        return StoreError::NotFound { what: referenced_kind(constraint) };
+        return StoreError::NotFound {
+            what: referenced_kind(constraint),
+        };
     }
     StoreError::database(error)
 }
@@ -93,7 +97,10 @@ mod tests {
 
     #[test]
     fn unique_constraints_map_to_the_ports_stable_names() {
-        assert_eq!(conflict_name("customer_identities_value_key"), "customer_identities.value");
+        assert_eq!(
+            conflict_name("customer_identities_value_key"),
+            "customer_identities.value"
+        );
         assert_eq!(conflict_name("idempotency_keys_pkey"), "idempotency_keys");
         assert_eq!(conflict_name("tickets_pkey"), "tickets.id");
         assert_eq!(conflict_name("something_new"), "something_new");

@@ -100,7 +100,11 @@ fn describe(config: &tokio_postgres::Config) -> String {
         "{}@{}:{}/{}",
         config.get_user().unwrap_or("<default user>"),
         hosts.join(","),
-        if ports.is_empty() { "5432".to_owned() } else { ports.join(",") },
+        if ports.is_empty() {
+            "5432".to_owned()
+        } else {
+            ports.join(",")
+        },
         config.get_dbname().unwrap_or("<default database>"),
     )
 }
@@ -119,7 +123,9 @@ impl PostgresStore {
         let manager = Manager::from_config(
             config,
             NoTls,
-            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
         );
         let pool = Pool::builder(manager)
             .max_size(max_connections.max(1))
@@ -154,7 +160,11 @@ impl Store for PostgresStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        self.client().await?.simple_query("SELECT 1").await.map_err(map_error)?;
+        self.client()
+            .await?
+            .simple_query("SELECT 1")
+            .await
+            .map_err(map_error)?;
         Ok(())
     }
 
@@ -198,7 +208,10 @@ impl Store for PostgresStore {
         read::list_customers(&self.client().await?, query).await
     }
 
-    async fn list_customer_ticket_ids(&self, customer_id: CustomerId) -> StoreResult<Vec<TicketId>> {
+    async fn list_customer_ticket_ids(
+        &self,
+        customer_id: CustomerId,
+    ) -> StoreResult<Vec<TicketId>> {
         read::list_customer_ticket_ids(&self.client().await?, customer_id).await
     }
 
@@ -206,7 +219,10 @@ impl Store for PostgresStore {
         read::find_customer_merge(&self.client().await?, id).await
     }
 
-    async fn list_customer_merges(&self, customer_id: CustomerId) -> StoreResult<Vec<CustomerMerge>> {
+    async fn list_customer_merges(
+        &self,
+        customer_id: CustomerId,
+    ) -> StoreResult<Vec<CustomerMerge>> {
         read::list_customer_merges(&self.client().await?, customer_id).await
     }
 

@@ -32,7 +32,11 @@ use crate::rows::{self, get};
 
 /// Runs a fixed query through the connection's statement cache (one round trip instead of a
 /// prepare and an execute on every call).
-async fn query(client: &Client, sql: &str, params: &[&(dyn ToSql + Sync)]) -> StoreResult<Vec<Row>> {
+async fn query(
+    client: &Client,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> StoreResult<Vec<Row>> {
     let statement = client.prepare_cached(sql).await.map_err(map_error)?;
     client.query(&statement, params).await.map_err(map_error)
 }
@@ -43,7 +47,10 @@ async fn query_opt(
     params: &[&(dyn ToSql + Sync)],
 ) -> StoreResult<Option<Row>> {
     let statement = client.prepare_cached(sql).await.map_err(map_error)?;
-    client.query_opt(&statement, params).await.map_err(map_error)
+    client
+        .query_opt(&statement, params)
+        .await
+        .map_err(map_error)
 }
 
 /// Maps every row, stopping at the first that does not convert.
@@ -71,7 +78,10 @@ impl Params {
     }
 
     fn as_refs(&self) -> Vec<&(dyn ToSql + Sync)> {
-        self.values.iter().map(|value| &**value as &(dyn ToSql + Sync)).collect()
+        self.values
+            .iter()
+            .map(|value| &**value as &(dyn ToSql + Sync))
+            .collect()
     }
 }
 
@@ -101,7 +111,10 @@ async fn load_tags(client: &Client, tickets: &mut [Ticket]) -> StoreResult<()> {
     .await?;
     let mut by_ticket: HashMap<Uuid, Vec<String>> = HashMap::new();
     for row in &rows {
-        by_ticket.entry(get(row, "ticket_id")?).or_default().push(get(row, "name")?);
+        by_ticket
+            .entry(get(row, "ticket_id")?)
+            .or_default()
+            .push(get(row, "name")?);
     }
     for ticket in tickets {
         ticket.tags = by_ticket.remove(&ticket.id.0).unwrap_or_default();
@@ -114,7 +127,10 @@ async fn find_ticket_where(
     column: &str,
     key: &(dyn ToSql + Sync),
 ) -> StoreResult<Option<Ticket>> {
-    let sql = format!("SELECT {} FROM tickets WHERE {column} = $1", rows::TICKET_COLUMNS);
+    let sql = format!(
+        "SELECT {} FROM tickets WHERE {column} = $1",
+        rows::TICKET_COLUMNS
+    );
     let Some(row) = query_opt(client, &sql, &[key]).await? else {
         return Ok(None);
     };
@@ -128,7 +144,10 @@ pub(crate) async fn find_ticket(client: &Client, id: TicketId) -> StoreResult<Op
     find_ticket_where(client, "id", &id.0).await
 }
 
-pub(crate) async fn find_ticket_by_number(client: &Client, number: i64) -> StoreResult<Option<Ticket>> {
+pub(crate) async fn find_ticket_by_number(
+    client: &Client,
+    number: i64,
+) -> StoreResult<Option<Ticket>> {
     find_ticket_where(client, "number", &number).await
 }
 
@@ -205,13 +224,19 @@ pub(crate) async fn list_tickets(client: &Client, query: &TicketQuery) -> StoreR
     );
     // Not through the statement cache: the text varies with the filter, and caching every
     // combination would grow each connection's cache without bound in practice.
-    let rows = client.query(&sql, &params.as_refs()).await.map_err(map_error)?;
+    let rows = client
+        .query(&sql, &params.as_refs())
+        .await
+        .map_err(map_error)?;
     let mut tickets = map_rows(&rows, rows::ticket)?;
     load_tags(client, &mut tickets).await?;
     Ok(tickets)
 }
 
-pub(crate) async fn list_messages(client: &Client, ticket_id: TicketId) -> StoreResult<Vec<Message>> {
+pub(crate) async fn list_messages(
+    client: &Client,
+    ticket_id: TicketId,
+) -> StoreResult<Vec<Message>> {
     let sql = format!(
         "SELECT {} FROM messages WHERE ticket_id = $1 ORDER BY created_at, id",
         rows::MESSAGE_COLUMNS
@@ -230,7 +255,10 @@ pub(crate) async fn list_messages(client: &Client, ticket_id: TicketId) -> Store
     let mut by_message: HashMap<Uuid, Vec<AttachmentMeta>> = HashMap::new();
     for row in &rows {
         let attachment = rows::attachment(row)?;
-        by_message.entry(attachment.message_id.0).or_default().push(attachment);
+        by_message
+            .entry(attachment.message_id.0)
+            .or_default()
+            .push(attachment);
     }
     for message in &mut messages {
         message.attachments = by_message.remove(&message.id.0).unwrap_or_default();
@@ -242,8 +270,15 @@ pub(crate) async fn find_attachment(
     client: &Client,
     id: AttachmentId,
 ) -> StoreResult<Option<AttachmentMeta>> {
-    let sql = format!("SELECT {} FROM attachments WHERE id = $1", rows::ATTACHMENT_COLUMNS);
-    query_opt(client, &sql, &[&id.0]).await?.as_ref().map(rows::attachment).transpose()
+    let sql = format!(
+        "SELECT {} FROM attachments WHERE id = $1",
+        rows::ATTACHMENT_COLUMNS
+    );
+    query_opt(client, &sql, &[&id.0])
+        .await?
+        .as_ref()
+        .map(rows::attachment)
+        .transpose()
 }
 
 // Customers.
@@ -262,7 +297,10 @@ async fn load_identities(client: &Client, customers: &mut [Customer]) -> StoreRe
     let mut by_customer: HashMap<Uuid, Vec<_>> = HashMap::new();
     for row in &rows {
         let identity = rows::identity(row)?;
-        by_customer.entry(identity.customer_id.0).or_default().push(identity);
+        by_customer
+            .entry(identity.customer_id.0)
+            .or_default()
+            .push(identity);
     }
     for customer in customers {
         customer.identities = by_customer.remove(&customer.id.0).unwrap_or_default();
@@ -280,8 +318,14 @@ async fn one_customer(client: &Client, row: Option<Row>) -> StoreResult<Option<C
     Ok(Some(customer))
 }
 
-pub(crate) async fn find_customer(client: &Client, id: CustomerId) -> StoreResult<Option<Customer>> {
-    let sql = format!("SELECT {} FROM customers WHERE id = $1", rows::CUSTOMER_COLUMNS);
+pub(crate) async fn find_customer(
+    client: &Client,
+    id: CustomerId,
+) -> StoreResult<Option<Customer>> {
+    let sql = format!(
+        "SELECT {} FROM customers WHERE id = $1",
+        rows::CUSTOMER_COLUMNS
+    );
     let row = query_opt(client, &sql, &[&id.0]).await?;
     one_customer(client, row).await
 }
@@ -330,9 +374,12 @@ pub(crate) async fn list_customer_ticket_ids(
     client: &Client,
     customer_id: CustomerId,
 ) -> StoreResult<Vec<TicketId>> {
-    let rows =
-        query(client, "SELECT id FROM tickets WHERE customer_id = $1 ORDER BY id", &[&customer_id.0])
-            .await?;
+    let rows = query(
+        client,
+        "SELECT id FROM tickets WHERE customer_id = $1 ORDER BY id",
+        &[&customer_id.0],
+    )
+    .await?;
     map_rows(&rows, |row| get(row, "id").map(TicketId))
 }
 
@@ -340,8 +387,15 @@ pub(crate) async fn find_customer_merge(
     client: &Client,
     id: CustomerMergeId,
 ) -> StoreResult<Option<CustomerMerge>> {
-    let sql = format!("SELECT {} FROM customer_merges WHERE id = $1", rows::MERGE_COLUMNS);
-    query_opt(client, &sql, &[&id.0]).await?.as_ref().map(rows::customer_merge).transpose()
+    let sql = format!(
+        "SELECT {} FROM customer_merges WHERE id = $1",
+        rows::MERGE_COLUMNS
+    );
+    query_opt(client, &sql, &[&id.0])
+        .await?
+        .as_ref()
+        .map(rows::customer_merge)
+        .transpose()
 }
 
 pub(crate) async fn list_customer_merges(
@@ -373,7 +427,10 @@ async fn load_team_ids(client: &Client, agents: &mut [Agent]) -> StoreResult<()>
     .await?;
     let mut by_agent: HashMap<Uuid, Vec<TeamId>> = HashMap::new();
     for row in &rows {
-        by_agent.entry(get(row, "agent_id")?).or_default().push(TeamId(get(row, "team_id")?));
+        by_agent
+            .entry(get(row, "agent_id")?)
+            .or_default()
+            .push(TeamId(get(row, "team_id")?));
     }
     for agent in agents {
         agent.team_ids = by_agent.remove(&agent.id.0).unwrap_or_default();
@@ -386,7 +443,10 @@ async fn find_agent_where(
     column: &str,
     key: &(dyn ToSql + Sync),
 ) -> StoreResult<Option<Agent>> {
-    let sql = format!("SELECT {} FROM agents WHERE {column} = $1", rows::AGENT_COLUMNS);
+    let sql = format!(
+        "SELECT {} FROM agents WHERE {column} = $1",
+        rows::AGENT_COLUMNS
+    );
     let Some(row) = query_opt(client, &sql, &[key]).await? else {
         return Ok(None);
     };
@@ -400,7 +460,10 @@ pub(crate) async fn find_agent(client: &Client, id: AgentId) -> StoreResult<Opti
     find_agent_where(client, "id", &id.0).await
 }
 
-pub(crate) async fn find_agent_by_email(client: &Client, email: &str) -> StoreResult<Option<Agent>> {
+pub(crate) async fn find_agent_by_email(
+    client: &Client,
+    email: &str,
+) -> StoreResult<Option<Agent>> {
     find_agent_where(client, "email", &email).await
 }
 
@@ -430,14 +493,26 @@ pub(crate) async fn find_password_hash(
     client: &Client,
     agent_id: AgentId,
 ) -> StoreResult<Option<String>> {
-    let row =
-        query_opt(client, "SELECT password_hash FROM agents WHERE id = $1", &[&agent_id.0]).await?;
-    Ok(row.as_ref().map(|row| get::<Option<String>>(row, "password_hash")).transpose()?.flatten())
+    let row = query_opt(
+        client,
+        "SELECT password_hash FROM agents WHERE id = $1",
+        &[&agent_id.0],
+    )
+    .await?;
+    Ok(row
+        .as_ref()
+        .map(|row| get::<Option<String>>(row, "password_hash"))
+        .transpose()?
+        .flatten())
 }
 
 pub(crate) async fn find_team(client: &Client, id: TeamId) -> StoreResult<Option<Team>> {
-    let row = query_opt(client, "SELECT id, name, created_at FROM teams WHERE id = $1", &[&id.0])
-        .await?;
+    let row = query_opt(
+        client,
+        "SELECT id, name, created_at FROM teams WHERE id = $1",
+        &[&id.0],
+    )
+    .await?;
     row.as_ref().map(rows::team).transpose()
 }
 
@@ -452,15 +527,22 @@ pub(crate) async fn list_teams(client: &Client) -> StoreResult<Vec<Team>> {
 }
 
 pub(crate) async fn find_tag(client: &Client, id: TagId) -> StoreResult<Option<Tag>> {
-    let row = query_opt(client, "SELECT id, name, created_at FROM tags WHERE id = $1", &[&id.0])
-        .await?;
+    let row = query_opt(
+        client,
+        "SELECT id, name, created_at FROM tags WHERE id = $1",
+        &[&id.0],
+    )
+    .await?;
     row.as_ref().map(rows::tag).transpose()
 }
 
 pub(crate) async fn list_tags(client: &Client) -> StoreResult<Vec<Tag>> {
-    let rows =
-        query(client, r#"SELECT id, name, created_at FROM tags ORDER BY name COLLATE "C""#, &[])
-            .await?;
+    let rows = query(
+        client,
+        r#"SELECT id, name, created_at FROM tags ORDER BY name COLLATE "C""#,
+        &[],
+    )
+    .await?;
     map_rows(&rows, rows::tag)
 }
 
@@ -470,8 +552,15 @@ pub(crate) async fn find_token_by_hash(
     client: &Client,
     token_hash: &[u8],
 ) -> StoreResult<Option<ApiTokenRecord>> {
-    let sql = format!("SELECT {} FROM api_tokens WHERE token_hash = $1", rows::TOKEN_COLUMNS);
-    query_opt(client, &sql, &[&token_hash]).await?.as_ref().map(rows::token).transpose()
+    let sql = format!(
+        "SELECT {} FROM api_tokens WHERE token_hash = $1",
+        rows::TOKEN_COLUMNS
+    );
+    query_opt(client, &sql, &[&token_hash])
+        .await?
+        .as_ref()
+        .map(rows::token)
+        .transpose()
 }
 
 pub(crate) async fn list_tokens(

@@ -12,8 +12,8 @@ use otklik_domain::audit::StoredAuditEvent;
 use otklik_domain::clock::from_micros;
 use otklik_domain::customer::{Customer, CustomerMerge, Identity, IdentityValue};
 use otklik_domain::ids::{
-    AgentId, AttachmentId, AuditEventId, CustomerId, CustomerMergeId, IdentityId, MessageId,
-    TagId, TeamId, TicketId, TokenId,
+    AgentId, AttachmentId, AuditEventId, CustomerId, CustomerMergeId, IdentityId, MessageId, TagId,
+    TeamId, TicketId, TokenId,
 };
 use otklik_domain::message::{Author, Message};
 use otklik_domain::permission::Scope;
@@ -70,14 +70,19 @@ where
 
 /// The scope list as stored: the scopes' stable names separated by spaces (same as SQLite).
 pub(crate) fn scopes_text(scopes: &BTreeSet<Scope>) -> String {
-    scopes.iter().map(|scope| scope.as_str()).collect::<Vec<_>>().join(" ")
+    scopes
+        .iter()
+        .map(|scope| scope.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A JSON array of UUID strings (customer merges), the same text SQLite stores.
 fn uuid_list(row: &Row, column: &str) -> StoreResult<Vec<Uuid>> {
     let value: serde_json::Value = get(row, column)?;
-    serde_json::from_value(value)
-        .map_err(|error| StoreError::corrupt(format!("column {column} is not a list of ids: {error}")))
+    serde_json::from_value(value).map_err(|error| {
+        StoreError::corrupt(format!("column {column} is not a list of ids: {error}"))
+    })
 }
 
 /// A ticket without its tags (filled in by the caller, which loads them for a whole page).
@@ -141,7 +146,10 @@ pub(crate) fn customer_merge(row: &Row) -> StoreResult<CustomerMerge> {
             .into_iter()
             .map(IdentityId)
             .collect(),
-        moved_ticket_ids: uuid_list(row, "moved_ticket_ids")?.into_iter().map(TicketId).collect(),
+        moved_ticket_ids: uuid_list(row, "moved_ticket_ids")?
+            .into_iter()
+            .map(TicketId)
+            .collect(),
         merged_by: get::<Option<Uuid>>(row, "merged_by")?.map(AgentId),
         merged_at: time(row, "merged_at")?,
         undone_at: opt_time(row, "undone_at")?,
@@ -157,7 +165,9 @@ pub(crate) fn message(row: &Row) -> StoreResult<Message> {
         ("customer", Some(id)) => Author::Customer(CustomerId(id)),
         ("system", None) => Author::System,
         (kind, id) => {
-            return Err(StoreError::corrupt(format!("message author {kind:?} with id {id:?}")));
+            return Err(StoreError::corrupt(format!(
+                "message author {kind:?} with id {id:?}"
+            )));
         }
     };
     Ok(Message {

@@ -19,14 +19,23 @@ const MIGRATION_LOCK: i64 = 0x6f74_6b6c_696b;
 /// Brings the schema up to date. Runs on one connection, under a session advisory lock that is
 /// released whether or not the migration succeeds (the connection goes back to the pool).
 pub(crate) async fn migrate(client: &mut Client) -> StoreResult<()> {
-    client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK]).await.map_err(map_error)?;
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(map_error)?;
     let pg_client: &mut tokio_postgres::Client = client;
     let outcome = embedded::migrations::runner().run_async(pg_client).await;
-    let unlocked = client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]).await;
+    let unlocked = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+        .await;
     let report = outcome.map_err(StoreError::database)?;
     unlocked.map_err(map_error)?;
     for migration in report.applied_migrations() {
-        tracing::info!(version = migration.version(), name = migration.name(), "applied migration");
+        tracing::info!(
+            version = migration.version(),
+            name = migration.name(),
+            "applied migration"
+        );
     }
     Ok(())
 }

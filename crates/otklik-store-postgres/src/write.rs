@@ -42,12 +42,19 @@ async fn execute(
     params: &[&(dyn ToSql + Sync)],
 ) -> StoreResult<u64> {
     let statement = transaction.prepare_cached(sql).await.map_err(map_error)?;
-    transaction.execute(&statement, params).await.map_err(map_error)
+    transaction
+        .execute(&statement, params)
+        .await
+        .map_err(map_error)
 }
 
 /// Fails with `NotFound` when a statement that names one row touched none.
 fn expect_row(touched: u64, what: &'static str) -> StoreResult<()> {
-    if touched == 0 { Err(StoreError::NotFound { what }) } else { Ok(()) }
+    if touched == 0 {
+        Err(StoreError::NotFound { what })
+    } else {
+        Ok(())
+    }
 }
 
 /// After a versioned update touched no row: the row moved on (`VersionConflict`) or never was
@@ -65,12 +72,21 @@ async fn versioned(
     }
     let sql = format!("SELECT 1 FROM {table} WHERE id = $1");
     let statement = transaction.prepare_cached(&sql).await.map_err(map_error)?;
-    let exists = transaction.query_opt(&statement, &[&id]).await.map_err(map_error)?.is_some();
-    Err(if exists { StoreError::VersionConflict { what } } else { StoreError::NotFound { what } })
+    let exists = transaction
+        .query_opt(&statement, &[&id])
+        .await
+        .map_err(map_error)?
+        .is_some();
+    Err(if exists {
+        StoreError::VersionConflict { what }
+    } else {
+        StoreError::NotFound { what }
+    })
 }
 
-/// Gives a ticket exactly these tags (after removing its old ones when `replace`), creating
-/// tags that do not exist yet.
+/// Gives a ticket exactly these tags, creating tags that do not exist yet. With `replace`, the
+/// ticket's other tags are removed first; tags it keeps are left untouched, so saving a ticket
+/// whose tags did not change writes no `ticket_tags` rows.
 async fn set_ticket_tags(
     transaction: &Transaction<'_>,
     ticket_id: Uuid,
@@ -78,10 +94,21 @@ async fn set_ticket_tags(
     at: i64,
     replace: bool,
 ) -> StoreResult<()> {
+    let names: Vec<&str> = tags
+        .iter()
+        .map(String::as_str)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     if replace {
-        execute(transaction, "DELETE FROM ticket_tags WHERE ticket_id = $1", &[&ticket_id]).await?;
+        execute(
+            transaction,
+            "DELETE FROM ticket_tags tt USING tags g \
+             WHERE tt.ticket_id = $1 AND g.id = tt.tag_id AND NOT (g.name = ANY($2::text[]))",
+            &[&ticket_id, &names],
+        )
+        .await?;
     }
-    let names: Vec<&str> = tags.iter().map(String::as_str).collect::<BTreeSet<_>>().into_iter().collect();
     if names.is_empty() {
         return Ok(());
     }
@@ -97,11 +124,13 @@ async fn set_ticket_tags(
     )
     .await?;
     // A separate statement on purpose: at READ COMMITTED it takes a fresh snapshot, so it sees a
-    // tag that a concurrent transaction committed while the insert above waited for it.
+    // tag that a concurrent transaction committed while the insert above waited for it. DO
+    // NOTHING keeps the links the ticket already had.
     execute(
         transaction,
         "INSERT INTO ticket_tags (ticket_id, tag_id) \
-         SELECT $1::uuid, id FROM tags WHERE name = ANY($2::text[])",
+         SELECT $1::uuid, id FROM tags WHERE name = ANY($2::text[]) \
+         ON CONFLICT DO NOTHING",
         &[&ticket_id, &names],
     )
     .await?;
@@ -116,7 +145,12 @@ async fn set_agent_teams(
     replace: bool,
 ) -> StoreResult<()> {
     if replace {
-        execute(transaction, "DELETE FROM agent_teams WHERE agent_id = $1", &[&agent_id]).await?;
+        execute(
+            transaction,
+            "DELETE FROM agent_teams WHERE agent_id = $1",
+            &[&agent_id],
+        )
+        .await?;
     }
     if team_ids.is_empty() {
         return Ok(());
@@ -172,8 +206,14 @@ async fn update_ticket(
     )
     .await?;
     versioned(transaction, touched, "tickets", ticket.id.0, "ticket").await?;
-    set_ticket_tags(transaction, ticket.id.0, &ticket.tags, to_micros(ticket.updated_at), true)
-        .await
+    set_ticket_tags(
+        transaction,
+        ticket.id.0,
+        &ticket.tags,
+        to_micros(ticket.updated_at),
+        true,
+    )
+    .await
 }
 
 /// One mutation. Each arm is the whole SQL story of that mutation.
@@ -211,10 +251,15 @@ async fn apply(
                 )
                 .await
                 .map_err(map_error)?;
-            receipt.ticket_numbers.push(row.try_get("number").map_err(StoreError::database)?);
+            receipt
+                .ticket_numbers
+                .push(row.try_get("number").map_err(StoreError::database)?);
             set_ticket_tags(transaction, ticket.id.0, &ticket.tags, created_at, false).await?;
         }
-        Mutation::UpdateTicket { ticket, expected_version } => {
+        Mutation::UpdateTicket {
+            ticket,
+            expected_version,
+        } => {
             update_ticket(transaction, &ticket, expected_version).await?;
         }
         Mutation::InsertMessage(message) => {
@@ -255,8 +300,12 @@ async fn apply(
         }
         Mutation::MoveMessages { from, to } => {
             let params: [&(dyn ToSql + Sync); 2] = [&from.0, &to.0];
-            execute(transaction, "UPDATE messages SET ticket_id = $2 WHERE ticket_id = $1", &params)
-                .await?;
+            execute(
+                transaction,
+                "UPDATE messages SET ticket_id = $2 WHERE ticket_id = $1",
+                &params,
+            )
+            .await?;
             execute(
                 transaction,
                 "UPDATE attachments SET ticket_id = $2 WHERE ticket_id = $1",
@@ -284,7 +333,10 @@ async fn apply(
                 insert_identity(transaction, identity).await?;
             }
         }
-        Mutation::UpdateCustomer { customer, expected_version } => {
+        Mutation::UpdateCustomer {
+            customer,
+            expected_version,
+        } => {
             let touched = execute(
                 transaction,
                 "UPDATE customers SET name = $3, language = $4, merged_into = $5, updated_at = $6, \
@@ -303,9 +355,12 @@ async fn apply(
         }
         Mutation::InsertIdentity(identity) => insert_identity(transaction, &identity).await?,
         Mutation::DeleteIdentity(id) => {
-            let touched =
-                execute(transaction, "DELETE FROM customer_identities WHERE id = $1", &[&id.0])
-                    .await?;
+            let touched = execute(
+                transaction,
+                "DELETE FROM customer_identities WHERE id = $1",
+                &[&id.0],
+            )
+            .await?;
             expect_row(touched, "identity")?;
         }
         Mutation::MoveIdentities { identity_ids, to } => {
@@ -355,7 +410,10 @@ async fn apply(
             .await?;
             expect_row(touched, "customer merge")?;
         }
-        Mutation::InsertAgent { agent, password_hash } => {
+        Mutation::InsertAgent {
+            agent,
+            password_hash,
+        } => {
             execute(
                 transaction,
                 "INSERT INTO agents (id, email, name, role, active, password_hash, created_at, \
@@ -373,14 +431,24 @@ async fn apply(
                 ],
             )
             .await?;
-            set_agent_teams(transaction, agent.id.0, &uuids(&agent.team_ids, |id| id.0), false)
-                .await?;
+            set_agent_teams(
+                transaction,
+                agent.id.0,
+                &uuids(&agent.team_ids, |id| id.0),
+                false,
+            )
+            .await?;
         }
-        Mutation::UpdateAgent { agent, expected_version } => {
+        Mutation::UpdateAgent {
+            agent,
+            expected_version,
+        } => {
+            // The e-mail is saved too (as on SQLite), so a changed address is kept and a taken one
+            // is a Conflict on `agents.email`.
             let touched = execute(
                 transaction,
                 "UPDATE agents SET name = $3, role = $4, active = $5, updated_at = $6, \
-                 version = $2::bigint + 1 WHERE id = $1 AND version = $2::bigint",
+                 email = $7, version = $2::bigint + 1 WHERE id = $1 AND version = $2::bigint",
                 &[
                     &agent.id.0,
                     &expected_version,
@@ -388,14 +456,23 @@ async fn apply(
                     &agent.role.as_str(),
                     &agent.active,
                     &to_micros(agent.updated_at),
+                    &agent.email,
                 ],
             )
             .await?;
             versioned(transaction, touched, "agents", agent.id.0, "agent").await?;
-            set_agent_teams(transaction, agent.id.0, &uuids(&agent.team_ids, |id| id.0), true)
-                .await?;
+            set_agent_teams(
+                transaction,
+                agent.id.0,
+                &uuids(&agent.team_ids, |id| id.0),
+                true,
+            )
+            .await?;
         }
-        Mutation::SetPasswordHash { agent_id, password_hash } => {
+        Mutation::SetPasswordHash {
+            agent_id,
+            password_hash,
+        } => {
             let touched = execute(
                 transaction,
                 "UPDATE agents SET password_hash = $2 WHERE id = $1",
@@ -484,11 +561,20 @@ async fn apply(
         }
         Mutation::DeleteSession { id_hash } => {
             // Signing out twice is not an error.
-            execute(transaction, "DELETE FROM sessions WHERE id_hash = $1", &[&id_hash]).await?;
+            execute(
+                transaction,
+                "DELETE FROM sessions WHERE id_hash = $1",
+                &[&id_hash],
+            )
+            .await?;
         }
         Mutation::DeleteAgentSessions { agent_id } => {
-            execute(transaction, "DELETE FROM sessions WHERE agent_id = $1", &[&agent_id.0])
-                .await?;
+            execute(
+                transaction,
+                "DELETE FROM sessions WHERE agent_id = $1",
+                &[&agent_id.0],
+            )
+            .await?;
         }
         Mutation::InsertSetupToken(setup) => {
             execute(
@@ -514,7 +600,9 @@ async fn apply(
             )
             .await?;
             if touched == 0 {
-                return Err(StoreError::Conflict { constraint: "setup_tokens.used".into() });
+                return Err(StoreError::Conflict {
+                    constraint: "setup_tokens.used".into(),
+                });
             }
         }
         Mutation::ClaimIdempotencyKey(record) => {

@@ -56,7 +56,9 @@ fn ticket(customer_id: CustomerId, tags: &[&str]) -> NewTicket {
 }
 
 async fn insert_ticket(store: &dyn Store, draft: NewTicket) -> Result<i64, StoreError> {
-    let receipt = store.commit(UnitOfWork::new().with(Mutation::InsertTicket(draft))).await?;
+    let receipt = store
+        .commit(UnitOfWork::new().with(Mutation::InsertTicket(draft)))
+        .await?;
     Ok(receipt.ticket_numbers[0])
 }
 
@@ -75,7 +77,9 @@ fn sqlite_schema(sql: &str) -> (Vec<ColumnInfo>, BTreeSet<String>) {
             table = None;
         } else if let Some(table) = &table {
             let mut words = line.split_whitespace();
-            let (Some(column), Some(sql_type)) = (words.next(), words.next()) else { continue };
+            let (Some(column), Some(sql_type)) = (words.next(), words.next()) else {
+                continue;
+            };
             let is_column = !line.starts_with("--")
                 && !["PRIMARY", "UNIQUE", "CONSTRAINT", "FOREIGN", "CHECK"].contains(&column);
             if !is_column {
@@ -107,7 +111,10 @@ async fn the_logical_schema_and_indexes_match_the_sqlite_migration() {
         .join("../otklik-store-sqlite/migrations/V1__initial_schema.sql");
     let sql = std::fs::read_to_string(&path).expect("the SQLite migration is readable");
     let (expected_columns, expected_indexes) = sqlite_schema(&sql);
-    assert!(expected_columns.len() > 50, "parsed too few columns: {expected_columns:?}");
+    assert!(
+        expected_columns.len() > 50,
+        "parsed too few columns: {expected_columns:?}"
+    );
 
     let database = fresh_database().await;
     let columns = database.store.logical_schema().await.unwrap();
@@ -115,7 +122,9 @@ async fn the_logical_schema_and_indexes_match_the_sqlite_migration() {
 
     // Indexes created explicitly (not those behind PRIMARY KEY and UNIQUE constraints).
     let url = test_database::with_database(&test_database::admin_url(), &database.database.name);
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
     let connection = tokio::spawn(connection);
     let rows = client
         .query(
@@ -161,15 +170,23 @@ async fn an_unreachable_server_is_an_error_not_a_hang() {
 #[tokio::test]
 async fn starting_twice_at_once_migrates_once_and_keeps_data() {
     let (url, _database) = create_database().await;
-    let (first, second) =
-        tokio::join!(PostgresStore::connect(&url, 2), PostgresStore::connect(&url, 2));
+    let (first, second) = tokio::join!(
+        PostgresStore::connect(&url, 2),
+        PostgresStore::connect(&url, 2)
+    );
     let (first, second) = (first.unwrap(), second.unwrap());
     let anna = customer("anna@example.com");
-    first.commit(UnitOfWork::new().with(Mutation::InsertCustomer(anna.clone()))).await.unwrap();
+    first
+        .commit(UnitOfWork::new().with(Mutation::InsertCustomer(anna.clone())))
+        .await
+        .unwrap();
     first.close();
     second.close();
     let again = PostgresStore::connect(&url, 1).await.unwrap();
-    assert_eq!(again.find_customer(anna.id).await.unwrap().map(|c| c.id), Some(anna.id));
+    assert_eq!(
+        again.find_customer(anna.id).await.unwrap().map(|c| c.id),
+        Some(anna.id)
+    );
     again.close();
 }
 
@@ -177,7 +194,11 @@ async fn starting_twice_at_once_migrates_once_and_keeps_data() {
 async fn ping_answers_and_file_backup_is_refused() {
     let database = fresh_database().await;
     database.store.ping().await.unwrap();
-    let error = database.store.backup_to(Path::new("/tmp/never-written")).await.unwrap_err();
+    let error = database
+        .store
+        .backup_to(Path::new("/tmp/never-written"))
+        .await
+        .unwrap_err();
     assert!(matches!(error, StoreError::Unsupported(_)), "{error:?}");
 }
 
@@ -185,8 +206,13 @@ async fn ping_answers_and_file_backup_is_refused() {
 async fn a_missing_referenced_row_is_not_found_and_rolls_back() {
     let database = fresh_database().await;
     let draft = ticket(CustomerId::new(), &["orphan"]);
-    let error = insert_ticket(database.store.as_ref(), draft.clone()).await.unwrap_err();
-    assert!(matches!(error, StoreError::NotFound { what: "customer" }), "{error:?}");
+    let error = insert_ticket(database.store.as_ref(), draft.clone())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, StoreError::NotFound { what: "customer" }),
+        "{error:?}"
+    );
     assert_eq!(database.store.find_ticket(draft.id).await.unwrap(), None);
     assert!(database.store.list_tags().await.unwrap().is_empty());
 }
@@ -196,7 +222,10 @@ async fn a_rolled_back_insert_leaves_a_gap_but_numbers_keep_increasing() {
     let database = fresh_database().await;
     let store = database.store.as_ref();
     let anna = customer("anna@example.com");
-    store.commit(UnitOfWork::new().with(Mutation::InsertCustomer(anna.clone()))).await.unwrap();
+    store
+        .commit(UnitOfWork::new().with(Mutation::InsertCustomer(anna.clone())))
+        .await
+        .unwrap();
     let first = insert_ticket(store, ticket(anna.id, &[])).await.unwrap();
     // Same customer inserted twice: the unit fails after the ticket took its number.
     let failing = UnitOfWork::new()
@@ -213,7 +242,10 @@ async fn concurrent_units_creating_the_same_tag_all_succeed_and_share_it() {
     let database = fresh_database().await;
     let store: Arc<dyn Store> = database.store.clone();
     let anna = customer("anna@example.com");
-    store.commit(UnitOfWork::new().with(Mutation::InsertCustomer(anna.clone()))).await.unwrap();
+    store
+        .commit(UnitOfWork::new().with(Mutation::InsertCustomer(anna.clone())))
+        .await
+        .unwrap();
     let tasks: Vec<_> = (0..12)
         .map(|_| {
             let store = store.clone();
@@ -222,8 +254,56 @@ async fn concurrent_units_creating_the_same_tag_all_succeed_and_share_it() {
         })
         .collect();
     for task in tasks {
-        task.await.unwrap().expect("a tag created concurrently is reused, not a conflict");
+        task.await
+            .unwrap()
+            .expect("a tag created concurrently is reused, not a conflict");
     }
-    let names: Vec<_> = store.list_tags().await.unwrap().into_iter().map(|tag| tag.name).collect();
+    let names: Vec<_> = store
+        .list_tags()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|tag| tag.name)
+        .collect();
     assert_eq!(names, vec!["brand-new", "shared"]);
+}
+
+#[tokio::test]
+async fn updating_a_ticket_replaces_its_tag_set() {
+    let database = fresh_database().await;
+    let store = database.store.as_ref();
+    let anna = customer("anna@example.com");
+    store
+        .commit(UnitOfWork::new().with(Mutation::InsertCustomer(anna.clone())))
+        .await
+        .unwrap();
+    let draft = ticket(anna.id, &["a", "b"]);
+    let number = insert_ticket(store, draft.clone()).await.unwrap();
+    let mut edited = draft.into_ticket(number);
+    for (version, tags) in [(1, vec!["b", "c"]), (2, vec![]), (3, vec!["c", "c"])] {
+        edited.tags = tags.iter().map(|tag| (*tag).to_owned()).collect();
+        let update = Mutation::UpdateTicket {
+            ticket: edited.clone(),
+            expected_version: version,
+        };
+        store.commit(UnitOfWork::new().with(update)).await.unwrap();
+        let mut expected: Vec<String> = edited.tags.clone();
+        expected.dedup();
+        assert_eq!(
+            store.find_ticket(edited.id).await.unwrap().unwrap().tags,
+            expected
+        );
+    }
+    let names: Vec<_> = store
+        .list_tags()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|tag| tag.name)
+        .collect();
+    assert_eq!(
+        names,
+        vec!["a", "b", "c"],
+        "tags outlive the tickets that used them"
+    );
 }

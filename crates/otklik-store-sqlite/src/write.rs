@@ -90,6 +90,11 @@ pub(crate) fn map_error(error: &rusqlite::Error) -> StoreError {
         if is_unique {
             return StoreError::Conflict { constraint: constraint_name(message.as_deref().unwrap_or_default()) };
         }
+        // SQLITE_CONSTRAINT_FOREIGNKEY: a mutation named a row that does not exist (SQLite does
+        // not say which).
+        if failure.code == ErrorCode::ConstraintViolation && failure.extended_code == 787 {
+            return StoreError::NotFound { what: "referenced row" };
+        }
     }
     StoreError::corrupt(error.to_string())
 }

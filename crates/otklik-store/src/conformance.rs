@@ -239,7 +239,7 @@ pub async fn tickets_list_newest_first_and_pages_by_cursor_without_gaps_or_repea
         created.push(seed_ticket(&store, new_ticket(customer.id, &format!("T{index}"), index / 2)).await);
     }
     let mut expected = created.clone();
-    expected.sort_by(|a, b| (b.updated_at, b.id).cmp(&(a.updated_at, a.id)));
+    expected.sort_by_key(|t| std::cmp::Reverse((t.updated_at, t.id)));
     let mut seen = Vec::new();
     let mut after = None;
     loop {

@@ -41,7 +41,7 @@ pub enum Mutation {
     MarkCustomerMergeUndone { id: CustomerMergeId, at: Timestamp },
     /// Inserts an agent with team memberships and an optional password hash.
     InsertAgent { agent: Agent, password_hash: Option<String> },
-    /// Saves an agent's name, role, active flag and teams if the version matches.
+    /// Saves an agent's e-mail, name, role, active flag and teams if the version matches.
     UpdateAgent { agent: Agent, expected_version: i64 },
     /// Replaces an agent's password hash.
     SetPasswordHash { agent_id: AgentId, password_hash: String },

@@ -23,12 +23,24 @@ pub fn admin_url() -> String {
 async fn connect_admin(admin_url: &str) -> tokio_postgres::Client {
     let (client, connection) = tokio_postgres::connect(admin_url, NoTls).await.unwrap_or_else(|error| {
         panic!(
-            "PostgreSQL is unreachable at {} (OTKLIK_TEST_PG_URL, default {DEFAULT_ADMIN_URL}): {error}",
-            redacted_target(admin_url)
+            "PostgreSQL is unreachable at {} (OTKLIK_TEST_PG_URL, default {DEFAULT_ADMIN_URL}): {}",
+            redacted_target(admin_url),
+            with_causes(&error)
         )
     });
     tokio::spawn(connection);
     client
+}
+
+/// An error with its chain of causes ("error connecting to server: Connection refused").
+pub fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text = format!("{text}: {cause}");
+        source = cause.source();
+    }
+    text
 }
 
 /// `url` with its database replaced by `database` (URL or key=value form).
@@ -42,8 +54,9 @@ pub fn with_database(url: &str, database: &str) -> String {
         None => (url, ""),
     };
     let authority_start = scheme_end + 3;
-    let authority_end =
-        base[authority_start..].find('/').map_or(base.len(), |slash| authority_start + slash);
+    let authority_end = base[authority_start..]
+        .find('/')
+        .map_or(base.len(), |slash| authority_start + slash);
     format!("{}/{database}{query}", &base[..authority_end])
 }
 
@@ -59,7 +72,9 @@ impl Drop for DropDatabase {
         let admin_url = self.admin_url.clone();
         let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
         let outcome = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             runtime.block_on(async move {
                 let (client, connection) = tokio_postgres::connect(&admin_url, NoTls).await?;
                 tokio::spawn(connection);
@@ -108,12 +123,24 @@ pub async fn fresh_database() -> TestDatabase {
     let (url, database) = create_database().await;
     let store = PostgresStore::connect(&url, TEST_POOL_SIZE)
         .await
-        .unwrap_or_else(|error| panic!("cannot connect to {}: {error}", redacted_target(&url)));
-    TestDatabase { store: Arc::new(store), database }
+        .unwrap_or_else(|error| {
+            panic!(
+                "cannot connect to {}: {}",
+                redacted_target(&url),
+                with_causes(&error)
+            )
+        });
+    TestDatabase {
+        store: Arc::new(store),
+        database,
+    }
 }
 
 /// The factory the conformance suite calls once per case.
 pub async fn fresh_store() -> TestStore {
     let database = fresh_database().await;
-    TestStore { store: database.store.clone(), guard: Box::new(database) }
+    TestStore {
+        store: database.store.clone(),
+        guard: Box::new(database),
+    }
 }
