@@ -22,6 +22,8 @@
 //! PostgreSQL's SQL. The URL it is given may hold a password: nothing here prints or logs it.
 
 mod error;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 mod read;
 mod rows;
 mod schema;

@@ -1,8 +1,6 @@
 //! The storage port's conformance suite on PostgreSQL: one brand-new database per case.
 
-#[path = "support/test_database.rs"]
-#[allow(dead_code)] // Shared with tests/postgres.rs, which uses the rest.
-mod test_database;
+use otklik_store_postgres::testkit as test_database;
 
 use test_database::fresh_store;
 

@@ -1,8 +1,6 @@
 //! Behaviour specific to the PostgreSQL backend, beyond the shared conformance suite.
 
-#[path = "support/test_database.rs"]
-#[allow(dead_code)] // Shared with tests/conformance.rs, which uses the rest.
-mod test_database;
+use otklik_store_postgres::testkit as test_database;
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -1,4 +1,4 @@
-//! A brand-new PostgreSQL database per test, dropped when the test ends (passed or panicked).
+//! Test support (feature `testkit`): a brand-new PostgreSQL database per test, dropped when the test ends (passed or panicked).
 //!
 //! The admin URL comes from `OTKLIK_TEST_PG_URL` (default: the local trust-auth server). If
 //! PostgreSQL is unreachable the test fails, naming the URL it tried: a skipped backend test
@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use otklik_store::conformance::TestStore;
-use otklik_store_postgres::{PostgresStore, redacted_target};
+use crate::{PostgresStore, redacted_target};
 use tokio_postgres::NoTls;
 
 const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";

@@ -1,0 +1,204 @@
+//! Settings: defaults, then an optional TOML file, then `OTKLIK_*` environment variables.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// The effective configuration of an Otklik node.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// `postgres://…` for PostgreSQL; empty for the embedded SQLite database in `data_dir`.
+    pub database_url: String,
+    /// Where the HTTP server listens.
+    pub bind: SocketAddr,
+    /// The SQLite database and attachments live here unless set otherwise.
+    pub data_dir: PathBuf,
+    /// Where attachment bytes go; defaults to `<data_dir>/attachments`. Several nodes on
+    /// PostgreSQL must share it (a network folder).
+    pub attachments_dir: Option<PathBuf>,
+    /// PostgreSQL connections per node.
+    pub pg_max_connections: usize,
+    pub log_format: LogFormat,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            database_url: String::new(),
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            attachments_dir: None,
+            pg_max_connections: 16,
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("database_url", &redact_url(&self.database_url))
+            .field("bind", &self.bind)
+            .field("data_dir", &self.data_dir)
+            .field("attachments_dir", &self.attachments_dir)
+            .field("pg_max_connections", &self.pg_max_connections)
+            .field("log_format", &self.log_format)
+            .finish()
+    }
+}
+
+/// Hides the password of a database URL (`postgres://user:***@host/db`).
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else { return url.to_owned() };
+    let rest = &url[scheme_end + 3..];
+    let Some(at) = rest.rfind('@') else { return url.to_owned() };
+    let credentials = &rest[..at];
+    match credentials.split_once(':') {
+        Some((user, _password)) => format!("{}://{user}:***@{}", &url[..scheme_end], &rest[at + 1..]),
+        None => url.to_owned(),
+    }
+}
+
+/// The names of the environment variables, each overriding its setting.
+const ENV: &[&str] = &[
+    "OTKLIK_DATABASE_URL",
+    "OTKLIK_BIND",
+    "OTKLIK_DATA_DIR",
+    "OTKLIK_ATTACHMENTS_DIR",
+    "OTKLIK_PG_MAX_CONNECTIONS",
+    "OTKLIK_LOG_FORMAT",
+];
+
+impl Settings {
+    /// Loads settings from `file` (if given, or `OTKLIK_CONFIG`) and the environment.
+    pub fn load(file: Option<PathBuf>) -> anyhow::Result<Settings> {
+        Self::load_from(file, |name| std::env::var(name).ok())
+    }
+
+    /// Like [`Settings::load`], reading variables through `env` (tests pass a map).
+    pub fn load_from(file: Option<PathBuf>, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Settings> {
+        let file = file.or_else(|| env("OTKLIK_CONFIG").map(PathBuf::from));
+        let mut settings = match &file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))?
+            }
+            None => Settings::default(),
+        };
+        for name in ENV {
+            let Some(value) = env(name) else { continue };
+            let invalid = |error: &dyn std::fmt::Display| anyhow::anyhow!("{name}={value:?} is invalid: {error}");
+            match *name {
+                "OTKLIK_DATABASE_URL" => settings.database_url = value.clone(),
+                "OTKLIK_BIND" => settings.bind = value.parse().map_err(|e| invalid(&e))?,
+                "OTKLIK_DATA_DIR" => settings.data_dir = PathBuf::from(&value),
+                "OTKLIK_ATTACHMENTS_DIR" => settings.attachments_dir = Some(PathBuf::from(&value)),
+                "OTKLIK_PG_MAX_CONNECTIONS" => settings.pg_max_connections = value.parse().map_err(|e| invalid(&e))?,
+                "OTKLIK_LOG_FORMAT" => {
+                    settings.log_format = match value.as_str() {
+                        "text" => LogFormat::Text,
+                        "json" => LogFormat::Json,
+                        other => return Err(invalid(&format!("{other:?} is neither text nor json"))),
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(settings)
+    }
+
+    /// The settings as TOML, with the database password hidden.
+    pub fn to_redacted_toml(&self) -> anyhow::Result<String> {
+        let mut shown = self.clone();
+        shown.database_url = redact_url(&shown.database_url);
+        Ok(toml::to_string_pretty(&shown)?)
+    }
+
+    /// Where attachments are kept.
+    pub fn attachments_dir(&self) -> PathBuf {
+        self.attachments_dir.clone().unwrap_or_else(|| self.data_dir.join("attachments"))
+    }
+
+    /// Whether the database is PostgreSQL.
+    pub fn uses_postgres(&self) -> bool {
+        self.database_url.starts_with("postgres://") || self.database_url.starts_with("postgresql://")
+    }
+
+    /// The SQLite file, when SQLite is used.
+    pub fn sqlite_path(&self) -> anyhow::Result<PathBuf> {
+        if self.database_url.is_empty() {
+            return Ok(self.data_dir.join("otklik.db"));
+        }
+        match self.database_url.strip_prefix("sqlite://") {
+            Some(path) if !path.is_empty() => Ok(PathBuf::from(path)),
+            _ => anyhow::bail!("OTKLIK_DATABASE_URL must start with postgres://, postgresql:// or sqlite://"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn with_nothing_set_otklik_uses_sqlite_under_data_on_localhost_8080() {
+        let settings = Settings::load_from(None, env(&[])).unwrap();
+        assert_eq!(settings.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(settings.sqlite_path().unwrap(), PathBuf::from("./data/otklik.db"));
+        assert!(!settings.uses_postgres());
+    }
+
+    #[test]
+    fn environment_variables_override_the_file() {
+        let folder = tempfile::tempdir().unwrap();
+        let file = folder.path().join("otklik.toml");
+        std::fs::write(&file, "bind = \"127.0.0.1:9000\"\ndata_dir = \"/srv/otklik\"\n").unwrap();
+        let settings = Settings::load_from(Some(file), env(&[("OTKLIK_BIND", "0.0.0.0:8081")])).unwrap();
+        assert_eq!(settings.bind.to_string(), "0.0.0.0:8081");
+        assert_eq!(settings.data_dir, PathBuf::from("/srv/otklik"));
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_file_is_an_error() {
+        let folder = tempfile::tempdir().unwrap();
+        let file = folder.path().join("otklik.toml");
+        std::fs::write(&file, "bnd = \"x\"\n").unwrap();
+        assert!(Settings::load_from(Some(file), env(&[])).is_err());
+    }
+
+    #[test]
+    fn a_bad_bind_address_names_the_variable() {
+        let error = Settings::load_from(None, env(&[("OTKLIK_BIND", "localhost")])).unwrap_err();
+        assert!(error.to_string().contains("OTKLIK_BIND"), "{error}");
+    }
+
+    #[test]
+    fn the_printed_config_hides_the_database_password() {
+        let settings = Settings::load_from(None, env(&[("OTKLIK_DATABASE_URL", "postgres://otklik:s3cret@db:5432/otklik")])).unwrap();
+        let printed = settings.to_redacted_toml().unwrap();
+        assert!(!printed.contains("s3cret"), "{printed}");
+        assert!(printed.contains("postgres://otklik:***@db:5432/otklik"), "{printed}");
+        assert!(!format!("{settings:?}").contains("s3cret"));
+    }
+}
