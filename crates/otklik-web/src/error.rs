@@ -28,6 +28,8 @@ pub enum ApiError {
     NotFound,
     /// The route exists but not with this method.
     MethodNotAllowed,
+    /// The request took longer than the server allows.
+    Timeout,
 }
 
 /// RFC 9457 problem details, as every error is sent.
@@ -72,6 +74,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => (S::PAYLOAD_TOO_LARGE, "payload_too_large", "Payload too large"),
             ApiError::NotFound => (S::NOT_FOUND, "not_found", "Not found"),
             ApiError::MethodNotAllowed => (S::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed"),
+            ApiError::Timeout => (S::REQUEST_TIMEOUT, "timeout", "Request timeout"),
             ApiError::App(error) => match error {
                 AppError::Unauthenticated => (S::UNAUTHORIZED, "unauthenticated", "Authentication required"),
                 AppError::Forbidden(Denied::Role) => (S::FORBIDDEN, "forbidden", "Forbidden"),
@@ -98,6 +101,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => ("the request body is larger than this endpoint accepts".into(), None),
             ApiError::NotFound => ("no such resource".into(), None),
             ApiError::MethodNotAllowed => ("this resource does not support that method".into(), None),
+            ApiError::Timeout => ("the request took too long and was stopped; retry".into(), None),
             // Storage failures are logged in full and shown generically.
             ApiError::App(AppError::Store(_)) => ("something went wrong on our side; it was logged".into(), None),
             ApiError::App(AppError::Domain(DomainError::Validation { field, reason })) => (format!("{field}: {reason}"), Some((*field).to_owned())),
