@@ -2,7 +2,10 @@
 
 use otklik_domain::DomainError;
 use otklik_domain::audit::{Actor, AuditEvent, FieldChange, set};
-use otklik_domain::customer::{Customer, CustomerMerge, Identity, IdentityValue, check_merge, parse_language, parse_person_name};
+use otklik_domain::customer::{
+    Customer, CustomerMerge, Identity, IdentityValue, check_merge, parse_language,
+    parse_person_name,
+};
 use otklik_domain::ids::{CustomerId, CustomerMergeId, IdentityId};
 use otklik_domain::permission::{Action, Principal};
 use otklik_store::{CustomerQuery, MAX_PAGE_SIZE, Mutation, StoreError, UnitOfWork};
@@ -49,7 +52,10 @@ fn identity_conflict(error: StoreError) -> AppError {
 
 impl App {
     async fn existing_customer(&self, id: CustomerId) -> AppResult<Customer> {
-        self.store.find_customer(id).await?.ok_or(AppError::NotFound { what: "customer" })
+        self.store
+            .find_customer(id)
+            .await?
+            .ok_or(AppError::NotFound { what: "customer" })
     }
 
     /// Creates a customer with its identities.
@@ -66,25 +72,55 @@ impl App {
         let name = parse_person_name(&input.name)?;
         let language = input.language.as_deref().map(parse_language).transpose()?;
         if input.identities.len() > MAX_IDENTITIES {
-            return Err(DomainError::invalid("identities", format!("at most {MAX_IDENTITIES}")).into());
+            return Err(
+                DomainError::invalid("identities", format!("at most {MAX_IDENTITIES}")).into(),
+            );
         }
         let now = self.clock.now();
         let id = CustomerId::new();
         let mut identities: Vec<Identity> = Vec::new();
         for value in input.identities {
             if identities.iter().all(|identity| identity.value != value) {
-                identities.push(Identity { id: IdentityId::new(), customer_id: id, value, created_at: now });
+                identities.push(Identity {
+                    id: IdentityId::new(),
+                    customer_id: id,
+                    value,
+                    created_at: now,
+                });
             }
         }
-        let customer = Customer { id, name, language, identities, merged_into: None, created_at: now, updated_at: now, version: 1 };
+        let customer = Customer {
+            id,
+            name,
+            language,
+            identities,
+            merged_into: None,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
         let mut changes = vec![set("name", &customer.name)];
-        changes.extend(customer.identities.iter().map(|identity| set("identity", describe(&identity.value))));
+        changes.extend(
+            customer
+                .identities
+                .iter()
+                .map(|identity| set("identity", describe(&identity.value))),
+        );
         let unit = UnitOfWork::new()
             .with(Mutation::InsertCustomer(customer.clone()))
-            .with(Mutation::Audit(AuditEvent::new(now, Actor::Agent(principal.agent_id), "customer.created", "customer", id.0, changes)));
+            .with(Mutation::Audit(AuditEvent::new(
+                now,
+                Actor::Agent(principal.agent_id),
+                "customer.created",
+                "customer",
+                id.0,
+                changes,
+            )));
         match commit_with_key(self.store.as_ref(), unit, key, "customer", id.0, now).await {
             Ok(Committed::Fresh(_)) => Ok(customer),
-            Ok(Committed::Replayed(resource_id)) => self.existing_customer(CustomerId(resource_id)).await,
+            Ok(Committed::Replayed(resource_id)) => {
+                self.existing_customer(CustomerId(resource_id)).await
+            }
             Err(AppError::Store(error)) => Err(identity_conflict(error)),
             Err(error) => Err(error),
         }
@@ -97,22 +133,46 @@ impl App {
     }
 
     /// The customer owning an identity.
-    pub async fn find_customer_by_identity(&self, principal: &Principal, identity: &IdentityValue) -> AppResult<Option<Customer>> {
+    pub async fn find_customer_by_identity(
+        &self,
+        principal: &Principal,
+        identity: &IdentityValue,
+    ) -> AppResult<Option<Customer>> {
         principal.require(Action::ReadCustomers)?;
         Ok(self.store.find_customer_by_identity(identity).await?)
     }
 
     /// A page of customers, newest first.
-    pub async fn list_customers(&self, principal: &Principal, after: Option<CustomerId>, limit: u32, include_merged: bool) -> AppResult<CustomerPage> {
+    pub async fn list_customers(
+        &self,
+        principal: &Principal,
+        after: Option<CustomerId>,
+        limit: u32,
+        include_merged: bool,
+    ) -> AppResult<CustomerPage> {
         principal.require(Action::ReadCustomers)?;
         let limit = limit.clamp(1, MAX_PAGE_SIZE);
-        let customers = self.store.list_customers(&CustomerQuery { include_merged, after, limit }).await?;
-        let next = (customers.len() == limit as usize).then(|| customers.last().map(|customer| customer.id)).flatten();
+        let customers = self
+            .store
+            .list_customers(&CustomerQuery {
+                include_merged,
+                after,
+                limit,
+            })
+            .await?;
+        let next = (customers.len() == limit as usize)
+            .then(|| customers.last().map(|customer| customer.id))
+            .flatten();
         Ok(CustomerPage { customers, next })
     }
 
     /// Changes a customer's name, language and identities.
-    pub async fn update_customer(&self, principal: &Principal, id: CustomerId, patch: CustomerPatch) -> AppResult<Customer> {
+    pub async fn update_customer(
+        &self,
+        principal: &Principal,
+        id: CustomerId,
+        patch: CustomerPatch,
+    ) -> AppResult<Customer> {
         principal.require(Action::WriteCustomers)?;
         let name = patch.name.as_deref().map(parse_person_name).transpose()?;
         let language = match &patch.language {
@@ -123,7 +183,10 @@ impl App {
         for _ in 0..MAX_ATTEMPTS {
             let mut customer = self.existing_customer(id).await?;
             if customer.merged_into.is_some() {
-                return Err(DomainError::InvalidMerge("a merged customer cannot be changed; change the survivor".into()).into());
+                return Err(DomainError::InvalidMerge(
+                    "a merged customer cannot be changed; change the survivor".into(),
+                )
+                .into());
             }
             let expected_version = customer.version;
             let now = self.clock.now();
@@ -132,41 +195,87 @@ impl App {
             if let Some(name) = &name
                 && *name != customer.name
             {
-                changes.push(FieldChange { field: "name", before: Some(customer.name.clone()), after: Some(name.clone()) });
+                changes.push(FieldChange {
+                    field: "name",
+                    before: Some(customer.name.clone()),
+                    after: Some(name.clone()),
+                });
                 customer.name = name.clone();
             }
             if let Some(language) = &language
                 && *language != customer.language
             {
-                changes.push(FieldChange { field: "language", before: customer.language.clone(), after: language.clone() });
+                changes.push(FieldChange {
+                    field: "language",
+                    before: customer.language.clone(),
+                    after: language.clone(),
+                });
                 customer.language = language.clone();
             }
             for identity_id in &patch.remove_identity_ids {
-                let Some(position) = customer.identities.iter().position(|identity| identity.id == *identity_id) else {
-                    return Err(AppError::InvalidReference { field: "remove_identity_ids", reason: format!("the customer has no identity {identity_id}") });
+                let Some(position) = customer
+                    .identities
+                    .iter()
+                    .position(|identity| identity.id == *identity_id)
+                else {
+                    return Err(AppError::InvalidReference {
+                        field: "remove_identity_ids",
+                        reason: format!("the customer has no identity {identity_id}"),
+                    });
                 };
                 let removed = customer.identities.remove(position);
-                changes.push(FieldChange { field: "identity", before: Some(describe(&removed.value)), after: None });
+                changes.push(FieldChange {
+                    field: "identity",
+                    before: Some(describe(&removed.value)),
+                    after: None,
+                });
                 unit.push(Mutation::DeleteIdentity(removed.id));
             }
             for value in &patch.add_identities {
-                if customer.identities.iter().any(|identity| identity.value == *value) {
+                if customer
+                    .identities
+                    .iter()
+                    .any(|identity| identity.value == *value)
+                {
                     continue;
                 }
-                let identity = Identity { id: IdentityId::new(), customer_id: id, value: value.clone(), created_at: now };
-                changes.push(FieldChange { field: "identity", before: None, after: Some(describe(value)) });
+                let identity = Identity {
+                    id: IdentityId::new(),
+                    customer_id: id,
+                    value: value.clone(),
+                    created_at: now,
+                };
+                changes.push(FieldChange {
+                    field: "identity",
+                    before: None,
+                    after: Some(describe(value)),
+                });
                 customer.identities.push(identity.clone());
                 unit.push(Mutation::InsertIdentity(identity));
             }
             if customer.identities.len() > MAX_IDENTITIES {
-                return Err(DomainError::invalid("identities", format!("at most {MAX_IDENTITIES}")).into());
+                return Err(DomainError::invalid(
+                    "identities",
+                    format!("at most {MAX_IDENTITIES}"),
+                )
+                .into());
             }
             if changes.is_empty() {
                 return Ok(customer);
             }
             customer.updated_at = now;
-            unit.push(Mutation::UpdateCustomer { customer: customer.clone(), expected_version });
-            unit.push(Mutation::Audit(AuditEvent::new(now, Actor::Agent(principal.agent_id), "customer.updated", "customer", id.0, changes)));
+            unit.push(Mutation::UpdateCustomer {
+                customer: customer.clone(),
+                expected_version,
+            });
+            unit.push(Mutation::Audit(AuditEvent::new(
+                now,
+                Actor::Agent(principal.agent_id),
+                "customer.updated",
+                "customer",
+                id.0,
+                changes,
+            )));
             match self.store.commit(unit).await {
                 Ok(_) => return self.existing_customer(id).await,
                 Err(StoreError::VersionConflict { .. }) => continue,
@@ -178,13 +287,20 @@ impl App {
 
     /// Merges `source` into `target`: identities and tickets move, the source points to the
     /// survivor, and a merge record keeps exactly what moved so it can be undone.
-    pub async fn merge_customers(&self, principal: &Principal, source_id: CustomerId, target_id: CustomerId) -> AppResult<CustomerMerge> {
+    pub async fn merge_customers(
+        &self,
+        principal: &Principal,
+        source_id: CustomerId,
+        target_id: CustomerId,
+    ) -> AppResult<CustomerMerge> {
         principal.require(Action::MergeCustomers)?;
         for _ in 0..MAX_ATTEMPTS {
             let mut source = self.existing_customer(source_id).await?;
-            let target = self.existing_customer(target_id).await.map_err(|_| AppError::InvalidReference {
-                field: "target_customer_id",
-                reason: format!("no customer {target_id}"),
+            let target = self.existing_customer(target_id).await.map_err(|_| {
+                AppError::InvalidReference {
+                    field: "target_customer_id",
+                    reason: format!("no customer {target_id}"),
+                }
             })?;
             check_merge(&source, &target)?;
             let now = self.clock.now();
@@ -192,7 +308,11 @@ impl App {
                 id: CustomerMergeId::new(),
                 source_id,
                 target_id,
-                moved_identity_ids: source.identities.iter().map(|identity| identity.id).collect(),
+                moved_identity_ids: source
+                    .identities
+                    .iter()
+                    .map(|identity| identity.id)
+                    .collect(),
                 moved_ticket_ids: self.store.list_customer_ticket_ids(source_id).await?,
                 merged_by: Some(principal.agent_id),
                 merged_at: now,
@@ -210,12 +330,36 @@ impl App {
                 set("moved_tickets", merge.moved_ticket_ids.len()),
             ];
             let unit = UnitOfWork::new()
-                .with(Mutation::MoveIdentities { identity_ids: merge.moved_identity_ids.clone(), to: target_id })
-                .with(Mutation::MoveTickets { ticket_ids: merge.moved_ticket_ids.clone(), to: target_id, at: now })
-                .with(Mutation::UpdateCustomer { customer: source, expected_version })
+                .with(Mutation::MoveIdentities {
+                    identity_ids: merge.moved_identity_ids.clone(),
+                    to: target_id,
+                })
+                .with(Mutation::MoveTickets {
+                    ticket_ids: merge.moved_ticket_ids.clone(),
+                    to: target_id,
+                    at: now,
+                })
+                .with(Mutation::UpdateCustomer {
+                    customer: source,
+                    expected_version,
+                })
                 .with(Mutation::InsertCustomerMerge(merge.clone()))
-                .with(Mutation::Audit(AuditEvent::new(now, actor, "customer.merged_away", "customer", source_id.0, summary.clone())))
-                .with(Mutation::Audit(AuditEvent::new(now, actor, "customer.merged_in", "customer", target_id.0, summary)));
+                .with(Mutation::Audit(AuditEvent::new(
+                    now,
+                    actor,
+                    "customer.merged_away",
+                    "customer",
+                    source_id.0,
+                    summary.clone(),
+                )))
+                .with(Mutation::Audit(AuditEvent::new(
+                    now,
+                    actor,
+                    "customer.merged_in",
+                    "customer",
+                    target_id.0,
+                    summary,
+                )));
             match self.store.commit(unit).await {
                 Ok(_) => return Ok(merge),
                 Err(StoreError::VersionConflict { .. }) => continue,
@@ -227,9 +371,19 @@ impl App {
 
     /// Undoes a merge: the identities and tickets that moved (and still sit with the target)
     /// go back, and the source is a customer of its own again.
-    pub async fn unmerge_customers(&self, principal: &Principal, merge_id: CustomerMergeId) -> AppResult<CustomerMerge> {
+    pub async fn unmerge_customers(
+        &self,
+        principal: &Principal,
+        merge_id: CustomerMergeId,
+    ) -> AppResult<CustomerMerge> {
         principal.require(Action::MergeCustomers)?;
-        let merge = self.store.find_customer_merge(merge_id).await?.ok_or(AppError::NotFound { what: "customer merge" })?;
+        let merge = self
+            .store
+            .find_customer_merge(merge_id)
+            .await?
+            .ok_or(AppError::NotFound {
+                what: "customer merge",
+            })?;
         if merge.undone_at.is_some() {
             return Err(DomainError::InvalidMerge("this merge was already undone".into()).into());
         }
@@ -238,7 +392,8 @@ impl App {
         if source.merged_into != Some(target.id) || target.merged_into.is_some() {
             return Err(DomainError::InvalidMerge(
                 "the customers were changed by a later merge; undo that one first".into(),
-            ).into());
+            )
+            .into());
         }
         let identity_ids: Vec<IdentityId> = merge
             .moved_identity_ids
@@ -247,7 +402,12 @@ impl App {
             .filter(|id| target.identities.iter().any(|identity| identity.id == *id))
             .collect();
         let still_with_target = self.store.list_customer_ticket_ids(target.id).await?;
-        let ticket_ids: Vec<_> = merge.moved_ticket_ids.iter().copied().filter(|id| still_with_target.contains(id)).collect();
+        let ticket_ids: Vec<_> = merge
+            .moved_ticket_ids
+            .iter()
+            .copied()
+            .filter(|id| still_with_target.contains(id))
+            .collect();
         let now = self.clock.now();
         let expected_version = source.version;
         source.merged_into = None;
@@ -259,25 +419,65 @@ impl App {
         ];
         let actor = Actor::Agent(principal.agent_id);
         let unit = UnitOfWork::new()
-            .with(Mutation::MoveIdentities { identity_ids, to: source.id })
-            .with(Mutation::MoveTickets { ticket_ids, to: source.id, at: now })
-            .with(Mutation::UpdateCustomer { customer: source.clone(), expected_version })
-            .with(Mutation::MarkCustomerMergeUndone { id: merge.id, at: now })
-            .with(Mutation::Audit(AuditEvent::new(now, actor, "customer.unmerged", "customer", source.id.0, summary.clone())))
-            .with(Mutation::Audit(AuditEvent::new(now, actor, "customer.unmerged", "customer", target.id.0, summary)));
+            .with(Mutation::MoveIdentities {
+                identity_ids,
+                to: source.id,
+            })
+            .with(Mutation::MoveTickets {
+                ticket_ids,
+                to: source.id,
+                at: now,
+            })
+            .with(Mutation::UpdateCustomer {
+                customer: source.clone(),
+                expected_version,
+            })
+            .with(Mutation::MarkCustomerMergeUndone {
+                id: merge.id,
+                at: now,
+            })
+            .with(Mutation::Audit(AuditEvent::new(
+                now,
+                actor,
+                "customer.unmerged",
+                "customer",
+                source.id.0,
+                summary.clone(),
+            )))
+            .with(Mutation::Audit(AuditEvent::new(
+                now,
+                actor,
+                "customer.unmerged",
+                "customer",
+                target.id.0,
+                summary,
+            )));
         self.store.commit(unit).await?;
-        self.store.find_customer_merge(merge_id).await?.ok_or(AppError::NotFound { what: "customer merge" })
+        self.store
+            .find_customer_merge(merge_id)
+            .await?
+            .ok_or(AppError::NotFound {
+                what: "customer merge",
+            })
     }
 
     /// Merges a customer took part in, newest first.
-    pub async fn list_customer_merges(&self, principal: &Principal, customer_id: CustomerId) -> AppResult<Vec<CustomerMerge>> {
+    pub async fn list_customer_merges(
+        &self,
+        principal: &Principal,
+        customer_id: CustomerId,
+    ) -> AppResult<Vec<CustomerMerge>> {
         principal.require(Action::ReadCustomers)?;
         self.existing_customer(customer_id).await?;
         Ok(self.store.list_customer_merges(customer_id).await?)
     }
 
     /// The audit history of a customer.
-    pub async fn customer_audit(&self, principal: &Principal, customer_id: CustomerId) -> AppResult<Vec<otklik_domain::audit::StoredAuditEvent>> {
+    pub async fn customer_audit(
+        &self,
+        principal: &Principal,
+        customer_id: CustomerId,
+    ) -> AppResult<Vec<otklik_domain::audit::StoredAuditEvent>> {
         principal.require(Action::ReadCustomers)?;
         self.existing_customer(customer_id).await?;
         Ok(self.store.list_audit_events(customer_id.0).await?)

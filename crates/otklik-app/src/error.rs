@@ -49,7 +49,9 @@ impl From<StoreError> for AppError {
             StoreError::NotFound { what } => AppError::NotFound { what },
             StoreError::VersionConflict { what } => AppError::Conflict {
                 code: "concurrent_update",
-                message: format!("the {what} was changed by someone else at the same moment; retry"),
+                message: format!(
+                    "the {what} was changed by someone else at the same moment; retry"
+                ),
             },
             other => AppError::Store(other),
         }

@@ -22,9 +22,18 @@ pub struct IdempotencyKey {
 
 impl IdempotencyKey {
     /// Validates the key and fingerprints the request (method, path, body).
-    pub fn new(principal: String, key: &str, method: &str, path: &str, body: &[u8]) -> AppResult<Self> {
+    pub fn new(
+        principal: String,
+        key: &str,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> AppResult<Self> {
         let key = key.trim();
-        if key.is_empty() || key.chars().count() > MAX_KEY_CHARS || key.chars().any(char::is_control) {
+        if key.is_empty()
+            || key.chars().count() > MAX_KEY_CHARS
+            || key.chars().any(char::is_control)
+        {
             return Err(AppError::Domain(otklik_domain::DomainError::invalid(
                 "Idempotency-Key",
                 format!("must be 1 to {MAX_KEY_CHARS} printable characters"),
@@ -36,7 +45,11 @@ impl IdempotencyKey {
         hasher.update(path.as_bytes());
         hasher.update([0]);
         hasher.update(body);
-        Ok(Self { principal, key: key.to_owned(), fingerprint: hex::encode(hasher.finalize()) })
+        Ok(Self {
+            principal,
+            key: key.to_owned(),
+            fingerprint: hex::encode(hasher.finalize()),
+        })
     }
 }
 
@@ -50,7 +63,10 @@ pub enum Committed<T> {
 }
 
 /// The earlier result for `key`, if the same request was already made.
-pub async fn find_replay(store: &dyn Store, key: Option<&IdempotencyKey>) -> AppResult<Option<uuid::Uuid>> {
+pub async fn find_replay(
+    store: &dyn Store,
+    key: Option<&IdempotencyKey>,
+) -> AppResult<Option<uuid::Uuid>> {
     let Some(key) = key else { return Ok(None) };
     match store.find_idempotency_key(&key.principal, &key.key).await? {
         Some(record) if record.fingerprint == key.fingerprint => Ok(Some(record.resource_id)),
@@ -80,7 +96,9 @@ pub async fn commit_with_key(
     }
     match store.commit(unit).await {
         Ok(receipt) => Ok(Committed::Fresh(receipt)),
-        Err(StoreError::Conflict { constraint }) if constraint == "idempotency_keys" && key.is_some() => {
+        Err(StoreError::Conflict { constraint })
+            if constraint == "idempotency_keys" && key.is_some() =>
+        {
             // A concurrent twin won the race; answer with its result.
             match find_replay(store, key).await? {
                 Some(resource_id) => Ok(Committed::Replayed(resource_id)),

@@ -32,7 +32,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_attachment_bytes: 10 * 1024 * 1024, max_attachments_per_message: 10 }
+        Self {
+            max_attachment_bytes: 10 * 1024 * 1024,
+            max_attachments_per_message: 10,
+        }
     }
 }
 
@@ -47,14 +50,21 @@ pub struct App {
 
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("App").field("backend", &self.store.backend()).finish_non_exhaustive()
+        f.debug_struct("App")
+            .field("backend", &self.store.backend())
+            .finish_non_exhaustive()
     }
 }
 
 impl App {
     /// An application over the given store, blob store and clock.
     pub fn new(store: Arc<dyn Store>, blobs: Arc<dyn BlobStore>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, blobs, clock, limits: Limits::default() }
+        Self {
+            store,
+            blobs,
+            clock,
+            limits: Limits::default(),
+        }
     }
 }
 

@@ -1,15 +1,20 @@
 //! Ticket use cases: open, read, list, change, reply, note, merge, audit, attachments.
 
 use otklik_domain::DomainError;
+use otklik_domain::agent::normalize_tag_list;
 use otklik_domain::attachment::{AttachmentMeta, safe_file_name};
 use otklik_domain::audit::{Actor, AuditEvent, FieldChange, set};
 use otklik_domain::customer::{Customer, Identity, IdentityValue, parse_person_name};
 use otklik_domain::ids::*;
 use otklik_domain::message::{Author, Message, MessageVisibility, parse_body};
 use otklik_domain::permission::{Action, Principal};
-use otklik_domain::ticket::{Channel, NewTicket, Priority, Ticket, TicketPatch, TicketStatus, diff, parse_subject};
-use otklik_domain::agent::normalize_tag_list;
-use otklik_store::{MAX_PAGE_SIZE, Mutation, StoreError, TicketCursor, TicketFilter, TicketQuery, UnitOfWork, Visibility};
+use otklik_domain::ticket::{
+    Channel, NewTicket, Priority, Ticket, TicketPatch, TicketStatus, diff, parse_subject,
+};
+use otklik_store::{
+    MAX_PAGE_SIZE, Mutation, StoreError, TicketCursor, TicketFilter, TicketQuery, UnitOfWork,
+    Visibility,
+};
 
 use crate::idempotency::{Committed, IdempotencyKey, commit_with_key, find_replay};
 use crate::{App, AppError, AppResult, MAX_ATTEMPTS};
@@ -20,7 +25,10 @@ pub enum CustomerRef {
     /// An existing customer (a merged one is followed to the survivor).
     Id(CustomerId),
     /// Whoever owns this identity; a new customer is created if nobody does.
-    Identity { identity: IdentityValue, name: Option<String> },
+    Identity {
+        identity: IdentityValue,
+        name: Option<String>,
+    },
 }
 
 /// A file to attach, as received.
@@ -93,7 +101,10 @@ impl App {
         if principal.sees_all_tickets() {
             Visibility::All
         } else {
-            Visibility::Agent { agent_id: principal.agent_id, team_ids: principal.team_ids.clone() }
+            Visibility::Agent {
+                agent_id: principal.agent_id,
+                team_ids: principal.team_ids.clone(),
+            }
         }
     }
 
@@ -107,7 +118,11 @@ impl App {
 
     async fn ensure_editable(&self, ticket: &Ticket) -> AppResult<()> {
         if let Some(survivor) = ticket.merged_into {
-            let survivor_number = self.store.find_ticket(survivor).await?.map_or(0, |ticket| ticket.number);
+            let survivor_number = self
+                .store
+                .find_ticket(survivor)
+                .await?
+                .map_or(0, |ticket| ticket.number);
             return Err(DomainError::TicketMerged { survivor_number }.into());
         }
         ticket.ensure_editable(|| 0).map_err(AppError::from)
@@ -117,8 +132,18 @@ impl App {
         if let Some(agent_id) = assignee_id {
             match self.store.find_agent(agent_id).await? {
                 Some(agent) if agent.active => {}
-                Some(_) => return Err(AppError::InvalidReference { field: "assignee_id", reason: "the agent is deactivated".into() }),
-                None => return Err(AppError::InvalidReference { field: "assignee_id", reason: format!("no agent {agent_id}") }),
+                Some(_) => {
+                    return Err(AppError::InvalidReference {
+                        field: "assignee_id",
+                        reason: "the agent is deactivated".into(),
+                    });
+                }
+                None => {
+                    return Err(AppError::InvalidReference {
+                        field: "assignee_id",
+                        reason: format!("no agent {agent_id}"),
+                    });
+                }
             }
         }
         Ok(())
@@ -128,7 +153,10 @@ impl App {
         if let Some(team_id) = team_id
             && self.store.find_team(team_id).await?.is_none()
         {
-            return Err(AppError::InvalidReference { field: "team_id", reason: format!("no team {team_id}") });
+            return Err(AppError::InvalidReference {
+                field: "team_id",
+                reason: format!("no team {team_id}"),
+            });
         }
         Ok(())
     }
@@ -172,18 +200,32 @@ impl App {
     }
 
     /// Finds the customer a new ticket belongs to, or prepares the insert of a new one.
-    async fn resolve_customer(&self, customer: &CustomerRef, now: jiff::Timestamp) -> AppResult<(CustomerId, Option<Customer>)> {
+    async fn resolve_customer(
+        &self,
+        customer: &CustomerRef,
+        now: jiff::Timestamp,
+    ) -> AppResult<(CustomerId, Option<Customer>)> {
         match customer {
             CustomerRef::Id(id) => {
-                let mut customer = self.store.find_customer(*id).await?.ok_or(AppError::InvalidReference {
-                    field: "customer_id",
-                    reason: format!("no customer {id}"),
-                })?;
+                let mut customer =
+                    self.store
+                        .find_customer(*id)
+                        .await?
+                        .ok_or(AppError::InvalidReference {
+                            field: "customer_id",
+                            reason: format!("no customer {id}"),
+                        })?;
                 // Follow merges to the surviving customer (bounded: merges cannot form cycles,
                 // but a corrupt chain must not hang a request).
                 for _ in 0..8 {
-                    let Some(survivor) = customer.merged_into else { break };
-                    customer = self.store.find_customer(survivor).await?.ok_or(AppError::NotFound { what: "customer" })?;
+                    let Some(survivor) = customer.merged_into else {
+                        break;
+                    };
+                    customer = self
+                        .store
+                        .find_customer(survivor)
+                        .await?
+                        .ok_or(AppError::NotFound { what: "customer" })?;
                 }
                 Ok((customer.id, None))
             }
@@ -200,7 +242,12 @@ impl App {
                     id: customer_id,
                     name,
                     language: None,
-                    identities: vec![Identity { id: IdentityId::new(), customer_id, value: identity.clone(), created_at: now }],
+                    identities: vec![Identity {
+                        id: IdentityId::new(),
+                        customer_id,
+                        value: identity.clone(),
+                        created_at: now,
+                    }],
                     merged_into: None,
                     created_at: now,
                     updated_at: now,
@@ -220,20 +267,30 @@ impl App {
     ) -> AppResult<Ticket> {
         principal.require(Action::WriteTickets)?;
         if let Some(resource_id) = find_replay(self.store.as_ref(), key).await? {
-            return self.store.find_ticket(TicketId(resource_id)).await?.ok_or(AppError::NotFound { what: "ticket" });
+            return self
+                .store
+                .find_ticket(TicketId(resource_id))
+                .await?
+                .ok_or(AppError::NotFound { what: "ticket" });
         }
         let subject = parse_subject(&input.subject)?;
         let body = parse_body(&input.body)?;
         let tags = normalize_tag_list(&input.tags)?;
         let status = input.status.unwrap_or(TicketStatus::New);
         if !status.is_active() {
-            return Err(DomainError::invalid("status", "a new ticket starts as new, open, pending or on_hold").into());
+            return Err(DomainError::invalid(
+                "status",
+                "a new ticket starts as new, open, pending or on_hold",
+            )
+            .into());
         }
         self.check_assignee(input.assignee_id).await?;
         self.check_team(input.team_id).await?;
         let ticket_id = TicketId::new();
         let message_id = MessageId::new();
-        let attachments = self.store_attachments(ticket_id, message_id, input.attachments).await?;
+        let attachments = self
+            .store_attachments(ticket_id, message_id, input.attachments)
+            .await?;
 
         for attempt in 1..=MAX_ATTEMPTS {
             let now = self.clock.now();
@@ -254,9 +311,14 @@ impl App {
             let mut unit = UnitOfWork::new();
             if let Some(customer) = &new_customer {
                 unit.push(Mutation::InsertCustomer(customer.clone()));
-                unit.push(Mutation::Audit(AuditEvent::new(now, actor(principal), "customer.created", "customer", customer.id.0, vec![
-                    set("name", &customer.name),
-                ])));
+                unit.push(Mutation::Audit(AuditEvent::new(
+                    now,
+                    actor(principal),
+                    "customer.created",
+                    "customer",
+                    customer.id.0,
+                    vec![set("name", &customer.name)],
+                )));
             }
             unit.push(Mutation::InsertTicket(draft));
             unit.push(Mutation::InsertMessage(Message {
@@ -269,21 +331,39 @@ impl App {
                 attachments: attachments.clone(),
                 created_at: now,
             }));
-            unit.push(Mutation::Audit(AuditEvent::new(now, actor(principal), "ticket.created", "ticket", ticket_id.0, changes)));
-            match commit_with_key(self.store.as_ref(), unit, key, "ticket", ticket_id.0, now).await {
+            unit.push(Mutation::Audit(AuditEvent::new(
+                now,
+                actor(principal),
+                "ticket.created",
+                "ticket",
+                ticket_id.0,
+                changes,
+            )));
+            match commit_with_key(self.store.as_ref(), unit, key, "ticket", ticket_id.0, now).await
+            {
                 Ok(Committed::Fresh(_) | Committed::Replayed(_)) => {}
                 // Someone created the same new customer a moment ago: retry, which finds them.
                 Err(AppError::Store(StoreError::Conflict { constraint }))
-                    if constraint == "customer_identities.value" && attempt < MAX_ATTEMPTS => continue,
+                    if constraint == "customer_identities.value" && attempt < MAX_ATTEMPTS =>
+                {
+                    continue;
+                }
                 Err(error) => return Err(error),
             }
             let replayed_or_fresh = match find_replay(self.store.as_ref(), key).await? {
                 Some(resource_id) => TicketId(resource_id),
                 None => ticket_id,
             };
-            return self.store.find_ticket(replayed_or_fresh).await?.ok_or(AppError::NotFound { what: "ticket" });
+            return self
+                .store
+                .find_ticket(replayed_or_fresh)
+                .await?
+                .ok_or(AppError::NotFound { what: "ticket" });
         }
-        Err(AppError::Conflict { code: "concurrent_update", message: "could not create the ticket; retry".into() })
+        Err(AppError::Conflict {
+            code: "concurrent_update",
+            message: "could not create the ticket; retry".into(),
+        })
     }
 
     /// A ticket the principal may see.
@@ -302,17 +382,30 @@ impl App {
     ) -> AppResult<TicketPage> {
         principal.require(Action::ReadTickets)?;
         let limit = limit.clamp(1, MAX_PAGE_SIZE);
-        let query = TicketQuery { filter, visibility: Self::visibility(principal), after, limit };
+        let query = TicketQuery {
+            filter,
+            visibility: Self::visibility(principal),
+            after,
+            limit,
+        };
         let tickets = self.store.list_tickets(&query).await?;
         let next = match tickets.last() {
-            Some(last) if tickets.len() == limit as usize => Some(TicketCursor { updated_at: last.updated_at, id: last.id }),
+            Some(last) if tickets.len() == limit as usize => Some(TicketCursor {
+                updated_at: last.updated_at,
+                id: last.id,
+            }),
             _ => None,
         };
         Ok(TicketPage { tickets, next })
     }
 
     /// Changes a ticket's fields; returns it as saved. An empty change is not an error.
-    pub async fn update_ticket(&self, principal: &Principal, id: TicketId, patch: TicketPatch) -> AppResult<Ticket> {
+    pub async fn update_ticket(
+        &self,
+        principal: &Principal,
+        id: TicketId,
+        patch: TicketPatch,
+    ) -> AppResult<Ticket> {
         principal.require(Action::WriteTickets)?;
         if let Some(Some(assignee_id)) = patch.assignee_id {
             self.check_assignee(Some(assignee_id)).await?;
@@ -330,8 +423,18 @@ impl App {
                 return Ok(ticket);
             }
             let unit = UnitOfWork::new()
-                .with(Mutation::UpdateTicket { ticket: ticket.clone(), expected_version })
-                .with(Mutation::Audit(AuditEvent::new(now, actor(principal), "ticket.updated", "ticket", id.0, changes)));
+                .with(Mutation::UpdateTicket {
+                    ticket: ticket.clone(),
+                    expected_version,
+                })
+                .with(Mutation::Audit(AuditEvent::new(
+                    now,
+                    actor(principal),
+                    "ticket.updated",
+                    "ticket",
+                    id.0,
+                    changes,
+                )));
             match self.store.commit(unit).await {
                 Ok(_) => return self.visible_ticket_or_saved(principal, ticket).await,
                 Err(StoreError::VersionConflict { .. }) => continue,
@@ -343,7 +446,11 @@ impl App {
 
     /// After a change that may move a ticket out of the caller's sight (another team), the
     /// caller still gets the state they just saved.
-    async fn visible_ticket_or_saved(&self, _principal: &Principal, saved: Ticket) -> AppResult<Ticket> {
+    async fn visible_ticket_or_saved(
+        &self,
+        _principal: &Principal,
+        saved: Ticket,
+    ) -> AppResult<Ticket> {
         Ok(self.store.find_ticket(saved.id).await?.unwrap_or(saved))
     }
 
@@ -358,15 +465,23 @@ impl App {
         principal.require(Action::WriteTickets)?;
         let body = parse_body(&input.body)?;
         if input.author == AuthorKind::Customer && input.visibility == MessageVisibility::Internal {
-            return Err(DomainError::invalid("visibility", "a customer's message is always public").into());
+            return Err(DomainError::invalid(
+                "visibility",
+                "a customer's message is always public",
+            )
+            .into());
         }
         let ticket = self.visible_ticket(principal, ticket_id).await?;
         if let Some(resource_id) = find_replay(self.store.as_ref(), key).await? {
-            return self.replayed_message(ticket.id, MessageId(resource_id)).await;
+            return self
+                .replayed_message(ticket.id, MessageId(resource_id))
+                .await;
         }
         self.ensure_editable(&ticket).await?;
         let message_id = MessageId::new();
-        let attachments = self.store_attachments(ticket_id, message_id, input.attachments).await?;
+        let attachments = self
+            .store_attachments(ticket_id, message_id, input.attachments)
+            .await?;
         for _ in 0..MAX_ATTEMPTS {
             let mut ticket = self.visible_ticket(principal, ticket_id).await?;
             self.ensure_editable(&ticket).await?;
@@ -384,7 +499,10 @@ impl App {
                     }
                 }
                 (AuthorKind::Customer, _) => {
-                    if matches!(ticket.status, TicketStatus::Pending | TicketStatus::OnHold | TicketStatus::Solved) {
+                    if matches!(
+                        ticket.status,
+                        TicketStatus::Pending | TicketStatus::OnHold | TicketStatus::Solved
+                    ) {
                         ticket.transition(TicketStatus::Open, now)?;
                     }
                 }
@@ -404,36 +522,73 @@ impl App {
                 attachments: attachments.clone(),
                 created_at: now,
             };
-            let mut changes = vec![set("message_id", message_id), set("visibility", input.visibility)];
+            let mut changes = vec![
+                set("message_id", message_id),
+                set("visibility", input.visibility),
+            ];
             changes.extend(diff(&before, &ticket));
             let unit = UnitOfWork::new()
                 .with(Mutation::InsertMessage(message.clone()))
-                .with(Mutation::UpdateTicket { ticket: ticket.clone(), expected_version: before.version })
-                .with(Mutation::Audit(AuditEvent::new(now, actor(principal), "ticket.message_added", "ticket", ticket_id.0, changes)));
-            match commit_with_key(self.store.as_ref(), unit, key, "message", message_id.0, now).await {
+                .with(Mutation::UpdateTicket {
+                    ticket: ticket.clone(),
+                    expected_version: before.version,
+                })
+                .with(Mutation::Audit(AuditEvent::new(
+                    now,
+                    actor(principal),
+                    "ticket.message_added",
+                    "ticket",
+                    ticket_id.0,
+                    changes,
+                )));
+            match commit_with_key(self.store.as_ref(), unit, key, "message", message_id.0, now)
+                .await
+            {
                 Ok(Committed::Fresh(_)) => {
                     let saved = self.store.find_ticket(ticket_id).await?.unwrap_or(ticket);
                     return Ok((message, saved));
                 }
-                Ok(Committed::Replayed(resource_id)) => return self.replayed_message(ticket_id, MessageId(resource_id)).await,
-                Err(AppError::Conflict { code: "concurrent_update", .. }) => continue,
+                Ok(Committed::Replayed(resource_id)) => {
+                    return self
+                        .replayed_message(ticket_id, MessageId(resource_id))
+                        .await;
+                }
+                Err(AppError::Conflict {
+                    code: "concurrent_update",
+                    ..
+                }) => continue,
                 Err(error) => return Err(error),
             }
         }
         Err(StoreError::VersionConflict { what: "ticket" }.into())
     }
 
-    async fn replayed_message(&self, ticket_id: TicketId, message_id: MessageId) -> AppResult<(Message, Ticket)> {
-        let ticket = self.store.find_ticket(ticket_id).await?.ok_or(AppError::NotFound { what: "ticket" })?;
+    async fn replayed_message(
+        &self,
+        ticket_id: TicketId,
+        message_id: MessageId,
+    ) -> AppResult<(Message, Ticket)> {
+        let ticket = self
+            .store
+            .find_ticket(ticket_id)
+            .await?
+            .ok_or(AppError::NotFound { what: "ticket" })?;
         // The message may have moved with a merge: look on the survivor too.
         let home = ticket.merged_into.unwrap_or(ticket.id);
         let messages = self.store.list_messages(home).await?;
-        let message = messages.into_iter().find(|message| message.id == message_id).ok_or(AppError::NotFound { what: "message" })?;
+        let message = messages
+            .into_iter()
+            .find(|message| message.id == message_id)
+            .ok_or(AppError::NotFound { what: "message" })?;
         Ok((message, ticket))
     }
 
     /// Every message of a ticket the principal may see, oldest first.
-    pub async fn list_messages(&self, principal: &Principal, ticket_id: TicketId) -> AppResult<Vec<Message>> {
+    pub async fn list_messages(
+        &self,
+        principal: &Principal,
+        ticket_id: TicketId,
+    ) -> AppResult<Vec<Message>> {
         principal.require(Action::ReadTickets)?;
         let ticket = self.visible_ticket(principal, ticket_id).await?;
         Ok(self.store.list_messages(ticket.id).await?)
@@ -441,19 +596,31 @@ impl App {
 
     /// Merges `source` into `target`: the messages move, the source closes and points to the
     /// survivor, and both histories record it.
-    pub async fn merge_tickets(&self, principal: &Principal, source_id: TicketId, target_id: TicketId) -> AppResult<Ticket> {
+    pub async fn merge_tickets(
+        &self,
+        principal: &Principal,
+        source_id: TicketId,
+        target_id: TicketId,
+    ) -> AppResult<Ticket> {
         principal.require(Action::WriteTickets)?;
         if source_id == target_id {
-            return Err(DomainError::InvalidMerge("a ticket cannot be merged into itself".into()).into());
+            return Err(
+                DomainError::InvalidMerge("a ticket cannot be merged into itself".into()).into(),
+            );
         }
         for _ in 0..MAX_ATTEMPTS {
             let mut source = self.visible_ticket(principal, source_id).await?;
-            let mut target = self.visible_ticket(principal, target_id).await.map_err(|_| AppError::InvalidReference {
-                field: "target_ticket_id",
-                reason: format!("no ticket {target_id}"),
-            })?;
+            let mut target = self
+                .visible_ticket(principal, target_id)
+                .await
+                .map_err(|_| AppError::InvalidReference {
+                    field: "target_ticket_id",
+                    reason: format!("no ticket {target_id}"),
+                })?;
             if source.merged_into.is_some() {
-                return Err(DomainError::InvalidMerge("the ticket was already merged".into()).into());
+                return Err(
+                    DomainError::InvalidMerge("the ticket was already merged".into()).into(),
+                );
             }
             self.ensure_editable(&target).await?;
             let now = self.clock.now();
@@ -477,15 +644,38 @@ impl App {
                 created_at: now,
             };
             let unit = UnitOfWork::new()
-                .with(Mutation::MoveMessages { from: source.id, to: target.id })
-                .with(Mutation::UpdateTicket { ticket: source.clone(), expected_version: source_version })
-                .with(Mutation::UpdateTicket { ticket: target.clone(), expected_version: target_version })
+                .with(Mutation::MoveMessages {
+                    from: source.id,
+                    to: target.id,
+                })
+                .with(Mutation::UpdateTicket {
+                    ticket: source.clone(),
+                    expected_version: source_version,
+                })
+                .with(Mutation::UpdateTicket {
+                    ticket: target.clone(),
+                    expected_version: target_version,
+                })
                 .with(Mutation::InsertMessage(note))
-                .with(Mutation::Audit(AuditEvent::new(now, actor(principal), "ticket.merged_away", "ticket", source.id.0, diff(&source_before, &source))))
-                .with(Mutation::Audit(AuditEvent::new(now, actor(principal), "ticket.merged_in", "ticket", target.id.0, vec![
-                    set("merged_ticket_id", source.id),
-                    set("merged_ticket_number", source.number),
-                ])));
+                .with(Mutation::Audit(AuditEvent::new(
+                    now,
+                    actor(principal),
+                    "ticket.merged_away",
+                    "ticket",
+                    source.id.0,
+                    diff(&source_before, &source),
+                )))
+                .with(Mutation::Audit(AuditEvent::new(
+                    now,
+                    actor(principal),
+                    "ticket.merged_in",
+                    "ticket",
+                    target.id.0,
+                    vec![
+                        set("merged_ticket_id", source.id),
+                        set("merged_ticket_number", source.number),
+                    ],
+                )));
             match self.store.commit(unit).await {
                 Ok(_) => return self.get_ticket(principal, target.id).await,
                 Err(StoreError::VersionConflict { .. }) => continue,
@@ -496,18 +686,36 @@ impl App {
     }
 
     /// The audit history of a ticket the principal may see.
-    pub async fn ticket_audit(&self, principal: &Principal, ticket_id: TicketId) -> AppResult<Vec<otklik_domain::audit::StoredAuditEvent>> {
+    pub async fn ticket_audit(
+        &self,
+        principal: &Principal,
+        ticket_id: TicketId,
+    ) -> AppResult<Vec<otklik_domain::audit::StoredAuditEvent>> {
         principal.require(Action::ReadTickets)?;
         let ticket = self.visible_ticket(principal, ticket_id).await?;
         Ok(self.store.list_audit_events(ticket.id.0).await?)
     }
 
     /// An attachment's metadata and bytes, if its ticket is visible to the principal.
-    pub async fn get_attachment(&self, principal: &Principal, id: AttachmentId) -> AppResult<(AttachmentMeta, Vec<u8>)> {
+    pub async fn get_attachment(
+        &self,
+        principal: &Principal,
+        id: AttachmentId,
+    ) -> AppResult<(AttachmentMeta, Vec<u8>)> {
         principal.require(Action::ReadTickets)?;
-        let meta = self.store.find_attachment(id).await?.ok_or(AppError::NotFound { what: "attachment" })?;
-        self.visible_ticket(principal, meta.ticket_id).await.map_err(|_| AppError::NotFound { what: "attachment" })?;
-        let bytes = self.blobs.get(&meta.sha256).await?.ok_or(AppError::NotFound { what: "attachment" })?;
+        let meta = self
+            .store
+            .find_attachment(id)
+            .await?
+            .ok_or(AppError::NotFound { what: "attachment" })?;
+        self.visible_ticket(principal, meta.ticket_id)
+            .await
+            .map_err(|_| AppError::NotFound { what: "attachment" })?;
+        let bytes = self
+            .blobs
+            .get(&meta.sha256)
+            .await?
+            .ok_or(AppError::NotFound { what: "attachment" })?;
         Ok((meta, bytes))
     }
 }

@@ -56,32 +56,55 @@ pub const MIN_PASSWORD_CHARS: usize = 10;
 pub fn check_password(password: &str) -> Result<(), DomainError> {
     let n_chars = password.chars().count();
     if n_chars < MIN_PASSWORD_CHARS {
-        return Err(DomainError::invalid("password", format!("must be at least {MIN_PASSWORD_CHARS} characters")));
+        return Err(DomainError::invalid(
+            "password",
+            format!("must be at least {MIN_PASSWORD_CHARS} characters"),
+        ));
     }
     if n_chars > 1000 {
-        return Err(DomainError::invalid("password", "must be at most 1000 characters"));
+        return Err(DomainError::invalid(
+            "password",
+            "must be at most 1000 characters",
+        ));
     }
     Ok(())
 }
 
 /// Normalises a tag name: lower case, `ё`→`е`, 1..=64 letters, digits, `_`, `-` or `.`.
 pub fn normalize_tag(raw: &str) -> Result<String, DomainError> {
-    let tag: String = raw.trim().to_lowercase().replace('ё', "е").replace(' ', "_");
+    let tag: String = raw
+        .trim()
+        .to_lowercase()
+        .replace('ё', "е")
+        .replace(' ', "_");
     let valid = !tag.is_empty()
         && tag.chars().count() <= 64
-        && tag.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'));
-    if valid { Ok(tag) } else {
-        Err(DomainError::invalid("tags", format!("{raw:?} is not a tag: use 1 to 64 letters, digits, '_', '-' or '.'")))
+        && tag
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if valid {
+        Ok(tag)
+    } else {
+        Err(DomainError::invalid(
+            "tags",
+            format!("{raw:?} is not a tag: use 1 to 64 letters, digits, '_', '-' or '.'"),
+        ))
     }
 }
 
 /// Normalises, de-duplicates and sorts a list of tags (at most 50 on one ticket).
 pub fn normalize_tag_list(raw: &[String]) -> Result<Vec<String>, DomainError> {
-    let mut tags = raw.iter().map(|tag| normalize_tag(tag)).collect::<Result<Vec<_>, _>>()?;
+    let mut tags = raw
+        .iter()
+        .map(|tag| normalize_tag(tag))
+        .collect::<Result<Vec<_>, _>>()?;
     tags.sort();
     tags.dedup();
     if tags.len() > 50 {
-        return Err(DomainError::invalid("tags", "a ticket takes at most 50 tags"));
+        return Err(DomainError::invalid(
+            "tags",
+            "a ticket takes at most 50 tags",
+        ));
     }
     Ok(tags)
 }

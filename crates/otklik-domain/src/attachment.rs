@@ -34,13 +34,26 @@ pub fn safe_file_name(raw: &str) -> String {
     let cleaned: String = last_segment
         .chars()
         .filter(|&character| !is_invisible_or_control(character))
-        .map(|character| if matches!(character, ':' | '*' | '?' | '"' | '<' | '>' | '|') { '_' } else { character })
+        .map(|character| {
+            if matches!(character, ':' | '*' | '?' | '"' | '<' | '>' | '|') {
+                '_'
+            } else {
+                character
+            }
+        })
         .collect();
     let trimmed = cleaned.trim().trim_start_matches('.').trim();
-    let mut name = if trimmed.is_empty() { "attachment".to_owned() } else { trimmed.to_owned() };
+    let mut name = if trimmed.is_empty() {
+        "attachment".to_owned()
+    } else {
+        trimmed.to_owned()
+    };
     if name.len() > MAX_NAME_BYTES {
         // Keep the extension, cut the stem on a character boundary.
-        let extension = name.rfind('.').map(|dot| name[dot..].to_owned()).filter(|ext| ext.len() < 16);
+        let extension = name
+            .rfind('.')
+            .map(|dot| name[dot..].to_owned())
+            .filter(|ext| ext.len() < 16);
         let extension = extension.unwrap_or_default();
         let mut stem_end = MAX_NAME_BYTES - extension.len();
         while !name.is_char_boundary(stem_end) {
@@ -84,7 +97,14 @@ mod tests {
 
     #[test]
     fn the_sanitiser_is_idempotent_on_awkward_inputs() {
-        for raw in ["../a", " .x ", "\u{feff}.. a.pdf", "a:b?.txt", &"é".repeat(400), "a.php.jpg"] {
+        for raw in [
+            "../a",
+            " .x ",
+            "\u{feff}.. a.pdf",
+            "a:b?.txt",
+            &"é".repeat(400),
+            "a.php.jpg",
+        ] {
             let once = safe_file_name(raw);
             assert_eq!(safe_file_name(&once), once, "{raw:?}");
             assert!(!once.starts_with('.'));

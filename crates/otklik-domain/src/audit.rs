@@ -70,7 +70,15 @@ impl AuditEvent {
         object_id: uuid::Uuid,
         changes: Vec<FieldChange>,
     ) -> Self {
-        Self { id: AuditEventId::new(), at, actor, action, object_kind, object_id, changes }
+        Self {
+            id: AuditEventId::new(),
+            at,
+            actor,
+            action,
+            object_kind,
+            object_id,
+            changes,
+        }
     }
 
     /// The changes as the JSON stored in the database.
@@ -81,5 +89,9 @@ impl AuditEvent {
 
 /// Shorthand for a change that only sets a value (creation) or records one fact.
 pub fn set(field: &'static str, after: impl ToString) -> FieldChange {
-    FieldChange { field, before: None, after: Some(after.to_string()) }
+    FieldChange {
+        field,
+        before: None,
+        after: Some(after.to_string()),
+    }
 }

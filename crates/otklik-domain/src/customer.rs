@@ -32,17 +32,36 @@ pub struct IdentityValue {
 }
 
 fn parse_provider(kind: IdentityKind, provider: Option<&str>) -> Result<String, DomainError> {
-    let needs_provider = matches!(kind, IdentityKind::Messenger | IdentityKind::MarketplaceBuyer);
-    match (needs_provider, provider.map(str::trim).filter(|p| !p.is_empty())) {
-        (true, None) => Err(DomainError::invalid("provider", format!("is required for {kind}"))),
-        (false, Some(_)) => Err(DomainError::invalid("provider", format!("is not used for {kind}"))),
+    let needs_provider = matches!(
+        kind,
+        IdentityKind::Messenger | IdentityKind::MarketplaceBuyer
+    );
+    match (
+        needs_provider,
+        provider.map(str::trim).filter(|p| !p.is_empty()),
+    ) {
+        (true, None) => Err(DomainError::invalid(
+            "provider",
+            format!("is required for {kind}"),
+        )),
+        (false, Some(_)) => Err(DomainError::invalid(
+            "provider",
+            format!("is not used for {kind}"),
+        )),
         (false, None) => Ok(String::new()),
         (true, Some(provider)) => {
             let provider = provider.to_lowercase();
             let valid = provider.len() <= 40
-                && provider.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-            if valid { Ok(provider) } else {
-                Err(DomainError::invalid("provider", "use latin letters, digits, '_' or '-'"))
+                && provider
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if valid {
+                Ok(provider)
+            } else {
+                Err(DomainError::invalid(
+                    "provider",
+                    "use latin letters, digits, '_' or '-'",
+                ))
             }
         }
     }
@@ -62,18 +81,32 @@ pub fn normalize_email(raw: &str) -> Result<String, DomainError> {
         && !domain.starts_with('.')
         && !domain.ends_with('.')
         && !domain.contains('@')
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';'));
-    if valid { Ok(email) } else { Err(DomainError::invalid("email", format!("{raw:?} is not an e-mail address"))) }
+        && !email
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';'));
+    if valid {
+        Ok(email)
+    } else {
+        Err(DomainError::invalid(
+            "email",
+            format!("{raw:?} is not an e-mail address"),
+        ))
+    }
 }
 
 /// Reduces a phone number to `+` and digits. A Russian trunk prefix (`8XXXXXXXXXX`) becomes
 /// `+7XXXXXXXXXX`, so the two ways Russians write one number match.
 pub fn normalize_phone(raw: &str) -> Result<String, DomainError> {
     let trimmed = raw.trim();
-    let allowed = trimmed.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c));
+    let allowed = trimmed
+        .chars()
+        .all(|c| c.is_ascii_digit() || " +-().".contains(c));
     let digits: String = trimmed.chars().filter(char::is_ascii_digit).collect();
     if !allowed || !(7..=15).contains(&digits.len()) {
-        return Err(DomainError::invalid("phone", format!("{raw:?} is not a phone number")));
+        return Err(DomainError::invalid(
+            "phone",
+            format!("{raw:?} is not a phone number"),
+        ));
     }
     if !trimmed.starts_with('+') && digits.len() == 11 && digits.starts_with('8') {
         return Ok(format!("+7{}", &digits[1..]));
@@ -83,20 +116,33 @@ pub fn normalize_phone(raw: &str) -> Result<String, DomainError> {
 
 impl IdentityValue {
     /// Validates and normalises an identity as given by a user or a channel.
-    pub fn parse(kind: IdentityKind, provider: Option<&str>, value: &str) -> Result<Self, DomainError> {
+    pub fn parse(
+        kind: IdentityKind,
+        provider: Option<&str>,
+        value: &str,
+    ) -> Result<Self, DomainError> {
         let provider = parse_provider(kind, provider)?;
         let value = match kind {
             IdentityKind::Email => normalize_email(value)?,
             IdentityKind::Phone => normalize_phone(value)?,
-            IdentityKind::ChatVisitor | IdentityKind::Messenger | IdentityKind::MarketplaceBuyer => {
+            IdentityKind::ChatVisitor
+            | IdentityKind::Messenger
+            | IdentityKind::MarketplaceBuyer => {
                 let value = value.trim();
                 if value.is_empty() || value.len() > 200 || value.chars().any(char::is_control) {
-                    return Err(DomainError::invalid("value", "must be 1 to 200 printable characters"));
+                    return Err(DomainError::invalid(
+                        "value",
+                        "must be 1 to 200 printable characters",
+                    ));
                 }
                 value.to_owned()
             }
         };
-        Ok(Self { kind, provider, value })
+        Ok(Self {
+            kind,
+            provider,
+            value,
+        })
     }
 }
 
@@ -137,7 +183,10 @@ pub fn parse_person_name(raw: &str) -> Result<String, DomainError> {
 pub fn parse_language(raw: &str) -> Result<String, DomainError> {
     match raw.trim().to_lowercase().as_str() {
         language @ ("ru" | "en") => Ok(language.to_owned()),
-        other => Err(DomainError::invalid("language", format!("{other:?} is not supported; use ru or en"))),
+        other => Err(DomainError::invalid(
+            "language",
+            format!("{other:?} is not supported; use ru or en"),
+        )),
     }
 }
 
@@ -158,10 +207,14 @@ pub struct CustomerMerge {
 /// Checks that `source` may be merged into `target`.
 pub fn check_merge(source: &Customer, target: &Customer) -> Result<(), DomainError> {
     if source.id == target.id {
-        return Err(DomainError::InvalidMerge("a customer cannot be merged into itself".into()));
+        return Err(DomainError::InvalidMerge(
+            "a customer cannot be merged into itself".into(),
+        ));
     }
     if source.merged_into.is_some() || target.merged_into.is_some() {
-        return Err(DomainError::InvalidMerge("an already merged customer cannot take part in a merge".into()));
+        return Err(DomainError::InvalidMerge(
+            "an already merged customer cannot take part in a merge".into(),
+        ));
     }
     Ok(())
 }
@@ -172,21 +225,32 @@ mod tests {
 
     #[test]
     fn emails_are_lower_cased_and_trimmed() {
-        assert_eq!(normalize_email("  Ivan.Petrov@Example.RU ").unwrap(), "ivan.petrov@example.ru");
+        assert_eq!(
+            normalize_email("  Ivan.Petrov@Example.RU ").unwrap(),
+            "ivan.petrov@example.ru"
+        );
     }
 
     #[test]
     fn malformed_emails_are_refused() {
-        for raw in ["", "ivan", "ivan@", "@x.ru", "a@b", "a b@x.ru", "a@x.ru>", "a@@x.ru", "a@x.ru."] {
+        for raw in [
+            "", "ivan", "ivan@", "@x.ru", "a@b", "a b@x.ru", "a@x.ru>", "a@@x.ru", "a@x.ru.",
+        ] {
             assert!(normalize_email(raw).is_err(), "{raw:?}");
         }
     }
 
     #[test]
     fn russian_phones_written_two_ways_normalise_to_one() {
-        assert_eq!(normalize_phone("8 (916) 123-45-67").unwrap(), "+79161234567");
+        assert_eq!(
+            normalize_phone("8 (916) 123-45-67").unwrap(),
+            "+79161234567"
+        );
         assert_eq!(normalize_phone("+7 916 123 45 67").unwrap(), "+79161234567");
-        assert_eq!(normalize_phone("+44 20 7946 0958").unwrap(), "+442079460958");
+        assert_eq!(
+            normalize_phone("+44 20 7946 0958").unwrap(),
+            "+442079460958"
+        );
     }
 
     #[test]
@@ -199,7 +263,8 @@ mod tests {
     #[test]
     fn messenger_identities_need_a_provider_and_email_ones_refuse_it() {
         assert!(IdentityValue::parse(IdentityKind::Messenger, None, "12345").is_err());
-        let telegram = IdentityValue::parse(IdentityKind::Messenger, Some("Telegram"), "12345").unwrap();
+        let telegram =
+            IdentityValue::parse(IdentityKind::Messenger, Some("Telegram"), "12345").unwrap();
         assert_eq!(telegram.provider, "telegram");
         assert!(IdentityValue::parse(IdentityKind::Email, Some("gmail"), "a@b.ru").is_err());
     }

@@ -7,7 +7,10 @@ use crate::ticket::TicketStatus;
 pub enum DomainError {
     /// The ticket status machine does not allow this step.
     #[error("a ticket cannot go from {from} to {to}")]
-    InvalidTransition { from: TicketStatus, to: TicketStatus },
+    InvalidTransition {
+        from: TicketStatus,
+        to: TicketStatus,
+    },
     /// A value failed validation; `field` names the input, `reason` says why in plain words.
     #[error("{field}: {reason}")]
     Validation { field: &'static str, reason: String },
@@ -25,6 +28,9 @@ pub enum DomainError {
 impl DomainError {
     /// Shorthand for a validation failure.
     pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
-        DomainError::Validation { field, reason: reason.into() }
+        DomainError::Validation {
+            field,
+            reason: reason.into(),
+        }
     }
 }

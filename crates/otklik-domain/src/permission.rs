@@ -64,8 +64,13 @@ pub enum Scope {
 
 impl Scope {
     /// Every scope.
-    pub const ALL: &'static [Scope] =
-        &[Scope::TicketsRead, Scope::TicketsWrite, Scope::CustomersRead, Scope::CustomersWrite, Scope::Admin];
+    pub const ALL: &'static [Scope] = &[
+        Scope::TicketsRead,
+        Scope::TicketsWrite,
+        Scope::CustomersRead,
+        Scope::CustomersWrite,
+        Scope::Admin,
+    ];
 
     /// The scope's stable name.
     pub fn as_str(self) -> &'static str {
@@ -96,10 +101,17 @@ impl fmt::Display for Scope {
 impl FromStr for Scope {
     type Err = DomainError;
     fn from_str(text: &str) -> Result<Self, DomainError> {
-        Scope::ALL.iter().copied().find(|scope| scope.as_str() == text).ok_or_else(|| {
-            let names: Vec<_> = Scope::ALL.iter().map(|scope| scope.as_str()).collect();
-            DomainError::invalid("scopes", format!("unknown scope {text:?}; expected: {}", names.join(", ")))
-        })
+        Scope::ALL
+            .iter()
+            .copied()
+            .find(|scope| scope.as_str() == text)
+            .ok_or_else(|| {
+                let names: Vec<_> = Scope::ALL.iter().map(|scope| scope.as_str()).collect();
+                DomainError::invalid(
+                    "scopes",
+                    format!("unknown scope {text:?}; expected: {}", names.join(", ")),
+                )
+            })
     }
 }
 
@@ -164,7 +176,9 @@ impl Principal {
     pub fn can_view_ticket(&self, ticket: &Ticket) -> bool {
         self.sees_all_tickets()
             || ticket.assignee_id == Some(self.agent_id)
-            || ticket.team_id.is_none_or(|team_id| self.team_ids.contains(&team_id))
+            || ticket
+                .team_id
+                .is_none_or(|team_id| self.team_ids.contains(&team_id))
     }
 }
 
@@ -204,7 +218,10 @@ mod tests {
     fn a_read_only_token_cannot_write_even_for_an_admin() {
         let admin = principal(Role::Admin, Some(&[Scope::TicketsRead]));
         assert!(admin.require(Action::ReadTickets).is_ok());
-        assert_eq!(admin.require(Action::WriteTickets), Err(Denied::Scope(Scope::TicketsWrite)));
+        assert_eq!(
+            admin.require(Action::WriteTickets),
+            Err(Denied::Scope(Scope::TicketsWrite))
+        );
     }
 
     #[test]
@@ -216,8 +233,16 @@ mod tests {
 
     #[test]
     fn only_supervisors_and_admins_merge_customers() {
-        assert!(principal(Role::Agent, None).require(Action::MergeCustomers).is_err());
-        assert!(principal(Role::Supervisor, None).require(Action::MergeCustomers).is_ok());
+        assert!(
+            principal(Role::Agent, None)
+                .require(Action::MergeCustomers)
+                .is_err()
+        );
+        assert!(
+            principal(Role::Supervisor, None)
+                .require(Action::MergeCustomers)
+                .is_ok()
+        );
     }
 
     #[test]

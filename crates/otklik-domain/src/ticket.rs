@@ -1,6 +1,5 @@
 //! Tickets: the status machine, priorities, channels and the rules for changing a ticket.
 
-
 use jiff::Timestamp;
 
 use crate::DomainError;
@@ -208,9 +207,14 @@ pub struct TicketPatch {
 
 impl Ticket {
     /// Refuses any change to a merged or closed ticket.
-    pub fn ensure_editable(&self, survivor_number: impl FnOnce() -> i64) -> Result<(), DomainError> {
+    pub fn ensure_editable(
+        &self,
+        survivor_number: impl FnOnce() -> i64,
+    ) -> Result<(), DomainError> {
         if self.merged_into.is_some() {
-            return Err(DomainError::TicketMerged { survivor_number: survivor_number() });
+            return Err(DomainError::TicketMerged {
+                survivor_number: survivor_number(),
+            });
         }
         if self.status == TicketStatus::Closed {
             return Err(DomainError::TicketClosed);
@@ -221,7 +225,10 @@ impl Ticket {
     /// Moves the ticket to `to`, keeping the lifecycle timestamps right.
     pub fn transition(&mut self, to: TicketStatus, now: Timestamp) -> Result<(), DomainError> {
         if !self.status.can_become(to) {
-            return Err(DomainError::InvalidTransition { from: self.status, to });
+            return Err(DomainError::InvalidTransition {
+                from: self.status,
+                to,
+            });
         }
         if self.status == to {
             return Ok(());
@@ -287,17 +294,53 @@ pub fn diff(before: &Ticket, after: &Ticket) -> Vec<FieldChange> {
     let mut changes = Vec::new();
     let mut push = |field: &'static str, old: Option<String>, new: Option<String>| {
         if old != new {
-            changes.push(FieldChange { field, before: old, after: new });
+            changes.push(FieldChange {
+                field,
+                before: old,
+                after: new,
+            });
         }
     };
-    push("subject", Some(before.subject.clone()), Some(after.subject.clone()));
-    push("status", Some(before.status.to_string()), Some(after.status.to_string()));
-    push("priority", Some(before.priority.to_string()), Some(after.priority.to_string()));
-    push("assignee_id", opt_string(&before.assignee_id), opt_string(&after.assignee_id));
-    push("team_id", opt_string(&before.team_id), opt_string(&after.team_id));
-    push("tags", Some(before.tags.join(",")), Some(after.tags.join(",")));
-    push("customer_id", Some(before.customer_id.to_string()), Some(after.customer_id.to_string()));
-    push("merged_into", opt_string(&before.merged_into), opt_string(&after.merged_into));
+    push(
+        "subject",
+        Some(before.subject.clone()),
+        Some(after.subject.clone()),
+    );
+    push(
+        "status",
+        Some(before.status.to_string()),
+        Some(after.status.to_string()),
+    );
+    push(
+        "priority",
+        Some(before.priority.to_string()),
+        Some(after.priority.to_string()),
+    );
+    push(
+        "assignee_id",
+        opt_string(&before.assignee_id),
+        opt_string(&after.assignee_id),
+    );
+    push(
+        "team_id",
+        opt_string(&before.team_id),
+        opt_string(&after.team_id),
+    );
+    push(
+        "tags",
+        Some(before.tags.join(",")),
+        Some(after.tags.join(",")),
+    );
+    push(
+        "customer_id",
+        Some(before.customer_id.to_string()),
+        Some(after.customer_id.to_string()),
+    );
+    push(
+        "merged_into",
+        opt_string(&before.merged_into),
+        opt_string(&after.merged_into),
+    );
     changes
 }
 
@@ -324,7 +367,11 @@ mod tests {
     #[test]
     fn a_closed_ticket_can_go_nowhere_else() {
         for &to in TicketStatus::ALL {
-            assert_eq!(TicketStatus::Closed.can_become(to), to == TicketStatus::Closed, "{to}");
+            assert_eq!(
+                TicketStatus::Closed.can_become(to),
+                to == TicketStatus::Closed,
+                "{to}"
+            );
         }
     }
 
@@ -332,7 +379,11 @@ mod tests {
     fn only_a_solved_ticket_can_be_closed() {
         for &from in TicketStatus::ALL {
             let allowed = from.can_become(TicketStatus::Closed);
-            assert_eq!(allowed, matches!(from, TicketStatus::Solved | TicketStatus::Closed), "{from}");
+            assert_eq!(
+                allowed,
+                matches!(from, TicketStatus::Solved | TicketStatus::Closed),
+                "{from}"
+            );
         }
     }
 
@@ -364,10 +415,15 @@ mod tests {
             status: Some(TicketStatus::Closed),
             ..TicketPatch::default()
         };
-        let error = ticket.apply_patch(patch, Timestamp::UNIX_EPOCH).unwrap_err();
+        let error = ticket
+            .apply_patch(patch, Timestamp::UNIX_EPOCH)
+            .unwrap_err();
         assert_eq!(
             error,
-            DomainError::InvalidTransition { from: TicketStatus::Open, to: TicketStatus::Closed }
+            DomainError::InvalidTransition {
+                from: TicketStatus::Open,
+                to: TicketStatus::Closed
+            }
         );
         assert_eq!(ticket, before);
     }
@@ -376,8 +432,13 @@ mod tests {
     fn assigning_a_new_ticket_opens_it_and_records_both_changes() {
         let mut ticket = ticket(TicketStatus::New);
         let agent = AgentId::new();
-        let patch = TicketPatch { assignee_id: Some(Some(agent)), ..TicketPatch::default() };
-        let changes = ticket.apply_patch(patch, Timestamp::from_second(5).unwrap()).unwrap();
+        let patch = TicketPatch {
+            assignee_id: Some(Some(agent)),
+            ..TicketPatch::default()
+        };
+        let changes = ticket
+            .apply_patch(patch, Timestamp::from_second(5).unwrap())
+            .unwrap();
         assert_eq!(ticket.status, TicketStatus::Open);
         let fields: Vec<_> = changes.iter().map(|change| change.field).collect();
         assert_eq!(fields, vec!["status", "assignee_id"]);
@@ -387,14 +448,19 @@ mod tests {
     #[test]
     fn an_empty_patch_changes_nothing_and_keeps_updated_at() {
         let mut ticket = ticket(TicketStatus::Open);
-        let changes = ticket.apply_patch(TicketPatch::default(), Timestamp::MAX).unwrap();
+        let changes = ticket
+            .apply_patch(TicketPatch::default(), Timestamp::MAX)
+            .unwrap();
         assert!(changes.is_empty());
         assert_eq!(ticket.updated_at, Timestamp::UNIX_EPOCH);
     }
 
     #[test]
     fn a_subject_is_trimmed_to_one_line_and_bounded() {
-        assert_eq!(parse_subject("  Где\n мой   заказ? ").unwrap(), "Где мой заказ?");
+        assert_eq!(
+            parse_subject("  Где\n мой   заказ? ").unwrap(),
+            "Где мой заказ?"
+        );
         assert!(parse_subject(" \n ").is_err());
         assert!(parse_subject(&"я".repeat(251)).is_err());
         assert!(parse_subject(&"я".repeat(250)).is_ok());

@@ -63,12 +63,18 @@ impl std::fmt::Debug for Settings {
 
 /// Hides the password of a database URL (`postgres://user:***@host/db`).
 pub fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else { return url.to_owned() };
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
     let rest = &url[scheme_end + 3..];
-    let Some(at) = rest.rfind('@') else { return url.to_owned() };
+    let Some(at) = rest.rfind('@') else {
+        return url.to_owned();
+    };
     let credentials = &rest[..at];
     match credentials.split_once(':') {
-        Some((user, _password)) => format!("{}://{user}:***@{}", &url[..scheme_end], &rest[at + 1..]),
+        Some((user, _password)) => {
+            format!("{}://{user}:***@{}", &url[..scheme_end], &rest[at + 1..])
+        }
         None => url.to_owned(),
     }
 }
@@ -90,29 +96,40 @@ impl Settings {
     }
 
     /// Like [`Settings::load`], reading variables through `env` (tests pass a map).
-    pub fn load_from(file: Option<PathBuf>, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Settings> {
+    pub fn load_from(
+        file: Option<PathBuf>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Settings> {
         let file = file.or_else(|| env("OTKLIK_CONFIG").map(PathBuf::from));
         let mut settings = match &file {
             Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
-                toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))?
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read config file {}", path.display()))?;
+                toml::from_str(&text)
+                    .with_context(|| format!("invalid config file {}", path.display()))?
             }
             None => Settings::default(),
         };
         for name in ENV {
             let Some(value) = env(name) else { continue };
-            let invalid = |error: &dyn std::fmt::Display| anyhow::anyhow!("{name}={value:?} is invalid: {error}");
+            let invalid = |error: &dyn std::fmt::Display| {
+                anyhow::anyhow!("{name}={value:?} is invalid: {error}")
+            };
             match *name {
                 "OTKLIK_DATABASE_URL" => settings.database_url = value.clone(),
                 "OTKLIK_BIND" => settings.bind = value.parse().map_err(|e| invalid(&e))?,
                 "OTKLIK_DATA_DIR" => settings.data_dir = PathBuf::from(&value),
                 "OTKLIK_ATTACHMENTS_DIR" => settings.attachments_dir = Some(PathBuf::from(&value)),
-                "OTKLIK_PG_MAX_CONNECTIONS" => settings.pg_max_connections = value.parse().map_err(|e| invalid(&e))?,
+                "OTKLIK_PG_MAX_CONNECTIONS" => {
+                    settings.pg_max_connections = value.parse().map_err(|e| invalid(&e))?
+                }
                 "OTKLIK_LOG_FORMAT" => {
                     settings.log_format = match value.as_str() {
                         "text" => LogFormat::Text,
                         "json" => LogFormat::Json,
-                        other => return Err(invalid(&format!("{other:?} is neither text nor json"))),
+                        other => {
+                            return Err(invalid(&format!("{other:?} is neither text nor json")));
+                        }
                     }
                 }
                 _ => {}
@@ -130,12 +147,15 @@ impl Settings {
 
     /// Where attachments are kept.
     pub fn attachments_dir(&self) -> PathBuf {
-        self.attachments_dir.clone().unwrap_or_else(|| self.data_dir.join("attachments"))
+        self.attachments_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("attachments"))
     }
 
     /// Whether the database is PostgreSQL.
     pub fn uses_postgres(&self) -> bool {
-        self.database_url.starts_with("postgres://") || self.database_url.starts_with("postgresql://")
+        self.database_url.starts_with("postgres://")
+            || self.database_url.starts_with("postgresql://")
     }
 
     /// The SQLite file, when SQLite is used.
@@ -145,7 +165,9 @@ impl Settings {
         }
         match self.database_url.strip_prefix("sqlite://") {
             Some(path) if !path.is_empty() => Ok(PathBuf::from(path)),
-            _ => anyhow::bail!("OTKLIK_DATABASE_URL must start with postgres://, postgresql:// or sqlite://"),
+            _ => anyhow::bail!(
+                "OTKLIK_DATABASE_URL must start with postgres://, postgresql:// or sqlite://"
+            ),
         }
     }
 }
@@ -157,7 +179,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         move |name| map.get(name).cloned()
     }
 
@@ -165,7 +190,10 @@ mod tests {
     fn with_nothing_set_otklik_uses_sqlite_under_data_on_localhost_8080() {
         let settings = Settings::load_from(None, env(&[])).unwrap();
         assert_eq!(settings.bind.to_string(), "127.0.0.1:8080");
-        assert_eq!(settings.sqlite_path().unwrap(), PathBuf::from("./data/otklik.db"));
+        assert_eq!(
+            settings.sqlite_path().unwrap(),
+            PathBuf::from("./data/otklik.db")
+        );
         assert!(!settings.uses_postgres());
     }
 
@@ -173,8 +201,13 @@ mod tests {
     fn environment_variables_override_the_file() {
         let folder = tempfile::tempdir().unwrap();
         let file = folder.path().join("otklik.toml");
-        std::fs::write(&file, "bind = \"127.0.0.1:9000\"\ndata_dir = \"/srv/otklik\"\n").unwrap();
-        let settings = Settings::load_from(Some(file), env(&[("OTKLIK_BIND", "0.0.0.0:8081")])).unwrap();
+        std::fs::write(
+            &file,
+            "bind = \"127.0.0.1:9000\"\ndata_dir = \"/srv/otklik\"\n",
+        )
+        .unwrap();
+        let settings =
+            Settings::load_from(Some(file), env(&[("OTKLIK_BIND", "0.0.0.0:8081")])).unwrap();
         assert_eq!(settings.bind.to_string(), "0.0.0.0:8081");
         assert_eq!(settings.data_dir, PathBuf::from("/srv/otklik"));
     }
@@ -195,10 +228,20 @@ mod tests {
 
     #[test]
     fn the_printed_config_hides_the_database_password() {
-        let settings = Settings::load_from(None, env(&[("OTKLIK_DATABASE_URL", "postgres://otklik:s3cret@db:5432/otklik")])).unwrap();
+        let settings = Settings::load_from(
+            None,
+            env(&[(
+                "OTKLIK_DATABASE_URL",
+                "postgres://otklik:s3cret@db:5432/otklik",
+            )]),
+        )
+        .unwrap();
         let printed = settings.to_redacted_toml().unwrap();
         assert!(!printed.contains("s3cret"), "{printed}");
-        assert!(printed.contains("postgres://otklik:***@db:5432/otklik"), "{printed}");
+        assert!(
+            printed.contains("postgres://otklik:***@db:5432/otklik"),
+            "{printed}"
+        );
         assert!(!format!("{settings:?}").contains("s3cret"));
     }
 }

@@ -79,7 +79,11 @@ struct BenchArgs {
     #[arg(long, default_value_t = 2_000)]
     list_requests: usize,
     /// PostgreSQL admin URL; a fresh database is created under it and dropped afterwards.
-    #[arg(long, env = "OTKLIK_TEST_PG_URL", default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    #[arg(
+        long,
+        env = "OTKLIK_TEST_PG_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/test"
+    )]
     pg_url: String,
     /// Keep the data folders and database for inspection.
     #[arg(long)]
@@ -142,7 +146,9 @@ enum TokenCommand {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -151,7 +157,10 @@ fn init_logging(format: LogFormat) {
 
 fn read_password_line() -> anyhow::Result<String> {
     let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).context("cannot read the password from standard input")?;
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
     Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
@@ -176,7 +185,10 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Backup { file } => {
             let store = node::open_store(&settings).await?;
-            store.backup_to(&file).await.with_context(|| format!("backup to {} failed", file.display()))?;
+            store
+                .backup_to(&file)
+                .await
+                .with_context(|| format!("backup to {} failed", file.display()))?;
             eprintln!("backup written to {}", file.display());
             Ok(())
         }
@@ -191,16 +203,36 @@ async fn main() -> anyhow::Result<()> {
             println!("{summary}");
             Ok(())
         }
-        Command::Admin { command: AdminCommand::Create { email, name, password_stdin: _ } } => {
+        Command::Admin {
+            command:
+                AdminCommand::Create {
+                    email,
+                    name,
+                    password_stdin: _,
+                },
+        } => {
             let app = node::build_app(&settings).await?;
             let password = read_password_line()?;
-            let agent = app.create_admin_from_cli(&email, &name, password).await.map_err(|error| anyhow::anyhow!("{error}"))?;
+            let agent = app
+                .create_admin_from_cli(&email, &name, password)
+                .await
+                .map_err(|error| anyhow::anyhow!("{error}"))?;
             eprintln!("admin {} created", agent.email);
             Ok(())
         }
-        Command::Token { command: TokenCommand::Create { email, scopes, name } } => {
+        Command::Token {
+            command:
+                TokenCommand::Create {
+                    email,
+                    scopes,
+                    name,
+                },
+        } => {
             let app = node::build_app(&settings).await?;
-            let issued = app.create_token_from_cli(&email, scopes_from(&scopes)?, &name).await.map_err(|error| anyhow::anyhow!("{error}"))?;
+            let issued = app
+                .create_token_from_cli(&email, scopes_from(&scopes)?, &name)
+                .await
+                .map_err(|error| anyhow::anyhow!("{error}"))?;
             println!("{}", issued.secret);
             Ok(())
         }
@@ -209,11 +241,21 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// The demo acts as the first admin; it needs one to exist.
-async fn demo_principal(app: &otklik_app::App) -> anyhow::Result<otklik_domain::permission::Principal> {
-    let agents = app.store.list_agents(&otklik_store::IdPage { after: None, limit: 200 }).await?;
+async fn demo_principal(
+    app: &otklik_app::App,
+) -> anyhow::Result<otklik_domain::permission::Principal> {
+    let agents = app
+        .store
+        .list_agents(&otklik_store::IdPage {
+            after: None,
+            limit: 200,
+        })
+        .await?;
     let admin = agents
         .into_iter()
         .find(|agent| agent.active && agent.role == otklik_domain::agent::Role::Admin)
-        .context("create an admin first: otklik admin create --email … --name … --password-stdin")?;
+        .context(
+            "create an admin first: otklik admin create --email … --name … --password-stdin",
+        )?;
     Ok(otklik_app::App::principal_of(&admin, None, None))
 }

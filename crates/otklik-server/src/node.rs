@@ -18,12 +18,20 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     if settings.uses_postgres() {
         let store = PostgresStore::connect(&settings.database_url, settings.pg_max_connections)
             .await
-            .with_context(|| format!("cannot open PostgreSQL at {}", redact_url(&settings.database_url)))?;
+            .with_context(|| {
+                format!(
+                    "cannot open PostgreSQL at {}",
+                    redact_url(&settings.database_url)
+                )
+            })?;
         Ok(Arc::new(store))
     } else {
         let path = settings.sqlite_path()?;
-        let store = tokio::task::spawn_blocking(move || SqliteStore::open(&path).with_context(|| format!("cannot open SQLite database {}", path.display())))
-            .await??;
+        let store = tokio::task::spawn_blocking(move || {
+            SqliteStore::open(&path)
+                .with_context(|| format!("cannot open SQLite database {}", path.display()))
+        })
+        .await??;
         Ok(Arc::new(store))
     }
 }

@@ -14,8 +14,12 @@ use crate::node;
 /// flight, and closes the database (the SQLite writer commits what it holds first).
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let app = node::build_app(&settings).await?;
-    let metrics = PrometheusBuilder::new().install_recorder().context("cannot install the metrics recorder")?;
-    let listener = TcpListener::bind(settings.bind).await.with_context(|| format!("cannot listen on {}", settings.bind))?;
+    let metrics = PrometheusBuilder::new()
+        .install_recorder()
+        .context("cannot install the metrics recorder")?;
+    let listener = TcpListener::bind(settings.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.bind))?;
     let address = listener.local_addr()?;
     tracing::info!(%address, backend = ?app.store.backend(), "Otklik is serving");
 

@@ -22,11 +22,11 @@
 //! PostgreSQL's SQL. The URL it is given may hold a password: nothing here prints or logs it.
 
 mod error;
-#[cfg(feature = "testkit")]
-pub mod testkit;
 mod read;
 mod rows;
 mod schema;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 mod write;
 
 use std::fmt;

@@ -6,8 +6,8 @@
 
 use std::sync::Arc;
 
-use otklik_store::conformance::TestStore;
 use crate::{PostgresStore, redacted_target};
+use otklik_store::conformance::TestStore;
 use tokio_postgres::NoTls;
 
 const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";

@@ -24,7 +24,9 @@ use otklik_domain::agent::{Agent, Tag, Team};
 use otklik_domain::attachment::AttachmentMeta;
 use otklik_domain::audit::StoredAuditEvent;
 use otklik_domain::customer::{Customer, CustomerMerge, IdentityValue};
-use otklik_domain::ids::{AgentId, AttachmentId, CustomerId, CustomerMergeId, TagId, TeamId, TicketId};
+use otklik_domain::ids::{
+    AgentId, AttachmentId, CustomerId, CustomerMergeId, TagId, TeamId, TicketId,
+};
 use otklik_domain::message::Message;
 use otklik_domain::ticket::Ticket;
 use otklik_store::{
@@ -59,7 +61,9 @@ pub struct SqliteStore {
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -79,7 +83,10 @@ fn configure(connection: &Connection) -> rusqlite::Result<()> {
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> StoreResult<SqliteStore> {
-        if let Some(folder) = path.parent().filter(|folder| !folder.as_os_str().is_empty()) {
+        if let Some(folder) = path
+            .parent()
+            .filter(|folder| !folder.as_os_str().is_empty())
+        {
             std::fs::create_dir_all(folder).map_err(StoreError::database)?;
         }
         let mut writer_connection = Connection::open(path).map_err(StoreError::database)?;
@@ -126,7 +133,11 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
-        let _permit = self.read_permits.acquire().await.map_err(StoreError::database)?;
+        let _permit = self
+            .read_permits
+            .acquire()
+            .await
+            .map_err(StoreError::database)?;
         let connection = self
             .readers
             .lock()
@@ -139,7 +150,10 @@ impl SqliteStore {
         })
         .await
         .map_err(StoreError::database)?;
-        self.readers.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(connection);
+        self.readers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(connection);
         result.map_err(StoreError::database)
     }
 }
@@ -148,8 +162,16 @@ impl Drop for SqliteStore {
     fn drop(&mut self) {
         // Closing the queue lets the writer finish what it has and exit; joining makes sure the
         // last commit is done before the process moves on (graceful shutdown relies on it).
-        self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
-        if let Some(thread) = self.writer_thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        self.writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        if let Some(thread) = self
+            .writer_thread
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
             let _ = thread.join();
         }
     }
@@ -162,27 +184,37 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        self.read(|connection| connection.query_row("SELECT 1", [], |_| Ok(()))).await
+        self.read(|connection| connection.query_row("SELECT 1", [], |_| Ok(())))
+            .await
     }
 
     async fn commit(&self, unit: UnitOfWork) -> StoreResult<CommitReceipt> {
         let (reply, answer) = oneshot::channel();
         {
-            let writer = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            let sender = writer.as_ref().ok_or_else(|| StoreError::corrupt("the store is closed"))?;
+            let writer = self
+                .writer
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let sender = writer
+                .as_ref()
+                .ok_or_else(|| StoreError::corrupt("the store is closed"))?;
             sender
                 .send(WriteRequest { unit, reply })
                 .map_err(|_| StoreError::corrupt("the SQLite writer has stopped"))?;
         }
-        answer.await.map_err(|_| StoreError::corrupt("the SQLite writer dropped a request"))?
+        answer
+            .await
+            .map_err(|_| StoreError::corrupt("the SQLite writer dropped a request"))?
     }
 
     async fn find_ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>> {
-        self.read(move |c| read::find_ticket(c, "t.id = ?1", &id.as_bytes().to_vec())).await
+        self.read(move |c| read::find_ticket(c, "t.id = ?1", &id.as_bytes().to_vec()))
+            .await
     }
 
     async fn find_ticket_by_number(&self, number: i64) -> StoreResult<Option<Ticket>> {
-        self.read(move |c| read::find_ticket(c, "t.number = ?1", &number)).await
+        self.read(move |c| read::find_ticket(c, "t.number = ?1", &number))
+            .await
     }
 
     async fn list_tickets(&self, query: &TicketQuery) -> StoreResult<Vec<Ticket>> {
@@ -202,9 +234,13 @@ impl Store for SqliteStore {
         self.read(move |c| read::find_customer(c, id)).await
     }
 
-    async fn find_customer_by_identity(&self, identity: &IdentityValue) -> StoreResult<Option<Customer>> {
+    async fn find_customer_by_identity(
+        &self,
+        identity: &IdentityValue,
+    ) -> StoreResult<Option<Customer>> {
         let identity = identity.clone();
-        self.read(move |c| read::find_customer_by_identity(c, &identity)).await
+        self.read(move |c| read::find_customer_by_identity(c, &identity))
+            .await
     }
 
     async fn list_customers(&self, query: &CustomerQuery) -> StoreResult<Vec<Customer>> {
@@ -212,25 +248,35 @@ impl Store for SqliteStore {
         self.read(move |c| read::list_customers(c, &query)).await
     }
 
-    async fn list_customer_ticket_ids(&self, customer_id: CustomerId) -> StoreResult<Vec<TicketId>> {
-        self.read(move |c| read::list_customer_ticket_ids(c, customer_id)).await
+    async fn list_customer_ticket_ids(
+        &self,
+        customer_id: CustomerId,
+    ) -> StoreResult<Vec<TicketId>> {
+        self.read(move |c| read::list_customer_ticket_ids(c, customer_id))
+            .await
     }
 
     async fn find_customer_merge(&self, id: CustomerMergeId) -> StoreResult<Option<CustomerMerge>> {
         self.read(move |c| read::find_customer_merge(c, id)).await
     }
 
-    async fn list_customer_merges(&self, customer_id: CustomerId) -> StoreResult<Vec<CustomerMerge>> {
-        self.read(move |c| read::list_customer_merges(c, customer_id)).await
+    async fn list_customer_merges(
+        &self,
+        customer_id: CustomerId,
+    ) -> StoreResult<Vec<CustomerMerge>> {
+        self.read(move |c| read::list_customer_merges(c, customer_id))
+            .await
     }
 
     async fn find_agent(&self, id: AgentId) -> StoreResult<Option<Agent>> {
-        self.read(move |c| read::find_agent(c, "a.id = ?1", &id.as_bytes().to_vec())).await
+        self.read(move |c| read::find_agent(c, "a.id = ?1", &id.as_bytes().to_vec()))
+            .await
     }
 
     async fn find_agent_by_email(&self, email: &str) -> StoreResult<Option<Agent>> {
         let email = email.to_owned();
-        self.read(move |c| read::find_agent(c, "a.email = ?1", &email)).await
+        self.read(move |c| read::find_agent(c, "a.email = ?1", &email))
+            .await
     }
 
     async fn list_agents(&self, page: &IdPage) -> StoreResult<Vec<Agent>> {
@@ -239,11 +285,13 @@ impl Store for SqliteStore {
     }
 
     async fn count_agents(&self) -> StoreResult<i64> {
-        self.read(|c| c.query_row("SELECT count(*) FROM agents", [], |row| row.get(0))).await
+        self.read(|c| c.query_row("SELECT count(*) FROM agents", [], |row| row.get(0)))
+            .await
     }
 
     async fn find_password_hash(&self, agent_id: AgentId) -> StoreResult<Option<String>> {
-        self.read(move |c| read::find_password_hash(c, agent_id)).await
+        self.read(move |c| read::find_password_hash(c, agent_id))
+            .await
     }
 
     async fn find_team(&self, id: TeamId) -> StoreResult<Option<Team>> {
@@ -264,7 +312,8 @@ impl Store for SqliteStore {
 
     async fn find_token_by_hash(&self, token_hash: &[u8]) -> StoreResult<Option<ApiTokenRecord>> {
         let token_hash = token_hash.to_vec();
-        self.read(move |c| read::find_token(c, "token_hash = ?1", &token_hash)).await
+        self.read(move |c| read::find_token(c, "token_hash = ?1", &token_hash))
+            .await
     }
 
     async fn list_tokens(&self, agent_id: AgentId) -> StoreResult<Vec<ApiTokenRecord>> {
@@ -278,26 +327,39 @@ impl Store for SqliteStore {
 
     async fn find_setup_token(&self, token_hash: &[u8]) -> StoreResult<Option<SetupTokenRecord>> {
         let token_hash = token_hash.to_vec();
-        self.read(move |c| read::find_setup_token(c, &token_hash)).await
+        self.read(move |c| read::find_setup_token(c, &token_hash))
+            .await
     }
 
-    async fn find_idempotency_key(&self, principal: &str, key: &str) -> StoreResult<Option<IdempotencyRecord>> {
+    async fn find_idempotency_key(
+        &self,
+        principal: &str,
+        key: &str,
+    ) -> StoreResult<Option<IdempotencyRecord>> {
         let (principal, key) = (principal.to_owned(), key.to_owned());
-        self.read(move |c| read::find_idempotency_key(c, &principal, &key)).await
+        self.read(move |c| read::find_idempotency_key(c, &principal, &key))
+            .await
     }
 
     async fn list_audit_events(&self, object_id: uuid::Uuid) -> StoreResult<Vec<StoredAuditEvent>> {
-        self.read(move |c| read::list_audit_events(c, object_id)).await
+        self.read(move |c| read::list_audit_events(c, object_id))
+            .await
     }
 
     async fn backup_to(&self, path: &Path) -> StoreResult<()> {
         let target = path.to_owned();
         if target.exists() {
-            return Err(StoreError::Conflict { constraint: "backup target exists".into() });
+            return Err(StoreError::Conflict {
+                constraint: "backup target exists".into(),
+            });
         }
-        let target_text = target.to_str().ok_or_else(|| StoreError::corrupt("backup path is not UTF-8"))?.to_owned();
+        let target_text = target
+            .to_str()
+            .ok_or_else(|| StoreError::corrupt("backup path is not UTF-8"))?
+            .to_owned();
         // VACUUM INTO copies one consistent read snapshot while writers go on (WAL).
-        self.read(move |c| c.execute("VACUUM INTO ?1", [target_text]).map(|_| ())).await
+        self.read(move |c| c.execute("VACUUM INTO ?1", [target_text]).map(|_| ()))
+            .await
     }
 
     async fn logical_schema(&self) -> StoreResult<Vec<ColumnInfo>> {

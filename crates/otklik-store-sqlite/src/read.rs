@@ -62,7 +62,10 @@ fn attach_tags(connection: &Connection, tickets: &mut [Ticket]) -> rusqlite::Res
     let mut by_ticket: HashMap<uuid::Uuid, Vec<String>> = HashMap::new();
     let mut rows = statement.query(params_from_iter(params))?;
     while let Some(row) = rows.next()? {
-        by_ticket.entry(uuid_at(row, 0)?).or_default().push(row.get(1)?);
+        by_ticket
+            .entry(uuid_at(row, 0)?)
+            .or_default()
+            .push(row.get(1)?);
     }
     for ticket in tickets {
         ticket.tags = by_ticket.remove(&ticket.id.0).unwrap_or_default();
@@ -70,10 +73,19 @@ fn attach_tags(connection: &Connection, tickets: &mut [Ticket]) -> rusqlite::Res
     Ok(())
 }
 
-pub fn find_ticket(connection: &Connection, predicate: &str, key: &dyn ToSql) -> rusqlite::Result<Option<Ticket>> {
+pub fn find_ticket(
+    connection: &Connection,
+    predicate: &str,
+    key: &dyn ToSql,
+) -> rusqlite::Result<Option<Ticket>> {
     let sql = format!("SELECT {TICKET_COLUMNS} FROM tickets t WHERE {predicate}");
-    let ticket = connection.prepare_cached(&sql)?.query_row([key], ticket_from_row).optional()?;
-    let Some(ticket) = ticket else { return Ok(None) };
+    let ticket = connection
+        .prepare_cached(&sql)?
+        .query_row([key], ticket_from_row)
+        .optional()?;
+    let Some(ticket) = ticket else {
+        return Ok(None);
+    };
     let mut tickets = [ticket];
     attach_tags(connection, &mut tickets)?;
     let [ticket] = tickets;
@@ -84,7 +96,10 @@ pub fn list_tickets(connection: &Connection, query: &TicketQuery) -> rusqlite::R
     let filter = &query.filter;
     let mut conditions: Vec<String> = Vec::new();
     let mut params: Vec<Value> = Vec::new();
-    let any_of = |column: &str, values: Vec<Value>, conditions: &mut Vec<String>, params: &mut Vec<Value>| {
+    let any_of = |column: &str,
+                  values: Vec<Value>,
+                  conditions: &mut Vec<String>,
+                  params: &mut Vec<Value>| {
         if !values.is_empty() {
             conditions.push(format!("{column} IN ({})", placeholders(values.len())));
             params.extend(values);
@@ -93,9 +108,36 @@ pub fn list_tickets(connection: &Connection, query: &TicketQuery) -> rusqlite::R
     if !filter.include_merged {
         conditions.push("t.merged_into IS NULL".into());
     }
-    any_of("t.status", filter.statuses.iter().map(|s| Value::Text(s.as_str().into())).collect(), &mut conditions, &mut params);
-    any_of("t.priority", filter.priorities.iter().map(|p| Value::Text(p.as_str().into())).collect(), &mut conditions, &mut params);
-    any_of("t.channel", filter.channels.iter().map(|c| Value::Text(c.as_str().into())).collect(), &mut conditions, &mut params);
+    any_of(
+        "t.status",
+        filter
+            .statuses
+            .iter()
+            .map(|s| Value::Text(s.as_str().into()))
+            .collect(),
+        &mut conditions,
+        &mut params,
+    );
+    any_of(
+        "t.priority",
+        filter
+            .priorities
+            .iter()
+            .map(|p| Value::Text(p.as_str().into()))
+            .collect(),
+        &mut conditions,
+        &mut params,
+    );
+    any_of(
+        "t.channel",
+        filter
+            .channels
+            .iter()
+            .map(|c| Value::Text(c.as_str().into()))
+            .collect(),
+        &mut conditions,
+        &mut params,
+    );
     match filter.assignee {
         Some(AssigneeFilter::Unassigned) => conditions.push("t.assignee_id IS NULL".into()),
         Some(AssigneeFilter::Agent(agent_id)) => {
@@ -129,7 +171,10 @@ pub fn list_tickets(connection: &Connection, query: &TicketQuery) -> rusqlite::R
         params.push(time_value(since));
     }
     if let Visibility::Agent { agent_id, team_ids } = &query.visibility {
-        let mut visible = vec!["t.team_id IS NULL".to_owned(), "t.assignee_id = ?".to_owned()];
+        let mut visible = vec![
+            "t.team_id IS NULL".to_owned(),
+            "t.assignee_id = ?".to_owned(),
+        ];
         params.push(id_value(agent_id.0));
         if !team_ids.is_empty() {
             visible.push(format!("t.team_id IN ({})", placeholders(team_ids.len())));
@@ -142,18 +187,27 @@ pub fn list_tickets(connection: &Connection, query: &TicketQuery) -> rusqlite::R
         params.push(time_value(cursor.updated_at));
         params.push(id_value(cursor.id.0));
     }
-    let where_clause = if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
-    params.push(Value::Integer(i64::from(query.limit.clamp(1, MAX_PAGE_SIZE))));
+    let where_clause = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
+    params.push(Value::Integer(i64::from(
+        query.limit.clamp(1, MAX_PAGE_SIZE),
+    )));
     let sql = format!(
         "SELECT {TICKET_COLUMNS} FROM tickets t {where_clause} ORDER BY t.updated_at DESC, t.id DESC LIMIT ?"
     );
     let mut statement = connection.prepare_cached(&sql)?;
-    let mut tickets = statement.query_map(params_from_iter(params), ticket_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut tickets = statement
+        .query_map(params_from_iter(params), ticket_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     attach_tags(connection, &mut tickets)?;
     Ok(tickets)
 }
 
-const ATTACHMENT_COLUMNS: &str = "id, ticket_id, message_id, file_name, content_type, size_bytes, sha256";
+const ATTACHMENT_COLUMNS: &str =
+    "id, ticket_id, message_id, file_name, content_type, size_bytes, sha256";
 
 fn attachment_from_row(row: &Row<'_>) -> rusqlite::Result<AttachmentMeta> {
     Ok(AttachmentMeta {
@@ -167,7 +221,10 @@ fn attachment_from_row(row: &Row<'_>) -> rusqlite::Result<AttachmentMeta> {
     })
 }
 
-pub fn list_messages(connection: &Connection, ticket_id: TicketId) -> rusqlite::Result<Vec<Message>> {
+pub fn list_messages(
+    connection: &Connection,
+    ticket_id: TicketId,
+) -> rusqlite::Result<Vec<Message>> {
     let mut statement = connection.prepare_cached(
         "SELECT id, ticket_id, author_kind, author_id, visibility, channel, body, created_at \
          FROM messages WHERE ticket_id = ?1 ORDER BY created_at, id",
@@ -194,25 +251,36 @@ pub fn list_messages(connection: &Connection, ticket_id: TicketId) -> rusqlite::
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    let sql = format!("SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE ticket_id = ?1 ORDER BY id");
+    let sql =
+        format!("SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE ticket_id = ?1 ORDER BY id");
     let attachments = connection
         .prepare_cached(&sql)?
         .query_map([&ticket_id.as_bytes()[..]], attachment_from_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     for attachment in attachments {
-        if let Some(message) = messages.iter_mut().find(|message| message.id == attachment.message_id) {
+        if let Some(message) = messages
+            .iter_mut()
+            .find(|message| message.id == attachment.message_id)
+        {
             message.attachments.push(attachment);
         }
     }
     Ok(messages)
 }
 
-pub fn find_attachment(connection: &Connection, id: AttachmentId) -> rusqlite::Result<Option<AttachmentMeta>> {
+pub fn find_attachment(
+    connection: &Connection,
+    id: AttachmentId,
+) -> rusqlite::Result<Option<AttachmentMeta>> {
     let sql = format!("SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE id = ?1");
-    connection.prepare_cached(&sql)?.query_row([&id.as_bytes()[..]], attachment_from_row).optional()
+    connection
+        .prepare_cached(&sql)?
+        .query_row([&id.as_bytes()[..]], attachment_from_row)
+        .optional()
 }
 
-const CUSTOMER_COLUMNS: &str = "c.id, c.name, c.language, c.merged_into, c.created_at, c.updated_at, c.version";
+const CUSTOMER_COLUMNS: &str =
+    "c.id, c.name, c.language, c.merged_into, c.created_at, c.updated_at, c.version";
 
 fn customer_from_row(row: &Row<'_>) -> rusqlite::Result<Customer> {
     Ok(Customer {
@@ -243,22 +311,36 @@ fn attach_identities(connection: &Connection, customers: &mut [Customer]) -> rus
             Ok(Identity {
                 id: IdentityId(uuid_at(row, 0)?),
                 customer_id: CustomerId(uuid_at(row, 1)?),
-                value: IdentityValue { kind: parse_at(row, 2)?, provider: row.get(3)?, value: row.get(4)? },
+                value: IdentityValue {
+                    kind: parse_at(row, 2)?,
+                    provider: row.get(3)?,
+                    value: row.get(4)?,
+                },
                 created_at: time_at(row, 5)?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     for identity in identities {
-        if let Some(customer) = customers.iter_mut().find(|customer| customer.id == identity.customer_id) {
+        if let Some(customer) = customers
+            .iter_mut()
+            .find(|customer| customer.id == identity.customer_id)
+        {
             customer.identities.push(identity);
         }
     }
     Ok(())
 }
 
-pub fn find_customer(connection: &Connection, id: CustomerId) -> rusqlite::Result<Option<Customer>> {
+pub fn find_customer(
+    connection: &Connection,
+    id: CustomerId,
+) -> rusqlite::Result<Option<Customer>> {
     let sql = format!("SELECT {CUSTOMER_COLUMNS} FROM customers c WHERE c.id = ?1");
-    let Some(customer) = connection.prepare_cached(&sql)?.query_row([&id.as_bytes()[..]], customer_from_row).optional()? else {
+    let Some(customer) = connection
+        .prepare_cached(&sql)?
+        .query_row([&id.as_bytes()[..]], customer_from_row)
+        .optional()?
+    else {
         return Ok(None);
     };
     let mut customers = [customer];
@@ -267,7 +349,10 @@ pub fn find_customer(connection: &Connection, id: CustomerId) -> rusqlite::Resul
     Ok(Some(customer))
 }
 
-pub fn find_customer_by_identity(connection: &Connection, identity: &IdentityValue) -> rusqlite::Result<Option<Customer>> {
+pub fn find_customer_by_identity(
+    connection: &Connection,
+    identity: &IdentityValue,
+) -> rusqlite::Result<Option<Customer>> {
     let owner: Option<[u8; 16]> = connection
         .prepare_cached("SELECT customer_id FROM customer_identities WHERE kind = ?1 AND provider = ?2 AND value = ?3")?
         .query_row((identity.kind.as_str(), &identity.provider, &identity.value), |row| row.get(0))
@@ -278,7 +363,10 @@ pub fn find_customer_by_identity(connection: &Connection, identity: &IdentityVal
     }
 }
 
-pub fn list_customers(connection: &Connection, query: &CustomerQuery) -> rusqlite::Result<Vec<Customer>> {
+pub fn list_customers(
+    connection: &Connection,
+    query: &CustomerQuery,
+) -> rusqlite::Result<Vec<Customer>> {
     let mut conditions = Vec::new();
     let mut params = Vec::new();
     if !query.include_merged {
@@ -288,9 +376,17 @@ pub fn list_customers(connection: &Connection, query: &CustomerQuery) -> rusqlit
         conditions.push("c.id < ?");
         params.push(id_value(after.0));
     }
-    let where_clause = if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
-    params.push(Value::Integer(i64::from(query.limit.clamp(1, MAX_PAGE_SIZE))));
-    let sql = format!("SELECT {CUSTOMER_COLUMNS} FROM customers c {where_clause} ORDER BY c.id DESC LIMIT ?");
+    let where_clause = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
+    params.push(Value::Integer(i64::from(
+        query.limit.clamp(1, MAX_PAGE_SIZE),
+    )));
+    let sql = format!(
+        "SELECT {CUSTOMER_COLUMNS} FROM customers c {where_clause} ORDER BY c.id DESC LIMIT ?"
+    );
     let mut customers = connection
         .prepare_cached(&sql)?
         .query_map(params_from_iter(params), customer_from_row)?
@@ -299,15 +395,19 @@ pub fn list_customers(connection: &Connection, query: &CustomerQuery) -> rusqlit
     Ok(customers)
 }
 
-pub fn list_customer_ticket_ids(connection: &Connection, customer_id: CustomerId) -> rusqlite::Result<Vec<TicketId>> {
+pub fn list_customer_ticket_ids(
+    connection: &Connection,
+    customer_id: CustomerId,
+) -> rusqlite::Result<Vec<TicketId>> {
     connection
         .prepare_cached("SELECT id FROM tickets WHERE customer_id = ?1 ORDER BY id")?
-        .query_map([&customer_id.as_bytes()[..]], |row| Ok(TicketId(uuid_at(row, 0)?)))?
+        .query_map([&customer_id.as_bytes()[..]], |row| {
+            Ok(TicketId(uuid_at(row, 0)?))
+        })?
         .collect()
 }
 
-const MERGE_COLUMNS: &str =
-    "id, source_id, target_id, moved_identity_ids, moved_ticket_ids, merged_by, merged_at, undone_at";
+const MERGE_COLUMNS: &str = "id, source_id, target_id, moved_identity_ids, moved_ticket_ids, merged_by, merged_at, undone_at";
 
 fn merge_from_row(row: &Row<'_>) -> rusqlite::Result<CustomerMerge> {
     Ok(CustomerMerge {
@@ -322,20 +422,33 @@ fn merge_from_row(row: &Row<'_>) -> rusqlite::Result<CustomerMerge> {
     })
 }
 
-pub fn find_customer_merge(connection: &Connection, id: CustomerMergeId) -> rusqlite::Result<Option<CustomerMerge>> {
+pub fn find_customer_merge(
+    connection: &Connection,
+    id: CustomerMergeId,
+) -> rusqlite::Result<Option<CustomerMerge>> {
     let sql = format!("SELECT {MERGE_COLUMNS} FROM customer_merges WHERE id = ?1");
-    connection.prepare_cached(&sql)?.query_row([&id.as_bytes()[..]], merge_from_row).optional()
+    connection
+        .prepare_cached(&sql)?
+        .query_row([&id.as_bytes()[..]], merge_from_row)
+        .optional()
 }
 
-pub fn list_customer_merges(connection: &Connection, customer_id: CustomerId) -> rusqlite::Result<Vec<CustomerMerge>> {
+pub fn list_customer_merges(
+    connection: &Connection,
+    customer_id: CustomerId,
+) -> rusqlite::Result<Vec<CustomerMerge>> {
     let sql = format!(
         "SELECT {MERGE_COLUMNS} FROM customer_merges WHERE source_id = ?1 OR target_id = ?1 \
          ORDER BY merged_at DESC, id DESC"
     );
-    connection.prepare_cached(&sql)?.query_map([&customer_id.as_bytes()[..]], merge_from_row)?.collect()
+    connection
+        .prepare_cached(&sql)?
+        .query_map([&customer_id.as_bytes()[..]], merge_from_row)?
+        .collect()
 }
 
-const AGENT_COLUMNS: &str = "a.id, a.email, a.name, a.role, a.active, a.created_at, a.updated_at, a.version";
+const AGENT_COLUMNS: &str =
+    "a.id, a.email, a.name, a.role, a.active, a.created_at, a.updated_at, a.version";
 
 fn agent_from_row(row: &Row<'_>) -> rusqlite::Result<Agent> {
     Ok(Agent {
@@ -361,9 +474,10 @@ fn attach_teams(connection: &Connection, agents: &mut [Agent]) -> rusqlite::Resu
     );
     let mut statement = connection.prepare_cached(&sql)?;
     let memberships = statement
-        .query_map(params_from_iter(agents.iter().map(|agent| id_value(agent.id.0))), |row| {
-            Ok((AgentId(uuid_at(row, 0)?), TeamId(uuid_at(row, 1)?)))
-        })?
+        .query_map(
+            params_from_iter(agents.iter().map(|agent| id_value(agent.id.0))),
+            |row| Ok((AgentId(uuid_at(row, 0)?), TeamId(uuid_at(row, 1)?))),
+        )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     for (agent_id, team_id) in memberships {
         if let Some(agent) = agents.iter_mut().find(|agent| agent.id == agent_id) {
@@ -373,9 +487,17 @@ fn attach_teams(connection: &Connection, agents: &mut [Agent]) -> rusqlite::Resu
     Ok(())
 }
 
-pub fn find_agent(connection: &Connection, predicate: &str, key: &dyn ToSql) -> rusqlite::Result<Option<Agent>> {
+pub fn find_agent(
+    connection: &Connection,
+    predicate: &str,
+    key: &dyn ToSql,
+) -> rusqlite::Result<Option<Agent>> {
     let sql = format!("SELECT {AGENT_COLUMNS} FROM agents a WHERE {predicate}");
-    let Some(agent) = connection.prepare_cached(&sql)?.query_row([key], agent_from_row).optional()? else {
+    let Some(agent) = connection
+        .prepare_cached(&sql)?
+        .query_row([key], agent_from_row)
+        .optional()?
+    else {
         return Ok(None);
     };
     let mut agents = [agent];
@@ -387,7 +509,8 @@ pub fn find_agent(connection: &Connection, predicate: &str, key: &dyn ToSql) -> 
 pub fn list_agents(connection: &Connection, page: IdPage) -> rusqlite::Result<Vec<Agent>> {
     let after = page.after.map_or(Value::Blob(Vec::new()), id_value);
     let limit = i64::from(page.limit.clamp(1, MAX_PAGE_SIZE));
-    let sql = format!("SELECT {AGENT_COLUMNS} FROM agents a WHERE a.id > ?1 ORDER BY a.id LIMIT ?2");
+    let sql =
+        format!("SELECT {AGENT_COLUMNS} FROM agents a WHERE a.id > ?1 ORDER BY a.id LIMIT ?2");
     let mut agents = connection
         .prepare_cached(&sql)?
         .query_map((after, limit), agent_from_row)?
@@ -396,7 +519,10 @@ pub fn list_agents(connection: &Connection, page: IdPage) -> rusqlite::Result<Ve
     Ok(agents)
 }
 
-pub fn find_password_hash(connection: &Connection, agent_id: AgentId) -> rusqlite::Result<Option<String>> {
+pub fn find_password_hash(
+    connection: &Connection,
+    agent_id: AgentId,
+) -> rusqlite::Result<Option<String>> {
     let hash: Option<Option<String>> = connection
         .prepare_cached("SELECT password_hash FROM agents WHERE id = ?1")?
         .query_row([&agent_id.as_bytes()[..]], |row| row.get(0))
@@ -405,7 +531,11 @@ pub fn find_password_hash(connection: &Connection, agent_id: AgentId) -> rusqlit
 }
 
 fn team_from_row(row: &Row<'_>) -> rusqlite::Result<Team> {
-    Ok(Team { id: TeamId(uuid_at(row, 0)?), name: row.get(1)?, created_at: time_at(row, 2)? })
+    Ok(Team {
+        id: TeamId(uuid_at(row, 0)?),
+        name: row.get(1)?,
+        created_at: time_at(row, 2)?,
+    })
 }
 
 pub fn find_team(connection: &Connection, id: TeamId) -> rusqlite::Result<Option<Team>> {
@@ -416,11 +546,18 @@ pub fn find_team(connection: &Connection, id: TeamId) -> rusqlite::Result<Option
 }
 
 pub fn list_teams(connection: &Connection) -> rusqlite::Result<Vec<Team>> {
-    connection.prepare_cached("SELECT id, name, created_at FROM teams ORDER BY name")?.query_map([], team_from_row)?.collect()
+    connection
+        .prepare_cached("SELECT id, name, created_at FROM teams ORDER BY name")?
+        .query_map([], team_from_row)?
+        .collect()
 }
 
 fn tag_from_row(row: &Row<'_>) -> rusqlite::Result<Tag> {
-    Ok(Tag { id: TagId(uuid_at(row, 0)?), name: row.get(1)?, created_at: time_at(row, 2)? })
+    Ok(Tag {
+        id: TagId(uuid_at(row, 0)?),
+        name: row.get(1)?,
+        created_at: time_at(row, 2)?,
+    })
 }
 
 pub fn find_tag(connection: &Connection, id: TagId) -> rusqlite::Result<Option<Tag>> {
@@ -431,10 +568,14 @@ pub fn find_tag(connection: &Connection, id: TagId) -> rusqlite::Result<Option<T
 }
 
 pub fn list_tags(connection: &Connection) -> rusqlite::Result<Vec<Tag>> {
-    connection.prepare_cached("SELECT id, name, created_at FROM tags ORDER BY name")?.query_map([], tag_from_row)?.collect()
+    connection
+        .prepare_cached("SELECT id, name, created_at FROM tags ORDER BY name")?
+        .query_map([], tag_from_row)?
+        .collect()
 }
 
-const TOKEN_COLUMNS: &str = "id, agent_id, name, prefix, token_hash, scopes, created_at, expires_at, revoked_at";
+const TOKEN_COLUMNS: &str =
+    "id, agent_id, name, prefix, token_hash, scopes, created_at, expires_at, revoked_at";
 
 fn token_from_row(row: &Row<'_>) -> rusqlite::Result<ApiTokenRecord> {
     let scopes_text: String = row.get(5)?;
@@ -457,19 +598,39 @@ fn token_from_row(row: &Row<'_>) -> rusqlite::Result<ApiTokenRecord> {
     })
 }
 
-pub fn find_token(connection: &Connection, predicate: &str, key: &dyn ToSql) -> rusqlite::Result<Option<ApiTokenRecord>> {
+pub fn find_token(
+    connection: &Connection,
+    predicate: &str,
+    key: &dyn ToSql,
+) -> rusqlite::Result<Option<ApiTokenRecord>> {
     let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE {predicate}");
-    connection.prepare_cached(&sql)?.query_row([key], token_from_row).optional()
-}
-
-pub fn list_tokens(connection: &Connection, agent_id: AgentId) -> rusqlite::Result<Vec<ApiTokenRecord>> {
-    let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE agent_id = ?1 ORDER BY created_at DESC, id DESC");
-    connection.prepare_cached(&sql)?.query_map([&agent_id.as_bytes()[..]], token_from_row)?.collect()
-}
-
-pub fn find_session(connection: &Connection, id_hash: &[u8]) -> rusqlite::Result<Option<SessionRecord>> {
     connection
-        .prepare_cached("SELECT id_hash, agent_id, created_at, expires_at FROM sessions WHERE id_hash = ?1")?
+        .prepare_cached(&sql)?
+        .query_row([key], token_from_row)
+        .optional()
+}
+
+pub fn list_tokens(
+    connection: &Connection,
+    agent_id: AgentId,
+) -> rusqlite::Result<Vec<ApiTokenRecord>> {
+    let sql = format!(
+        "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE agent_id = ?1 ORDER BY created_at DESC, id DESC"
+    );
+    connection
+        .prepare_cached(&sql)?
+        .query_map([&agent_id.as_bytes()[..]], token_from_row)?
+        .collect()
+}
+
+pub fn find_session(
+    connection: &Connection,
+    id_hash: &[u8],
+) -> rusqlite::Result<Option<SessionRecord>> {
+    connection
+        .prepare_cached(
+            "SELECT id_hash, agent_id, created_at, expires_at FROM sessions WHERE id_hash = ?1",
+        )?
         .query_row([id_hash], |row| {
             Ok(SessionRecord {
                 id_hash: row.get(0)?,
@@ -481,7 +642,10 @@ pub fn find_session(connection: &Connection, id_hash: &[u8]) -> rusqlite::Result
         .optional()
 }
 
-pub fn find_setup_token(connection: &Connection, token_hash: &[u8]) -> rusqlite::Result<Option<SetupTokenRecord>> {
+pub fn find_setup_token(
+    connection: &Connection,
+    token_hash: &[u8],
+) -> rusqlite::Result<Option<SetupTokenRecord>> {
     connection
         .prepare_cached("SELECT token_hash, created_at, expires_at, used_at FROM setup_tokens WHERE token_hash = ?1")?
         .query_row([token_hash], |row| {
@@ -495,7 +659,11 @@ pub fn find_setup_token(connection: &Connection, token_hash: &[u8]) -> rusqlite:
         .optional()
 }
 
-pub fn find_idempotency_key(connection: &Connection, principal: &str, key: &str) -> rusqlite::Result<Option<IdempotencyRecord>> {
+pub fn find_idempotency_key(
+    connection: &Connection,
+    principal: &str,
+    key: &str,
+) -> rusqlite::Result<Option<IdempotencyRecord>> {
     connection
         .prepare_cached(
             "SELECT principal, key, fingerprint, resource_kind, resource_id, created_at \
@@ -514,7 +682,10 @@ pub fn find_idempotency_key(connection: &Connection, principal: &str, key: &str)
         .optional()
 }
 
-pub fn list_audit_events(connection: &Connection, object_id: uuid::Uuid) -> rusqlite::Result<Vec<StoredAuditEvent>> {
+pub fn list_audit_events(
+    connection: &Connection,
+    object_id: uuid::Uuid,
+) -> rusqlite::Result<Vec<StoredAuditEvent>> {
     connection
         .prepare_cached(
             "SELECT id, at, actor_agent_id, action, object_kind, object_id, changes \
@@ -529,7 +700,8 @@ pub fn list_audit_events(connection: &Connection, object_id: uuid::Uuid) -> rusq
                 action: row.get(3)?,
                 object_kind: row.get(4)?,
                 object_id: uuid_at(row, 5)?,
-                changes: serde_json::from_str(&changes).map_err(|_| corrupt(6, "audit changes are not JSON"))?,
+                changes: serde_json::from_str(&changes)
+                    .map_err(|_| corrupt(6, "audit changes are not JSON"))?,
             })
         })?
         .collect()

@@ -37,7 +37,11 @@ where
 {
     let text: String = row.get(index)?;
     text.parse::<T>().map_err(|error| {
-        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(error))
+        rusqlite::Error::FromSqlConversionFailure(
+            index,
+            rusqlite::types::Type::Text,
+            Box::new(error),
+        )
     })
 }
 
@@ -45,7 +49,11 @@ where
 pub fn uuid_list_at(row: &Row<'_>, index: usize) -> rusqlite::Result<Vec<uuid::Uuid>> {
     let text: String = row.get(index)?;
     serde_json::from_str(&text).map_err(|error| {
-        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(error))
+        rusqlite::Error::FromSqlConversionFailure(
+            index,
+            rusqlite::types::Type::Text,
+            Box::new(error),
+        )
     })
 }
 

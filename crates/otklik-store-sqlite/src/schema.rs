@@ -14,7 +14,8 @@ pub fn logical_schema(connection: &Connection) -> rusqlite::Result<Vec<ColumnInf
         .collect::<rusqlite::Result<_>>()?;
     let mut columns = Vec::new();
     for table in tables {
-        let mut statement = connection.prepare("SELECT name, type, \"notnull\" FROM pragma_table_info(?1)")?;
+        let mut statement =
+            connection.prepare("SELECT name, type, \"notnull\" FROM pragma_table_info(?1)")?;
         let rows = statement.query_map([&table], |row| {
             let declared: String = row.get(1)?;
             let logical_type = match declared.to_uppercase().as_str() {

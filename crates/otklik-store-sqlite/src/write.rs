@@ -10,14 +10,21 @@ use otklik_domain::message::{Author, Message};
 use otklik_domain::ticket::Ticket;
 use otklik_store::{CommitReceipt, Mutation, StoreError, StoreResult, UnitOfWork};
 use rusqlite::types::Value;
-use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior, params, params_from_iter};
+use rusqlite::{
+    Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior, params,
+    params_from_iter,
+};
 
 use crate::WriteRequest;
 use crate::rows::*;
 
 /// Serves write requests until every sender is gone. Each round takes what is queued (up to
 /// `max_batch`), applies each unit in its own savepoint, commits once and answers everyone.
-pub(crate) fn run_writer(mut connection: Connection, requests: mpsc::Receiver<WriteRequest>, max_batch: usize) {
+pub(crate) fn run_writer(
+    mut connection: Connection,
+    requests: mpsc::Receiver<WriteRequest>,
+    max_batch: usize,
+) {
     while let Ok(first) = requests.recv() {
         let mut batch = vec![first];
         while batch.len() < max_batch {
@@ -34,7 +41,10 @@ pub(crate) fn run_writer(mut connection: Connection, requests: mpsc::Receiver<Wr
     }
 }
 
-fn commit_batch(connection: &mut Connection, batch: &[WriteRequest]) -> Vec<StoreResult<CommitReceipt>> {
+fn commit_batch(
+    connection: &mut Connection,
+    batch: &[WriteRequest],
+) -> Vec<StoreResult<CommitReceipt>> {
     let transaction = match connection.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(transaction) => transaction,
         Err(error) => return batch.iter().map(|_| Err(map_error(&error))).collect(),
@@ -51,13 +61,23 @@ fn commit_batch(connection: &mut Connection, batch: &[WriteRequest]) -> Vec<Stor
     outcomes
 }
 
-fn apply_in_savepoint(transaction: &Transaction<'_>, unit: &UnitOfWork) -> StoreResult<CommitReceipt> {
-    transaction.execute_batch("SAVEPOINT unit").map_err(|error| map_error(&error))?;
+fn apply_in_savepoint(
+    transaction: &Transaction<'_>,
+    unit: &UnitOfWork,
+) -> StoreResult<CommitReceipt> {
+    transaction
+        .execute_batch("SAVEPOINT unit")
+        .map_err(|error| map_error(&error))?;
     let mut receipt = CommitReceipt::default();
-    let result = unit.mutations.iter().try_for_each(|mutation| apply(transaction, mutation, &mut receipt));
+    let result = unit
+        .mutations
+        .iter()
+        .try_for_each(|mutation| apply(transaction, mutation, &mut receipt));
     match result {
         Ok(()) => {
-            transaction.execute_batch("RELEASE unit").map_err(|error| map_error(&error))?;
+            transaction
+                .execute_batch("RELEASE unit")
+                .map_err(|error| map_error(&error))?;
             Ok(receipt)
         }
         Err(error) => {
@@ -88,12 +108,16 @@ pub(crate) fn map_error(error: &rusqlite::Error) -> StoreError {
         let is_unique = failure.code == ErrorCode::ConstraintViolation
             && matches!(failure.extended_code, 2067 | 1555); // SQLITE_CONSTRAINT_UNIQUE, _PRIMARYKEY
         if is_unique {
-            return StoreError::Conflict { constraint: constraint_name(message.as_deref().unwrap_or_default()) };
+            return StoreError::Conflict {
+                constraint: constraint_name(message.as_deref().unwrap_or_default()),
+            };
         }
         // SQLITE_CONSTRAINT_FOREIGNKEY: a mutation named a row that does not exist (SQLite does
         // not say which).
         if failure.code == ErrorCode::ConstraintViolation && failure.extended_code == 787 {
-            return StoreError::NotFound { what: "referenced row" };
+            return StoreError::NotFound {
+                what: "referenced row",
+            };
         }
     }
     StoreError::corrupt(error.to_string())
@@ -106,20 +130,35 @@ fn db<T>(result: rusqlite::Result<T>) -> StoreResult<T> {
 }
 
 fn expect_one(n_rows: usize, what: &'static str) -> Outcome {
-    if n_rows == 0 { Err(StoreError::NotFound { what }) } else { Ok(()) }
+    if n_rows == 0 {
+        Err(StoreError::NotFound { what })
+    } else {
+        Ok(())
+    }
 }
 
 /// A versioned update touched no row: tell a stale version from a missing row.
-fn versioned_miss(transaction: &Transaction<'_>, table: &'static str, id: uuid::Uuid, what: &'static str) -> Outcome {
+fn versioned_miss(
+    transaction: &Transaction<'_>,
+    table: &'static str,
+    id: uuid::Uuid,
+    what: &'static str,
+) -> Outcome {
     let sql = format!("SELECT 1 FROM {table} WHERE id = ?1");
-    let exists = db(transaction.prepare_cached(&sql).and_then(|mut s| s.query_row([&id.as_bytes()[..]], |_| Ok(())).optional()))?;
+    let exists = db(transaction
+        .prepare_cached(&sql)
+        .and_then(|mut s| s.query_row([&id.as_bytes()[..]], |_| Ok(())).optional()))?;
     Err(match exists {
         Some(()) => StoreError::VersionConflict { what },
         None => StoreError::NotFound { what },
     })
 }
 
-fn apply(transaction: &Transaction<'_>, mutation: &Mutation, receipt: &mut CommitReceipt) -> Outcome {
+fn apply(
+    transaction: &Transaction<'_>,
+    mutation: &Mutation,
+    receipt: &mut CommitReceipt,
+) -> Outcome {
     match mutation {
         Mutation::InsertTicket(draft) => {
             let number: i64 = db(transaction
@@ -136,7 +175,10 @@ fn apply(transaction: &Transaction<'_>, mutation: &Mutation, receipt: &mut Commi
             receipt.ticket_numbers.push(number);
             Ok(())
         }
-        Mutation::UpdateTicket { ticket, expected_version } => {
+        Mutation::UpdateTicket {
+            ticket,
+            expected_version,
+        } => {
             let mut values = ticket_values(ticket, false);
             values.push(Value::Integer(expected_version + 1));
             values.push(id_value(ticket.id.0));
@@ -156,8 +198,12 @@ fn apply(transaction: &Transaction<'_>, mutation: &Mutation, receipt: &mut Commi
         Mutation::InsertMessage(message) => insert_message(transaction, message),
         Mutation::MoveMessages { from, to } => {
             let (from, to) = (&from.as_bytes()[..], &to.as_bytes()[..]);
-            db(transaction.prepare_cached("UPDATE messages SET ticket_id = ?1 WHERE ticket_id = ?2").and_then(|mut s| s.execute(params![to, from])))?;
-            db(transaction.prepare_cached("UPDATE attachments SET ticket_id = ?1 WHERE ticket_id = ?2").and_then(|mut s| s.execute(params![to, from])))?;
+            db(transaction
+                .prepare_cached("UPDATE messages SET ticket_id = ?1 WHERE ticket_id = ?2")
+                .and_then(|mut s| s.execute(params![to, from])))?;
+            db(transaction
+                .prepare_cached("UPDATE attachments SET ticket_id = ?1 WHERE ticket_id = ?2")
+                .and_then(|mut s| s.execute(params![to, from])))?;
             Ok(())
         }
         Mutation::InsertCustomer(customer) => {
@@ -166,9 +212,15 @@ fn apply(transaction: &Transaction<'_>, mutation: &Mutation, receipt: &mut Commi
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )
             .and_then(|mut s| s.execute(params_from_iter(customer_values(customer)))))?;
-            customer.identities.iter().try_for_each(|identity| insert_identity(transaction, identity))
+            customer
+                .identities
+                .iter()
+                .try_for_each(|identity| insert_identity(transaction, identity))
         }
-        Mutation::UpdateCustomer { customer, expected_version } => {
+        Mutation::UpdateCustomer {
+            customer,
+            expected_version,
+        } => {
             let n_rows = db(transaction.prepare_cached(
                 "UPDATE customers SET name = ?1, language = ?2, merged_into = ?3, updated_at = ?4, version = ?5 \
                  WHERE id = ?6 AND version = ?7",
@@ -191,7 +243,9 @@ fn apply(transaction: &Transaction<'_>, mutation: &Mutation, receipt: &mut Commi
         }
         Mutation::InsertIdentity(identity) => insert_identity(transaction, identity),
         Mutation::DeleteIdentity(id) => {
-            let n_rows = db(transaction.prepare_cached("DELETE FROM customer_identities WHERE id = ?1").and_then(|mut s| s.execute([&id.as_bytes()[..]])))?;
+            let n_rows = db(transaction
+                .prepare_cached("DELETE FROM customer_identities WHERE id = ?1")
+                .and_then(|mut s| s.execute([&id.as_bytes()[..]])))?;
             expect_one(n_rows, "identity")
         }
         Mutation::MoveIdentities { identity_ids, to } => {
@@ -211,8 +265,10 @@ fn apply(transaction: &Transaction<'_>, mutation: &Mutation, receipt: &mut Commi
             Ok(())
         }
         Mutation::InsertCustomerMerge(merge) => {
-            let identity_ids: Vec<uuid::Uuid> = merge.moved_identity_ids.iter().map(|id| id.0).collect();
-            let ticket_ids: Vec<uuid::Uuid> = merge.moved_ticket_ids.iter().map(|id| id.0).collect();
+            let identity_ids: Vec<uuid::Uuid> =
+                merge.moved_identity_ids.iter().map(|id| id.0).collect();
+            let ticket_ids: Vec<uuid::Uuid> =
+                merge.moved_ticket_ids.iter().map(|id| id.0).collect();
             db(transaction.prepare_cached(
                 "INSERT INTO customer_merges (id, source_id, target_id, moved_identity_ids, moved_ticket_ids, \
                  merged_by, merged_at, undone_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -237,7 +293,10 @@ fn apply(transaction: &Transaction<'_>, mutation: &Mutation, receipt: &mut Commi
                 .and_then(|mut s| s.execute(params![to_micros(*at), &id.as_bytes()[..]])))?;
             expect_one(n_rows, "customer merge")
         }
-        Mutation::InsertAgent { agent, password_hash } => {
+        Mutation::InsertAgent {
+            agent,
+            password_hash,
+        } => {
             db(transaction.prepare_cached(
                 "INSERT INTO agents (id, email, name, role, active, password_hash, created_at, updated_at, version) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -257,7 +316,10 @@ fn apply(transaction: &Transaction<'_>, mutation: &Mutation, receipt: &mut Commi
             }))?;
             write_agent_teams(transaction, agent, false)
         }
-        Mutation::UpdateAgent { agent, expected_version } => {
+        Mutation::UpdateAgent {
+            agent,
+            expected_version,
+        } => {
             let n_rows = db(transaction.prepare_cached(
                 "UPDATE agents SET email = ?1, name = ?2, role = ?3, active = ?4, updated_at = ?5, version = ?6 \
                  WHERE id = ?7 AND version = ?8",
@@ -279,7 +341,10 @@ fn apply(transaction: &Transaction<'_>, mutation: &Mutation, receipt: &mut Commi
             }
             write_agent_teams(transaction, agent, true)
         }
-        Mutation::SetPasswordHash { agent_id, password_hash } => {
+        Mutation::SetPasswordHash {
+            agent_id,
+            password_hash,
+        } => {
             let n_rows = db(transaction
                 .prepare_cached("UPDATE agents SET password_hash = ?1 WHERE id = ?2")
                 .and_then(|mut s| s.execute(params![password_hash, &agent_id.as_bytes()[..]])))?;
@@ -288,7 +353,13 @@ fn apply(transaction: &Transaction<'_>, mutation: &Mutation, receipt: &mut Commi
         Mutation::InsertTeam(team) => {
             db(transaction
                 .prepare_cached("INSERT INTO teams (id, name, created_at) VALUES (?1, ?2, ?3)")
-                .and_then(|mut s| s.execute(params![&team.id.as_bytes()[..], team.name, to_micros(team.created_at)])))?;
+                .and_then(|mut s| {
+                    s.execute(params![
+                        &team.id.as_bytes()[..],
+                        team.name,
+                        to_micros(team.created_at)
+                    ])
+                }))?;
             Ok(())
         }
         Mutation::UpdateTeam(team) => {
@@ -298,17 +369,27 @@ fn apply(transaction: &Transaction<'_>, mutation: &Mutation, receipt: &mut Commi
             expect_one(n_rows, "team")
         }
         Mutation::DeleteTeam(id) => {
-            let n_rows = db(transaction.prepare_cached("DELETE FROM teams WHERE id = ?1").and_then(|mut s| s.execute([&id.as_bytes()[..]])))?;
+            let n_rows = db(transaction
+                .prepare_cached("DELETE FROM teams WHERE id = ?1")
+                .and_then(|mut s| s.execute([&id.as_bytes()[..]])))?;
             expect_one(n_rows, "team")
         }
         Mutation::InsertTag(tag) => {
             db(transaction
                 .prepare_cached("INSERT INTO tags (id, name, created_at) VALUES (?1, ?2, ?3)")
-                .and_then(|mut s| s.execute(params![&tag.id.as_bytes()[..], tag.name, to_micros(tag.created_at)])))?;
+                .and_then(|mut s| {
+                    s.execute(params![
+                        &tag.id.as_bytes()[..],
+                        tag.name,
+                        to_micros(tag.created_at)
+                    ])
+                }))?;
             Ok(())
         }
         Mutation::DeleteTag(id) => {
-            let n_rows = db(transaction.prepare_cached("DELETE FROM tags WHERE id = ?1").and_then(|mut s| s.execute([&id.as_bytes()[..]])))?;
+            let n_rows = db(transaction
+                .prepare_cached("DELETE FROM tags WHERE id = ?1")
+                .and_then(|mut s| s.execute([&id.as_bytes()[..]])))?;
             expect_one(n_rows, "tag")
         }
         Mutation::InsertToken(token) => {
@@ -334,7 +415,9 @@ fn apply(transaction: &Transaction<'_>, mutation: &Mutation, receipt: &mut Commi
         }
         Mutation::RevokeToken { id, at } => {
             let n_rows = db(transaction
-                .prepare_cached("UPDATE api_tokens SET revoked_at = coalesce(revoked_at, ?1) WHERE id = ?2")
+                .prepare_cached(
+                    "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, ?1) WHERE id = ?2",
+                )
                 .and_then(|mut s| s.execute(params![to_micros(*at), &id.as_bytes()[..]])))?;
             expect_one(n_rows, "token")
         }
@@ -352,11 +435,15 @@ fn apply(transaction: &Transaction<'_>, mutation: &Mutation, receipt: &mut Commi
             Ok(())
         }
         Mutation::DeleteSession { id_hash } => {
-            db(transaction.prepare_cached("DELETE FROM sessions WHERE id_hash = ?1").and_then(|mut s| s.execute([id_hash])))?;
+            db(transaction
+                .prepare_cached("DELETE FROM sessions WHERE id_hash = ?1")
+                .and_then(|mut s| s.execute([id_hash])))?;
             Ok(())
         }
         Mutation::DeleteAgentSessions { agent_id } => {
-            db(transaction.prepare_cached("DELETE FROM sessions WHERE agent_id = ?1").and_then(|mut s| s.execute([&agent_id.as_bytes()[..]])))?;
+            db(transaction
+                .prepare_cached("DELETE FROM sessions WHERE agent_id = ?1")
+                .and_then(|mut s| s.execute([&agent_id.as_bytes()[..]])))?;
             Ok(())
         }
         Mutation::InsertSetupToken(setup) => {
@@ -377,7 +464,9 @@ fn apply(transaction: &Transaction<'_>, mutation: &Mutation, receipt: &mut Commi
                 .prepare_cached("UPDATE setup_tokens SET used_at = ?1 WHERE token_hash = ?2 AND used_at IS NULL")
                 .and_then(|mut s| s.execute(params![to_micros(*at), token_hash])))?;
             if n_rows == 0 {
-                return Err(StoreError::Conflict { constraint: "setup_tokens.used".into() });
+                return Err(StoreError::Conflict {
+                    constraint: "setup_tokens.used".into(),
+                });
             }
             Ok(())
         }
@@ -463,7 +552,9 @@ fn customer_values(customer: &Customer) -> Vec<Value> {
 fn write_ticket_tags(transaction: &Transaction<'_>, ticket: &Ticket, replace: bool) -> Outcome {
     let ticket_id = &ticket.id.as_bytes()[..];
     if replace {
-        db(transaction.prepare_cached("DELETE FROM ticket_tags WHERE ticket_id = ?1").and_then(|mut s| s.execute([ticket_id])))?;
+        db(transaction
+            .prepare_cached("DELETE FROM ticket_tags WHERE ticket_id = ?1")
+            .and_then(|mut s| s.execute([ticket_id])))?;
     }
     for name in &ticket.tags {
         let new_id = otklik_domain::ids::TagId::new();
@@ -520,27 +611,30 @@ fn insert_message(transaction: &Transaction<'_>, message: &Message) -> Outcome {
 }
 
 fn insert_identity(transaction: &Transaction<'_>, identity: &Identity) -> Outcome {
-    db(transaction.prepare_cached(
-        "INSERT INTO customer_identities (id, customer_id, kind, provider, value, created_at) \
+    db(transaction
+        .prepare_cached(
+            "INSERT INTO customer_identities (id, customer_id, kind, provider, value, created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )
-    .and_then(|mut s| {
-        s.execute(params![
-            &identity.id.as_bytes()[..],
-            &identity.customer_id.as_bytes()[..],
-            identity.value.kind.as_str(),
-            identity.value.provider,
-            identity.value.value,
-            to_micros(identity.created_at)
-        ])
-    }))?;
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                &identity.id.as_bytes()[..],
+                &identity.customer_id.as_bytes()[..],
+                identity.value.kind.as_str(),
+                identity.value.provider,
+                identity.value.value,
+                to_micros(identity.created_at)
+            ])
+        }))?;
     Ok(())
 }
 
 fn write_agent_teams(transaction: &Transaction<'_>, agent: &Agent, replace: bool) -> Outcome {
     let agent_id = &agent.id.as_bytes()[..];
     if replace {
-        db(transaction.prepare_cached("DELETE FROM agent_teams WHERE agent_id = ?1").and_then(|mut s| s.execute([agent_id])))?;
+        db(transaction
+            .prepare_cached("DELETE FROM agent_teams WHERE agent_id = ?1")
+            .and_then(|mut s| s.execute([agent_id])))?;
     }
     for team_id in &agent.team_ids {
         let n_rows = db(transaction
@@ -550,4 +644,3 @@ fn write_agent_teams(transaction: &Transaction<'_>, agent: &Agent, replace: bool
     }
     Ok(())
 }
-

@@ -8,7 +8,10 @@ use otklik_store_sqlite::SqliteStore;
 async fn fresh_store() -> TestStore {
     let folder = tempfile::tempdir().expect("temp folder");
     let store = SqliteStore::open(&folder.path().join("otklik.db")).expect("open SQLite store");
-    TestStore { store: Arc::new(store), guard: Box::new(folder) }
+    TestStore {
+        store: Arc::new(store),
+        guard: Box::new(folder),
+    }
 }
 
 otklik_store::conformance_tests!(fresh_store);

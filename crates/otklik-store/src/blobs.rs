@@ -32,8 +32,16 @@ impl LocalBlobStore {
     }
 
     fn path_of(&self, sha256: &str) -> Option<PathBuf> {
-        let valid = sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
-        valid.then(|| self.root.join(&sha256[..2]).join(&sha256[2..4]).join(sha256))
+        let valid = sha256.len() == 64
+            && sha256
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+        valid.then(|| {
+            self.root
+                .join(&sha256[..2])
+                .join(&sha256[2..4])
+                .join(sha256)
+        })
     }
 }
 
@@ -51,7 +59,10 @@ fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 fn tempfile_in(folder: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
     let name = format!(".tmp-{}", uuid::Uuid::now_v7().simple());
     let path = folder.join(name);
-    let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&path)?;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
     Ok((path, file))
 }
 
@@ -59,7 +70,9 @@ fn tempfile_in(folder: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
 impl BlobStore for LocalBlobStore {
     async fn put(&self, bytes: Vec<u8>) -> StoreResult<String> {
         let sha256 = hex::encode(Sha256::digest(&bytes));
-        let path = self.path_of(&sha256).ok_or_else(|| StoreError::corrupt("bad hash"))?;
+        let path = self
+            .path_of(&sha256)
+            .ok_or_else(|| StoreError::corrupt("bad hash"))?;
         tokio::task::spawn_blocking(move || {
             if path.exists() {
                 return Ok(());
@@ -73,7 +86,9 @@ impl BlobStore for LocalBlobStore {
     }
 
     async fn get(&self, sha256: &str) -> StoreResult<Option<Vec<u8>>> {
-        let Some(path) = self.path_of(sha256) else { return Ok(None) };
+        let Some(path) = self.path_of(sha256) else {
+            return Ok(None);
+        };
         match tokio::fs::read(path).await {
             Ok(bytes) => Ok(Some(bytes)),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -91,8 +106,14 @@ mod tests {
         let folder = tempfile::tempdir().unwrap();
         let blobs = LocalBlobStore::new(folder.path());
         let sha256 = blobs.put(b"%PDF-1.7 invoice".to_vec()).await.unwrap();
-        assert_eq!(blobs.put(b"%PDF-1.7 invoice".to_vec()).await.unwrap(), sha256);
-        assert_eq!(blobs.get(&sha256).await.unwrap().unwrap(), b"%PDF-1.7 invoice");
+        assert_eq!(
+            blobs.put(b"%PDF-1.7 invoice".to_vec()).await.unwrap(),
+            sha256
+        );
+        assert_eq!(
+            blobs.get(&sha256).await.unwrap().unwrap(),
+            b"%PDF-1.7 invoice"
+        );
     }
 
     #[tokio::test]

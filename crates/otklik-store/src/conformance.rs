@@ -121,11 +121,19 @@ fn new_agent(email: &str, role: Role, team_ids: Vec<TeamId>) -> Agent {
 }
 
 fn query(visibility: Visibility, filter: TicketFilter) -> TicketQuery {
-    TicketQuery { filter, visibility, after: None, limit: MAX_PAGE_SIZE }
+    TicketQuery {
+        filter,
+        visibility,
+        after: None,
+        limit: MAX_PAGE_SIZE,
+    }
 }
 
 async fn commit(store: &Arc<dyn Store>, mutations: Vec<Mutation>) -> CommitReceipt {
-    store.commit(UnitOfWork { mutations }).await.expect("commit succeeds")
+    store
+        .commit(UnitOfWork { mutations })
+        .await
+        .expect("commit succeeds")
 }
 
 async fn seed_customer(store: &Arc<dyn Store>, name: &str, email: &str) -> Customer {
@@ -140,7 +148,11 @@ async fn seed_ticket(store: &Arc<dyn Store>, ticket: NewTicket) -> Ticket {
 }
 
 async fn seed_team(store: &Arc<dyn Store>, name: &str) -> Team {
-    let team = Team { id: TeamId::new(), name: name.into(), created_at: at(0) };
+    let team = Team {
+        id: TeamId::new(),
+        name: name.into(),
+        created_at: at(0),
+    };
     commit(store, vec![Mutation::InsertTeam(team.clone())]).await;
     team
 }
@@ -158,8 +170,14 @@ pub async fn a_new_ticket_reads_back_equal_with_the_next_number(store: Arc<dyn S
     assert_eq!(second.number, first.number + 1);
     let mut expected = first.clone();
     expected.tags.sort();
-    assert_eq!(store.find_ticket(first.id).await.unwrap(), Some(expected.clone()));
-    assert_eq!(store.find_ticket_by_number(first.number).await.unwrap(), Some(expected));
+    assert_eq!(
+        store.find_ticket(first.id).await.unwrap(),
+        Some(expected.clone())
+    );
+    assert_eq!(
+        store.find_ticket_by_number(first.number).await.unwrap(),
+        Some(expected)
+    );
     assert_eq!(store.find_ticket(TicketId::new()).await.unwrap(), None);
 }
 
@@ -170,13 +188,18 @@ pub async fn concurrent_ticket_inserts_get_distinct_numbers(store: Arc<dyn Store
         let store = store.clone();
         let draft = new_ticket(customer.id, &format!("Ticket {index}"), index);
         tasks.push(tokio::spawn(async move {
-            store.commit(UnitOfWork::new().with(Mutation::InsertTicket(draft))).await
+            store
+                .commit(UnitOfWork::new().with(Mutation::InsertTicket(draft)))
+                .await
         }));
     }
     let mut numbers = BTreeSet::new();
     for task in tasks {
         let receipt = task.await.expect("task runs").expect("commit succeeds");
-        assert!(numbers.insert(receipt.ticket_numbers[0]), "duplicate number");
+        assert!(
+            numbers.insert(receipt.ticket_numbers[0]),
+            "duplicate number"
+        );
     }
     assert_eq!(numbers.len(), 40);
 }
@@ -187,14 +210,27 @@ pub async fn a_stale_ticket_version_is_refused_and_changes_nothing(store: Arc<dy
     let mut first_edit = ticket.clone();
     first_edit.priority = Priority::High;
     first_edit.tags = vec!["a".into()];
-    commit(&store, vec![Mutation::UpdateTicket { ticket: first_edit.clone(), expected_version: 1 }]).await;
+    commit(
+        &store,
+        vec![Mutation::UpdateTicket {
+            ticket: first_edit.clone(),
+            expected_version: 1,
+        }],
+    )
+    .await;
     let mut stale_edit = ticket.clone();
     stale_edit.priority = Priority::Low;
     let error = store
-        .commit(UnitOfWork::new().with(Mutation::UpdateTicket { ticket: stale_edit, expected_version: 1 }))
+        .commit(UnitOfWork::new().with(Mutation::UpdateTicket {
+            ticket: stale_edit,
+            expected_version: 1,
+        }))
         .await
         .unwrap_err();
-    assert!(matches!(error, StoreError::VersionConflict { .. }), "{error:?}");
+    assert!(
+        matches!(error, StoreError::VersionConflict { .. }),
+        "{error:?}"
+    );
     let stored = store.find_ticket(ticket.id).await.unwrap().unwrap();
     assert_eq!(stored.priority, Priority::High);
     assert_eq!(stored.tags, vec!["a".to_owned()]);
@@ -213,7 +249,14 @@ pub async fn a_failing_mutation_rolls_back_the_whole_unit(store: Arc<dyn Store>)
     };
     commit(&store, vec![Mutation::ClaimIdempotencyKey(key.clone())]).await;
     let draft = new_ticket(customer.id, "Never saved", 1);
-    let audit = AuditEvent::new(at(1), Actor::System, "ticket.created", "ticket", draft.id.0, vec![]);
+    let audit = AuditEvent::new(
+        at(1),
+        Actor::System,
+        "ticket.created",
+        "ticket",
+        draft.id.0,
+        vec![],
+    );
     let error = store
         .commit(UnitOfWork {
             mutations: vec![
@@ -224,19 +267,36 @@ pub async fn a_failing_mutation_rolls_back_the_whole_unit(store: Arc<dyn Store>)
         })
         .await
         .unwrap_err();
-    assert!(matches!(&error, StoreError::Conflict { constraint } if constraint == "idempotency_keys"), "{error:?}");
+    assert!(
+        matches!(&error, StoreError::Conflict { constraint } if constraint == "idempotency_keys"),
+        "{error:?}"
+    );
     assert_eq!(store.find_ticket(draft.id).await.unwrap(), None);
-    assert!(store.list_audit_events(draft.id.0).await.unwrap().is_empty());
+    assert!(
+        store
+            .list_audit_events(draft.id.0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // The store keeps working after a rolled-back unit.
     seed_ticket(&store, new_ticket(customer.id, "Saved", 2)).await;
 }
 
-pub async fn tickets_list_newest_first_and_pages_by_cursor_without_gaps_or_repeats(store: Arc<dyn Store>) {
+pub async fn tickets_list_newest_first_and_pages_by_cursor_without_gaps_or_repeats(
+    store: Arc<dyn Store>,
+) {
     let customer = seed_customer(&store, "E", "e@example.com").await;
     let mut created = Vec::new();
     for index in 0..25 {
         // Pairs share a timestamp so the id breaks ties.
-        created.push(seed_ticket(&store, new_ticket(customer.id, &format!("T{index}"), index / 2)).await);
+        created.push(
+            seed_ticket(
+                &store,
+                new_ticket(customer.id, &format!("T{index}"), index / 2),
+            )
+            .await,
+        );
     }
     let mut expected = created.clone();
     expected.sort_by_key(|t| std::cmp::Reverse((t.updated_at, t.id)));
@@ -244,7 +304,12 @@ pub async fn tickets_list_newest_first_and_pages_by_cursor_without_gaps_or_repea
     let mut after = None;
     loop {
         let page = store
-            .list_tickets(&TicketQuery { filter: TicketFilter::default(), visibility: Visibility::All, after, limit: 7 })
+            .list_tickets(&TicketQuery {
+                filter: TicketFilter::default(),
+                visibility: Visibility::All,
+                after,
+                limit: 7,
+            })
             .await
             .unwrap();
         if page.is_empty() {
@@ -252,7 +317,10 @@ pub async fn tickets_list_newest_first_and_pages_by_cursor_without_gaps_or_repea
         }
         assert!(page.len() <= 7);
         let last = page.last().unwrap();
-        after = Some(TicketCursor { updated_at: last.updated_at, id: last.id });
+        after = Some(TicketCursor {
+            updated_at: last.updated_at,
+            id: last.id,
+        });
         seen.extend(page);
     }
     assert_eq!(ids(&seen), ids(&expected));
@@ -263,7 +331,14 @@ pub async fn every_ticket_filter_keeps_only_matching_tickets(store: Arc<dyn Stor
     let boris = seed_customer(&store, "Boris", "boris@example.com").await;
     let team = seed_team(&store, "Delivery").await;
     let agent = new_agent("agent@shop.test", Role::Agent, vec![]);
-    commit(&store, vec![Mutation::InsertAgent { agent: agent.clone(), password_hash: None }]).await;
+    commit(
+        &store,
+        vec![Mutation::InsertAgent {
+            agent: agent.clone(),
+            password_hash: None,
+        }],
+    )
+    .await;
 
     let plain = seed_ticket(&store, new_ticket(anna.id, "plain", 1)).await;
     let mut draft = new_ticket(boris.id, "rich", 5);
@@ -276,21 +351,108 @@ pub async fn every_ticket_filter_keeps_only_matching_tickets(store: Arc<dyn Stor
     let rich = seed_ticket(&store, draft).await;
 
     let cases: Vec<(&str, TicketFilter, Vec<TicketId>)> = vec![
-        ("status", TicketFilter { statuses: vec![TicketStatus::Open], ..Default::default() }, vec![rich.id]),
-        ("two statuses", TicketFilter { statuses: vec![TicketStatus::Open, TicketStatus::New], ..Default::default() }, vec![rich.id, plain.id]),
-        ("priority", TicketFilter { priorities: vec![Priority::Normal], ..Default::default() }, vec![plain.id]),
-        ("channel", TicketFilter { channels: vec![Channel::Chat], ..Default::default() }, vec![rich.id]),
-        ("assignee", TicketFilter { assignee: Some(AssigneeFilter::Agent(agent.id)), ..Default::default() }, vec![rich.id]),
-        ("unassigned", TicketFilter { assignee: Some(AssigneeFilter::Unassigned), ..Default::default() }, vec![plain.id]),
-        ("team", TicketFilter { team: Some(TeamFilter::Team(team.id)), ..Default::default() }, vec![rich.id]),
-        ("no team", TicketFilter { team: Some(TeamFilter::NoTeam), ..Default::default() }, vec![plain.id]),
-        ("tag", TicketFilter { tag: Some("refund".into()), ..Default::default() }, vec![rich.id]),
-        ("unknown tag", TicketFilter { tag: Some("nope".into()), ..Default::default() }, vec![]),
-        ("customer", TicketFilter { customer_id: Some(anna.id), ..Default::default() }, vec![plain.id]),
-        ("updated since", TicketFilter { updated_since: Some(at(3)), ..Default::default() }, vec![rich.id]),
+        (
+            "status",
+            TicketFilter {
+                statuses: vec![TicketStatus::Open],
+                ..Default::default()
+            },
+            vec![rich.id],
+        ),
+        (
+            "two statuses",
+            TicketFilter {
+                statuses: vec![TicketStatus::Open, TicketStatus::New],
+                ..Default::default()
+            },
+            vec![rich.id, plain.id],
+        ),
+        (
+            "priority",
+            TicketFilter {
+                priorities: vec![Priority::Normal],
+                ..Default::default()
+            },
+            vec![plain.id],
+        ),
+        (
+            "channel",
+            TicketFilter {
+                channels: vec![Channel::Chat],
+                ..Default::default()
+            },
+            vec![rich.id],
+        ),
+        (
+            "assignee",
+            TicketFilter {
+                assignee: Some(AssigneeFilter::Agent(agent.id)),
+                ..Default::default()
+            },
+            vec![rich.id],
+        ),
+        (
+            "unassigned",
+            TicketFilter {
+                assignee: Some(AssigneeFilter::Unassigned),
+                ..Default::default()
+            },
+            vec![plain.id],
+        ),
+        (
+            "team",
+            TicketFilter {
+                team: Some(TeamFilter::Team(team.id)),
+                ..Default::default()
+            },
+            vec![rich.id],
+        ),
+        (
+            "no team",
+            TicketFilter {
+                team: Some(TeamFilter::NoTeam),
+                ..Default::default()
+            },
+            vec![plain.id],
+        ),
+        (
+            "tag",
+            TicketFilter {
+                tag: Some("refund".into()),
+                ..Default::default()
+            },
+            vec![rich.id],
+        ),
+        (
+            "unknown tag",
+            TicketFilter {
+                tag: Some("nope".into()),
+                ..Default::default()
+            },
+            vec![],
+        ),
+        (
+            "customer",
+            TicketFilter {
+                customer_id: Some(anna.id),
+                ..Default::default()
+            },
+            vec![plain.id],
+        ),
+        (
+            "updated since",
+            TicketFilter {
+                updated_since: Some(at(3)),
+                ..Default::default()
+            },
+            vec![rich.id],
+        ),
     ];
     for (name, filter, expected) in cases {
-        let listed = store.list_tickets(&query(Visibility::All, filter)).await.unwrap();
+        let listed = store
+            .list_tickets(&query(Visibility::All, filter))
+            .await
+            .unwrap();
         assert_eq!(ids(&listed), expected, "filter {name}");
     }
 
@@ -298,11 +460,31 @@ pub async fn every_ticket_filter_keeps_only_matching_tickets(store: Arc<dyn Stor
     let mut merged = plain.clone();
     merged.merged_into = Some(rich.id);
     merged.status = TicketStatus::Closed;
-    commit(&store, vec![Mutation::UpdateTicket { ticket: merged, expected_version: 1 }]).await;
-    let listed = store.list_tickets(&query(Visibility::All, TicketFilter::default())).await.unwrap();
+    commit(
+        &store,
+        vec![Mutation::UpdateTicket {
+            ticket: merged,
+            expected_version: 1,
+        }],
+    )
+    .await;
+    let listed = store
+        .list_tickets(&query(Visibility::All, TicketFilter::default()))
+        .await
+        .unwrap();
     assert_eq!(ids(&listed), vec![rich.id]);
-    let all = TicketFilter { include_merged: true, ..Default::default() };
-    assert_eq!(store.list_tickets(&query(Visibility::All, all)).await.unwrap().len(), 2);
+    let all = TicketFilter {
+        include_merged: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .list_tickets(&query(Visibility::All, all))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 pub async fn an_agent_visibility_hides_tickets_of_other_teams(store: Arc<dyn Store>) {
@@ -310,7 +492,14 @@ pub async fn an_agent_visibility_hides_tickets_of_other_teams(store: Arc<dyn Sto
     let mine = seed_team(&store, "Mine").await;
     let other = seed_team(&store, "Other").await;
     let agent = new_agent("a@shop.test", Role::Agent, vec![mine.id]);
-    commit(&store, vec![Mutation::InsertAgent { agent: agent.clone(), password_hash: None }]).await;
+    commit(
+        &store,
+        vec![Mutation::InsertAgent {
+            agent: agent.clone(),
+            password_hash: None,
+        }],
+    )
+    .await;
 
     let unrouted = seed_ticket(&store, new_ticket(customer.id, "unrouted", 1)).await;
     let mut draft = new_ticket(customer.id, "my team", 2);
@@ -324,34 +513,71 @@ pub async fn an_agent_visibility_hides_tickets_of_other_teams(store: Arc<dyn Sto
     draft.assignee_id = Some(agent.id);
     let assigned = seed_ticket(&store, draft).await;
 
-    let visibility = Visibility::Agent { agent_id: agent.id, team_ids: vec![mine.id] };
-    let listed = store.list_tickets(&query(visibility.clone(), TicketFilter::default())).await.unwrap();
+    let visibility = Visibility::Agent {
+        agent_id: agent.id,
+        team_ids: vec![mine.id],
+    };
+    let listed = store
+        .list_tickets(&query(visibility.clone(), TicketFilter::default()))
+        .await
+        .unwrap();
     assert_eq!(ids(&listed), vec![assigned.id, my_team.id, unrouted.id]);
-    let filtered = TicketFilter { team: Some(TeamFilter::Team(other.id)), ..Default::default() };
-    let listed = store.list_tickets(&query(visibility, filtered)).await.unwrap();
+    let filtered = TicketFilter {
+        team: Some(TeamFilter::Team(other.id)),
+        ..Default::default()
+    };
+    let listed = store
+        .list_tickets(&query(visibility, filtered))
+        .await
+        .unwrap();
     assert_eq!(ids(&listed), vec![assigned.id]);
     assert!(!ids(&listed).contains(&hidden.id));
 }
 
-pub async fn tags_are_created_on_use_and_deleting_a_tag_removes_it_from_tickets(store: Arc<dyn Store>) {
+pub async fn tags_are_created_on_use_and_deleting_a_tag_removes_it_from_tickets(
+    store: Arc<dyn Store>,
+) {
     let customer = seed_customer(&store, "G", "g@example.com").await;
-    let existing = Tag { id: TagId::new(), name: "vip".into(), created_at: at(0) };
+    let existing = Tag {
+        id: TagId::new(),
+        name: "vip".into(),
+        created_at: at(0),
+    };
     commit(&store, vec![Mutation::InsertTag(existing.clone())]).await;
-    let duplicate = Tag { id: TagId::new(), name: "vip".into(), created_at: at(0) };
-    let error = store.commit(UnitOfWork::new().with(Mutation::InsertTag(duplicate))).await.unwrap_err();
-    assert!(matches!(&error, StoreError::Conflict { constraint } if constraint == "tags.name"), "{error:?}");
+    let duplicate = Tag {
+        id: TagId::new(),
+        name: "vip".into(),
+        created_at: at(0),
+    };
+    let error = store
+        .commit(UnitOfWork::new().with(Mutation::InsertTag(duplicate)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, StoreError::Conflict { constraint } if constraint == "tags.name"),
+        "{error:?}"
+    );
 
     let mut draft = new_ticket(customer.id, "tagged", 1);
     draft.tags = vec!["vip".into(), "возврат".into()];
     let ticket = seed_ticket(&store, draft).await;
-    let names: Vec<_> = store.list_tags().await.unwrap().into_iter().map(|tag| tag.name).collect();
+    let names: Vec<_> = store
+        .list_tags()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|tag| tag.name)
+        .collect();
     assert_eq!(names, vec!["vip", "возврат"]);
 
     commit(&store, vec![Mutation::DeleteTag(existing.id)]).await;
     let stored = store.find_ticket(ticket.id).await.unwrap().unwrap();
     assert_eq!(stored.tags, vec!["возврат".to_owned()]);
     assert_eq!(store.find_tag(existing.id).await.unwrap(), None);
-    let error = store.commit(UnitOfWork::new().with(Mutation::DeleteTag(existing.id))).await.unwrap_err();
+    let error = store
+        .commit(UnitOfWork::new().with(Mutation::DeleteTag(existing.id)))
+        .await
+        .unwrap_err();
     assert!(matches!(error, StoreError::NotFound { .. }), "{error:?}");
 }
 
@@ -389,25 +615,51 @@ pub async fn messages_read_back_in_order_with_attachments_and_move_on_merge(stor
         attachments: vec![],
         created_at: at(2),
     };
-    let on_target = Message { id: MessageId::new(), ticket_id: target.id, created_at: at(0), ..note.clone() };
-    commit(&store, vec![
-        Mutation::InsertMessage(first.clone()),
-        Mutation::InsertMessage(note.clone()),
-        Mutation::InsertMessage(on_target.clone()),
-    ])
+    let on_target = Message {
+        id: MessageId::new(),
+        ticket_id: target.id,
+        created_at: at(0),
+        ..note.clone()
+    };
+    commit(
+        &store,
+        vec![
+            Mutation::InsertMessage(first.clone()),
+            Mutation::InsertMessage(note.clone()),
+            Mutation::InsertMessage(on_target.clone()),
+        ],
+    )
     .await;
-    assert_eq!(store.list_messages(source.id).await.unwrap(), vec![first.clone(), note.clone()]);
-    assert_eq!(store.find_attachment(attachment.id).await.unwrap(), Some(attachment.clone()));
+    assert_eq!(
+        store.list_messages(source.id).await.unwrap(),
+        vec![first.clone(), note.clone()]
+    );
+    assert_eq!(
+        store.find_attachment(attachment.id).await.unwrap(),
+        Some(attachment.clone())
+    );
 
-    commit(&store, vec![Mutation::MoveMessages { from: source.id, to: target.id }]).await;
+    commit(
+        &store,
+        vec![Mutation::MoveMessages {
+            from: source.id,
+            to: target.id,
+        }],
+    )
+    .await;
     assert!(store.list_messages(source.id).await.unwrap().is_empty());
     let moved = store.list_messages(target.id).await.unwrap();
-    assert_eq!(moved.iter().map(|m| m.id).collect::<Vec<_>>(), vec![on_target.id, first.id, note.id]);
+    assert_eq!(
+        moved.iter().map(|m| m.id).collect::<Vec<_>>(),
+        vec![on_target.id, first.id, note.id]
+    );
     let moved_attachment = store.find_attachment(attachment.id).await.unwrap().unwrap();
     assert_eq!(moved_attachment.ticket_id, target.id);
 }
 
-pub async fn customers_read_back_with_identities_and_an_identity_belongs_to_one_customer(store: Arc<dyn Store>) {
+pub async fn customers_read_back_with_identities_and_an_identity_belongs_to_one_customer(
+    store: Arc<dyn Store>,
+) {
     let anna = seed_customer(&store, "Анна", "anna@example.ru").await;
     let phone = Identity {
         id: IdentityId::new(),
@@ -421,33 +673,87 @@ pub async fn customers_read_back_with_identities_and_an_identity_belongs_to_one_
         value: IdentityValue::parse(IdentityKind::Messenger, Some("telegram"), "777").unwrap(),
         created_at: at(2),
     };
-    commit(&store, vec![Mutation::InsertIdentity(phone.clone()), Mutation::InsertIdentity(telegram.clone())]).await;
+    commit(
+        &store,
+        vec![
+            Mutation::InsertIdentity(phone.clone()),
+            Mutation::InsertIdentity(telegram.clone()),
+        ],
+    )
+    .await;
     let stored = store.find_customer(anna.id).await.unwrap().unwrap();
     assert_eq!(stored.identities.len(), 3);
     assert_eq!(stored.name, "Анна");
-    let by_phone = store.find_customer_by_identity(&phone.value).await.unwrap().unwrap();
+    let by_phone = store
+        .find_customer_by_identity(&phone.value)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(by_phone.id, anna.id);
 
     let mut boris = new_customer("Boris", "boris@example.com");
     boris.identities[0].value = phone.value.clone();
-    let error = store.commit(UnitOfWork::new().with(Mutation::InsertCustomer(boris.clone()))).await.unwrap_err();
-    assert!(matches!(&error, StoreError::Conflict { constraint } if constraint == "customer_identities.value"), "{error:?}");
+    let error = store
+        .commit(UnitOfWork::new().with(Mutation::InsertCustomer(boris.clone())))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, StoreError::Conflict { constraint } if constraint == "customer_identities.value"),
+        "{error:?}"
+    );
     assert_eq!(store.find_customer(boris.id).await.unwrap(), None);
 
     commit(&store, vec![Mutation::DeleteIdentity(telegram.id)]).await;
-    assert_eq!(store.find_customer_by_identity(&telegram.value).await.unwrap(), None);
+    assert_eq!(
+        store
+            .find_customer_by_identity(&telegram.value)
+            .await
+            .unwrap(),
+        None
+    );
 
     let mut renamed = stored.clone();
     renamed.name = "Анна Петрова".into();
     renamed.language = None;
-    commit(&store, vec![Mutation::UpdateCustomer { customer: renamed, expected_version: 1 }]).await;
+    commit(
+        &store,
+        vec![Mutation::UpdateCustomer {
+            customer: renamed,
+            expected_version: 1,
+        }],
+    )
+    .await;
     let stored = store.find_customer(anna.id).await.unwrap().unwrap();
-    assert_eq!((stored.name.as_str(), stored.language.clone(), stored.version), ("Анна Петрова", None, 2));
+    assert_eq!(
+        (
+            stored.name.as_str(),
+            stored.language.clone(),
+            stored.version
+        ),
+        ("Анна Петрова", None, 2)
+    );
 
     let second = seed_customer(&store, "Second", "second@example.com").await;
-    let listed = store.list_customers(&CustomerQuery { include_merged: false, after: None, limit: 10 }).await.unwrap();
-    assert_eq!(listed.iter().map(|c| c.id).collect::<Vec<_>>(), vec![second.id, anna.id]);
-    let page = store.list_customers(&CustomerQuery { include_merged: false, after: Some(second.id), limit: 10 }).await.unwrap();
+    let listed = store
+        .list_customers(&CustomerQuery {
+            include_merged: false,
+            after: None,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.iter().map(|c| c.id).collect::<Vec<_>>(),
+        vec![second.id, anna.id]
+    );
+    let page = store
+        .list_customers(&CustomerQuery {
+            include_merged: false,
+            after: Some(second.id),
+            limit: 10,
+        })
+        .await
+        .unwrap();
     assert_eq!(page.iter().map(|c| c.id).collect::<Vec<_>>(), vec![anna.id]);
 }
 
@@ -455,7 +761,10 @@ pub async fn customer_merges_move_identities_and_tickets_and_undo_exactly(store:
     let source = seed_customer(&store, "Source", "source@example.com").await;
     let target = seed_customer(&store, "Target", "target@example.com").await;
     let ticket = seed_ticket(&store, new_ticket(source.id, "from source", 1)).await;
-    assert_eq!(store.list_customer_ticket_ids(source.id).await.unwrap(), vec![ticket.id]);
+    assert_eq!(
+        store.list_customer_ticket_ids(source.id).await.unwrap(),
+        vec![ticket.id]
+    );
 
     let merge = CustomerMerge {
         id: CustomerMergeId::new(),
@@ -469,34 +778,105 @@ pub async fn customer_merges_move_identities_and_tickets_and_undo_exactly(store:
     };
     let mut merged_source = source.clone();
     merged_source.merged_into = Some(target.id);
-    commit(&store, vec![
-        Mutation::MoveIdentities { identity_ids: merge.moved_identity_ids.clone(), to: target.id },
-        Mutation::MoveTickets { ticket_ids: merge.moved_ticket_ids.clone(), to: target.id, at: at(5) },
-        Mutation::UpdateCustomer { customer: merged_source, expected_version: 1 },
-        Mutation::InsertCustomerMerge(merge.clone()),
-    ])
+    commit(
+        &store,
+        vec![
+            Mutation::MoveIdentities {
+                identity_ids: merge.moved_identity_ids.clone(),
+                to: target.id,
+            },
+            Mutation::MoveTickets {
+                ticket_ids: merge.moved_ticket_ids.clone(),
+                to: target.id,
+                at: at(5),
+            },
+            Mutation::UpdateCustomer {
+                customer: merged_source,
+                expected_version: 1,
+            },
+            Mutation::InsertCustomerMerge(merge.clone()),
+        ],
+    )
     .await;
     let stored_target = store.find_customer(target.id).await.unwrap().unwrap();
     assert_eq!(stored_target.identities.len(), 2);
     let moved_ticket = store.find_ticket(ticket.id).await.unwrap().unwrap();
-    assert_eq!((moved_ticket.customer_id, moved_ticket.version, moved_ticket.updated_at), (target.id, 2, at(5)));
-    assert_eq!(store.find_customer_merge(merge.id).await.unwrap(), Some(merge.clone()));
-    assert_eq!(store.list_customer_merges(source.id).await.unwrap(), vec![merge.clone()]);
-    assert_eq!(store.list_customer_merges(target.id).await.unwrap(), vec![merge.clone()]);
-    let listed = store.list_customers(&CustomerQuery { include_merged: false, after: None, limit: 10 }).await.unwrap();
-    assert_eq!(listed.iter().map(|c| c.id).collect::<Vec<_>>(), vec![target.id]);
+    assert_eq!(
+        (
+            moved_ticket.customer_id,
+            moved_ticket.version,
+            moved_ticket.updated_at
+        ),
+        (target.id, 2, at(5))
+    );
+    assert_eq!(
+        store.find_customer_merge(merge.id).await.unwrap(),
+        Some(merge.clone())
+    );
+    assert_eq!(
+        store.list_customer_merges(source.id).await.unwrap(),
+        vec![merge.clone()]
+    );
+    assert_eq!(
+        store.list_customer_merges(target.id).await.unwrap(),
+        vec![merge.clone()]
+    );
+    let listed = store
+        .list_customers(&CustomerQuery {
+            include_merged: false,
+            after: None,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.iter().map(|c| c.id).collect::<Vec<_>>(),
+        vec![target.id]
+    );
 
-    commit(&store, vec![
-        Mutation::MoveIdentities { identity_ids: merge.moved_identity_ids.clone(), to: source.id },
-        Mutation::MoveTickets { ticket_ids: merge.moved_ticket_ids.clone(), to: source.id, at: at(6) },
-        Mutation::UpdateCustomer { customer: source.clone(), expected_version: 2 },
-        Mutation::MarkCustomerMergeUndone { id: merge.id, at: at(6) },
-    ])
+    commit(
+        &store,
+        vec![
+            Mutation::MoveIdentities {
+                identity_ids: merge.moved_identity_ids.clone(),
+                to: source.id,
+            },
+            Mutation::MoveTickets {
+                ticket_ids: merge.moved_ticket_ids.clone(),
+                to: source.id,
+                at: at(6),
+            },
+            Mutation::UpdateCustomer {
+                customer: source.clone(),
+                expected_version: 2,
+            },
+            Mutation::MarkCustomerMergeUndone {
+                id: merge.id,
+                at: at(6),
+            },
+        ],
+    )
     .await;
     let restored = store.find_customer(source.id).await.unwrap().unwrap();
     assert_eq!((restored.merged_into, restored.identities.len()), (None, 1));
-    assert_eq!(store.find_ticket(ticket.id).await.unwrap().unwrap().customer_id, source.id);
-    assert_eq!(store.find_customer_merge(merge.id).await.unwrap().unwrap().undone_at, Some(at(6)));
+    assert_eq!(
+        store
+            .find_ticket(ticket.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .customer_id,
+        source.id
+    );
+    assert_eq!(
+        store
+            .find_customer_merge(merge.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .undone_at,
+        Some(at(6))
+    );
 }
 
 pub async fn agents_read_back_with_teams_and_emails_are_unique(store: Arc<dyn Store>) {
@@ -504,39 +884,114 @@ pub async fn agents_read_back_with_teams_and_emails_are_unique(store: Arc<dyn St
     let red = seed_team(&store, "Red").await;
     let blue = seed_team(&store, "Blue").await;
     let agent = new_agent("olga@shop.test", Role::Supervisor, vec![red.id]);
-    commit(&store, vec![Mutation::InsertAgent { agent: agent.clone(), password_hash: Some("$argon2id$x".into()) }]).await;
-    assert_eq!(store.find_agent(agent.id).await.unwrap(), Some(agent.clone()));
-    assert_eq!(store.find_agent_by_email("olga@shop.test").await.unwrap(), Some(agent.clone()));
-    assert_eq!(store.find_password_hash(agent.id).await.unwrap().as_deref(), Some("$argon2id$x"));
+    commit(
+        &store,
+        vec![Mutation::InsertAgent {
+            agent: agent.clone(),
+            password_hash: Some("$argon2id$x".into()),
+        }],
+    )
+    .await;
+    assert_eq!(
+        store.find_agent(agent.id).await.unwrap(),
+        Some(agent.clone())
+    );
+    assert_eq!(
+        store.find_agent_by_email("olga@shop.test").await.unwrap(),
+        Some(agent.clone())
+    );
+    assert_eq!(
+        store.find_password_hash(agent.id).await.unwrap().as_deref(),
+        Some("$argon2id$x")
+    );
     assert_eq!(store.count_agents().await.unwrap(), 1);
 
     let twin = new_agent("olga@shop.test", Role::Agent, vec![]);
-    let error = store.commit(UnitOfWork::new().with(Mutation::InsertAgent { agent: twin, password_hash: None })).await.unwrap_err();
-    assert!(matches!(&error, StoreError::Conflict { constraint } if constraint == "agents.email"), "{error:?}");
+    let error = store
+        .commit(UnitOfWork::new().with(Mutation::InsertAgent {
+            agent: twin,
+            password_hash: None,
+        }))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, StoreError::Conflict { constraint } if constraint == "agents.email"),
+        "{error:?}"
+    );
 
     let mut edited = agent.clone();
     edited.team_ids = vec![blue.id];
     edited.role = Role::Agent;
     edited.active = false;
-    commit(&store, vec![
-        Mutation::UpdateAgent { agent: edited.clone(), expected_version: 1 },
-        Mutation::SetPasswordHash { agent_id: agent.id, password_hash: "$argon2id$y".into() },
-    ])
+    commit(
+        &store,
+        vec![
+            Mutation::UpdateAgent {
+                agent: edited.clone(),
+                expected_version: 1,
+            },
+            Mutation::SetPasswordHash {
+                agent_id: agent.id,
+                password_hash: "$argon2id$y".into(),
+            },
+        ],
+    )
     .await;
     let stored = store.find_agent(agent.id).await.unwrap().unwrap();
-    assert_eq!((stored.team_ids.clone(), stored.role, stored.active, stored.version), (vec![blue.id], Role::Agent, false, 2));
-    assert_eq!(store.find_password_hash(agent.id).await.unwrap().as_deref(), Some("$argon2id$y"));
-    let stale = store.commit(UnitOfWork::new().with(Mutation::UpdateAgent { agent: edited, expected_version: 1 })).await;
+    assert_eq!(
+        (
+            stored.team_ids.clone(),
+            stored.role,
+            stored.active,
+            stored.version
+        ),
+        (vec![blue.id], Role::Agent, false, 2)
+    );
+    assert_eq!(
+        store.find_password_hash(agent.id).await.unwrap().as_deref(),
+        Some("$argon2id$y")
+    );
+    let stale = store
+        .commit(UnitOfWork::new().with(Mutation::UpdateAgent {
+            agent: edited,
+            expected_version: 1,
+        }))
+        .await;
     assert!(matches!(stale, Err(StoreError::VersionConflict { .. })));
 
     let second = new_agent("ivan@shop.test", Role::Agent, vec![]);
-    commit(&store, vec![Mutation::InsertAgent { agent: second.clone(), password_hash: None }]).await;
-    let first_page = store.list_agents(&IdPage { after: None, limit: 1 }).await.unwrap();
+    commit(
+        &store,
+        vec![Mutation::InsertAgent {
+            agent: second.clone(),
+            password_hash: None,
+        }],
+    )
+    .await;
+    let first_page = store
+        .list_agents(&IdPage {
+            after: None,
+            limit: 1,
+        })
+        .await
+        .unwrap();
     assert_eq!(first_page.len(), 1);
-    let second_page = store.list_agents(&IdPage { after: Some(first_page[0].id.0), limit: 10 }).await.unwrap();
+    let second_page = store
+        .list_agents(&IdPage {
+            after: Some(first_page[0].id.0),
+            limit: 10,
+        })
+        .await
+        .unwrap();
     assert_eq!(second_page.len(), 1);
     assert_ne!(first_page[0].id, second_page[0].id);
-    let names: Vec<_> = store.list_teams().await.unwrap().into_iter().map(|team| team.name).collect();
+    let names: Vec<_> = store
+        .list_teams()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|team| team.name)
+        .collect();
     assert_eq!(names, vec!["Blue", "Red"]);
 }
 
@@ -544,64 +999,171 @@ pub async fn deleting_a_team_unroutes_its_tickets_and_ends_memberships(store: Ar
     let customer = seed_customer(&store, "I", "i@example.com").await;
     let team = seed_team(&store, "Returns").await;
     let agent = new_agent("a@shop.test", Role::Agent, vec![team.id]);
-    commit(&store, vec![Mutation::InsertAgent { agent: agent.clone(), password_hash: None }]).await;
+    commit(
+        &store,
+        vec![Mutation::InsertAgent {
+            agent: agent.clone(),
+            password_hash: None,
+        }],
+    )
+    .await;
     let mut draft = new_ticket(customer.id, "routed", 1);
     draft.team_id = Some(team.id);
     let ticket = seed_ticket(&store, draft).await;
 
-    let renamed = Team { name: "Returns & exchanges".into(), ..team.clone() };
+    let renamed = Team {
+        name: "Returns & exchanges".into(),
+        ..team.clone()
+    };
     commit(&store, vec![Mutation::UpdateTeam(renamed.clone())]).await;
     assert_eq!(store.find_team(team.id).await.unwrap(), Some(renamed));
-    let duplicate = Team { id: TeamId::new(), name: "Returns & exchanges".into(), created_at: at(0) };
-    let error = store.commit(UnitOfWork::new().with(Mutation::InsertTeam(duplicate))).await.unwrap_err();
-    assert!(matches!(&error, StoreError::Conflict { constraint } if constraint == "teams.name"), "{error:?}");
+    let duplicate = Team {
+        id: TeamId::new(),
+        name: "Returns & exchanges".into(),
+        created_at: at(0),
+    };
+    let error = store
+        .commit(UnitOfWork::new().with(Mutation::InsertTeam(duplicate)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, StoreError::Conflict { constraint } if constraint == "teams.name"),
+        "{error:?}"
+    );
 
     commit(&store, vec![Mutation::DeleteTeam(team.id)]).await;
     assert_eq!(store.find_team(team.id).await.unwrap(), None);
-    assert_eq!(store.find_ticket(ticket.id).await.unwrap().unwrap().team_id, None);
-    assert!(store.find_agent(agent.id).await.unwrap().unwrap().team_ids.is_empty());
+    assert_eq!(
+        store.find_ticket(ticket.id).await.unwrap().unwrap().team_id,
+        None
+    );
+    assert!(
+        store
+            .find_agent(agent.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .team_ids
+            .is_empty()
+    );
 }
 
 pub async fn tokens_sessions_and_setup_tokens_round_trip(store: Arc<dyn Store>) {
     let agent = new_agent("t@shop.test", Role::Admin, vec![]);
-    commit(&store, vec![Mutation::InsertAgent { agent: agent.clone(), password_hash: None }]).await;
+    commit(
+        &store,
+        vec![Mutation::InsertAgent {
+            agent: agent.clone(),
+            password_hash: None,
+        }],
+    )
+    .await;
     let token = ApiTokenRecord {
         id: TokenId::new(),
         agent_id: agent.id,
         name: "CRM sync".into(),
         prefix: "otk_abcd".into(),
         token_hash: vec![7; 32],
-        scopes: [Scope::TicketsRead, Scope::CustomersWrite].into_iter().collect(),
+        scopes: [Scope::TicketsRead, Scope::CustomersWrite]
+            .into_iter()
+            .collect(),
         created_at: at(1),
         expires_at: Some(at(100)),
         revoked_at: None,
     };
     commit(&store, vec![Mutation::InsertToken(token.clone())]).await;
-    assert_eq!(store.find_token_by_hash(&[7; 32]).await.unwrap(), Some(token.clone()));
+    assert_eq!(
+        store.find_token_by_hash(&[7; 32]).await.unwrap(),
+        Some(token.clone())
+    );
     assert_eq!(store.find_token_by_hash(&[8; 32]).await.unwrap(), None);
-    commit(&store, vec![Mutation::RevokeToken { id: token.id, at: at(2) }]).await;
-    assert_eq!(store.list_tokens(agent.id).await.unwrap()[0].revoked_at, Some(at(2)));
+    commit(
+        &store,
+        vec![Mutation::RevokeToken {
+            id: token.id,
+            at: at(2),
+        }],
+    )
+    .await;
+    assert_eq!(
+        store.list_tokens(agent.id).await.unwrap()[0].revoked_at,
+        Some(at(2))
+    );
 
-    let session = SessionRecord { id_hash: vec![1; 32], agent_id: agent.id, created_at: at(1), expires_at: at(50) };
+    let session = SessionRecord {
+        id_hash: vec![1; 32],
+        agent_id: agent.id,
+        created_at: at(1),
+        expires_at: at(50),
+    };
     commit(&store, vec![Mutation::InsertSession(session.clone())]).await;
-    assert_eq!(store.find_session(&[1; 32]).await.unwrap(), Some(session.clone()));
-    commit(&store, vec![Mutation::DeleteSession { id_hash: vec![1; 32] }]).await;
+    assert_eq!(
+        store.find_session(&[1; 32]).await.unwrap(),
+        Some(session.clone())
+    );
+    commit(
+        &store,
+        vec![Mutation::DeleteSession {
+            id_hash: vec![1; 32],
+        }],
+    )
+    .await;
     assert_eq!(store.find_session(&[1; 32]).await.unwrap(), None);
     commit(&store, vec![Mutation::InsertSession(session.clone())]).await;
-    commit(&store, vec![Mutation::DeleteAgentSessions { agent_id: agent.id }]).await;
+    commit(
+        &store,
+        vec![Mutation::DeleteAgentSessions { agent_id: agent.id }],
+    )
+    .await;
     assert_eq!(store.find_session(&[1; 32]).await.unwrap(), None);
 }
 
 pub async fn a_setup_token_can_be_consumed_only_once(store: Arc<dyn Store>) {
-    let setup = SetupTokenRecord { token_hash: vec![9; 32], created_at: at(0), expires_at: at(3600), used_at: None };
+    let setup = SetupTokenRecord {
+        token_hash: vec![9; 32],
+        created_at: at(0),
+        expires_at: at(3600),
+        used_at: None,
+    };
     commit(&store, vec![Mutation::InsertSetupToken(setup.clone())]).await;
     assert_eq!(store.find_setup_token(&[9; 32]).await.unwrap(), Some(setup));
-    commit(&store, vec![Mutation::ConsumeSetupToken { token_hash: vec![9; 32], at: at(5) }]).await;
-    let again = store.commit(UnitOfWork::new().with(Mutation::ConsumeSetupToken { token_hash: vec![9; 32], at: at(6) })).await;
-    assert!(matches!(&again, Err(StoreError::Conflict { constraint }) if constraint == "setup_tokens.used"), "{again:?}");
-    assert_eq!(store.find_setup_token(&[9; 32]).await.unwrap().unwrap().used_at, Some(at(5)));
-    let unknown = store.commit(UnitOfWork::new().with(Mutation::ConsumeSetupToken { token_hash: vec![1; 32], at: at(6) })).await;
-    assert!(matches!(unknown, Err(StoreError::Conflict { .. })), "{unknown:?}");
+    commit(
+        &store,
+        vec![Mutation::ConsumeSetupToken {
+            token_hash: vec![9; 32],
+            at: at(5),
+        }],
+    )
+    .await;
+    let again = store
+        .commit(UnitOfWork::new().with(Mutation::ConsumeSetupToken {
+            token_hash: vec![9; 32],
+            at: at(6),
+        }))
+        .await;
+    assert!(
+        matches!(&again, Err(StoreError::Conflict { constraint }) if constraint == "setup_tokens.used"),
+        "{again:?}"
+    );
+    assert_eq!(
+        store
+            .find_setup_token(&[9; 32])
+            .await
+            .unwrap()
+            .unwrap()
+            .used_at,
+        Some(at(5))
+    );
+    let unknown = store
+        .commit(UnitOfWork::new().with(Mutation::ConsumeSetupToken {
+            token_hash: vec![1; 32],
+            at: at(6),
+        }))
+        .await;
+    assert!(
+        matches!(unknown, Err(StoreError::Conflict { .. })),
+        "{unknown:?}"
+    );
 }
 
 pub async fn a_claimed_idempotency_key_is_found_and_cannot_be_claimed_twice(store: Arc<dyn Store>) {
@@ -614,24 +1176,76 @@ pub async fn a_claimed_idempotency_key_is_found_and_cannot_be_claimed_twice(stor
         created_at: at(1),
     };
     commit(&store, vec![Mutation::ClaimIdempotencyKey(record.clone())]).await;
-    assert_eq!(store.find_idempotency_key("token:1", "order-42-create").await.unwrap(), Some(record.clone()));
-    assert_eq!(store.find_idempotency_key("token:2", "order-42-create").await.unwrap(), None);
-    let other_principal = IdempotencyRecord { principal: "token:2".into(), ..record.clone() };
+    assert_eq!(
+        store
+            .find_idempotency_key("token:1", "order-42-create")
+            .await
+            .unwrap(),
+        Some(record.clone())
+    );
+    assert_eq!(
+        store
+            .find_idempotency_key("token:2", "order-42-create")
+            .await
+            .unwrap(),
+        None
+    );
+    let other_principal = IdempotencyRecord {
+        principal: "token:2".into(),
+        ..record.clone()
+    };
     commit(&store, vec![Mutation::ClaimIdempotencyKey(other_principal)]).await;
-    let twice = store.commit(UnitOfWork::new().with(Mutation::ClaimIdempotencyKey(record))).await;
+    let twice = store
+        .commit(UnitOfWork::new().with(Mutation::ClaimIdempotencyKey(record)))
+        .await;
     assert!(matches!(twice, Err(StoreError::Conflict { .. })));
 }
 
 pub async fn audit_events_read_back_oldest_first(store: Arc<dyn Store>) {
     let object = uuid::Uuid::now_v7();
     let agent = new_agent("audit@shop.test", Role::Admin, vec![]);
-    commit(&store, vec![Mutation::InsertAgent { agent: agent.clone(), password_hash: None }]).await;
-    let created = AuditEvent::new(at(1), Actor::Agent(agent.id), "ticket.created", "ticket", object, vec![set("status", "new")]);
-    let updated = AuditEvent::new(at(2), Actor::System, "ticket.updated", "ticket", object, vec![]);
-    commit(&store, vec![Mutation::Audit(updated.clone()), Mutation::Audit(created.clone())]).await;
+    commit(
+        &store,
+        vec![Mutation::InsertAgent {
+            agent: agent.clone(),
+            password_hash: None,
+        }],
+    )
+    .await;
+    let created = AuditEvent::new(
+        at(1),
+        Actor::Agent(agent.id),
+        "ticket.created",
+        "ticket",
+        object,
+        vec![set("status", "new")],
+    );
+    let updated = AuditEvent::new(
+        at(2),
+        Actor::System,
+        "ticket.updated",
+        "ticket",
+        object,
+        vec![],
+    );
+    commit(
+        &store,
+        vec![
+            Mutation::Audit(updated.clone()),
+            Mutation::Audit(created.clone()),
+        ],
+    )
+    .await;
     let events = store.list_audit_events(object).await.unwrap();
     assert_eq!(events.len(), 2);
-    assert_eq!((events[0].id, events[0].actor_agent_id, events[0].action.as_str()), (created.id, Some(agent.id), "ticket.created"));
+    assert_eq!(
+        (
+            events[0].id,
+            events[0].actor_agent_id,
+            events[0].action.as_str()
+        ),
+        (created.id, Some(agent.id), "ticket.created")
+    );
     assert_eq!(events[0].changes, created.changes_json());
     assert_eq!((events[1].id, events[1].actor_agent_id), (updated.id, None));
 }
@@ -646,9 +1260,15 @@ pub async fn the_logical_schema_lists_the_core_tables(store: Arc<dyn Store>) {
         ("audit_events", "changes", "json"),
     ] {
         assert!(
-            schema.iter().any(|c| c.table == table && c.column == column && c.logical_type == logical_type),
+            schema
+                .iter()
+                .any(|c| c.table == table && c.column == column && c.logical_type == logical_type),
             "{table}.{column} {logical_type} missing from {schema:?}"
         );
     }
-    assert!(schema.iter().all(|column| !column.table.starts_with("refinery")));
+    assert!(
+        schema
+            .iter()
+            .all(|column| !column.table.starts_with("refinery"))
+    );
 }

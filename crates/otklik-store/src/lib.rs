@@ -25,7 +25,9 @@ use otklik_domain::agent::{Agent, Tag, Team};
 use otklik_domain::attachment::AttachmentMeta;
 use otklik_domain::audit::StoredAuditEvent;
 use otklik_domain::customer::{Customer, CustomerMerge, IdentityValue};
-use otklik_domain::ids::{AgentId, AttachmentId, CustomerId, CustomerMergeId, TagId, TeamId, TicketId};
+use otklik_domain::ids::{
+    AgentId, AttachmentId, CustomerId, CustomerMergeId, TagId, TeamId, TicketId,
+};
 use otklik_domain::message::Message;
 use otklik_domain::ticket::Ticket;
 
@@ -76,15 +78,22 @@ pub trait Store: Send + Sync + 'static {
     /// The customer with this id, with identities.
     async fn find_customer(&self, id: CustomerId) -> StoreResult<Option<Customer>>;
     /// The customer that owns this identity.
-    async fn find_customer_by_identity(&self, identity: &IdentityValue) -> StoreResult<Option<Customer>>;
+    async fn find_customer_by_identity(
+        &self,
+        identity: &IdentityValue,
+    ) -> StoreResult<Option<Customer>>;
     /// One page of customers, newest first.
     async fn list_customers(&self, query: &CustomerQuery) -> StoreResult<Vec<Customer>>;
     /// Ids of every ticket of a customer (used to move them on merge).
-    async fn list_customer_ticket_ids(&self, customer_id: CustomerId) -> StoreResult<Vec<TicketId>>;
+    async fn list_customer_ticket_ids(&self, customer_id: CustomerId)
+    -> StoreResult<Vec<TicketId>>;
     /// A merge record.
     async fn find_customer_merge(&self, id: CustomerMergeId) -> StoreResult<Option<CustomerMerge>>;
     /// Merges in which the customer was source or target, newest first.
-    async fn list_customer_merges(&self, customer_id: CustomerId) -> StoreResult<Vec<CustomerMerge>>;
+    async fn list_customer_merges(
+        &self,
+        customer_id: CustomerId,
+    ) -> StoreResult<Vec<CustomerMerge>>;
 
     // Staff.
 
@@ -118,7 +127,11 @@ pub trait Store: Send + Sync + 'static {
     /// The set-up token whose SHA-256 is `token_hash`.
     async fn find_setup_token(&self, token_hash: &[u8]) -> StoreResult<Option<SetupTokenRecord>>;
     /// The result recorded for an idempotency key of a principal.
-    async fn find_idempotency_key(&self, principal: &str, key: &str) -> StoreResult<Option<IdempotencyRecord>>;
+    async fn find_idempotency_key(
+        &self,
+        principal: &str,
+        key: &str,
+    ) -> StoreResult<Option<IdempotencyRecord>>;
 
     // Audit.
 

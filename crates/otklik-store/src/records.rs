@@ -17,7 +17,10 @@ pub enum Visibility {
     /// Supervisors and admins.
     All,
     /// An agent: tickets with no team, of one of `team_ids`, or assigned to `agent_id`.
-    Agent { agent_id: AgentId, team_ids: Vec<TeamId> },
+    Agent {
+        agent_id: AgentId,
+        team_ids: Vec<TeamId>,
+    },
 }
 
 /// Filter on the assignee.

@@ -4,7 +4,9 @@ use jiff::Timestamp;
 use otklik_domain::agent::{Agent, Tag, Team};
 use otklik_domain::audit::AuditEvent;
 use otklik_domain::customer::{Customer, CustomerMerge, Identity};
-use otklik_domain::ids::{AgentId, CustomerId, CustomerMergeId, IdentityId, TagId, TeamId, TicketId, TokenId};
+use otklik_domain::ids::{
+    AgentId, CustomerId, CustomerMergeId, IdentityId, TagId, TeamId, TicketId, TokenId,
+};
 use otklik_domain::message::Message;
 use otklik_domain::ticket::{NewTicket, Ticket};
 
@@ -18,33 +20,61 @@ pub enum Mutation {
     InsertTicket(NewTicket),
     /// Saves every mutable field of a ticket (tags included) if its version is still
     /// `expected_version`; the stored version becomes `expected_version + 1`.
-    UpdateTicket { ticket: Ticket, expected_version: i64 },
+    UpdateTicket {
+        ticket: Ticket,
+        expected_version: i64,
+    },
     /// Inserts a message and its attachments' metadata.
     InsertMessage(Message),
     /// Moves every message (and attachment) of `from` to `to` (ticket merge).
-    MoveMessages { from: TicketId, to: TicketId },
+    MoveMessages {
+        from: TicketId,
+        to: TicketId,
+    },
     /// Inserts a customer with its identities.
     InsertCustomer(Customer),
     /// Saves name, language and `merged_into` if the version is still `expected_version`.
-    UpdateCustomer { customer: Customer, expected_version: i64 },
+    UpdateCustomer {
+        customer: Customer,
+        expected_version: i64,
+    },
     /// Adds an identity to a customer.
     InsertIdentity(Identity),
     /// Removes an identity.
     DeleteIdentity(IdentityId),
     /// Gives identities to another customer (merge and un-merge).
-    MoveIdentities { identity_ids: Vec<IdentityId>, to: CustomerId },
+    MoveIdentities {
+        identity_ids: Vec<IdentityId>,
+        to: CustomerId,
+    },
     /// Gives tickets to another customer (merge and un-merge); bumps their versions.
-    MoveTickets { ticket_ids: Vec<TicketId>, to: CustomerId, at: Timestamp },
+    MoveTickets {
+        ticket_ids: Vec<TicketId>,
+        to: CustomerId,
+        at: Timestamp,
+    },
     /// Records a customer merge.
     InsertCustomerMerge(CustomerMerge),
     /// Marks a customer merge as undone.
-    MarkCustomerMergeUndone { id: CustomerMergeId, at: Timestamp },
+    MarkCustomerMergeUndone {
+        id: CustomerMergeId,
+        at: Timestamp,
+    },
     /// Inserts an agent with team memberships and an optional password hash.
-    InsertAgent { agent: Agent, password_hash: Option<String> },
+    InsertAgent {
+        agent: Agent,
+        password_hash: Option<String>,
+    },
     /// Saves an agent's e-mail, name, role, active flag and teams if the version matches.
-    UpdateAgent { agent: Agent, expected_version: i64 },
+    UpdateAgent {
+        agent: Agent,
+        expected_version: i64,
+    },
     /// Replaces an agent's password hash.
-    SetPasswordHash { agent_id: AgentId, password_hash: String },
+    SetPasswordHash {
+        agent_id: AgentId,
+        password_hash: String,
+    },
     InsertTeam(Team),
     UpdateTeam(Team),
     /// Deletes a team; its tickets lose the team and its members the membership.
@@ -53,15 +83,25 @@ pub enum Mutation {
     /// Deletes a tag and removes it from every ticket.
     DeleteTag(TagId),
     InsertToken(ApiTokenRecord),
-    RevokeToken { id: TokenId, at: Timestamp },
+    RevokeToken {
+        id: TokenId,
+        at: Timestamp,
+    },
     InsertSession(SessionRecord),
-    DeleteSession { id_hash: Vec<u8> },
+    DeleteSession {
+        id_hash: Vec<u8>,
+    },
     /// Deletes every session of an agent (password change, deactivation).
-    DeleteAgentSessions { agent_id: AgentId },
+    DeleteAgentSessions {
+        agent_id: AgentId,
+    },
     InsertSetupToken(SetupTokenRecord),
     /// Marks a set-up token used; fails with `Conflict { constraint: "setup_tokens.used" }` if it
     /// was already used, so two racing set-ups cannot both succeed.
-    ConsumeSetupToken { token_hash: Vec<u8>, at: Timestamp },
+    ConsumeSetupToken {
+        token_hash: Vec<u8>,
+        at: Timestamp,
+    },
     /// Records an idempotency key; fails with `Conflict { constraint: "idempotency_keys" }`
     /// when the key exists, which rolls back the whole unit.
     ClaimIdempotencyKey(IdempotencyRecord),

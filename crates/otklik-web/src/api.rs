@@ -31,7 +31,10 @@ struct BearerAuth;
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
     }
 }
 
@@ -56,7 +59,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(staff::list_tokens, staff::create_token))
         .routes(routes!(staff::revoke_token))
         .routes(routes!(staff::list_teams, staff::create_team))
-        .routes(routes!(staff::get_team, staff::rename_team, staff::delete_team))
+        .routes(routes!(
+            staff::get_team,
+            staff::rename_team,
+            staff::delete_team
+        ))
         .routes(routes!(staff::list_tags, staff::create_tag))
         .routes(routes!(staff::delete_tag))
         .routes(routes!(staff::list_roles))

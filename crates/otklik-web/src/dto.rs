@@ -106,8 +106,13 @@ impl NewAttachmentDto {
     pub fn decode(self) -> ApiResult<otklik_app::tickets::NewAttachment> {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(self.content_base64.as_bytes())
-            .map_err(|error| ApiError::InvalidBody(format!("attachments.content_base64: {error}")))?;
-        Ok(otklik_app::tickets::NewAttachment { file_name: self.file_name, bytes })
+            .map_err(|error| {
+                ApiError::InvalidBody(format!("attachments.content_base64: {error}"))
+            })?;
+        Ok(otklik_app::tickets::NewAttachment {
+            file_name: self.file_name,
+            bytes,
+        })
     }
 }
 
@@ -243,7 +248,11 @@ impl From<Message> for MessageDto {
             visibility: message.visibility,
             channel: message.channel,
             body: message.body,
-            attachments: message.attachments.into_iter().map(AttachmentDto::from).collect(),
+            attachments: message
+                .attachments
+                .into_iter()
+                .map(AttachmentDto::from)
+                .collect(),
             created_at: message.created_at,
         }
     }
@@ -303,7 +312,11 @@ pub struct IdentityInputDto {
 
 impl IdentityInputDto {
     pub fn parse(&self) -> ApiResult<IdentityValue> {
-        Ok(IdentityValue::parse(self.kind, self.provider.as_deref(), &self.value)?)
+        Ok(IdentityValue::parse(
+            self.kind,
+            self.provider.as_deref(),
+            &self.value,
+        )?)
     }
 }
 
@@ -409,7 +422,11 @@ impl From<CustomerMerge> for CustomerMergeDto {
             id: merge.id.0,
             source_id: merge.source_id.0,
             target_id: merge.target_id.0,
-            moved_identity_ids: merge.moved_identity_ids.into_iter().map(|id| id.0).collect(),
+            moved_identity_ids: merge
+                .moved_identity_ids
+                .into_iter()
+                .map(|id| id.0)
+                .collect(),
             moved_ticket_ids: merge.moved_ticket_ids.into_iter().map(|id| id.0).collect(),
             merged_by: merge.merged_by.map(|id| id.0),
             merged_at: merge.merged_at,
@@ -485,7 +502,11 @@ pub struct TeamDto {
 
 impl From<Team> for TeamDto {
     fn from(team: Team) -> Self {
-        TeamDto { id: team.id.0, name: team.name, created_at: team.created_at }
+        TeamDto {
+            id: team.id.0,
+            name: team.name,
+            created_at: team.created_at,
+        }
     }
 }
 
@@ -505,7 +526,11 @@ pub struct TagDto {
 
 impl From<Tag> for TagDto {
     fn from(tag: Tag) -> Self {
-        TagDto { id: tag.id.0, name: tag.name, created_at: tag.created_at }
+        TagDto {
+            id: tag.id.0,
+            name: tag.name,
+            created_at: tag.created_at,
+        }
     }
 }
 
@@ -536,7 +561,10 @@ pub struct TokenDto {
 }
 
 fn scope_names(scopes: &BTreeSet<Scope>) -> Vec<String> {
-    scopes.iter().map(|scope| scope.as_str().to_owned()).collect()
+    scopes
+        .iter()
+        .map(|scope| scope.as_str().to_owned())
+        .collect()
 }
 
 impl From<ApiTokenRecord> for TokenDto {
@@ -564,7 +592,10 @@ pub struct IssuedTokenDto {
 
 impl From<IssuedToken> for IssuedTokenDto {
     fn from(issued: IssuedToken) -> Self {
-        IssuedTokenDto { token: issued.secret, details: issued.record.into() }
+        IssuedTokenDto {
+            token: issued.secret,
+            details: issued.record.into(),
+        }
     }
 }
 
@@ -594,7 +625,9 @@ pub fn encode_ticket_cursor(cursor: TicketCursor) -> String {
 /// Decodes a cursor made by [`encode_ticket_cursor`].
 pub fn decode_ticket_cursor(text: &str) -> ApiResult<TicketCursor> {
     let invalid = || ApiError::InvalidQuery("cursor: not a cursor returned by this API".into());
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).map_err(|_| invalid())?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .map_err(|_| invalid())?;
     let raw = String::from_utf8(raw).map_err(|_| invalid())?;
     let (micros, id) = raw.split_once(':').ok_or_else(invalid)?;
     let micros: i64 = micros.parse().map_err(|_| invalid())?;

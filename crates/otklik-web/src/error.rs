@@ -68,44 +68,115 @@ impl ApiError {
         use StatusCode as S;
         match self {
             ApiError::MalformedJson(_) => (S::BAD_REQUEST, "malformed_json", "Malformed JSON"),
-            ApiError::InvalidBody(_) => (S::UNPROCESSABLE_ENTITY, "invalid_body", "Invalid request body"),
-            ApiError::InvalidQuery(_) => (S::BAD_REQUEST, "invalid_query", "Invalid query parameter"),
-            ApiError::UnsupportedMediaType => (S::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Unsupported media type"),
-            ApiError::PayloadTooLarge => (S::PAYLOAD_TOO_LARGE, "payload_too_large", "Payload too large"),
+            ApiError::InvalidBody(_) => (
+                S::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                "Invalid request body",
+            ),
+            ApiError::InvalidQuery(_) => {
+                (S::BAD_REQUEST, "invalid_query", "Invalid query parameter")
+            }
+            ApiError::UnsupportedMediaType => (
+                S::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Unsupported media type",
+            ),
+            ApiError::PayloadTooLarge => (
+                S::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "Payload too large",
+            ),
             ApiError::NotFound => (S::NOT_FOUND, "not_found", "Not found"),
-            ApiError::MethodNotAllowed => (S::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed"),
+            ApiError::MethodNotAllowed => (
+                S::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "Method not allowed",
+            ),
             ApiError::Timeout => (S::REQUEST_TIMEOUT, "timeout", "Request timeout"),
             ApiError::App(error) => match error {
-                AppError::Unauthenticated => (S::UNAUTHORIZED, "unauthenticated", "Authentication required"),
+                AppError::Unauthenticated => (
+                    S::UNAUTHORIZED,
+                    "unauthenticated",
+                    "Authentication required",
+                ),
                 AppError::Forbidden(Denied::Role) => (S::FORBIDDEN, "forbidden", "Forbidden"),
-                AppError::Forbidden(Denied::Scope(_)) => (S::FORBIDDEN, "insufficient_scope", "Insufficient token scope"),
+                AppError::Forbidden(Denied::Scope(_)) => (
+                    S::FORBIDDEN,
+                    "insufficient_scope",
+                    "Insufficient token scope",
+                ),
                 AppError::NotFound { .. } => (S::NOT_FOUND, "not_found", "Not found"),
-                AppError::Domain(DomainError::Validation { .. }) => (S::UNPROCESSABLE_ENTITY, "validation_failed", "Validation failed"),
-                AppError::Domain(DomainError::InvalidTransition { .. }) => (S::CONFLICT, "invalid_transition", "Invalid status transition"),
-                AppError::Domain(DomainError::TicketMerged { .. }) => (S::CONFLICT, "ticket_merged", "Ticket was merged"),
-                AppError::Domain(DomainError::TicketClosed) => (S::CONFLICT, "ticket_closed", "Ticket is closed"),
-                AppError::Domain(DomainError::InvalidMerge(_)) => (S::CONFLICT, "invalid_merge", "Invalid merge"),
-                AppError::InvalidReference { .. } => (S::UNPROCESSABLE_ENTITY, "invalid_reference", "Invalid reference"),
+                AppError::Domain(DomainError::Validation { .. }) => (
+                    S::UNPROCESSABLE_ENTITY,
+                    "validation_failed",
+                    "Validation failed",
+                ),
+                AppError::Domain(DomainError::InvalidTransition { .. }) => (
+                    S::CONFLICT,
+                    "invalid_transition",
+                    "Invalid status transition",
+                ),
+                AppError::Domain(DomainError::TicketMerged { .. }) => {
+                    (S::CONFLICT, "ticket_merged", "Ticket was merged")
+                }
+                AppError::Domain(DomainError::TicketClosed) => {
+                    (S::CONFLICT, "ticket_closed", "Ticket is closed")
+                }
+                AppError::Domain(DomainError::InvalidMerge(_)) => {
+                    (S::CONFLICT, "invalid_merge", "Invalid merge")
+                }
+                AppError::InvalidReference { .. } => (
+                    S::UNPROCESSABLE_ENTITY,
+                    "invalid_reference",
+                    "Invalid reference",
+                ),
                 AppError::Conflict { code, .. } => (S::CONFLICT, code, "Conflict"),
-                AppError::IdempotencyKeyReused => (S::UNPROCESSABLE_ENTITY, "idempotency_key_reused", "Idempotency key reused"),
-                AppError::TooLarge(_) => (S::PAYLOAD_TOO_LARGE, "payload_too_large", "Payload too large"),
-                AppError::Store(_) => (S::INTERNAL_SERVER_ERROR, "internal_error", "Internal error"),
+                AppError::IdempotencyKeyReused => (
+                    S::UNPROCESSABLE_ENTITY,
+                    "idempotency_key_reused",
+                    "Idempotency key reused",
+                ),
+                AppError::TooLarge(_) => (
+                    S::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "Payload too large",
+                ),
+                AppError::Store(_) => {
+                    (S::INTERNAL_SERVER_ERROR, "internal_error", "Internal error")
+                }
             },
         }
     }
 
     fn detail_and_field(&self) -> (String, Option<String>) {
         match self {
-            ApiError::MalformedJson(detail) | ApiError::InvalidBody(detail) | ApiError::InvalidQuery(detail) => (detail.clone(), None),
+            ApiError::MalformedJson(detail)
+            | ApiError::InvalidBody(detail)
+            | ApiError::InvalidQuery(detail) => (detail.clone(), None),
             ApiError::UnsupportedMediaType => ("send the body as application/json".into(), None),
-            ApiError::PayloadTooLarge => ("the request body is larger than this endpoint accepts".into(), None),
+            ApiError::PayloadTooLarge => (
+                "the request body is larger than this endpoint accepts".into(),
+                None,
+            ),
             ApiError::NotFound => ("no such resource".into(), None),
-            ApiError::MethodNotAllowed => ("this resource does not support that method".into(), None),
-            ApiError::Timeout => ("the request took too long and was stopped; retry".into(), None),
+            ApiError::MethodNotAllowed => {
+                ("this resource does not support that method".into(), None)
+            }
+            ApiError::Timeout => (
+                "the request took too long and was stopped; retry".into(),
+                None,
+            ),
             // Storage failures are logged in full and shown generically.
-            ApiError::App(AppError::Store(_)) => ("something went wrong on our side; it was logged".into(), None),
-            ApiError::App(AppError::Domain(DomainError::Validation { field, reason })) => (format!("{field}: {reason}"), Some((*field).to_owned())),
-            ApiError::App(AppError::InvalidReference { field, reason }) => (format!("{field}: {reason}"), Some((*field).to_owned())),
+            ApiError::App(AppError::Store(_)) => (
+                "something went wrong on our side; it was logged".into(),
+                None,
+            ),
+            ApiError::App(AppError::Domain(DomainError::Validation { field, reason })) => {
+                (format!("{field}: {reason}"), Some((*field).to_owned()))
+            }
+            ApiError::App(AppError::InvalidReference { field, reason }) => {
+                (format!("{field}: {reason}"), Some((*field).to_owned()))
+            }
             ApiError::App(error) => (error.to_string(), None),
         }
     }
@@ -134,9 +205,14 @@ impl IntoResponse for ApiError {
         }
         let (status, problem) = self.problem();
         let mut response = (status, axum::Json(problem)).into_response();
-        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         if status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }

@@ -20,8 +20,14 @@ pub struct Auth(pub Principal);
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let header = parts.headers.get(header::AUTHORIZATION).and_then(|value| value.to_str().ok());
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok());
         let Some(token) = header.and_then(|value| value.strip_prefix("Bearer ")) else {
             return Err(AppError::Unauthenticated.into());
         };
@@ -48,15 +54,23 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiQuer
 /// Parses a JSON body: wrong media type → 415, broken JSON → 400, JSON that does not fit the
 /// schema (unknown fields included) → 422. Nothing is changed on any of these.
 pub fn parse_json<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> ApiResult<T> {
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok()).unwrap_or("");
-    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     if essence != "application/json" && !essence.ends_with("+json") {
         return Err(ApiError::UnsupportedMediaType);
     }
     serde_json::from_slice(body).map_err(|error| match error.classify() {
-        serde_json::error::Category::Syntax | serde_json::error::Category::Eof | serde_json::error::Category::Io => {
-            ApiError::MalformedJson(error.to_string())
-        }
+        serde_json::error::Category::Syntax
+        | serde_json::error::Category::Eof
+        | serde_json::error::Category::Io => ApiError::MalformedJson(error.to_string()),
         serde_json::error::Category::Data => ApiError::InvalidBody(error.to_string()),
     })
 }
@@ -74,9 +88,19 @@ pub fn idempotency_key(
     path: &str,
     body: &[u8],
 ) -> ApiResult<Option<IdempotencyKey>> {
-    let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
-    let key = value.to_str().map_err(|_| ApiError::InvalidQuery("Idempotency-Key must be visible ASCII".into()))?;
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .map_err(|_| ApiError::InvalidQuery("Idempotency-Key must be visible ASCII".into()))?;
     // Keys are scoped to the agent, so a retry through another of their tokens still replays.
     let owner = format!("agent:{}", principal.agent_id);
-    Ok(Some(IdempotencyKey::new(owner, key, method.as_str(), path, body)?))
+    Ok(Some(IdempotencyKey::new(
+        owner,
+        key,
+        method.as_str(),
+        path,
+        body,
+    )?))
 }

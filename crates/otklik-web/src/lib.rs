@@ -48,7 +48,11 @@ pub struct AppState {
 impl AppState {
     /// A state that is ready at once.
     pub fn new(app: App, metrics: Option<PrometheusHandle>) -> Self {
-        Self { app, metrics, ready: Arc::new(AtomicBool::new(true)) }
+        Self {
+            app,
+            metrics,
+            ready: Arc::new(AtomicBool::new(true)),
+        }
     }
 }
 
@@ -63,7 +67,10 @@ pub fn router(state: AppState) -> Router {
     let openapi = Arc::new(openapi);
     Router::new()
         .merge(api_routes)
-        .route("/api/v1/openapi.json", get(move || async move { Json(openapi.as_ref().clone()) }))
+        .route(
+            "/api/v1/openapi.json",
+            get(move || async move { Json(openapi.as_ref().clone()) }),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -72,7 +79,10 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(record_metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
         .layer(middleware::from_fn(problem_for_bare_errors))
         .layer(TraceLayer::new_for_http())
         .layer(PropagateRequestIdLayer::x_request_id())
@@ -103,7 +113,10 @@ async fn metrics(State(state): State<AppState>) -> Response {
     match &state.metrics {
         Some(handle) => {
             let mut response = handle.render().into_response();
-            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4"),
+            );
             response
         }
         None => (StatusCode::NOT_FOUND, "metrics are not enabled").into_response(),
@@ -115,7 +128,10 @@ async fn metrics(State(state): State<AppState>) -> Response {
 async fn record_metrics(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().as_str().to_owned();
-    let route = request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
     metrics::counter!("otklik_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status).increment(1);

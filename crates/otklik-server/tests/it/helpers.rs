@@ -79,21 +79,33 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     let blobs = Arc::new(LocalBlobStore::new(folder.path().join("attachments")));
     let app = App::new(store, blobs, Arc::new(SystemClock));
     let router = otklik_web::router(AppState::new(app.clone(), None));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a free port");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a free port");
     let address = listener.local_addr().expect("local address");
     tokio::spawn(async move {
         axum::serve(listener, router).await.expect("server runs");
     });
-    let admin = app.create_admin_from_cli("admin@shop.test", "Admin", "correct horse battery".into()).await.expect("admin");
+    let admin = app
+        .create_admin_from_cli("admin@shop.test", "Admin", "correct horse battery".into())
+        .await
+        .expect("admin");
     let admin_token = app
-        .create_token_from_cli("admin@shop.test", Scope::ALL.iter().copied().collect(), "tests")
+        .create_token_from_cli(
+            "admin@shop.test",
+            Scope::ALL.iter().copied().collect(),
+            "tests",
+        )
         .await
         .expect("admin token")
         .secret;
     guards.push(Box::new(folder));
     TestApp {
         base_url: format!("http://{address}"),
-        client: reqwest::Client::builder().no_proxy().build().expect("client"),
+        client: reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("client"),
         app,
         admin,
         admin_token,
@@ -118,7 +130,12 @@ impl Reply {
         let headers = response.headers().clone();
         let bytes = response.bytes().await.expect("body").to_vec();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Reply { status, headers, body, bytes }
+        Reply {
+            status,
+            headers,
+            body,
+            bytes,
+        }
     }
 
     /// The problem code of an error reply.
@@ -128,14 +145,25 @@ impl Reply {
 
     /// A string field of the JSON body.
     pub fn str(&self, field: &str) -> String {
-        self.body[field].as_str().unwrap_or_else(|| panic!("no string {field} in {}", self.body)).to_owned()
+        self.body[field]
+            .as_str()
+            .unwrap_or_else(|| panic!("no string {field} in {}", self.body))
+            .to_owned()
     }
 }
 
 impl TestApp {
     /// Sends a request with an optional bearer token and JSON body.
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
-        let mut request = self.client.request(method, format!("{}{path}", self.base_url));
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base_url));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -154,11 +182,18 @@ impl TestApp {
     }
 
     pub async fn patch(&self, path: &str, token: &str, body: Value) -> Reply {
-        self.call(Method::PATCH, path, Some(token), Some(body)).await
+        self.call(Method::PATCH, path, Some(token), Some(body))
+            .await
     }
 
     /// Sends raw bytes with a chosen content type (for malformed-input tests).
-    pub async fn post_raw(&self, path: &str, token: &str, content_type: &str, body: Vec<u8>) -> Reply {
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        token: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Reply {
         let request = self
             .client
             .post(format!("{}{path}", self.base_url))
@@ -170,46 +205,86 @@ impl TestApp {
 
     /// Announces a body of `length` bytes without sending it, as a client uploading a huge file
     /// would, and returns the status line and body of the server's early answer.
-    pub async fn post_announcing_length(&self, path: &str, token: &str, length: usize) -> (u16, serde_json::Value) {
+    pub async fn post_announcing_length(
+        &self,
+        path: &str,
+        token: &str,
+        length: usize,
+    ) -> (u16, serde_json::Value) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let address = self.base_url.trim_start_matches("http://");
-        let mut stream = tokio::net::TcpStream::connect(address).await.expect("connect");
+        let mut stream = tokio::net::TcpStream::connect(address)
+            .await
+            .expect("connect");
         let head = format!(
             "POST {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n\
              Content-Type: application/json\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
         );
         stream.write_all(head.as_bytes()).await.expect("send head");
         let mut answer = Vec::new();
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            stream.read_to_end(&mut answer),
+        )
+        .await;
         let text = String::from_utf8_lossy(&answer).into_owned();
-        let status = text.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
+        let status = text
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or(0);
         // The body may be chunked: take the JSON object inside it.
         let body = match (text.find('{'), text.rfind('}')) {
             (Some(start), Some(end)) if start < end => &text[start..=end],
             _ => "",
         };
-        (status, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+        (
+            status,
+            serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+        )
     }
 
     /// Creates a team as the admin.
     pub async fn create_team(&self, name: &str) -> TeamId {
-        let reply = self.post("/api/v1/teams", &self.admin_token, json!({ "name": name })).await;
+        let reply = self
+            .post("/api/v1/teams", &self.admin_token, json!({ "name": name }))
+            .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
         reply.str("id").parse().expect("team id")
     }
 
     /// Creates a staff member with a role and teams, and a token with `scopes` (all if empty).
-    pub async fn staff(&self, email: &str, role: Role, team_ids: &[TeamId], scopes: &[&str]) -> (String, String) {
+    pub async fn staff(
+        &self,
+        email: &str,
+        role: Role,
+        team_ids: &[TeamId],
+        scopes: &[&str],
+    ) -> (String, String) {
         let reply = self
-            .post("/api/v1/agents", &self.admin_token, json!({
-                "email": email, "name": email, "role": role.as_str(),
-                "team_ids": team_ids.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            }))
+            .post(
+                "/api/v1/agents",
+                &self.admin_token,
+                json!({
+                    "email": email, "name": email, "role": role.as_str(),
+                    "team_ids": team_ids.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                }),
+            )
             .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
         let agent_id = reply.str("id");
-        let scopes: Vec<&str> = if scopes.is_empty() { Scope::ALL.iter().map(|scope| scope.as_str()).collect() } else { scopes.to_vec() };
-        let token = self.post(&format!("/api/v1/agents/{agent_id}/tokens"), &self.admin_token, json!({ "name": "t", "scopes": scopes })).await;
+        let scopes: Vec<&str> = if scopes.is_empty() {
+            Scope::ALL.iter().map(|scope| scope.as_str()).collect()
+        } else {
+            scopes.to_vec()
+        };
+        let token = self
+            .post(
+                &format!("/api/v1/agents/{agent_id}/tokens"),
+                &self.admin_token,
+                json!({ "name": "t", "scopes": scopes }),
+            )
+            .await;
         assert_eq!(token.status, StatusCode::CREATED, "{}", token.body);
         (agent_id, token.str("token"))
     }

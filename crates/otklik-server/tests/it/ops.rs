@@ -28,7 +28,9 @@ async fn the_setup_token_creates_the_first_admin_once(backend: Backend) {
     let folder = tempfile::tempdir().unwrap();
     // A fresh instance: no agents yet, so a set-up token is issued.
     let store: Arc<dyn Store> = match backend {
-        Backend::Sqlite => Arc::new(otklik_store_sqlite::SqliteStore::open(&folder.path().join("fresh.db")).unwrap()),
+        Backend::Sqlite => Arc::new(
+            otklik_store_sqlite::SqliteStore::open(&folder.path().join("fresh.db")).unwrap(),
+        ),
         Backend::Postgres => {
             let database = otklik_store_postgres::testkit::fresh_database().await;
             let store = database.store.clone();
@@ -38,10 +40,16 @@ async fn the_setup_token_creates_the_first_admin_once(backend: Backend) {
     };
     let app = otklik_app::App::new(
         store,
-        Arc::new(otklik_store::blobs::LocalBlobStore::new(folder.path().join("blobs"))),
+        Arc::new(otklik_store::blobs::LocalBlobStore::new(
+            folder.path().join("blobs"),
+        )),
         Arc::new(otklik_domain::clock::SystemClock),
     );
-    let token = app.issue_setup_token_if_needed().await.unwrap().expect("a fresh instance issues a token");
+    let token = app
+        .issue_setup_token_if_needed()
+        .await
+        .unwrap()
+        .expect("a fresh instance issues a token");
     let router = otklik_web::router(otklik_web::AppState::new(app.clone(), None));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -60,22 +68,43 @@ async fn the_setup_token_creates_the_first_admin_once(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(short_password.status(), StatusCode::UNPROCESSABLE_ENTITY, "the token survives a refused attempt");
+    assert_eq!(
+        short_password.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "the token survives a refused attempt"
+    );
     let first = setup(token.clone(), "owner@shop.test").await.unwrap();
     assert_eq!(first.status(), StatusCode::CREATED);
     let admin: serde_json::Value = first.json().await.unwrap();
     assert_eq!(admin["role"], "admin");
     let second = setup(token, "intruder@shop.test").await.unwrap();
-    assert_eq!(second.status(), StatusCode::UNAUTHORIZED, "the token works once");
-    assert_eq!(app.issue_setup_token_if_needed().await.unwrap(), None, "no new token once an admin exists");
-    let (session, _) = app.sign_in("owner@shop.test", "long enough password".into()).await.unwrap();
+    assert_eq!(
+        second.status(),
+        StatusCode::UNAUTHORIZED,
+        "the token works once"
+    );
+    assert_eq!(
+        app.issue_setup_token_if_needed().await.unwrap(),
+        None,
+        "no new token once an admin exists"
+    );
+    let (session, _) = app
+        .sign_in("owner@shop.test", "long enough password".into())
+        .await
+        .unwrap();
     assert!(app.authenticate_session(&session).await.is_ok());
-    assert!(app.sign_in("owner@shop.test", "wrong password!".into()).await.is_err());
+    assert!(
+        app.sign_in("owner@shop.test", "wrong password!".into())
+            .await
+            .is_err()
+    );
     app.sign_out(&session).await.unwrap();
     assert!(app.authenticate_session(&session).await.is_err());
 }
 
-async fn both_backends_reach_the_same_logical_schema_with_identically_named_migrations(backend: Backend) {
+async fn both_backends_reach_the_same_logical_schema_with_identically_named_migrations(
+    backend: Backend,
+) {
     // Runs once per backend, comparing that backend with the other.
     let test = spawn_app(backend).await;
     let other = spawn_app(match backend {
@@ -89,8 +118,14 @@ async fn both_backends_reach_the_same_logical_schema_with_identically_named_migr
     assert_eq!(mine, theirs);
 
     let names = |backend: &str| {
-        let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(format!("otklik-store-{backend}")).join("migrations");
-        let mut names: Vec<String> = std::fs::read_dir(folder).unwrap().map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(format!("otklik-store-{backend}"))
+            .join("migrations");
+        let mut names: Vec<String> = std::fs::read_dir(folder)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
         names.sort();
         names
     };
@@ -99,13 +134,22 @@ async fn both_backends_reach_the_same_logical_schema_with_identically_named_migr
 
 fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE.get_or_init(|| PrometheusBuilder::new().install_recorder().expect("one recorder per test process")).clone()
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .install_recorder()
+                .expect("one recorder per test process")
+        })
+        .clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_requests_by_route_template_not_by_raw_path() {
     let test = spawn_app(Backend::Sqlite).await;
-    let router = otklik_web::router(otklik_web::AppState::new(test.app.clone(), Some(metrics_handle())));
+    let router = otklik_web::router(otklik_web::AppState::new(
+        test.app.clone(),
+        Some(metrics_handle()),
+    ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
@@ -120,10 +164,28 @@ async fn metrics_count_requests_by_route_template_not_by_raw_path() {
         .json()
         .await
         .unwrap();
-    client.get(format!("{base}/api/v1/tickets/{}", ticket["id"].as_str().unwrap())).bearer_auth(&test.admin_token).send().await.unwrap();
-    let text = client.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+    client
+        .get(format!(
+            "{base}/api/v1/tickets/{}",
+            ticket["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&test.admin_token)
+        .send()
+        .await
+        .unwrap();
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(text.contains(r#"route="/api/v1/tickets/{id}""#), "{text}");
-    assert!(!text.contains(ticket["id"].as_str().unwrap()), "ids never become labels");
+    assert!(
+        !text.contains(ticket["id"].as_str().unwrap()),
+        "ids never become labels"
+    );
     assert!(text.contains("otklik_http_request_duration_seconds"));
 }
 
@@ -146,7 +208,14 @@ fn the_openapi_document_is_version_3_1_and_describes_every_route_with_bearer_aut
     let document = serde_json::to_value(otklik_web::openapi()).unwrap();
     assert!(document["openapi"].as_str().unwrap().starts_with("3.1"));
     let paths = document["paths"].as_object().unwrap();
-    for path in ["/api/v1/tickets", "/api/v1/tickets/{id}/messages", "/api/v1/customers/{id}/merge", "/api/v1/customer-merges/{id}/undo", "/api/v1/agents/{id}/tokens", "/api/v1/setup"] {
+    for path in [
+        "/api/v1/tickets",
+        "/api/v1/tickets/{id}/messages",
+        "/api/v1/customers/{id}/merge",
+        "/api/v1/customer-merges/{id}/undo",
+        "/api/v1/agents/{id}/tokens",
+        "/api/v1/setup",
+    ] {
         assert!(paths.contains_key(path), "{path} missing");
     }
     assert!(document["components"]["securitySchemes"]["bearer"].is_object());

@@ -33,21 +33,40 @@ pub struct ListCustomersQuery {
 /// List customers (newest first), or look one up by e-mail or phone.
 #[utoipa::path(get, path = "/customers", tag = "customers", params(ListCustomersQuery),
     responses((status = 200, body = Page<CustomerDto>), (status = 400, body = Problem)), security(("bearer" = [])))]
-pub async fn list(State(state): State<AppState>, Auth(principal): Auth, ApiQuery(query): ApiQuery<ListCustomersQuery>) -> ApiResult<Json<Page<CustomerDto>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiQuery(query): ApiQuery<ListCustomersQuery>,
+) -> ApiResult<Json<Page<CustomerDto>>> {
     let lookup = match (&query.email, &query.phone) {
         (Some(email), None) => Some(IdentityValue::parse(IdentityKind::Email, None, email)),
         (None, Some(phone)) => Some(IdentityValue::parse(IdentityKind::Phone, None, phone)),
         (None, None) => None,
-        _ => return Err(ApiError::InvalidQuery("give email or phone, not both".into())),
+        _ => {
+            return Err(ApiError::InvalidQuery(
+                "give email or phone, not both".into(),
+            ));
+        }
     };
     if let Some(identity) = lookup {
         let identity = identity.map_err(|error| ApiError::InvalidQuery(error.to_string()))?;
-        let found = state.app.find_customer_by_identity(&principal, &identity).await?;
-        return Ok(Json(Page { items: found.into_iter().map(CustomerDto::from).collect(), next_cursor: None }));
+        let found = state
+            .app
+            .find_customer_by_identity(&principal, &identity)
+            .await?;
+        return Ok(Json(Page {
+            items: found.into_iter().map(CustomerDto::from).collect(),
+            next_cursor: None,
+        }));
     }
     let page = state
         .app
-        .list_customers(&principal, query.cursor.map(CustomerId), query.limit.unwrap_or(50), query.include_merged.unwrap_or(false))
+        .list_customers(
+            &principal,
+            query.cursor.map(CustomerId),
+            query.limit.unwrap_or(50),
+            query.include_merged.unwrap_or(false),
+        )
         .await?;
     Ok(Json(Page {
         items: page.customers.into_iter().map(CustomerDto::from).collect(),
@@ -59,69 +78,144 @@ pub async fn list(State(state): State<AppState>, Auth(principal): Auth, ApiQuery
 #[utoipa::path(post, path = "/customers", tag = "customers", request_body = CreateCustomerDto,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     responses((status = 201, body = CustomerDto), (status = 409, body = Problem), (status = 422, body = Problem)), security(("bearer" = [])))]
-pub async fn create(State(state): State<AppState>, Auth(principal): Auth, method: Method, headers: HeaderMap, body: Bytes) -> ApiResult<(StatusCode, Json<CustomerDto>)> {
+pub async fn create(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<CustomerDto>)> {
     let dto: CreateCustomerDto = parse_json(&headers, &body)?;
     let key = idempotency_key(&headers, &principal, &method, "/api/v1/customers", &body)?;
-    let identities = dto.identities.iter().map(IdentityInputDto::parse).collect::<ApiResult<Vec<_>>>()?;
-    let input = CreateCustomerInput { name: dto.name, language: dto.language, identities };
-    let customer = state.app.create_customer(&principal, input, key.as_ref()).await?;
+    let identities = dto
+        .identities
+        .iter()
+        .map(IdentityInputDto::parse)
+        .collect::<ApiResult<Vec<_>>>()?;
+    let input = CreateCustomerInput {
+        name: dto.name,
+        language: dto.language,
+        identities,
+    };
+    let customer = state
+        .app
+        .create_customer(&principal, input, key.as_ref())
+        .await?;
     Ok((StatusCode::CREATED, Json(customer.into())))
 }
 
 /// One customer with every identity.
 #[utoipa::path(get, path = "/customers/{id}", tag = "customers", params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = CustomerDto), (status = 404, body = Problem)), security(("bearer" = [])))]
-pub async fn get(State(state): State<AppState>, Auth(principal): Auth, Path(id): Path<String>) -> ApiResult<Json<CustomerDto>> {
-    Ok(Json(state.app.get_customer(&principal, parse_id(&id)?).await?.into()))
+pub async fn get(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<CustomerDto>> {
+    Ok(Json(
+        state
+            .app
+            .get_customer(&principal, parse_id(&id)?)
+            .await?
+            .into(),
+    ))
 }
 
 /// Change name or language, add or remove identities.
 #[utoipa::path(patch, path = "/customers/{id}", tag = "customers", params(("id" = uuid::Uuid, Path)), request_body = UpdateCustomerDto,
     responses((status = 200, body = CustomerDto), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
-pub async fn update(State(state): State<AppState>, Auth(principal): Auth, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> ApiResult<Json<CustomerDto>> {
+pub async fn update(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<CustomerDto>> {
     let id: CustomerId = parse_id(&id)?;
     let dto: UpdateCustomerDto = parse_json(&headers, &body)?;
     let patch = CustomerPatch {
         name: dto.name,
         language: dto.language,
-        add_identities: dto.add_identities.iter().map(IdentityInputDto::parse).collect::<ApiResult<Vec<_>>>()?,
-        remove_identity_ids: dto.remove_identity_ids.into_iter().map(IdentityId).collect(),
+        add_identities: dto
+            .add_identities
+            .iter()
+            .map(IdentityInputDto::parse)
+            .collect::<ApiResult<Vec<_>>>()?,
+        remove_identity_ids: dto
+            .remove_identity_ids
+            .into_iter()
+            .map(IdentityId)
+            .collect(),
     };
-    Ok(Json(state.app.update_customer(&principal, id, patch).await?.into()))
+    Ok(Json(
+        state
+            .app
+            .update_customer(&principal, id, patch)
+            .await?
+            .into(),
+    ))
 }
 
 /// Merge this customer into another: identities and tickets move; the merge can be undone.
 #[utoipa::path(post, path = "/customers/{id}/merge", tag = "customers", params(("id" = uuid::Uuid, Path)), request_body = MergeCustomerDto,
     responses((status = 201, body = CustomerMergeDto), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
     security(("bearer" = [])))]
-pub async fn merge(State(state): State<AppState>, Auth(principal): Auth, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> ApiResult<(StatusCode, Json<CustomerMergeDto>)> {
+pub async fn merge(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<CustomerMergeDto>)> {
     let source: CustomerId = parse_id(&id)?;
     let dto: MergeCustomerDto = parse_json(&headers, &body)?;
-    let merge = state.app.merge_customers(&principal, source, CustomerId(dto.into_customer_id)).await?;
+    let merge = state
+        .app
+        .merge_customers(&principal, source, CustomerId(dto.into_customer_id))
+        .await?;
     Ok((StatusCode::CREATED, Json(merge.into())))
 }
 
 /// Merges this customer took part in, newest first: what moved, when, by whom.
 #[utoipa::path(get, path = "/customers/{id}/merges", tag = "customers", params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Vec<CustomerMergeDto>), (status = 404, body = Problem)), security(("bearer" = [])))]
-pub async fn list_merges(State(state): State<AppState>, Auth(principal): Auth, Path(id): Path<String>) -> ApiResult<Json<Vec<CustomerMergeDto>>> {
-    let merges = state.app.list_customer_merges(&principal, parse_id(&id)?).await?;
-    Ok(Json(merges.into_iter().map(CustomerMergeDto::from).collect()))
+pub async fn list_merges(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<CustomerMergeDto>>> {
+    let merges = state
+        .app
+        .list_customer_merges(&principal, parse_id(&id)?)
+        .await?;
+    Ok(Json(
+        merges.into_iter().map(CustomerMergeDto::from).collect(),
+    ))
 }
 
 /// Undo a merge: what moved goes back.
 #[utoipa::path(post, path = "/customer-merges/{id}/undo", tag = "customers", params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = CustomerMergeDto), (status = 404, body = Problem), (status = 409, body = Problem)), security(("bearer" = [])))]
-pub async fn undo_merge(State(state): State<AppState>, Auth(principal): Auth, Path(id): Path<String>) -> ApiResult<Json<CustomerMergeDto>> {
+pub async fn undo_merge(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<CustomerMergeDto>> {
     let id: CustomerMergeId = parse_id(&id)?;
-    Ok(Json(state.app.unmerge_customers(&principal, id).await?.into()))
+    Ok(Json(
+        state.app.unmerge_customers(&principal, id).await?.into(),
+    ))
 }
 
 /// The audit history of a customer, oldest first.
 #[utoipa::path(get, path = "/customers/{id}/audit", tag = "customers", params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Vec<AuditEventDto>), (status = 404, body = Problem)), security(("bearer" = [])))]
-pub async fn audit(State(state): State<AppState>, Auth(principal): Auth, Path(id): Path<String>) -> ApiResult<Json<Vec<AuditEventDto>>> {
+pub async fn audit(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<AuditEventDto>>> {
     let events = state.app.customer_audit(&principal, parse_id(&id)?).await?;
     Ok(Json(events.into_iter().map(AuditEventDto::from).collect()))
 }

@@ -1,15 +1,15 @@
 //! `/tickets`, their messages, merges, audit, and attachment downloads.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use bytes::Bytes;
 use otklik_app::tickets::{AddMessageInput, AuthorKind, CreateTicketInput, CustomerRef};
+use otklik_domain::agent::normalize_tag;
 use otklik_domain::customer::IdentityValue;
 use otklik_domain::ids::{AgentId, AttachmentId, CustomerId, TeamId, TicketId};
 use otklik_domain::message::MessageVisibility;
-use otklik_domain::agent::normalize_tag;
 use otklik_domain::ticket::{Channel, TicketPatch};
 use otklik_store::{AssigneeFilter, TeamFilter, TicketFilter};
 use serde::Deserialize;
@@ -47,9 +47,16 @@ pub struct ListTicketsQuery {
     pub limit: Option<u32>,
 }
 
-fn parse_list<T: std::str::FromStr<Err = otklik_domain::DomainError>>(raw: &Option<String>) -> ApiResult<Vec<T>> {
-    let Some(raw) = raw else { return Ok(Vec::new()) };
-    raw.split(',').filter(|part| !part.trim().is_empty()).map(|part| part.trim().parse::<T>().map_err(ApiError::from)).collect()
+fn parse_list<T: std::str::FromStr<Err = otklik_domain::DomainError>>(
+    raw: &Option<String>,
+) -> ApiResult<Vec<T>> {
+    let Some(raw) = raw else {
+        return Ok(Vec::new());
+    };
+    raw.split(',')
+        .filter(|part| !part.trim().is_empty())
+        .map(|part| part.trim().parse::<T>().map_err(ApiError::from))
+        .collect()
 }
 
 fn invalid_query(name: &str, reason: &str) -> ApiError {
@@ -62,17 +69,30 @@ impl ListTicketsQuery {
             None => None,
             Some("none") => Some(AssigneeFilter::Unassigned),
             Some("me") => Some(AssigneeFilter::Agent(me)),
-            Some(id) => Some(AssigneeFilter::Agent(id.parse::<AgentId>().map_err(|_| invalid_query("assignee", "an agent id, me or none"))?)),
+            Some(id) => Some(AssigneeFilter::Agent(
+                id.parse::<AgentId>()
+                    .map_err(|_| invalid_query("assignee", "an agent id, me or none"))?,
+            )),
         };
         let team = match self.team.as_deref() {
             None => None,
             Some("none") => Some(TeamFilter::NoTeam),
-            Some(id) => Some(TeamFilter::Team(id.parse::<TeamId>().map_err(|_| invalid_query("team", "a team id or none"))?)),
+            Some(id) => Some(TeamFilter::Team(
+                id.parse::<TeamId>()
+                    .map_err(|_| invalid_query("team", "a team id or none"))?,
+            )),
         };
         let updated_since = self
             .updated_since
             .as_deref()
-            .map(|text| text.parse::<jiff::Timestamp>().map_err(|_| invalid_query("updated_since", "an RFC 3339 instant such as 2026-11-01T00:00:00Z")))
+            .map(|text| {
+                text.parse::<jiff::Timestamp>().map_err(|_| {
+                    invalid_query(
+                        "updated_since",
+                        "an RFC 3339 instant such as 2026-11-01T00:00:00Z",
+                    )
+                })
+            })
             .transpose()?;
         let tag = self.tag.as_deref().map(normalize_tag).transpose()?;
         Ok(TicketFilter {
@@ -93,10 +113,21 @@ impl ListTicketsQuery {
 #[utoipa::path(get, path = "/tickets", tag = "tickets", params(ListTicketsQuery),
     responses((status = 200, body = Page<TicketDto>), (status = 400, body = Problem), (status = 401, body = Problem)),
     security(("bearer" = [])))]
-pub async fn list(State(state): State<AppState>, Auth(principal): Auth, ApiQuery(query): ApiQuery<ListTicketsQuery>) -> ApiResult<Json<Page<TicketDto>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiQuery(query): ApiQuery<ListTicketsQuery>,
+) -> ApiResult<Json<Page<TicketDto>>> {
     let filter = query.filter(principal.agent_id)?;
-    let after = query.cursor.as_deref().map(decode_ticket_cursor).transpose()?;
-    let page = state.app.list_tickets(&principal, filter, after, query.limit.unwrap_or(50)).await?;
+    let after = query
+        .cursor
+        .as_deref()
+        .map(decode_ticket_cursor)
+        .transpose()?;
+    let page = state
+        .app
+        .list_tickets(&principal, filter, after, query.limit.unwrap_or(50))
+        .await?;
     Ok(Json(Page {
         items: page.tickets.into_iter().map(TicketDto::from).collect(),
         next_cursor: page.next.map(encode_ticket_cursor),
@@ -108,18 +139,36 @@ pub async fn list(State(state): State<AppState>, Auth(principal): Auth, ApiQuery
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     responses((status = 201, body = TicketDto), (status = 422, body = Problem), (status = 400, body = Problem), (status = 413, body = Problem)),
     security(("bearer" = [])))]
-pub async fn create(State(state): State<AppState>, Auth(principal): Auth, method: Method, headers: HeaderMap, body: Bytes) -> ApiResult<(StatusCode, Json<TicketDto>)> {
+pub async fn create(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<TicketDto>)> {
     let dto: CreateTicketDto = parse_json(&headers, &body)?;
     let key = idempotency_key(&headers, &principal, &method, "/api/v1/tickets", &body)?;
     let customer = match (dto.customer_id, dto.requester) {
         (Some(id), None) => CustomerRef::Id(CustomerId(id)),
         (None, Some(requester)) => CustomerRef::Identity {
-            identity: IdentityValue::parse(requester.kind, requester.provider.as_deref(), &requester.value)?,
+            identity: IdentityValue::parse(
+                requester.kind,
+                requester.provider.as_deref(),
+                &requester.value,
+            )?,
             name: requester.name,
         },
-        _ => return Err(ApiError::InvalidBody("give exactly one of customer_id and requester".into())),
+        _ => {
+            return Err(ApiError::InvalidBody(
+                "give exactly one of customer_id and requester".into(),
+            ));
+        }
     };
-    let attachments = dto.attachments.into_iter().map(NewAttachmentDto::decode).collect::<ApiResult<Vec<_>>>()?;
+    let attachments = dto
+        .attachments
+        .into_iter()
+        .map(NewAttachmentDto::decode)
+        .collect::<ApiResult<Vec<_>>>()?;
     let input = CreateTicketInput {
         subject: dto.subject,
         body: dto.body,
@@ -132,14 +181,21 @@ pub async fn create(State(state): State<AppState>, Auth(principal): Auth, method
         tags: dto.tags,
         attachments,
     };
-    let ticket = state.app.create_ticket(&principal, input, key.as_ref()).await?;
+    let ticket = state
+        .app
+        .create_ticket(&principal, input, key.as_ref())
+        .await?;
     Ok((StatusCode::CREATED, Json(ticket.into())))
 }
 
 /// One ticket.
 #[utoipa::path(get, path = "/tickets/{id}", tag = "tickets", params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = TicketDto), (status = 404, body = Problem)), security(("bearer" = [])))]
-pub async fn get(State(state): State<AppState>, Auth(principal): Auth, Path(id): Path<String>) -> ApiResult<Json<TicketDto>> {
+pub async fn get(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<TicketDto>> {
     let ticket = state.app.get_ticket(&principal, parse_id(&id)?).await?;
     Ok(Json(ticket.into()))
 }
@@ -148,7 +204,13 @@ pub async fn get(State(state): State<AppState>, Auth(principal): Auth, Path(id):
 #[utoipa::path(patch, path = "/tickets/{id}", tag = "tickets", params(("id" = uuid::Uuid, Path)), request_body = UpdateTicketDto,
     responses((status = 200, body = TicketDto), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
-pub async fn update(State(state): State<AppState>, Auth(principal): Auth, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> ApiResult<Json<TicketDto>> {
+pub async fn update(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<TicketDto>> {
     let id: TicketId = parse_id(&id)?;
     let dto: UpdateTicketDto = parse_json(&headers, &body)?;
     let patch = TicketPatch {
@@ -166,7 +228,11 @@ pub async fn update(State(state): State<AppState>, Auth(principal): Auth, Path(i
 /// Every message of a ticket, oldest first.
 #[utoipa::path(get, path = "/tickets/{id}/messages", tag = "tickets", params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Vec<MessageDto>), (status = 404, body = Problem)), security(("bearer" = [])))]
-pub async fn list_messages(State(state): State<AppState>, Auth(principal): Auth, Path(id): Path<String>) -> ApiResult<Json<Vec<MessageDto>>> {
+pub async fn list_messages(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<MessageDto>>> {
     let messages = state.app.list_messages(&principal, parse_id(&id)?).await?;
     Ok(Json(messages.into_iter().map(MessageDto::from).collect()))
 }
@@ -177,11 +243,28 @@ pub async fn list_messages(State(state): State<AppState>, Auth(principal): Auth,
     request_body = CreateMessageDto,
     responses((status = 201, body = MessageCreatedDto), (status = 404, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem)),
     security(("bearer" = [])))]
-pub async fn create_message(State(state): State<AppState>, Auth(principal): Auth, Path(id): Path<String>, method: Method, headers: HeaderMap, body: Bytes) -> ApiResult<(StatusCode, Json<MessageCreatedDto>)> {
+pub async fn create_message(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<MessageCreatedDto>)> {
     let ticket_id: TicketId = parse_id(&id)?;
     let dto: CreateMessageDto = parse_json(&headers, &body)?;
-    let key = idempotency_key(&headers, &principal, &method, &format!("/api/v1/tickets/{ticket_id}/messages"), &body)?;
-    let attachments = dto.attachments.into_iter().map(NewAttachmentDto::decode).collect::<ApiResult<Vec<_>>>()?;
+    let key = idempotency_key(
+        &headers,
+        &principal,
+        &method,
+        &format!("/api/v1/tickets/{ticket_id}/messages"),
+        &body,
+    )?;
+    let attachments = dto
+        .attachments
+        .into_iter()
+        .map(NewAttachmentDto::decode)
+        .collect::<ApiResult<Vec<_>>>()?;
     let input = AddMessageInput {
         body: dto.body,
         visibility: dto.visibility.unwrap_or(MessageVisibility::Public),
@@ -192,25 +275,47 @@ pub async fn create_message(State(state): State<AppState>, Auth(principal): Auth
         status: dto.status,
         attachments,
     };
-    let (message, ticket) = state.app.add_message(&principal, ticket_id, input, key.as_ref()).await?;
-    Ok((StatusCode::CREATED, Json(MessageCreatedDto { message: message.into(), ticket: ticket.into() })))
+    let (message, ticket) = state
+        .app
+        .add_message(&principal, ticket_id, input, key.as_ref())
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(MessageCreatedDto {
+            message: message.into(),
+            ticket: ticket.into(),
+        }),
+    ))
 }
 
 /// Merge this ticket into another: its messages move there and it closes, pointing to the survivor.
 #[utoipa::path(post, path = "/tickets/{id}/merge", tag = "tickets", params(("id" = uuid::Uuid, Path)), request_body = MergeTicketDto,
     responses((status = 200, body = TicketDto, description = "The surviving ticket"), (status = 404, body = Problem), (status = 409, body = Problem)),
     security(("bearer" = [])))]
-pub async fn merge(State(state): State<AppState>, Auth(principal): Auth, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> ApiResult<Json<TicketDto>> {
+pub async fn merge(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<TicketDto>> {
     let source: TicketId = parse_id(&id)?;
     let dto: MergeTicketDto = parse_json(&headers, &body)?;
-    let survivor = state.app.merge_tickets(&principal, source, TicketId(dto.into_ticket_id)).await?;
+    let survivor = state
+        .app
+        .merge_tickets(&principal, source, TicketId(dto.into_ticket_id))
+        .await?;
     Ok(Json(survivor.into()))
 }
 
 /// The audit history of a ticket, oldest first.
 #[utoipa::path(get, path = "/tickets/{id}/audit", tag = "tickets", params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Vec<AuditEventDto>), (status = 404, body = Problem)), security(("bearer" = [])))]
-pub async fn audit(State(state): State<AppState>, Auth(principal): Auth, Path(id): Path<String>) -> ApiResult<Json<Vec<AuditEventDto>>> {
+pub async fn audit(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<AuditEventDto>>> {
     let events = state.app.ticket_audit(&principal, parse_id(&id)?).await?;
     Ok(Json(events.into_iter().map(AuditEventDto::from).collect()))
 }
@@ -218,17 +323,34 @@ pub async fn audit(State(state): State<AppState>, Auth(principal): Auth, Path(id
 /// Download an attachment. Always served as a download, typed from its bytes.
 #[utoipa::path(get, path = "/attachments/{id}", tag = "tickets", params(("id" = uuid::Uuid, Path)),
     responses((status = 200, description = "The file"), (status = 404, body = Problem)), security(("bearer" = [])))]
-pub async fn download_attachment(State(state): State<AppState>, Auth(principal): Auth, Path(id): Path<String>) -> ApiResult<Response> {
+pub async fn download_attachment(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let id: AttachmentId = parse_id(&id)?;
     let (meta, bytes) = state.app.get_attachment(&principal, id).await?;
     let mut response = bytes.into_response();
     let headers = response.headers_mut();
-    let content_type = HeaderValue::from_str(&meta.content_type).unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    let content_type = HeaderValue::from_str(&meta.content_type)
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
     headers.insert(header::CONTENT_TYPE, content_type);
-    headers.insert(header::CONTENT_DISPOSITION, content_disposition(&meta.file_name));
-    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox; default-src 'none'"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        content_disposition(&meta.file_name),
+    );
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox; default-src 'none'"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
     Ok(response)
 }
 
@@ -236,7 +358,13 @@ pub async fn download_attachment(State(state): State<AppState>, Auth(principal):
 fn content_disposition(file_name: &str) -> HeaderValue {
     let ascii: String = file_name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || " ._-()".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || " ._-()".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let mut encoded = String::new();
     for byte in file_name.as_bytes() {
@@ -246,6 +374,8 @@ fn content_disposition(file_name: &str) -> HeaderValue {
             encoded.push_str(&format!("%{byte:02X}"));
         }
     }
-    HeaderValue::from_str(&format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}"))
-        .unwrap_or(HeaderValue::from_static("attachment"))
+    HeaderValue::from_str(&format!(
+        "attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}"
+    ))
+    .unwrap_or(HeaderValue::from_static("attachment"))
 }
