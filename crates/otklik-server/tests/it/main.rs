@@ -4,3 +4,5 @@
 mod helpers;
 mod ops;
 mod tickets;
+mod customers;
+mod staff;
