@@ -6,3 +6,4 @@ mod ops;
 mod tickets;
 mod customers;
 mod staff;
+mod cli;
