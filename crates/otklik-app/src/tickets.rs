@@ -320,7 +320,7 @@ impl App {
                     vec![set("name", &customer.name)],
                 )));
             }
-            unit.push(Mutation::InsertTicket(draft));
+            unit.push(Mutation::InsertTicket(draft.clone()));
             unit.push(Mutation::InsertMessage(Message {
                 id: message_id,
                 ticket_id,
@@ -341,7 +341,22 @@ impl App {
             )));
             match commit_with_key(self.store.as_ref(), unit, key, "ticket", ticket_id.0, now).await
             {
-                Ok(Committed::Fresh(_) | Committed::Replayed(_)) => {}
+                // The receipt carries the number: no need to read the ticket back.
+                Ok(Committed::Fresh(receipt)) => {
+                    let number = receipt.ticket_numbers.first().copied().ok_or_else(|| {
+                        AppError::Store(StoreError::corrupt(
+                            "the store gave the new ticket no number",
+                        ))
+                    })?;
+                    return Ok(draft.into_ticket(number));
+                }
+                Ok(Committed::Replayed(resource_id)) => {
+                    return self
+                        .store
+                        .find_ticket(TicketId(resource_id))
+                        .await?
+                        .ok_or(AppError::NotFound { what: "ticket" });
+                }
                 // Someone created the same new customer a moment ago: retry, which finds them.
                 Err(AppError::Store(StoreError::Conflict { constraint }))
                     if constraint == "customer_identities.value" && attempt < MAX_ATTEMPTS =>
@@ -350,15 +365,6 @@ impl App {
                 }
                 Err(error) => return Err(error),
             }
-            let replayed_or_fresh = match find_replay(self.store.as_ref(), key).await? {
-                Some(resource_id) => TicketId(resource_id),
-                None => ticket_id,
-            };
-            return self
-                .store
-                .find_ticket(replayed_or_fresh)
-                .await?
-                .ok_or(AppError::NotFound { what: "ticket" });
         }
         Err(AppError::Conflict {
             code: "concurrent_update",

@@ -17,7 +17,10 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     #[allow(clippy::disallowed_methods)] // The one place allowed to read the system time.
     fn now(&self) -> Timestamp {
-        Timestamp::now()
+        // Both databases keep microseconds; a finer "now" would make a value differ from itself
+        // once stored and read back.
+        let now = Timestamp::now();
+        Timestamp::from_microsecond(now.as_microsecond()).unwrap_or(now)
     }
 }
 
