@@ -200,9 +200,9 @@ impl App {
         scopes: BTreeSet<Scope>,
         expires_at: Option<Timestamp>,
     ) -> AppResult<IssuedToken> {
-        if agent_id != principal.agent_id && principal.require(Action::ManageAgents).is_err() {
-            return Err(AppError::NotFound { what: "agent" });
-        }
+        // A narrow token can never mint a token, whoever it would be for.
+        principal.require(Action::ManageOwnAccount)?;
+        self.require_account_access(principal, agent_id).await?;
         if let Some(expiry) = expires_at
             && expiry <= self.clock.now()
         {
@@ -226,21 +226,21 @@ impl App {
         principal: &Principal,
         agent_id: AgentId,
     ) -> AppResult<Vec<ApiTokenRecord>> {
-        if agent_id != principal.agent_id && principal.require(Action::ManageAgents).is_err() {
-            return Err(AppError::NotFound { what: "agent" });
+        // Seeing one's own tokens (never their secrets) needs no special scope.
+        if agent_id != principal.agent_id {
+            self.require_account_access(principal, agent_id).await?;
         }
         Ok(self.store.list_tokens(agent_id).await?)
     }
 
     /// Revokes a token of the caller's (admins: anyone's).
     pub async fn revoke_token(&self, principal: &Principal, token_id: TokenId) -> AppResult<()> {
+        principal.require(Action::ManageOwnAccount)?;
         let tokens = self.store.list_tokens(principal.agent_id).await?;
         let own = tokens.iter().any(|token| token.id == token_id);
-        if !own {
-            // Only an admin may revoke another agent's token; anyone else just does not see it.
-            if principal.require(Action::ManageAgents).is_err() {
-                return Err(AppError::NotFound { what: "token" });
-            }
+        // Only an admin may revoke another agent's token; anyone else just does not see it.
+        if !own && principal.require(Action::ManageAgents).is_err() {
+            return Err(AppError::NotFound { what: "token" });
         }
         let now = self.clock.now();
         let audit = AuditEvent::new(
@@ -262,6 +262,26 @@ impl App {
             )
             .await?;
         Ok(())
+    }
+
+    /// The caller's own account needs [`Action::ManageOwnAccount`]; another agent's needs
+    /// [`Action::ManageAgents`], and a missing or foreign agent is "not found".
+    pub(crate) async fn require_account_access(
+        &self,
+        principal: &Principal,
+        agent_id: AgentId,
+    ) -> AppResult<()> {
+        if agent_id == principal.agent_id {
+            principal.require(Action::ManageOwnAccount)?;
+            return Ok(());
+        }
+        if principal.require(Action::ManageAgents).is_err() {
+            return Err(AppError::NotFound { what: "agent" });
+        }
+        match self.store.find_agent(agent_id).await? {
+            Some(_) => Ok(()),
+            None => Err(AppError::NotFound { what: "agent" }),
+        }
     }
 
     /// Builds the insert of a validated new agent (shared by set-up, the CLI and the API).

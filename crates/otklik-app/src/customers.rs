@@ -469,7 +469,22 @@ impl App {
     ) -> AppResult<Vec<CustomerMerge>> {
         principal.require(Action::ReadCustomers)?;
         self.existing_customer(customer_id).await?;
-        Ok(self.store.list_customer_merges(customer_id).await?)
+        let mut merges = self.store.list_customer_merges(customer_id).await?;
+        if !principal.sees_all_tickets() {
+            // A merge record must not reveal tickets the caller may not open.
+            for merge in &mut merges {
+                let mut visible = Vec::with_capacity(merge.moved_ticket_ids.len());
+                for ticket_id in &merge.moved_ticket_ids {
+                    if let Some(ticket) = self.store.find_ticket(*ticket_id).await?
+                        && principal.can_view_ticket(&ticket)
+                    {
+                        visible.push(*ticket_id);
+                    }
+                }
+                merge.moved_ticket_ids = visible;
+            }
+        }
+        Ok(merges)
     }
 
     /// The audit history of a customer.

@@ -85,7 +85,9 @@ impl App {
             && patch.role.is_none()
             && patch.team_ids.is_none()
             && patch.active.is_none();
-        if !self_service {
+        if self_service {
+            principal.require(Action::ManageOwnAccount)?;
+        } else {
             principal.require(Action::ManageAgents)?;
         }
         if id == principal.agent_id
@@ -399,7 +401,12 @@ impl App {
         object_id: uuid::Uuid,
     ) -> AppResult<Vec<otklik_domain::audit::StoredAuditEvent>> {
         principal.require(Action::ManageAgents)?;
-        Ok(self.store.list_audit_events(object_id).await?)
+        let events = self.store.list_audit_events(object_id).await?;
+        // Every object is created with an audit event, so no history means no such object.
+        if events.is_empty() {
+            return Err(AppError::NotFound { what: "object" });
+        }
+        Ok(events)
     }
 }
 

@@ -267,11 +267,7 @@ impl App {
     ) -> AppResult<Ticket> {
         principal.require(Action::WriteTickets)?;
         if let Some(resource_id) = find_replay(self.store.as_ref(), key).await? {
-            return self
-                .store
-                .find_ticket(TicketId(resource_id))
-                .await?
-                .ok_or(AppError::NotFound { what: "ticket" });
+            return self.visible_ticket(principal, TicketId(resource_id)).await;
         }
         let subject = parse_subject(&input.subject)?;
         let body = parse_body(&input.body)?;
@@ -351,11 +347,7 @@ impl App {
                     return Ok(draft.into_ticket(number));
                 }
                 Ok(Committed::Replayed(resource_id)) => {
-                    return self
-                        .store
-                        .find_ticket(TicketId(resource_id))
-                        .await?
-                        .ok_or(AppError::NotFound { what: "ticket" });
+                    return self.visible_ticket(principal, TicketId(resource_id)).await;
                 }
                 // Someone created the same new customer a moment ago: retry, which finds them.
                 Err(AppError::Store(StoreError::Conflict { constraint }))

@@ -24,6 +24,10 @@ pub enum Action {
     ManageTags,
     ManageTeams,
     ManageAgents,
+    /// Change one's own name and password, and issue or revoke one's own API tokens. A token can
+    /// do this only if it carries the `admin` scope: a narrow token must never mint a wider one
+    /// or take over its owner's account.
+    ManageOwnAccount,
 }
 
 impl Action {
@@ -34,7 +38,10 @@ impl Action {
             Action::WriteTickets => Scope::TicketsWrite,
             Action::ReadCustomers => Scope::CustomersRead,
             Action::WriteCustomers | Action::MergeCustomers => Scope::CustomersWrite,
-            Action::ManageTags | Action::ManageTeams | Action::ManageAgents => Scope::Admin,
+            Action::ManageTags
+            | Action::ManageTeams
+            | Action::ManageAgents
+            | Action::ManageOwnAccount => Scope::Admin,
         }
     }
 
@@ -45,7 +52,8 @@ impl Action {
             | Action::WriteTickets
             | Action::ReadCustomers
             | Action::WriteCustomers
-            | Action::ReadDirectory => Role::Agent,
+            | Action::ReadDirectory
+            | Action::ManageOwnAccount => Role::Agent,
             Action::MergeCustomers | Action::ManageTags | Action::ManageTeams => Role::Supervisor,
             Action::ManageAgents => Role::Admin,
         }
@@ -229,6 +237,23 @@ mod tests {
         let agent = principal(Role::Agent, Some(&[Scope::Admin]));
         assert_eq!(agent.require(Action::ManageAgents), Err(Denied::Role));
         assert!(agent.require(Action::WriteTickets).is_ok());
+    }
+
+    #[test]
+    fn a_narrow_token_cannot_manage_its_owners_account_but_a_session_can() {
+        let token = principal(
+            Role::Agent,
+            Some(&[Scope::TicketsRead, Scope::TicketsWrite]),
+        );
+        assert_eq!(
+            token.require(Action::ManageOwnAccount),
+            Err(Denied::Scope(Scope::Admin))
+        );
+        assert!(
+            principal(Role::Agent, None)
+                .require(Action::ManageOwnAccount)
+                .is_ok()
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Black-box tests of the whole server over HTTP, on SQLite and on PostgreSQL. One binary for
 //! all of them: each test file would otherwise link the whole server again.
 
+mod authz;
 mod helpers;
 mod ops;
 mod tickets;
