@@ -1,17 +1,1611 @@
-//! Placeholder until the benchmark module lands.
+//! `otklik bench`: drives a real Otklik server over HTTP and prints throughput, latency and
+//! memory figures, next to what a bare SQLite insert loop reaches on the same machine.
+//!
+//! For each backend the benchmark starts this very binary as a child process (`otklik serve`)
+//! on a free loopback port with a fresh data folder (and, for PostgreSQL, a brand-new database
+//! it creates and drops), creates an admin and a token through the child's CLI, then:
+//!
+//! 1. creates tickets with `POST /api/v1/tickets` at the requested concurrency;
+//! 2. stops the server, tops the database up to the list size with `otklik demo` (its batched
+//!    path), starts the server again and measures `GET /api/v1/tickets` pages under a mix of
+//!    filters and cursors;
+//! 3. samples the server's resident memory (VmRSS) idle and every 100 ms under load.
+//!
+//! Every phase is bounded by a request count and a time cap; the child server is killed on
+//! every way out (a guard's `Drop`). Only loopback addresses are used.
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write as _};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+
+/// The PostgreSQL admin URL used when none is given (the local trust-auth server).
+pub const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// Every load phase stops after this long, whatever its request count.
+const PHASE_TIME_CAP: Duration = Duration::from_secs(120);
+/// How long a started server may take to answer `/healthz`.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a stopping server may take to finish before it is killed.
+const STOP_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long `otklik admin create` and `otklik token create` may take.
+const CLI_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long seeding with `otklik demo` may take.
+const SEED_TIMEOUT: Duration = Duration::from_secs(1800);
+/// Quiet time before the idle memory is read.
+const SETTLE: Duration = Duration::from_secs(1);
+/// How often memory is sampled under load.
+const RSS_SAMPLE_EVERY: Duration = Duration::from_millis(100);
+/// Concurrent clients of the list phase.
+const LIST_CONCURRENCY: usize = 8;
+/// Pages followed through `next_cursor` by the cursor mix.
+const CURSOR_PAGES: usize = 3;
+/// Customers created before the creation phase, for requests that name a `customer_id`.
+const KNOWN_CUSTOMERS: usize = 100;
+/// How long each SQLite ceiling loop runs at most.
+const CEILING_TIME_CAP: Duration = Duration::from_secs(3);
+/// Rows per transaction of the grouped ceiling figure.
+const CEILING_GROUP: usize = 32;
+const BENCH_EMAIL: &str = "bench@otklik.test";
+const BENCH_PASSWORD: &str = "bench-password-not-secret";
+
+/// A database backend to measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BenchBackend {
     Sqlite,
     Postgres,
 }
+
+impl BenchBackend {
+    fn name(self) -> &'static str {
+        match self {
+            BenchBackend::Sqlite => "sqlite",
+            BenchBackend::Postgres => "postgres",
+        }
+    }
+}
+
+/// What to measure, and how hard.
+#[derive(Debug, Clone)]
 pub struct BenchOptions {
     pub backends: Vec<BenchBackend>,
+    /// Concurrent clients while creating tickets.
     pub concurrency: usize,
+    /// `POST /api/v1/tickets` requests to send.
     pub create_requests: usize,
+    /// Tickets in the database while list pages are measured.
     pub list_tickets: usize,
+    /// `GET /api/v1/tickets` requests to send.
     pub list_requests: usize,
+    /// PostgreSQL admin URL; a fresh database is created under it and dropped afterwards.
     pub pg_url: String,
+    /// Keep the data folders and the PostgreSQL database for inspection.
     pub keep_data: bool,
 }
-pub async fn run(_options: BenchOptions) -> anyhow::Result<()> {
-    anyhow::bail!("not built yet")
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        BenchOptions {
+            backends: vec![BenchBackend::Sqlite, BenchBackend::Postgres],
+            concurrency: 32,
+            create_requests: 20_000,
+            list_tickets: 100_000,
+            list_requests: 2_000,
+            pg_url: DEFAULT_PG_URL.to_owned(),
+            keep_data: false,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The report
+
+/// Latency figures of a set of requests, in milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+struct Latency {
+    requests: usize,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+}
+
+impl Latency {
+    fn of(samples: &[Duration]) -> Latency {
+        let mut sorted = samples.to_vec();
+        sorted.sort_unstable();
+        let ms = |duration: Option<Duration>| duration.map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+        Latency {
+            requests: sorted.len(),
+            p50_ms: ms(percentile(&sorted, 50.0)),
+            p99_ms: ms(percentile(&sorted, 99.0)),
+            max_ms: ms(sorted.last().copied()),
+        }
+    }
+}
+
+/// The nearest-rank percentile of `sorted` (ascending): the smallest sample that at least `p`
+/// percent of the samples are less than or equal to.
+fn percentile(sorted: &[Duration], p: f64) -> Option<Duration> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+struct CreateReport {
+    concurrency: usize,
+    requests: usize,
+    created: usize,
+    errors: usize,
+    seconds: f64,
+    requests_per_second: f64,
+    latency: Latency,
+    first_error: Option<String>,
+    stopped_by_time_cap: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+struct ListMixReport {
+    name: String,
+    latency: Latency,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+struct ListReport {
+    /// Tickets in the database while listing.
+    dataset_tickets: usize,
+    /// Of which `otklik demo` wrote this many.
+    seeded_tickets: usize,
+    seed_seconds: f64,
+    /// PostgreSQL only: planner statistics were refreshed with `ANALYZE` after seeding, as
+    /// autovacuum would do on a live server (a bulk load leaves none, and some plans go bad).
+    analyzed_after_seeding: bool,
+    concurrency: usize,
+    errors: usize,
+    first_error: Option<String>,
+    mixes: Vec<ListMixReport>,
+    overall: Latency,
+    stopped_by_time_cap: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+struct MemoryReport {
+    idle_mb: f64,
+    peak_creating_mb: f64,
+    idle_after_seeding_mb: f64,
+    peak_listing_mb: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+struct BackendReport {
+    backend: String,
+    create: CreateReport,
+    list: ListReport,
+    rss: MemoryReport,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+struct CeilingFigure {
+    tickets_per_transaction: usize,
+    tickets: usize,
+    seconds: f64,
+    tickets_per_second: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+struct CeilingReport {
+    description: String,
+    one_per_transaction: CeilingFigure,
+    grouped: CeilingFigure,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+struct BenchReport {
+    cores: usize,
+    debug_build: bool,
+    backends: Vec<BackendReport>,
+    failures: Vec<String>,
+    sqlite_ceiling: Option<CeilingReport>,
+}
+
+fn mb(kb: u64) -> f64 {
+    kb as f64 / 1024.0
+}
+
+/// The plain-text report.
+fn format_report(report: &BenchReport) -> String {
+    let mut out = String::new();
+    let build = if report.debug_build {
+        "debug build (figures are not representative; use --release)"
+    } else {
+        "release build"
+    };
+    let _ = writeln!(
+        out,
+        "\nOtklik load benchmark: {} cores, {build}",
+        report.cores
+    );
+    for backend in &report.backends {
+        let (create, list, rss) = (&backend.create, &backend.list, &backend.rss);
+        let _ = writeln!(out, "\nBackend: {}", backend.backend);
+        let _ = writeln!(
+            out,
+            "  Ticket creation: {} × POST /api/v1/tickets at concurrency {} in {:.1} s{}",
+            create.requests,
+            create.concurrency,
+            create.seconds,
+            if create.stopped_by_time_cap {
+                " (stopped by the time cap)"
+            } else {
+                ""
+            }
+        );
+        let _ = writeln!(
+            out,
+            "    throughput {:.0} req/s, {} created, {} errors",
+            create.requests_per_second, create.created, create.errors
+        );
+        let _ = writeln!(
+            out,
+            "    latency    p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            create.latency.p50_ms, create.latency.p99_ms, create.latency.max_ms
+        );
+        if let Some(error) = &create.first_error {
+            let _ = writeln!(out, "    first error: {error}");
+        }
+        let _ = writeln!(
+            out,
+            "  Ticket list: GET /api/v1/tickets?limit=50 on {} tickets ({} seeded by `otklik demo` in {:.1} s{}), concurrency {}{}",
+            list.dataset_tickets,
+            list.seeded_tickets,
+            list.seed_seconds,
+            if list.analyzed_after_seeding {
+                ", then ANALYZE"
+            } else {
+                ""
+            },
+            list.concurrency,
+            if list.stopped_by_time_cap {
+                " (stopped by the time cap)"
+            } else {
+                ""
+            }
+        );
+        for mix in list.mixes.iter().chain(std::iter::once(&ListMixReport {
+            name: "overall".into(),
+            latency: list.overall.clone(),
+        })) {
+            let _ = writeln!(
+                out,
+                "    {:<24} p50 {:>6.1} ms, p99 {:>6.1} ms, max {:>6.1} ms ({} requests)",
+                mix.name,
+                mix.latency.p50_ms,
+                mix.latency.p99_ms,
+                mix.latency.max_ms,
+                mix.latency.requests
+            );
+        }
+        if list.errors > 0 {
+            let _ = writeln!(
+                out,
+                "    {} errors; first: {}",
+                list.errors,
+                list.first_error.as_deref().unwrap_or("?")
+            );
+        }
+        let _ = writeln!(
+            out,
+            "  Memory (VmRSS of the otklik process): idle {:.1} MB, peak while creating {:.1} MB; idle after seeding {:.1} MB, peak while listing {:.1} MB",
+            rss.idle_mb, rss.peak_creating_mb, rss.idle_after_seeding_mb, rss.peak_listing_mb
+        );
+    }
+    if let Some(ceiling) = &report.sqlite_ceiling {
+        let _ = writeln!(
+            out,
+            "\nSQLite ceiling on this machine: {}",
+            ceiling.description
+        );
+        for (figure, note) in [
+            (
+                &ceiling.one_per_transaction,
+                "each commit waits for its own fsync",
+            ),
+            (&ceiling.grouped, "what group commit can reach"),
+        ] {
+            let per = figure.tickets_per_transaction;
+            let _ = writeln!(
+                out,
+                "  {:>7.0} tickets/s with {per} ticket{} per transaction: {note} ({} tickets in {:.2} s)",
+                figure.tickets_per_second,
+                if per == 1 { "" } else { "s" },
+                figure.tickets,
+                figure.seconds
+            );
+        }
+        if let Some(sqlite) = report
+            .backends
+            .iter()
+            .find(|backend| backend.backend == BenchBackend::Sqlite.name())
+            && ceiling.one_per_transaction.tickets_per_second > 0.0
+        {
+            let _ = writeln!(
+                out,
+                "  The server created tickets over HTTP at {:.0}% of the one-per-transaction ceiling.",
+                100.0 * sqlite.create.requests_per_second
+                    / ceiling.one_per_transaction.tickets_per_second
+            );
+        }
+    }
+    for failure in &report.failures {
+        let _ = writeln!(out, "\nFAILED: {failure}");
+    }
+    out
+}
+
+/// Where the JSON report goes: `<target dir>/bench-report.json`.
+fn report_path() -> PathBuf {
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
+    target.join("bench-report.json")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running it
+
+/// Runs every requested backend, then the SQLite ceiling; prints the report and writes it as
+/// JSON to `target/bench-report.json`. Fails (after reporting) if any backend failed.
+pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
+    let exe =
+        std::env::current_exe().context("cannot find the otklik binary to start as a server")?;
+    let mut report = BenchReport {
+        cores: std::thread::available_parallelism().map_or(1, usize::from),
+        debug_build: cfg!(debug_assertions),
+        ..BenchReport::default()
+    };
+    if report.debug_build {
+        eprintln!(
+            "warning: this is a debug build; run `cargo run --release -- bench` for real figures"
+        );
+    }
+    for &backend in &options.backends {
+        eprintln!("[{}] starting", backend.name());
+        match bench_backend(&exe, backend, &options).await {
+            Ok(figures) => report.backends.push(figures),
+            Err(error) => {
+                eprintln!("[{}] failed: {error:#}", backend.name());
+                report
+                    .failures
+                    .push(format!("{}: {error:#}", backend.name()));
+            }
+        }
+    }
+    eprintln!("[ceiling] bare SQLite insert loops");
+    let rows = options.create_requests.max(1000);
+    match tokio::task::spawn_blocking(move || sqlite_ceiling(rows))
+        .await
+        .context("the ceiling loop panicked")?
+    {
+        Ok(ceiling) => report.sqlite_ceiling = Some(ceiling),
+        Err(error) => report.failures.push(format!("sqlite ceiling: {error:#}")),
+    }
+    print!("{}", format_report(&report));
+    let path = report_path();
+    if let Some(folder) = path.parent() {
+        std::fs::create_dir_all(folder)
+            .with_context(|| format!("cannot create {}", folder.display()))?;
+    }
+    std::fs::write(&path, serde_json::to_string_pretty(&report)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    println!("\nThe same figures as JSON: {}", path.display());
+    if !report.failures.is_empty() {
+        bail!("{} of the benchmark failed", report.failures.join("; "));
+    }
+    Ok(())
+}
+
+async fn bench_backend(
+    exe: &Path,
+    backend: BenchBackend,
+    options: &BenchOptions,
+) -> anyhow::Result<BackendReport> {
+    let data = tempfile::Builder::new()
+        .prefix("otklik-bench-")
+        .tempdir()
+        .context("cannot create a data folder")?;
+    let mut env = Env::new(data.path());
+    let database = match backend {
+        BenchBackend::Sqlite => None,
+        BenchBackend::Postgres => {
+            let database = create_database(&options.pg_url).await?;
+            env.vars
+                .push(("OTKLIK_DATABASE_URL".into(), database.url.clone()));
+            Some(database)
+        }
+    };
+    let database_url = database.as_ref().map(|database| database.url.as_str());
+    let outcome = measure(exe, backend, &env, database_url, options).await;
+    if outcome.is_err() {
+        eprintln!(
+            "[{}] last lines of the server log:\n{}",
+            backend.name(),
+            log_tail(&env.log, 30)
+        );
+    }
+    if let Some(database) = database {
+        if options.keep_data {
+            eprintln!("[{}] kept database {}", backend.name(), database.name);
+        } else if let Err(error) = drop_database(&options.pg_url, &database.name).await {
+            eprintln!(
+                "[{}] could not drop database {}: {error:#}",
+                backend.name(),
+                database.name
+            );
+        }
+    }
+    if options.keep_data {
+        eprintln!(
+            "[{}] kept data folder {}",
+            backend.name(),
+            data.keep().display()
+        );
+    }
+    outcome
+}
+
+/// The environment of every child process of one backend's run.
+struct Env {
+    vars: Vec<(String, String)>,
+    /// Where the children's logs go.
+    log: PathBuf,
+}
+
+impl Env {
+    fn new(data_dir: &Path) -> Env {
+        Env {
+            vars: vec![
+                ("OTKLIK_DATA_DIR".into(), data_dir.display().to_string()),
+                ("OTKLIK_LOG_FORMAT".into(), "text".into()),
+            ],
+            log: data_dir.join("otklik.log"),
+        }
+    }
+
+    /// `exe args…` with this environment; inherited `OTKLIK_*` settings are removed so the run
+    /// does not depend on the caller's shell.
+    fn command(&self, exe: &Path, args: &[&str]) -> anyhow::Result<Command> {
+        let mut command = Command::new(exe);
+        command.args(args);
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("OTKLIK_") {
+                command.env_remove(name);
+            }
+        }
+        command.envs(self.vars.iter().map(|(name, value)| (name, value)));
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .with_context(|| format!("cannot open {}", self.log.display()))?;
+        command.stderr(log);
+        Ok(command)
+    }
+}
+
+async fn measure(
+    exe: &Path,
+    backend: BenchBackend,
+    env: &Env,
+    database_url: Option<&str>,
+    options: &BenchOptions,
+) -> anyhow::Result<BackendReport> {
+    let name = backend.name();
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(options.concurrency.max(LIST_CONCURRENCY))
+        .timeout(Duration::from_secs(30))
+        .build()
+        .context("cannot build the HTTP client")?;
+    let mut report = BackendReport {
+        backend: name.to_owned(),
+        ..BackendReport::default()
+    };
+
+    let server = Server::start(exe, env, &client).await?;
+    eprintln!("[{name}] server pid {} at {}", server.pid, server.base_url);
+    run_cli(
+        exe,
+        env,
+        &[
+            "admin",
+            "create",
+            "--email",
+            BENCH_EMAIL,
+            "--name",
+            "Bench",
+            "--password-stdin",
+        ],
+        Some(format!("{BENCH_PASSWORD}\n")),
+        CLI_TIMEOUT,
+    )
+    .await?;
+    let token = run_cli(
+        exe,
+        env,
+        &["token", "create", "--email", BENCH_EMAIL, "--name", "bench"],
+        None,
+        CLI_TIMEOUT,
+    )
+    .await?
+    .trim()
+    .to_owned();
+    anyhow::ensure!(
+        token.starts_with("otk_"),
+        "`otklik token create` printed no token"
+    );
+    tokio::time::sleep(SETTLE).await;
+    report.rss.idle_mb = rss_kb(server.pid).map_or(0.0, mb);
+
+    let api = Api {
+        client: client.clone(),
+        base_url: server.base_url.clone(),
+        token: Arc::from(token.as_str()),
+    };
+    eprintln!(
+        "[{name}] creating {KNOWN_CUSTOMERS} customers, then {} tickets at concurrency {}",
+        options.create_requests, options.concurrency
+    );
+    let customers = Arc::new(create_customers(&api, KNOWN_CUSTOMERS).await?);
+    let sampler = RssSampler::start(server.pid);
+    report.create = create_phase(
+        &api,
+        customers,
+        options.create_requests,
+        options.concurrency,
+    )
+    .await;
+    report.rss.peak_creating_mb = mb(sampler.finish().await);
+
+    let seeded = options.list_tickets.saturating_sub(report.create.created);
+    server.stop().await?;
+    let seed_started = Instant::now();
+    if seeded > 0 {
+        eprintln!("[{name}] seeding {seeded} tickets with `otklik demo`");
+        let summary = run_cli(
+            exe,
+            env,
+            &["demo", "--tickets", &seeded.to_string()],
+            None,
+            SEED_TIMEOUT,
+        )
+        .await?;
+        eprintln!("[{name}] {}", summary.trim());
+    }
+    report.list.seed_seconds = seed_started.elapsed().as_secs_f64();
+    let analyzed = match database_url {
+        Some(url) if seeded > 0 => {
+            analyze(url).await?;
+            true
+        }
+        _ => false,
+    };
+    report.list.seeded_tickets = seeded;
+    report.list.dataset_tickets = report.create.created + seeded;
+
+    let server = Server::start(exe, env, &client).await?;
+    tokio::time::sleep(SETTLE).await;
+    report.rss.idle_after_seeding_mb = rss_kb(server.pid).map_or(0.0, mb);
+    let api = Api {
+        base_url: server.base_url.clone(),
+        ..api
+    };
+    eprintln!(
+        "[{name}] {} list requests on {} tickets",
+        options.list_requests, report.list.dataset_tickets
+    );
+    let sampler = RssSampler::start(server.pid);
+    let list = list_phase(&api, options.list_requests).await;
+    report.rss.peak_listing_mb = mb(sampler.finish().await);
+    report.list = ListReport {
+        dataset_tickets: report.list.dataset_tickets,
+        seeded_tickets: seeded,
+        seed_seconds: report.list.seed_seconds,
+        analyzed_after_seeding: analyzed,
+        ..list
+    };
+    server.stop().await?;
+    Ok(report)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Child processes
+
+/// A child process that is killed if it is still running when the guard goes away.
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+impl ChildGuard {
+    /// Waits for the child to exit, for at most `timeout`.
+    async fn wait_for(&mut self, timeout: Duration) -> anyhow::Result<Option<ExitStatus>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.0.try_wait()? {
+                return Ok(Some(status));
+            }
+            if Instant::now() >= deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// A running `otklik serve`.
+struct Server {
+    child: ChildGuard,
+    pid: u32,
+    base_url: String,
+}
+
+impl Server {
+    async fn start(exe: &Path, env: &Env, client: &reqwest::Client) -> anyhow::Result<Server> {
+        let port = free_port()?;
+        let mut command = env.command(exe, &["serve"])?;
+        command
+            .env("OTKLIK_BIND", format!("127.0.0.1:{port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
+        let child = command
+            .spawn()
+            .with_context(|| format!("cannot start {} serve", exe.display()))?;
+        let pid = child.id();
+        let mut server = Server {
+            child: ChildGuard(child),
+            pid,
+            base_url: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Some(status) = server.child.0.try_wait()? {
+                bail!(
+                    "the server exited during start-up ({status}); see {}",
+                    env.log.display()
+                );
+            }
+            let health = client
+                .get(format!("{}/healthz", server.base_url))
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await;
+            if health.is_ok_and(|response| response.status() == reqwest::StatusCode::OK) {
+                return Ok(server);
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "the server did not answer /healthz within {} s",
+                    START_TIMEOUT.as_secs()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Asks the server to shut down gracefully (SIGTERM), killing it if it takes too long.
+    async fn stop(mut self) -> anyhow::Result<()> {
+        let asked = Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        if !asked.is_ok_and(|status| status.success()) {
+            let _ = self.child.0.kill();
+        }
+        match self.child.wait_for(STOP_TIMEOUT).await? {
+            Some(_) => Ok(()),
+            None => {
+                let _ = self.child.0.kill();
+                self.child.0.wait()?;
+                bail!(
+                    "the server did not stop within {} s of SIGTERM and was killed",
+                    STOP_TIMEOUT.as_secs()
+                )
+            }
+        }
+    }
+}
+
+/// A free loopback port (there is a small window in which another process could take it).
+fn free_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("cannot find a free port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// Runs `otklik args…` to completion (at most `timeout`) and returns its standard output.
+async fn run_cli(
+    exe: &Path,
+    env: &Env,
+    args: &[&str],
+    input: Option<String>,
+    timeout: Duration,
+) -> anyhow::Result<String> {
+    let shown = format!("otklik {}", args.join(" "));
+    let mut command = env.command(exe, args)?;
+    command
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped());
+    let mut child = ChildGuard(
+        command
+            .spawn()
+            .with_context(|| format!("cannot run {shown}"))?,
+    );
+    if let (Some(input), Some(mut stdin)) = (input, child.0.stdin.take()) {
+        stdin
+            .write_all(input.as_bytes())
+            .with_context(|| format!("cannot write to {shown}"))?;
+    }
+    let mut stdout = child.0.stdout.take().context("no standard output")?;
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let read = stdout.read_to_string(&mut text).map(|_| text);
+        let _ = sender.send(read);
+    });
+    let status = child.wait_for(timeout).await?;
+    let Some(status) = status else {
+        bail!("{shown} did not finish within {} s", timeout.as_secs());
+    };
+    if !status.success() {
+        bail!("{shown} failed ({status}):\n{}", log_tail(&env.log, 10));
+    }
+    let output = receiver
+        .await
+        .context("the output reader stopped")?
+        .with_context(|| format!("cannot read the output of {shown}"))?;
+    Ok(output)
+}
+
+/// The last `lines` lines of a log file (empty if it cannot be read).
+fn log_tail(path: &Path, lines: usize) -> String {
+    let Ok(mut file) = File::open(path) else {
+        return String::new();
+    };
+    let length = file.metadata().map_or(0, |metadata| metadata.len());
+    let _ = file.seek(SeekFrom::Start(length.saturating_sub(16 * 1024)));
+    let mut bytes = Vec::new();
+    let _ = file.read_to_end(&mut bytes);
+    let text = String::from_utf8_lossy(&bytes);
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Memory
+
+/// `VmRSS` in kB from the text of `/proc/<pid>/status`.
+fn parse_vm_rss_kb(status: &str) -> Option<u64> {
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    line.trim_start_matches("VmRSS:")
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn rss_kb(pid: u32) -> Option<u64> {
+    parse_vm_rss_kb(&std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?)
+}
+
+/// Samples a process's resident memory in the background and keeps the peak.
+struct RssSampler {
+    peak_kb: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RssSampler {
+    fn start(pid: u32) -> RssSampler {
+        let peak_kb = Arc::new(AtomicU64::new(rss_kb(pid).unwrap_or(0)));
+        let stop = Arc::new(AtomicBool::new(false));
+        let task = tokio::spawn({
+            let (peak_kb, stop) = (peak_kb.clone(), stop.clone());
+            async move {
+                let mut ticks = tokio::time::interval(RSS_SAMPLE_EVERY);
+                // Bounded like every loop here: stopped by `finish`, or after the longest phase.
+                let deadline = Instant::now() + PHASE_TIME_CAP + SEED_TIMEOUT;
+                while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                    ticks.tick().await;
+                    if let Some(kb) = rss_kb(pid) {
+                        peak_kb.fetch_max(kb, Ordering::Relaxed);
+                    }
+                }
+            }
+        });
+        RssSampler {
+            peak_kb,
+            stop,
+            task,
+        }
+    }
+
+    /// Stops sampling; returns the peak in kB.
+    async fn finish(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.task.await;
+        self.peak_kb.load(Ordering::Relaxed)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load
+
+/// The API of one running server, as the bench admin.
+#[derive(Clone)]
+struct Api {
+    client: reqwest::Client,
+    base_url: String,
+    token: Arc<str>,
+}
+
+/// Errors of a phase: how many, and the first one's description.
+#[derive(Default)]
+struct Errors {
+    count: usize,
+    first: Option<String>,
+}
+
+impl Errors {
+    fn record(errors: &Mutex<Errors>, description: String) {
+        let mut errors = errors
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        errors.count += 1;
+        if errors.first.is_none() {
+            errors.first = Some(description.chars().take(500).collect());
+        }
+    }
+}
+
+async fn create_customers(api: &Api, count: usize) -> anyhow::Result<Vec<String>> {
+    let mut ids = Vec::with_capacity(count);
+    for index in 0..count {
+        let body = serde_json::json!({
+            "name": format!("Постоянный покупатель {index}"),
+            "language": "ru",
+            "identities": [{"kind": "email", "value": format!("regular-{index}@load.otklik.test")}],
+        });
+        let response = api
+            .client
+            .post(format!("{}/api/v1/customers", api.base_url))
+            .bearer_auth(&api.token)
+            .json(&body)
+            .send()
+            .await?;
+        let status = response.status();
+        let text = response.text().await?;
+        anyhow::ensure!(
+            status == reqwest::StatusCode::CREATED,
+            "creating a customer answered {status}: {text}"
+        );
+        let created: serde_json::Value = serde_json::from_str(&text)?;
+        ids.push(
+            created["id"]
+                .as_str()
+                .context("a created customer has no id")?
+                .to_owned(),
+        );
+    }
+    Ok(ids)
+}
+
+const CREATE_SUBJECTS: &[(&str, &[&str])] = &[
+    ("Где мой заказ №{n}?", &["доставка"]),
+    ("Не подошёл размер, заказ №{n}", &["возврат", "размер"]),
+    ("Деньги списались дважды, заказ №{n}", &["оплата"]),
+    ("Where is my order #{n}?", &["доставка", "international"]),
+    (
+        "Брак: наушники не заряжаются, заказ №{n}",
+        &["брак", "гарантия"],
+    ),
+];
+
+/// The body of creation request `index`: a new requester by e-mail, or (one in four) a known
+/// customer; a few tags; every fifth starts open.
+fn create_body(index: usize, customers: &[String]) -> serde_json::Value {
+    let (subject, tags) = CREATE_SUBJECTS[index % CREATE_SUBJECTS.len()];
+    let order = 400_000 + index;
+    let channel = ["email", "chat", "web_form", "api"][index % 4];
+    let mut body = serde_json::json!({
+        "subject": subject.replace("{n}", &order.to_string()),
+        "body": format!(
+            "Здравствуйте! Оформил заказ №{order} неделю назад, трек-номер 80{index:012} не отслеживается. \
+             Подскажите, пожалуйста, когда ждать доставку? Сумма заказа 12 990 ₽."
+        ),
+        "channel": channel,
+        "priority": if index.is_multiple_of(10) { "high" } else { "normal" },
+        "tags": tags,
+    });
+    if index.is_multiple_of(5) {
+        body["status"] = "open".into();
+    }
+    if index % 4 == 3 && !customers.is_empty() {
+        body["customer_id"] = customers[index % customers.len()].clone().into();
+    } else {
+        body["requester"] = serde_json::json!({
+            "kind": "email",
+            "value": format!("buyer-{index}@load.otklik.test"),
+            "name": format!("Покупатель {index}"),
+        });
+    }
+    body
+}
+
+async fn create_phase(
+    api: &Api,
+    customers: Arc<Vec<String>>,
+    total: usize,
+    concurrency: usize,
+) -> CreateReport {
+    let next = Arc::new(AtomicUsize::new(0));
+    let errors = Arc::new(Mutex::new(Errors::default()));
+    let started = Instant::now();
+    let deadline = started + PHASE_TIME_CAP;
+    let mut workers = Vec::with_capacity(concurrency);
+    for _ in 0..concurrency.max(1) {
+        let (api, customers, next, errors) =
+            (api.clone(), customers.clone(), next.clone(), errors.clone());
+        workers.push(tokio::spawn(async move {
+            let url = format!("{}/api/v1/tickets", api.base_url);
+            let mut latencies = Vec::new();
+            let mut created = 0usize;
+            loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                if index >= total || Instant::now() >= deadline {
+                    break;
+                }
+                let body = create_body(index, &customers);
+                let sent = Instant::now();
+                let outcome = match api
+                    .client
+                    .post(&url)
+                    .bearer_auth(&api.token)
+                    .json(&body)
+                    .send()
+                    .await
+                {
+                    Ok(response) => {
+                        let status = response.status();
+                        let text = response.text().await.unwrap_or_default();
+                        if status == reqwest::StatusCode::CREATED {
+                            Ok(())
+                        } else {
+                            Err(format!("{status}: {text}"))
+                        }
+                    }
+                    Err(error) => Err(format!("request failed: {error}")),
+                };
+                latencies.push(sent.elapsed());
+                match outcome {
+                    Ok(()) => created += 1,
+                    Err(description) => Errors::record(&errors, description),
+                }
+            }
+            (latencies, created)
+        }));
+    }
+    let mut latencies = Vec::with_capacity(total);
+    let mut created = 0;
+    for worker in workers {
+        match worker.await {
+            Ok((samples, count)) => {
+                latencies.extend(samples);
+                created += count;
+            }
+            Err(error) => Errors::record(&errors, format!("a client task failed: {error}")),
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let errors = std::mem::take(
+        &mut *errors
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()),
+    );
+    CreateReport {
+        concurrency,
+        requests: latencies.len(),
+        created,
+        errors: errors.count,
+        seconds,
+        requests_per_second: if seconds > 0.0 {
+            latencies.len() as f64 / seconds
+        } else {
+            0.0
+        },
+        latency: Latency::of(&latencies),
+        first_error: errors.first,
+        stopped_by_time_cap: latencies.len() < total,
+    }
+}
+
+/// Percent-encodes a query value (everything but RFC 3986 unreserved characters).
+fn percent_encode(value: &str) -> String {
+    let mut encoded = String::with_capacity(value.len() * 3);
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            encoded.push(char::from(byte));
+        } else {
+            let _ = write!(encoded, "%{byte:02X}");
+        }
+    }
+    encoded
+}
+
+/// The list mixes: a name and the query after `limit=50`. The last one follows `next_cursor`.
+fn list_mixes() -> Vec<(String, String)> {
+    vec![
+        ("no filter".into(), String::new()),
+        ("status=open".into(), "&status=open".into()),
+        ("assignee=none".into(), "&assignee=none".into()),
+        (
+            "tag=доставка".into(),
+            format!("&tag={}", percent_encode("доставка")),
+        ),
+        (format!("next_cursor, {CURSOR_PAGES} pages"), String::new()),
+    ]
+}
+
+async fn list_phase(api: &Api, total: usize) -> ListReport {
+    let mixes = Arc::new(list_mixes());
+    let cursor_mix = mixes.len() - 1;
+    let operations = Arc::new(AtomicUsize::new(0));
+    let sent = Arc::new(AtomicUsize::new(0));
+    let errors = Arc::new(Mutex::new(Errors::default()));
+    let deadline = Instant::now() + PHASE_TIME_CAP;
+    let mut workers = Vec::with_capacity(LIST_CONCURRENCY);
+    for _ in 0..LIST_CONCURRENCY {
+        let (api, mixes, operations, sent, errors) = (
+            api.clone(),
+            mixes.clone(),
+            operations.clone(),
+            sent.clone(),
+            errors.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            let mut latencies: Vec<Vec<Duration>> = vec![Vec::new(); mixes.len()];
+            loop {
+                let mix = operations.fetch_add(1, Ordering::Relaxed) % mixes.len();
+                let pages = if mix == cursor_mix { CURSOR_PAGES } else { 1 };
+                if sent.fetch_add(pages, Ordering::Relaxed) >= total || Instant::now() >= deadline {
+                    break;
+                }
+                let mut cursor: Option<String> = None;
+                for page in 0..pages {
+                    let mut url =
+                        format!("{}/api/v1/tickets?limit=50{}", api.base_url, mixes[mix].1);
+                    if let Some(cursor) = &cursor {
+                        let _ = write!(url, "&cursor={}", percent_encode(cursor));
+                    }
+                    let started = Instant::now();
+                    let outcome = match api.client.get(&url).bearer_auth(&api.token).send().await {
+                        Ok(response) => {
+                            let status = response.status();
+                            let text = response.text().await.unwrap_or_default();
+                            if status == reqwest::StatusCode::OK {
+                                Ok(text)
+                            } else {
+                                Err(format!("{status}: {text}"))
+                            }
+                        }
+                        Err(error) => Err(format!("request failed: {error}")),
+                    };
+                    latencies[mix].push(started.elapsed());
+                    match outcome.and_then(|text| {
+                        serde_json::from_str::<serde_json::Value>(&text)
+                            .map_err(|error| format!("not a page: {error}"))
+                    }) {
+                        Ok(page_json) => {
+                            cursor = page_json["next_cursor"].as_str().map(str::to_owned)
+                        }
+                        Err(description) => {
+                            Errors::record(&errors, format!("GET {url}: {description}"));
+                            break;
+                        }
+                    }
+                    if cursor.is_none() && page + 1 < pages {
+                        break;
+                    }
+                }
+            }
+            latencies
+        }));
+    }
+    let mut per_mix: Vec<Vec<Duration>> = vec![Vec::new(); mixes.len()];
+    for worker in workers {
+        match worker.await {
+            Ok(samples) => {
+                for (all, some) in per_mix.iter_mut().zip(samples) {
+                    all.extend(some);
+                }
+            }
+            Err(error) => Errors::record(&errors, format!("a client task failed: {error}")),
+        }
+    }
+    let overall: Vec<Duration> = per_mix.iter().flatten().copied().collect();
+    let errors = std::mem::take(
+        &mut *errors
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()),
+    );
+    ListReport {
+        concurrency: LIST_CONCURRENCY,
+        errors: errors.count,
+        first_error: errors.first,
+        mixes: mixes
+            .iter()
+            .zip(&per_mix)
+            .map(|((name, _), samples)| ListMixReport {
+                name: name.clone(),
+                latency: Latency::of(samples),
+            })
+            .collect(),
+        stopped_by_time_cap: overall.len() < total && Instant::now() >= deadline,
+        overall: Latency::of(&overall),
+        ..ListReport::default()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL
+
+struct BenchDatabase {
+    name: String,
+    url: String,
+}
+
+/// Refuses an admin URL that points anywhere but this machine.
+fn ensure_loopback(config: &tokio_postgres::Config) -> anyhow::Result<()> {
+    for host in config.get_hosts() {
+        if let tokio_postgres::config::Host::Tcp(name) = host {
+            let loopback = name == "localhost"
+                || name
+                    .parse::<IpAddr>()
+                    .is_ok_and(|address| address.is_loopback());
+            anyhow::ensure!(
+                loopback,
+                "the benchmark only talks to this machine; {name} is not a loopback address"
+            );
+        }
+    }
+    for address in config.get_hostaddrs() {
+        anyhow::ensure!(
+            address.is_loopback(),
+            "the benchmark only talks to this machine; {address} is not a loopback address"
+        );
+    }
+    Ok(())
+}
+
+async fn admin_client(admin_url: &str) -> anyhow::Result<tokio_postgres::Client> {
+    let config: tokio_postgres::Config = admin_url
+        .parse()
+        .context("the PostgreSQL admin URL does not parse")?;
+    ensure_loopback(&config)?;
+    let target = otklik_store_postgres::redacted_target(admin_url);
+    let (client, connection) = config
+        .connect(tokio_postgres::NoTls)
+        .await
+        .with_context(|| format!("PostgreSQL is unreachable at {target} (set --pg-url)"))?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
+async fn create_database(admin_url: &str) -> anyhow::Result<BenchDatabase> {
+    let name = format!("otklik_bench_{}", uuid::Uuid::now_v7().simple());
+    let client = admin_client(admin_url).await?;
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .with_context(|| format!("cannot create database {name}"))?;
+    Ok(BenchDatabase {
+        url: with_database(admin_url, &name),
+        name,
+    })
+}
+
+/// Refreshes the planner statistics of the bench database.
+async fn analyze(database_url: &str) -> anyhow::Result<()> {
+    let client = admin_client(database_url).await?;
+    client
+        .batch_execute("ANALYZE")
+        .await
+        .context("ANALYZE after seeding failed")?;
+    Ok(())
+}
+
+async fn drop_database(admin_url: &str, name: &str) -> anyhow::Result<()> {
+    let client = admin_client(admin_url).await?;
+    client
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await?;
+    Ok(())
+}
+
+/// `url` with its database replaced by `database` (URL or key=value form).
+fn with_database(url: &str, database: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return format!("{url} dbname={database}");
+    };
+    let (base, query) = url.split_at(url.find('?').unwrap_or(url.len()));
+    let authority_start = scheme_end + 3;
+    let authority_end = base[authority_start..]
+        .find('/')
+        .map_or(base.len(), |slash| authority_start + slash);
+    format!("{}/{database}{query}", &base[..authority_end])
+}
+
+// ---------------------------------------------------------------------------------------------
+// The SQLite ceiling
+
+/// What SQLite itself reaches on this disk with the server's durability settings.
+fn sqlite_ceiling(max_tickets: usize) -> anyhow::Result<CeilingReport> {
+    let folder = tempfile::Builder::new()
+        .prefix("otklik-ceiling-")
+        .tempdir()?;
+    Ok(CeilingReport {
+        description: "bare rusqlite insert loop, WAL, synchronous=FULL; per ticket one tickets row, one messages row and \
+                      one audit_events row with the server's main indexes"
+            .into(),
+        one_per_transaction: insert_loop(&folder.path().join("single.db"), max_tickets, 1)?,
+        grouped: insert_loop(&folder.path().join("grouped.db"), max_tickets, CEILING_GROUP)?,
+    })
+}
+
+fn insert_loop(
+    path: &Path,
+    max_tickets: usize,
+    per_transaction: usize,
+) -> anyhow::Result<CeilingFigure> {
+    let mut connection = rusqlite::Connection::open(path)?;
+    connection.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         CREATE TABLE tickets (
+             id BLOB PRIMARY KEY NOT NULL, number INTEGER NOT NULL UNIQUE, subject TEXT NOT NULL,
+             status TEXT NOT NULL, priority TEXT NOT NULL, channel TEXT NOT NULL, customer_id BLOB NOT NULL,
+             created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, version INTEGER NOT NULL);
+         CREATE INDEX tickets_by_update ON tickets (updated_at, id);
+         CREATE INDEX tickets_by_status ON tickets (status, updated_at, id);
+         CREATE INDEX tickets_by_customer ON tickets (customer_id, updated_at, id);
+         CREATE TABLE messages (
+             id BLOB PRIMARY KEY NOT NULL, ticket_id BLOB NOT NULL, author_kind TEXT NOT NULL, author_id BLOB,
+             visibility TEXT NOT NULL, channel TEXT NOT NULL, body TEXT NOT NULL, created_at INTEGER NOT NULL);
+         CREATE INDEX messages_by_ticket ON messages (ticket_id, created_at, id);
+         CREATE TABLE audit_events (
+             id BLOB PRIMARY KEY NOT NULL, at INTEGER NOT NULL, actor_agent_id BLOB, action TEXT NOT NULL,
+             object_kind TEXT NOT NULL, object_id BLOB NOT NULL, changes TEXT NOT NULL);
+         CREATE INDEX audit_events_by_object ON audit_events (object_id, at, id);",
+    )?;
+    let body = "Здравствуйте! Оформил заказ №448812 неделю назад, трек-номер 80085412345678 не отслеживается. \
+                Подскажите, пожалуйста, когда ждать доставку? Сумма заказа 12 990 ₽.";
+    let changes = r#"[{"field":"subject","before":null,"after":"Где мой заказ №448812?"},{"field":"status","before":null,"after":"new"},{"field":"priority","before":null,"after":"normal"},{"field":"channel","before":null,"after":"api"}]"#;
+    let actor = uuid::Uuid::now_v7();
+    let started = Instant::now();
+    let mut written = 0usize;
+    while written < max_tickets && started.elapsed() < CEILING_TIME_CAP {
+        let transaction = connection.transaction()?;
+        for _ in 0..per_transaction.min(max_tickets - written) {
+            let micros = i64::try_from(SystemTime::now().duration_since(UNIX_EPOCH)?.as_micros())
+                .unwrap_or(i64::MAX);
+            let (ticket, message, audit, customer) = (
+                uuid::Uuid::now_v7(),
+                uuid::Uuid::now_v7(),
+                uuid::Uuid::now_v7(),
+                uuid::Uuid::now_v7(),
+            );
+            let number = i64::try_from(written + 1)?;
+            transaction
+                .prepare_cached(
+                    "INSERT INTO tickets (id, number, subject, status, priority, channel, customer_id, created_at, updated_at, version) \
+                     VALUES (?1, ?2, ?3, 'new', 'normal', 'api', ?4, ?5, ?5, 1)",
+                )?
+                .execute(rusqlite::params![&ticket.as_bytes()[..], number, "Где мой заказ №448812?", &customer.as_bytes()[..], micros])?;
+            transaction
+                .prepare_cached(
+                    "INSERT INTO messages (id, ticket_id, author_kind, author_id, visibility, channel, body, created_at) \
+                     VALUES (?1, ?2, 'customer', ?3, 'public', 'api', ?4, ?5)",
+                )?
+                .execute(rusqlite::params![&message.as_bytes()[..], &ticket.as_bytes()[..], &customer.as_bytes()[..], body, micros])?;
+            transaction
+                .prepare_cached(
+                    "INSERT INTO audit_events (id, at, actor_agent_id, action, object_kind, object_id, changes) \
+                     VALUES (?1, ?2, ?3, 'ticket.created', 'ticket', ?4, ?5)",
+                )?
+                .execute(rusqlite::params![&audit.as_bytes()[..], micros, &actor.as_bytes()[..], &ticket.as_bytes()[..], changes])?;
+            written += 1;
+        }
+        transaction.commit()?;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(CeilingFigure {
+        tickets_per_transaction: per_transaction,
+        tickets: written,
+        seconds,
+        tickets_per_second: if seconds > 0.0 {
+            written as f64 / seconds
+        } else {
+            0.0
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(values: &[u64]) -> Vec<Duration> {
+        values
+            .iter()
+            .map(|&value| Duration::from_millis(value))
+            .collect()
+    }
+
+    #[test]
+    fn percentiles_use_the_nearest_rank() {
+        let sorted = ms(&(1..=100).collect::<Vec<_>>());
+        assert_eq!(percentile(&sorted, 50.0), Some(Duration::from_millis(50)));
+        assert_eq!(percentile(&sorted, 99.0), Some(Duration::from_millis(99)));
+        assert_eq!(percentile(&sorted, 100.0), Some(Duration::from_millis(100)));
+        assert_eq!(percentile(&ms(&[7]), 99.0), Some(Duration::from_millis(7)));
+        assert_eq!(
+            percentile(&ms(&[1, 2]), 50.0),
+            Some(Duration::from_millis(1))
+        );
+        assert_eq!(percentile(&[], 50.0), None);
+    }
+
+    #[test]
+    fn latency_figures_do_not_depend_on_the_order_of_samples() {
+        let latency = Latency::of(&ms(&[30, 10, 20, 40]));
+        assert_eq!(
+            latency,
+            Latency {
+                requests: 4,
+                p50_ms: 20.0,
+                p99_ms: 40.0,
+                max_ms: 40.0
+            }
+        );
+        assert_eq!(Latency::of(&[]), Latency::default());
+    }
+
+    #[test]
+    fn resident_memory_is_read_from_proc_status() {
+        let status = "Name:\totklik\nVmPeak:\t  900000 kB\nVmRSS:\t   51234 kB\nThreads:\t9\n";
+        assert_eq!(parse_vm_rss_kb(status), Some(51_234));
+        assert_eq!(parse_vm_rss_kb("Name:\tzombie\n"), None);
+        assert!(rss_kb(std::process::id()).is_some_and(|kb| kb > 0));
+    }
+
+    #[test]
+    fn a_cyrillic_tag_is_percent_encoded_for_the_query() {
+        assert_eq!(
+            percent_encode("доставка"),
+            "%D0%B4%D0%BE%D1%81%D1%82%D0%B0%D0%B2%D0%BA%D0%B0"
+        );
+        assert_eq!(percent_encode("a+b/c=="), "a%2Bb%2Fc%3D%3D");
+    }
+
+    #[test]
+    fn the_bench_database_replaces_the_one_in_the_admin_url() {
+        assert_eq!(
+            with_database(DEFAULT_PG_URL, "otklik_bench_x"),
+            "postgres://postgres@127.0.0.1:5432/otklik_bench_x"
+        );
+        assert_eq!(
+            with_database("postgres://u:p@localhost/test?sslmode=disable", "b"),
+            "postgres://u:p@localhost/b?sslmode=disable"
+        );
+        assert_eq!(
+            with_database("postgres://localhost", "b"),
+            "postgres://localhost/b"
+        );
+        assert_eq!(
+            with_database("host=localhost user=postgres", "b"),
+            "host=localhost user=postgres dbname=b"
+        );
+    }
+
+    #[test]
+    fn only_loopback_postgres_urls_are_accepted() {
+        let parse = |url: &str| url.parse::<tokio_postgres::Config>().unwrap();
+        assert!(ensure_loopback(&parse(DEFAULT_PG_URL)).is_ok());
+        assert!(ensure_loopback(&parse("postgres://postgres@localhost/test")).is_ok());
+        assert!(ensure_loopback(&parse("postgres://postgres@[::1]:5432/test")).is_ok());
+        assert!(ensure_loopback(&parse("postgres://postgres@db.example.com/test")).is_err());
+    }
+
+    #[test]
+    fn creation_requests_name_either_a_requester_or_a_known_customer() {
+        let customers = vec!["0192f1c2-0000-7000-8000-000000000000".to_owned()];
+        for index in 0..8 {
+            let body = create_body(index, &customers);
+            assert!(
+                body["subject"]
+                    .as_str()
+                    .is_some_and(|subject| !subject.contains("{n}"))
+            );
+            assert_ne!(
+                body.get("customer_id").is_some(),
+                body.get("requester").is_some(),
+                "{body}"
+            );
+        }
+        assert_eq!(
+            create_body(3, &customers)["customer_id"],
+            customers[0].as_str()
+        );
+        assert_eq!(create_body(3, &[])["requester"]["kind"], "email");
+    }
+
+    fn sample_report() -> BenchReport {
+        let latency = Latency {
+            requests: 400,
+            p50_ms: 1.25,
+            p99_ms: 4.5,
+            max_ms: 9.0,
+        };
+        BenchReport {
+            cores: 2,
+            debug_build: false,
+            backends: vec![BackendReport {
+                backend: "sqlite".into(),
+                create: CreateReport {
+                    concurrency: 32,
+                    requests: 20_000,
+                    created: 20_000,
+                    errors: 0,
+                    seconds: 8.0,
+                    requests_per_second: 2500.0,
+                    latency: Latency {
+                        requests: 20_000,
+                        p50_ms: 12.0,
+                        p99_ms: 40.0,
+                        max_ms: 80.0,
+                    },
+                    first_error: None,
+                    stopped_by_time_cap: false,
+                },
+                list: ListReport {
+                    dataset_tickets: 100_000,
+                    seeded_tickets: 80_000,
+                    seed_seconds: 4.0,
+                    analyzed_after_seeding: false,
+                    concurrency: 8,
+                    errors: 0,
+                    first_error: None,
+                    mixes: list_mixes()
+                        .into_iter()
+                        .map(|(name, _)| ListMixReport {
+                            name,
+                            latency: latency.clone(),
+                        })
+                        .collect(),
+                    overall: Latency {
+                        requests: 2000,
+                        ..latency.clone()
+                    },
+                    stopped_by_time_cap: false,
+                },
+                rss: MemoryReport {
+                    idle_mb: 12.0,
+                    peak_creating_mb: 40.5,
+                    idle_after_seeding_mb: 20.0,
+                    peak_listing_mb: 30.0,
+                },
+            }],
+            failures: vec![],
+            sqlite_ceiling: Some(CeilingReport {
+                description: "bare loop".into(),
+                one_per_transaction: CeilingFigure {
+                    tickets_per_transaction: 1,
+                    tickets: 10_000,
+                    seconds: 2.0,
+                    tickets_per_second: 5000.0,
+                },
+                grouped: CeilingFigure {
+                    tickets_per_transaction: 32,
+                    tickets: 20_000,
+                    seconds: 0.5,
+                    tickets_per_second: 40_000.0,
+                },
+            }),
+        }
+    }
+
+    #[test]
+    fn the_report_names_every_figure_per_backend_and_the_ceiling() {
+        let text = format_report(&sample_report());
+        for expected in [
+            "2 cores, release build",
+            "Backend: sqlite",
+            "20000 × POST /api/v1/tickets at concurrency 32 in 8.0 s",
+            "throughput 2500 req/s, 20000 created, 0 errors",
+            "p50 12.0 ms, p99 40.0 ms, max 80.0 ms",
+            "on 100000 tickets (80000 seeded",
+            "tag=доставка",
+            "next_cursor, 3 pages",
+            "overall",
+            "idle 12.0 MB, peak while creating 40.5 MB",
+            "5000 tickets/s with 1 ticket per transaction: each commit waits for its own fsync",
+            "40000 tickets/s with 32 tickets per transaction: what group commit can reach",
+            "at 50% of the one-per-transaction ceiling",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+        }
+        assert!(!text.contains("FAILED"));
+    }
+
+    #[test]
+    fn the_json_report_has_the_same_figures() {
+        let json = serde_json::to_value(sample_report()).unwrap();
+        assert_eq!(json["backends"][0]["create"]["requests_per_second"], 2500.0);
+        assert_eq!(
+            json["backends"][0]["list"]["mixes"][3]["name"],
+            "tag=доставка"
+        );
+        assert_eq!(
+            json["sqlite_ceiling"]["grouped"]["tickets_per_transaction"],
+            32
+        );
+        assert_eq!(json["backends"][0]["rss"]["peak_creating_mb"], 40.5);
+    }
+
+    #[test]
+    fn a_failed_backend_is_reported() {
+        let report = BenchReport {
+            failures: vec!["postgres: unreachable".into()],
+            ..sample_report()
+        };
+        assert!(format_report(&report).contains("FAILED: postgres: unreachable"));
+    }
+
+    #[test]
+    fn the_ceiling_loop_writes_rows_in_the_requested_transactions() {
+        let folder = tempfile::tempdir().unwrap();
+        let figure = insert_loop(&folder.path().join("ceiling.db"), 70, 32).unwrap();
+        assert_eq!((figure.tickets, figure.tickets_per_transaction), (70, 32));
+        let connection = rusqlite::Connection::open(folder.path().join("ceiling.db")).unwrap();
+        let count = |table: &str| {
+            connection
+                .query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
+                    row.get::<_, i64>(0)
+                })
+                .unwrap()
+        };
+        assert_eq!(
+            (count("tickets"), count("messages"), count("audit_events")),
+            (70, 70, 70)
+        );
+    }
 }

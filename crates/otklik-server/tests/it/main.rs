@@ -2,9 +2,9 @@
 //! all of them: each test file would otherwise link the whole server again.
 
 mod authz;
+mod cli;
+mod customers;
 mod helpers;
 mod ops;
-mod tickets;
-mod customers;
 mod staff;
-mod cli;
+mod tickets;
