@@ -3,7 +3,7 @@
 use otklik_domain::DomainError;
 use otklik_domain::agent::normalize_tag_list;
 use otklik_domain::attachment::{AttachmentMeta, safe_file_name};
-use otklik_domain::audit::{Actor, AuditEvent, FieldChange, set};
+use otklik_domain::audit::{Actor, AuditEvent, set};
 use otklik_domain::customer::{Customer, Identity, IdentityValue, parse_person_name};
 use otklik_domain::ids::*;
 use otklik_domain::message::{Author, Message, MessageVisibility, parse_body};
@@ -303,7 +303,7 @@ impl App {
                 tags: tags.clone(),
                 created_at: now,
             };
-            let changes = creation_changes(&draft);
+            let changes = draft.creation_changes();
             let mut unit = UnitOfWork::new();
             if let Some(customer) = &new_customer {
                 unit.push(Mutation::InsertCustomer(customer.clone()));
@@ -716,25 +716,4 @@ impl App {
             .ok_or(AppError::NotFound { what: "attachment" })?;
         Ok((meta, bytes))
     }
-}
-
-/// The audit changes of a newly created ticket: every field it starts with.
-fn creation_changes(ticket: &NewTicket) -> Vec<FieldChange> {
-    let mut changes = vec![
-        set("subject", &ticket.subject),
-        set("status", ticket.status),
-        set("priority", ticket.priority),
-        set("channel", ticket.channel),
-        set("customer_id", ticket.customer_id),
-    ];
-    if let Some(assignee_id) = ticket.assignee_id {
-        changes.push(set("assignee_id", assignee_id));
-    }
-    if let Some(team_id) = ticket.team_id {
-        changes.push(set("team_id", team_id));
-    }
-    if !ticket.tags.is_empty() {
-        changes.push(set("tags", ticket.tags.join(",")));
-    }
-    changes
 }

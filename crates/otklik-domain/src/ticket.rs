@@ -170,6 +170,27 @@ pub struct NewTicket {
 }
 
 impl NewTicket {
+    /// The audit changes of creating this ticket: every field it starts with.
+    pub fn creation_changes(&self) -> Vec<FieldChange> {
+        let mut changes = vec![
+            crate::audit::set("subject", &self.subject),
+            crate::audit::set("status", self.status),
+            crate::audit::set("priority", self.priority),
+            crate::audit::set("channel", self.channel),
+            crate::audit::set("customer_id", self.customer_id),
+        ];
+        if let Some(assignee_id) = self.assignee_id {
+            changes.push(crate::audit::set("assignee_id", assignee_id));
+        }
+        if let Some(team_id) = self.team_id {
+            changes.push(crate::audit::set("team_id", team_id));
+        }
+        if !self.tags.is_empty() {
+            changes.push(crate::audit::set("tags", self.tags.join(",")));
+        }
+        changes
+    }
+
     /// The ticket as it will exist once the store has given it `number`.
     pub fn into_ticket(self, number: i64) -> Ticket {
         Ticket {

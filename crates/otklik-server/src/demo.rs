@@ -23,7 +23,7 @@ use otklik_app::auth::NewAgentInput;
 use otklik_app::customers::CreateCustomerInput;
 use otklik_app::tickets::{AddMessageInput, AuthorKind, CreateTicketInput, CustomerRef};
 use otklik_domain::agent::{Agent, Role, Team};
-use otklik_domain::audit::{Actor, AuditEvent, FieldChange, set};
+use otklik_domain::audit::{Actor, AuditEvent, set};
 use otklik_domain::clock::Clock;
 use otklik_domain::customer::{Customer, Identity, IdentityKind, IdentityValue};
 use otklik_domain::ids::{CustomerId, IdentityId, MessageId, TeamId, TicketId};
@@ -2369,26 +2369,6 @@ fn batch_phone(key: u64) -> String {
 /// Keys of one batched run start at `generation * KEYS_PER_RUN`.
 const KEYS_PER_RUN: u64 = 10_000_000;
 
-fn creation_changes(ticket: &NewTicket) -> Vec<FieldChange> {
-    let mut changes = vec![
-        set("subject", &ticket.subject),
-        set("status", ticket.status),
-        set("priority", ticket.priority),
-        set("channel", ticket.channel),
-        set("customer_id", ticket.customer_id),
-    ];
-    if let Some(assignee_id) = ticket.assignee_id {
-        changes.push(set("assignee_id", assignee_id));
-    }
-    if let Some(team_id) = ticket.team_id {
-        changes.push(set("team_id", team_id));
-    }
-    if !ticket.tags.is_empty() {
-        changes.push(set("tags", ticket.tags.join(",")));
-    }
-    changes
-}
-
 /// Every tag a demo ticket can carry.
 fn every_tag() -> Vec<&'static str> {
     let mut tags: Vec<&'static str> = Vec::new();
@@ -2612,7 +2592,7 @@ async fn load_batched(
                 tags: story.tags.clone(),
                 created_at,
             };
-            let changes = creation_changes(&draft);
+            let changes = draft.creation_changes();
             let insert_index = unit.mutations.len();
             unit.push(Mutation::InsertTicket(draft.clone()));
             let message = |author: Author,
