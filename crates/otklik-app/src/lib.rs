@@ -10,8 +10,10 @@ pub mod auth;
 pub mod customers;
 mod error;
 pub mod idempotency;
+pub mod search;
 pub mod staff;
 pub mod tickets;
+pub mod views;
 
 use std::sync::Arc;
 

@@ -97,7 +97,7 @@ fn actor(principal: &Principal) -> Actor {
 }
 
 impl App {
-    fn visibility(principal: &Principal) -> Visibility {
+    pub(crate) fn visibility(principal: &Principal) -> Visibility {
         if principal.sees_all_tickets() {
             Visibility::All
         } else {

@@ -70,4 +70,6 @@ typed_id!(
     AuditEventId,
     /// A customer merge, kept so it can be explained and undone.
     CustomerMergeId,
+    /// A saved view.
+    ViewId,
 );

@@ -17,6 +17,7 @@ pub mod ids;
 pub mod message;
 pub mod permission;
 pub mod ticket;
+pub mod view;
 
 pub use error::DomainError;
 pub use jiff::Timestamp;

@@ -43,7 +43,7 @@ const DEMO_SEED: u64 = 0x07C1_1C0D_E3A0_2026;
 /// Above this many tickets the demo writes straight through the store in big units of work.
 const BATCH_THRESHOLD: usize = 2000;
 /// Tickets per unit of work on the batched path.
-const BATCH_TICKETS: usize = 500;
+const BATCH_TICKETS: usize = 50;
 /// Units committing at once on PostgreSQL (each on its own connection).
 const POSTGRES_UNITS_IN_FLIGHT: usize = 4;
 

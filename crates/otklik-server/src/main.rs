@@ -40,6 +40,9 @@ enum Command {
     },
     /// Print the effective configuration (secrets redacted).
     Config,
+    /// Recompute the search index and the queue counters from the data (normally kept current
+    /// by every write; use after restoring an old backup or if ever in doubt).
+    Reindex,
     /// Load a demo shop: teams, agents, Russian and English customers, tickets on every channel.
     Demo {
         /// How many tickets to create.
@@ -190,6 +193,19 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("backup to {} failed", file.display()))?;
             eprintln!("backup written to {}", file.display());
+            Ok(())
+        }
+        Command::Reindex => {
+            let store = node::open_store(&settings).await?;
+            let started = std::time::Instant::now();
+            store
+                .rebuild_derived_data()
+                .await
+                .context("rebuilding the search index and counters failed")?;
+            eprintln!(
+                "search index and counters rebuilt in {:.1?}",
+                started.elapsed()
+            );
             Ok(())
         }
         Command::Config => {

@@ -23,6 +23,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     tracing::info!(%address, backend = ?app.store.backend(), "Otklik is serving");
 
+    app.ensure_default_views().await?;
     if let Some(setup_token) = app.issue_setup_token_if_needed().await? {
         // Printed once, on the console of whoever started the server: there is no default
         // password, and the token only works until the first admin exists.

@@ -13,14 +13,20 @@
 //!   `Conflict` with the same stable constraint names as SQLite;
 //! - answering the port's queries with visibility, filters and keyset pagination inside SQL, and
 //!   loading child rows for a whole page with one query (`read.rs`, `rows.rs`);
+//! - keeping the full-text index (`tsvector` + GIN over terms from `otklik-search`) and the
+//!   queue counters current in the same transaction as the data (`derived.rs`), and answering
+//!   searches and counts from them;
 //! - reporting its logical schema (`schema.rs`) so a test can prove both backends agree.
 //!
 //! Differences from SQLite that callers may notice: ticket numbers come from a sequence, so a
-//! rolled-back insert leaves a gap; `backup_to` is unsupported (use `pg_dump`).
+//! rolled-back insert leaves a gap; `backup_to` is unsupported (use `pg_dump`); a ticket's
+//! search document keeps at most 200,000 characters of message terms (a `tsvector` is limited
+//! to 1 MiB), so words past that in a very long ticket are not found.
 //!
 //! It must not depend on HTTP, on the app crate or on the SQLite backend; only it knows
 //! PostgreSQL's SQL. The URL it is given may hold a password: nothing here prints or logs it.
 
+mod derived;
 mod error;
 mod read;
 mod rows;
@@ -40,13 +46,16 @@ use otklik_domain::attachment::AttachmentMeta;
 use otklik_domain::audit::StoredAuditEvent;
 use otklik_domain::customer::{Customer, CustomerMerge, IdentityValue};
 use otklik_domain::ids::{
-    AgentId, AttachmentId, CustomerId, CustomerMergeId, TagId, TeamId, TicketId,
+    AgentId, AttachmentId, CustomerId, CustomerMergeId, TagId, TeamId, TicketId, ViewId,
 };
 use otklik_domain::message::Message;
 use otklik_domain::ticket::Ticket;
+use otklik_domain::view::SavedView;
+use otklik_search::SearchQuery;
 use otklik_store::{
     ApiTokenRecord, Backend, ColumnInfo, CommitReceipt, CustomerQuery, IdPage, IdempotencyRecord,
-    SessionRecord, SetupTokenRecord, Store, StoreError, StoreResult, TicketQuery, UnitOfWork,
+    Mutation, SessionRecord, SetupTokenRecord, Store, StoreError, StoreResult, TicketCountQuery,
+    TicketQuery, TicketSearch, UnitOfWork,
 };
 use tokio_postgres::NoTls;
 
@@ -286,6 +295,40 @@ impl Store for PostgresStore {
         key: &str,
     ) -> StoreResult<Option<IdempotencyRecord>> {
         read::find_idempotency_key(&self.client().await?, principal, key).await
+    }
+
+    async fn search_tickets(&self, search: &TicketSearch) -> StoreResult<Vec<Ticket>> {
+        read::search_tickets(&self.client().await?, search).await
+    }
+
+    async fn search_customers(
+        &self,
+        query: &SearchQuery,
+        limit: u32,
+    ) -> StoreResult<Vec<Customer>> {
+        read::search_customers(&self.client().await?, query, limit).await
+    }
+
+    async fn list_messages_of(&self, ticket_ids: &[TicketId]) -> StoreResult<Vec<Message>> {
+        read::list_messages_of(&self.client().await?, ticket_ids).await
+    }
+
+    async fn count_tickets(&self, query: &TicketCountQuery) -> StoreResult<i64> {
+        read::count_tickets(&self.client().await?, query).await
+    }
+
+    async fn list_views(&self, agent_id: AgentId) -> StoreResult<Vec<SavedView>> {
+        read::list_views(&self.client().await?, agent_id).await
+    }
+
+    async fn find_view(&self, id: ViewId) -> StoreResult<Option<SavedView>> {
+        read::find_view(&self.client().await?, id).await
+    }
+
+    async fn rebuild_derived_data(&self) -> StoreResult<()> {
+        self.commit(UnitOfWork::new().with(Mutation::RebuildDerivedData))
+            .await
+            .map(|_| ())
     }
 
     async fn list_audit_events(&self, object_id: uuid::Uuid) -> StoreResult<Vec<StoredAuditEvent>> {

@@ -14,13 +14,15 @@ use otklik_domain::audit::StoredAuditEvent;
 use otklik_domain::clock::to_micros;
 use otklik_domain::customer::{Customer, CustomerMerge, IdentityValue};
 use otklik_domain::ids::{
-    AgentId, AttachmentId, CustomerId, CustomerMergeId, TagId, TeamId, TicketId,
+    AgentId, AttachmentId, CustomerId, CustomerMergeId, TagId, TeamId, TicketId, ViewId,
 };
 use otklik_domain::message::Message;
 use otklik_domain::ticket::Ticket;
+use otklik_domain::view::SavedView;
 use otklik_store::{
     ApiTokenRecord, AssigneeFilter, CustomerQuery, IdPage, IdempotencyRecord, MAX_PAGE_SIZE,
-    SessionRecord, SetupTokenRecord, StoreResult, TeamFilter, TicketQuery, Visibility,
+    SessionRecord, SetupTokenRecord, StoreResult, TeamFilter, TicketCountQuery, TicketFilter,
+    TicketQuery, TicketSearch, Visibility,
 };
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
@@ -151,74 +153,95 @@ pub(crate) async fn find_ticket_by_number(
     find_ticket_where(client, "number", &number).await
 }
 
-pub(crate) async fn list_tickets(client: &Client, query: &TicketQuery) -> StoreResult<Vec<Ticket>> {
-    let filter = &query.filter;
-    let mut params = Params::default();
+/// SQL conditions on tickets `t` for a filter and a visibility (shared by lists and searches),
+/// with their values bound in `params`.
+fn ticket_conditions(
+    filter: &TicketFilter,
+    visibility: &Visibility,
+    params: &mut Params,
+) -> Vec<String> {
     let mut conditions = Vec::new();
-
     // Visibility is part of the query, so a page never counts or returns a hidden ticket.
-    if let Visibility::Agent { agent_id, team_ids } = &query.visibility {
+    if let Visibility::Agent { agent_id, team_ids } = visibility {
         let team_ids: Vec<Uuid> = team_ids.iter().map(|team_id| team_id.0).collect();
         conditions.push(format!(
-            "(team_id IS NULL OR team_id = ANY({}) OR assignee_id = {})",
+            "(t.team_id IS NULL OR t.team_id = ANY({}) OR t.assignee_id = {})",
             params.bind(team_ids),
             params.bind(agent_id.0)
         ));
     }
     if !filter.statuses.is_empty() {
         let statuses: Vec<&'static str> = filter.statuses.iter().map(|s| s.as_str()).collect();
-        conditions.push(format!("status = ANY({})", params.bind(statuses)));
+        conditions.push(format!("t.status = ANY({})", params.bind(statuses)));
     }
     if !filter.priorities.is_empty() {
         let priorities: Vec<&'static str> = filter.priorities.iter().map(|p| p.as_str()).collect();
-        conditions.push(format!("priority = ANY({})", params.bind(priorities)));
+        conditions.push(format!("t.priority = ANY({})", params.bind(priorities)));
     }
     if !filter.channels.is_empty() {
         let channels: Vec<&'static str> = filter.channels.iter().map(|c| c.as_str()).collect();
-        conditions.push(format!("channel = ANY({})", params.bind(channels)));
+        conditions.push(format!("t.channel = ANY({})", params.bind(channels)));
     }
     match filter.assignee {
         None => {}
-        Some(AssigneeFilter::Unassigned) => conditions.push("assignee_id IS NULL".into()),
+        Some(AssigneeFilter::Unassigned) => conditions.push("t.assignee_id IS NULL".into()),
         Some(AssigneeFilter::Agent(agent_id)) => {
-            conditions.push(format!("assignee_id = {}", params.bind(agent_id.0)));
+            conditions.push(format!("t.assignee_id = {}", params.bind(agent_id.0)));
         }
     }
     match filter.team {
         None => {}
-        Some(TeamFilter::NoTeam) => conditions.push("team_id IS NULL".into()),
+        Some(TeamFilter::NoTeam) => conditions.push("t.team_id IS NULL".into()),
         Some(TeamFilter::Team(team_id)) => {
-            conditions.push(format!("team_id = {}", params.bind(team_id.0)));
+            conditions.push(format!("t.team_id = {}", params.bind(team_id.0)));
         }
     }
     if let Some(tag) = &filter.tag {
         conditions.push(format!(
             "EXISTS (SELECT 1 FROM ticket_tags tt JOIN tags g ON g.id = tt.tag_id \
-             WHERE tt.ticket_id = tickets.id AND g.name = {})",
+             WHERE tt.ticket_id = t.id AND g.name = {})",
             params.bind(tag.clone())
         ));
     }
     if let Some(customer_id) = filter.customer_id {
-        conditions.push(format!("customer_id = {}", params.bind(customer_id.0)));
+        conditions.push(format!("t.customer_id = {}", params.bind(customer_id.0)));
     }
     if let Some(since) = filter.updated_since {
-        conditions.push(format!("updated_at >= {}", params.bind(to_micros(since))));
+        conditions.push(format!("t.updated_at >= {}", params.bind(to_micros(since))));
+    }
+    if let Some(before) = filter.updated_before {
+        conditions.push(format!("t.updated_at < {}", params.bind(to_micros(before))));
     }
     if !filter.include_merged {
-        conditions.push("merged_into IS NULL".into());
+        conditions.push("t.merged_into IS NULL".into());
     }
+    conditions
+}
+
+/// The ticket columns, qualified with the alias `t`.
+fn ticket_columns() -> String {
+    rows::TICKET_COLUMNS
+        .split(", ")
+        .map(|column| format!("t.{column}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub(crate) async fn list_tickets(client: &Client, query: &TicketQuery) -> StoreResult<Vec<Ticket>> {
+    let mut params = Params::default();
+    let mut conditions = ticket_conditions(&query.filter, &query.visibility, &mut params);
     // Keyset pagination: a row comparison matches the ORDER BY exactly, so a page starts right
     // after the cursor even when many tickets share one `updated_at`.
     if let Some(after) = query.after {
         conditions.push(format!(
-            "(updated_at, id) < ({}, {})",
+            "(t.updated_at, t.id) < ({}, {})",
             params.bind(to_micros(after.updated_at)),
             params.bind(after.id.0)
         ));
     }
     let sql = format!(
-        "SELECT {} FROM tickets {} ORDER BY updated_at DESC, id DESC LIMIT {}",
-        rows::TICKET_COLUMNS,
+        "SELECT {} FROM tickets t {} ORDER BY t.updated_at DESC, t.id DESC LIMIT {}",
+        ticket_columns(),
         where_clause(&conditions),
         params.bind(page_limit(query.limit))
     );
@@ -231,6 +254,125 @@ pub(crate) async fn list_tickets(client: &Client, query: &TicketQuery) -> StoreR
     let mut tickets = map_rows(&rows, rows::ticket)?;
     load_tags(client, &mut tickets).await?;
     Ok(tickets)
+}
+
+/// How many of the newest matches a search ranks. Ranking every match of a common word in a
+/// million tickets means reading and scoring every matching document; agents look for recent
+/// conversations, so the best of the newest 2,000 matches is what they want (an older one is
+/// found with a more specific query or a filter). The same bound as SQLite's.
+pub(crate) const RANKED_MATCHES: i64 = 2_000;
+
+/// `ts_rank` weights for {D, C, B, A}: the subject (A) weighs four times a message (B), as
+/// SQLite's `bm25(ticket_fts, 4.0, 1.0)` does.
+const RANK_WEIGHTS: &str = "'{0.1, 0.2, 0.25, 1.0}'::float4[]";
+
+pub(crate) async fn search_tickets(
+    client: &Client,
+    search: &TicketSearch,
+) -> StoreResult<Vec<Ticket>> {
+    let mut params = Params::default();
+    let tsquery = params.bind(search.query.to_tsquery());
+    let mut conditions = ticket_conditions(&search.filter, &search.visibility, &mut params);
+    conditions.push(format!("s.document @@ to_tsquery('simple', {tsquery})"));
+    // The inner query keeps the newest RANKED_MATCHES tickets that match (GIN) and pass the
+    // filters and visibility (newest by number: numbers only grow); the planner either sorts the
+    // matches of a rare word or walks tickets backwards by number until it has enough of a
+    // common one. Only those are ranked, so a word found in most of a million tickets costs
+    // about what a rare one does (a few milliseconds instead of scoring every match). The
+    // ticket columns come out of the inner query, so the ranked rows are not joined again.
+    let sql = format!(
+        "SELECT {columns} FROM ( \
+             SELECT {inner_columns}, s.document FROM ticket_search s \
+             JOIN tickets t ON t.id = s.ticket_id \
+             {where_clause} \
+             ORDER BY t.number DESC LIMIT {ranked} \
+         ) hits \
+         ORDER BY ts_rank({RANK_WEIGHTS}, hits.document, to_tsquery('simple', {tsquery})) DESC, \
+                  hits.updated_at DESC, hits.id DESC \
+         LIMIT {limit}",
+        columns = rows::TICKET_COLUMNS,
+        inner_columns = ticket_columns(),
+        where_clause = where_clause(&conditions),
+        ranked = params.bind(RANKED_MATCHES),
+        limit = params.bind(page_limit(search.limit)),
+    );
+    // Unnamed statement, planned with the query's values: see `search_customers`.
+    let rows = client
+        .query(&sql, &params.as_refs())
+        .await
+        .map_err(map_error)?;
+    let mut tickets = map_rows(&rows, rows::ticket)?;
+    load_tags(client, &mut tickets).await?;
+    Ok(tickets)
+}
+
+/// Messages of several tickets, oldest first, without attachments (for search snippets).
+pub(crate) async fn list_messages_of(
+    client: &Client,
+    ticket_ids: &[TicketId],
+) -> StoreResult<Vec<Message>> {
+    if ticket_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = ticket_ids.iter().map(|id| id.0).collect();
+    let sql = format!(
+        "SELECT {} FROM messages WHERE ticket_id = ANY($1) ORDER BY created_at, id",
+        rows::MESSAGE_COLUMNS
+    );
+    let rows = query(client, &sql, &[&ids]).await?;
+    map_rows(&rows, rows::message)
+}
+
+/// The sum of the maintained counters matching a count query (never a scan of tickets).
+pub(crate) async fn count_tickets(client: &Client, query: &TicketCountQuery) -> StoreResult<i64> {
+    let key = |id: Option<Uuid>| id.unwrap_or(Uuid::nil());
+    let mut params = Params::default();
+    let mut conditions = Vec::new();
+    if !query.statuses.is_empty() {
+        let statuses: Vec<&'static str> = query.statuses.iter().map(|s| s.as_str()).collect();
+        conditions.push(format!("status = ANY({})", params.bind(statuses)));
+    }
+    if !query.priorities.is_empty() {
+        let priorities: Vec<&'static str> = query.priorities.iter().map(|p| p.as_str()).collect();
+        conditions.push(format!("priority = ANY({})", params.bind(priorities)));
+    }
+    match query.assignee {
+        None => {}
+        Some(AssigneeFilter::Unassigned) => {
+            conditions.push(format!("assignee_key = {}", params.bind(key(None))));
+        }
+        Some(AssigneeFilter::Agent(agent_id)) => {
+            conditions.push(format!("assignee_key = {}", params.bind(agent_id.0)));
+        }
+    }
+    match query.team {
+        None => {}
+        Some(TeamFilter::NoTeam) => {
+            conditions.push(format!("team_key = {}", params.bind(key(None))));
+        }
+        Some(TeamFilter::Team(team_id)) => {
+            conditions.push(format!("team_key = {}", params.bind(team_id.0)));
+        }
+    }
+    if let Some(max_day) = query.max_day {
+        conditions.push(format!("day BETWEEN 1 AND {}", params.bind(max_day)));
+    }
+    if let Some((agent_id, team_ids)) = &query.visible_to {
+        let team_ids: Vec<Uuid> = team_ids.iter().map(|team_id| team_id.0).collect();
+        conditions.push(format!(
+            "(team_key = {} OR team_key = ANY({}) OR assignee_key = {})",
+            params.bind(key(None)),
+            params.bind(team_ids),
+            params.bind(agent_id.0)
+        ));
+    }
+    let sql = format!(
+        "SELECT coalesce(sum(n), 0)::bigint AS n FROM ticket_counters {}",
+        where_clause(&conditions)
+    );
+    // Few shapes (one per combination of filters a view can have): cached.
+    let rows = self::query(client, &sql, &params.as_refs()).await?;
+    rows.first().map_or(Ok(0), |row| get(row, "n"))
 }
 
 pub(crate) async fn list_messages(
@@ -365,6 +507,43 @@ pub(crate) async fn list_customers(
     );
     // Four possible texts: small enough for the statement cache.
     let rows = self::query(client, &sql, &params.as_refs()).await?;
+    let mut customers = map_rows(&rows, rows::customer)?;
+    load_identities(client, &mut customers).await?;
+    Ok(customers)
+}
+
+/// Unmerged customers whose name or identities match, best first (ranked within the newest
+/// [`RANKED_MATCHES`] matches, newest by id: ids are time-ordered).
+pub(crate) async fn search_customers(
+    client: &Client,
+    query: &otklik_search::SearchQuery,
+    limit: u32,
+) -> StoreResult<Vec<Customer>> {
+    let sql = format!(
+        "SELECT {columns} FROM ( \
+             SELECT {inner_columns}, s.document FROM customer_search s \
+             JOIN customers c ON c.id = s.customer_id \
+             WHERE s.document @@ to_tsquery('simple', $1) AND c.merged_into IS NULL \
+             ORDER BY c.id DESC LIMIT $2 \
+         ) hits \
+         ORDER BY ts_rank(hits.document, to_tsquery('simple', $1)) DESC, hits.id DESC LIMIT $3",
+        columns = rows::CUSTOMER_COLUMNS,
+        inner_columns = rows::CUSTOMER_COLUMNS
+            .split(", ")
+            .map(|column| format!("c.{column}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    // Not through the statement cache: a cached statement may switch to a generic plan, and
+    // the right plan depends on how common the searched words are (an unnamed statement is
+    // planned with its values every time).
+    let rows = client
+        .query(
+            &sql,
+            &[&query.to_tsquery(), &RANKED_MATCHES, &page_limit(limit)],
+        )
+        .await
+        .map_err(map_error)?;
     let mut customers = map_rows(&rows, rows::customer)?;
     load_identities(client, &mut customers).await?;
     Ok(customers)
@@ -615,6 +794,27 @@ pub(crate) async fn find_idempotency_key(
     )
     .await?;
     row.as_ref().map(rows::idempotency_record).transpose()
+}
+
+// Views.
+
+pub(crate) async fn list_views(client: &Client, agent_id: AgentId) -> StoreResult<Vec<SavedView>> {
+    let sql = format!(
+        "SELECT {} FROM views WHERE owner_agent_id IS NULL OR owner_agent_id = $1 \
+         ORDER BY position, created_at, id",
+        rows::VIEW_COLUMNS
+    );
+    let rows = query(client, &sql, &[&agent_id.0]).await?;
+    map_rows(&rows, rows::view)
+}
+
+pub(crate) async fn find_view(client: &Client, id: ViewId) -> StoreResult<Option<SavedView>> {
+    let sql = format!("SELECT {} FROM views WHERE id = $1", rows::VIEW_COLUMNS);
+    query_opt(client, &sql, &[&id.0])
+        .await?
+        .as_ref()
+        .map(rows::view)
+        .transpose()
 }
 
 // Audit.

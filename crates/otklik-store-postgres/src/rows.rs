@@ -13,11 +13,12 @@ use otklik_domain::clock::from_micros;
 use otklik_domain::customer::{Customer, CustomerMerge, Identity, IdentityValue};
 use otklik_domain::ids::{
     AgentId, AttachmentId, AuditEventId, CustomerId, CustomerMergeId, IdentityId, MessageId, TagId,
-    TeamId, TicketId, TokenId,
+    TeamId, TicketId, TokenId, ViewId,
 };
 use otklik_domain::message::{Author, Message};
 use otklik_domain::permission::Scope;
 use otklik_domain::ticket::Ticket;
+use otklik_domain::view::SavedView;
 use otklik_store::{
     ApiTokenRecord, IdempotencyRecord, SessionRecord, SetupTokenRecord, StoreError, StoreResult,
 };
@@ -44,6 +45,7 @@ pub(crate) const TOKEN_COLUMNS: &str =
     "id, agent_id, name, prefix, token_hash, scopes, created_at, expires_at, revoked_at";
 pub(crate) const AUDIT_COLUMNS: &str =
     "id, at, actor_agent_id, action, object_kind, object_id, changes";
+pub(crate) const VIEW_COLUMNS: &str = "id, name, owner_agent_id, definition, position, created_at";
 
 /// A column, with the column's name in the error (the driver's own message lacks the table).
 pub(crate) fn get<'a, T: FromSql<'a>>(row: &'a Row, column: &str) -> StoreResult<T> {
@@ -293,5 +295,19 @@ pub(crate) fn audit_event(row: &Row) -> StoreResult<StoredAuditEvent> {
         object_kind: get(row, "object_kind")?,
         object_id: get(row, "object_id")?,
         changes: get(row, "changes")?,
+    })
+}
+
+pub(crate) fn view(row: &Row) -> StoreResult<SavedView> {
+    let definition: serde_json::Value = get(row, "definition")?;
+    Ok(SavedView {
+        id: ViewId(get(row, "id")?),
+        name: get(row, "name")?,
+        owner_agent_id: get::<Option<Uuid>>(row, "owner_agent_id")?.map(AgentId),
+        filter: serde_json::from_value(definition).map_err(|error| {
+            StoreError::corrupt(format!("views.definition is not a view filter: {error}"))
+        })?,
+        position: get(row, "position")?,
+        created_at: time(row, "created_at")?,
     })
 }

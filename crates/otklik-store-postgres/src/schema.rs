@@ -54,7 +54,9 @@ fn logical_type(data_type: &str) -> String {
     .to_owned()
 }
 
-/// Every column of every table of the `public` schema, sorted.
+/// Every column of every table of the `public` schema, sorted. `tsvector` columns are left out:
+/// they are the search index's internals, which differ by backend by design (SQLite keeps FTS5
+/// tables instead, which its schema leaves out likewise).
 pub(crate) async fn logical_schema(client: &Client) -> StoreResult<Vec<ColumnInfo>> {
     // The casts turn information_schema's domain types (sql_identifier, character_data) into
     // plain text the driver decodes.
@@ -66,7 +68,7 @@ pub(crate) async fn logical_schema(client: &Client) -> StoreResult<Vec<ColumnInf
              JOIN information_schema.tables t \
                ON t.table_schema = c.table_schema AND t.table_name = c.table_name \
              WHERE c.table_schema = 'public' AND t.table_type = 'BASE TABLE' \
-               AND c.table_name <> $1",
+               AND c.table_name <> $1 AND c.data_type <> 'tsvector'",
             &[&HISTORY_TABLE],
         )
         .await

@@ -5,6 +5,10 @@
 //! `Conflict` in `error.rs`), versioned updates compare-and-set the `version` column, and
 //! `UPDATE … WHERE used_at IS NULL` makes consuming a set-up token a single atomic step. Any
 //! error returns before `COMMIT`; dropping the transaction rolls the whole unit back.
+//!
+//! The search index and the queue counters change in the same transaction: each arm records
+//! what its mutation did to them in a [`Pending`], which the unit writes just before `COMMIT`
+//! (`derived.rs` explains the order and the locks).
 
 use std::collections::BTreeSet;
 
@@ -16,6 +20,7 @@ use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use crate::Client;
+use crate::derived::{self, Pending, StoredTicket};
 use crate::error::map_error;
 use crate::rows::{author_columns, scopes_text};
 
@@ -28,9 +33,11 @@ pub(crate) async fn commit(client: &mut Client, unit: UnitOfWork) -> StoreResult
         return Ok(receipt);
     }
     let transaction = client.transaction().await.map_err(map_error)?;
+    let mut pending = Pending::default();
     for mutation in unit.mutations {
-        apply(&transaction, mutation, &mut receipt).await?;
+        apply(&transaction, mutation, &mut receipt, &mut pending).await?;
     }
+    pending.flush(&transaction).await?;
     transaction.commit().await.map_err(map_error)?;
     Ok(receipt)
 }
@@ -180,7 +187,13 @@ async fn update_ticket(
     transaction: &Transaction<'_>,
     ticket: &Ticket,
     expected_version: i64,
+    pending: &mut Pending,
 ) -> StoreResult<()> {
+    // The state the counters move from, locked so it stays the stored state until COMMIT.
+    let before = derived::lock_tickets(transaction, &[ticket.id.0])
+        .await?
+        .pop()
+        .ok_or(StoreError::NotFound { what: "ticket" })?;
     let touched = execute(
         transaction,
         "UPDATE tickets SET subject = $3, status = $4, priority = $5, channel = $6, \
@@ -205,7 +218,11 @@ async fn update_ticket(
         ],
     )
     .await?;
-    versioned(transaction, touched, "tickets", ticket.id.0, "ticket").await?;
+    if touched == 0 {
+        // The row exists (it is locked above), so its version moved on.
+        return Err(StoreError::VersionConflict { what: "ticket" });
+    }
+    pending.ticket_updated(&before, ticket);
     set_ticket_tags(
         transaction,
         ticket.id.0,
@@ -221,6 +238,7 @@ async fn apply(
     transaction: &Transaction<'_>,
     mutation: Mutation,
     receipt: &mut CommitReceipt,
+    pending: &mut Pending,
 ) -> StoreResult<()> {
     match mutation {
         Mutation::InsertTicket(ticket) => {
@@ -251,23 +269,28 @@ async fn apply(
                 )
                 .await
                 .map_err(map_error)?;
-            receipt
-                .ticket_numbers
-                .push(row.try_get("number").map_err(StoreError::database)?);
+            let number: i64 = row.try_get("number").map_err(StoreError::database)?;
+            receipt.ticket_numbers.push(number);
             set_ticket_tags(transaction, ticket.id.0, &ticket.tags, created_at, false).await?;
+            pending.ticket_inserted(&ticket.into_ticket(number));
         }
         Mutation::UpdateTicket {
             ticket,
             expected_version,
         } => {
-            update_ticket(transaction, &ticket, expected_version).await?;
+            update_ticket(transaction, &ticket, expected_version, pending).await?;
         }
         Mutation::InsertMessage(message) => {
             let (author_kind, author_id) = author_columns(message.author);
-            execute(
+            // The ticket row is locked (the lock its update in the same unit takes anyway), so a
+            // merge moving this ticket's messages waits for the message and its terms, or this
+            // message waits for the merge: messages and their terms always move together.
+            let inserted = execute(
                 transaction,
                 "INSERT INTO messages (id, ticket_id, author_kind, author_id, visibility, channel, \
-                 body, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                 body, created_at) \
+                 SELECT $1, t.id, $3, $4, $5, $6, $7, $8 FROM tickets t WHERE t.id = $2 \
+                 FOR NO KEY UPDATE",
                 &[
                     &message.id.0,
                     &message.ticket_id.0,
@@ -280,6 +303,7 @@ async fn apply(
                 ],
             )
             .await?;
+            expect_row(inserted, "ticket")?;
             for attachment in &message.attachments {
                 execute(
                     transaction,
@@ -297,8 +321,13 @@ async fn apply(
                 )
                 .await?;
             }
+            pending.message_added(&message);
         }
         Mutation::MoveMessages { from, to } => {
+            // Both tickets locked first (in id order): units adding messages to either have
+            // committed, with their terms, or wait until this merge has.
+            derived::lock_tickets(transaction, &[from.0, to.0]).await?;
+            pending.messages_moved(from.0, to.0);
             let params: [&(dyn ToSql + Sync); 2] = [&from.0, &to.0];
             execute(
                 transaction,
@@ -332,6 +361,7 @@ async fn apply(
             for identity in &customer.identities {
                 insert_identity(transaction, identity).await?;
             }
+            pending.customer_inserted(&customer);
         }
         Mutation::UpdateCustomer {
             customer,
@@ -352,33 +382,70 @@ async fn apply(
             )
             .await?;
             versioned(transaction, touched, "customers", customer.id.0, "customer").await?;
+            pending.customer_changed(customer.id.0);
         }
-        Mutation::InsertIdentity(identity) => insert_identity(transaction, &identity).await?,
+        Mutation::InsertIdentity(identity) => {
+            insert_identity(transaction, &identity).await?;
+            pending.customer_changed(identity.customer_id.0);
+        }
         Mutation::DeleteIdentity(id) => {
-            let touched = execute(
-                transaction,
-                "DELETE FROM customer_identities WHERE id = $1",
-                &[&id.0],
-            )
-            .await?;
-            expect_row(touched, "identity")?;
+            let statement = transaction
+                .prepare_cached(
+                    "DELETE FROM customer_identities WHERE id = $1 RETURNING customer_id",
+                )
+                .await
+                .map_err(map_error)?;
+            let owner = transaction
+                .query_opt(&statement, &[&id.0])
+                .await
+                .map_err(map_error)?
+                .ok_or(StoreError::NotFound { what: "identity" })?;
+            pending.customer_changed(owner.try_get("customer_id").map_err(StoreError::database)?);
         }
         Mutation::MoveIdentities { identity_ids, to } => {
+            let ids = uuids(&identity_ids, |id| id.0);
+            // The previous owners lose these identities from their documents; locked first so
+            // an identity moved concurrently is seen with its latest owner.
+            let statement = transaction
+                .prepare_cached(
+                    "SELECT customer_id FROM customer_identities WHERE id = ANY($1) \
+                     ORDER BY id FOR NO KEY UPDATE",
+                )
+                .await
+                .map_err(map_error)?;
+            for row in transaction
+                .query(&statement, &[&ids])
+                .await
+                .map_err(map_error)?
+            {
+                pending.customer_changed(row.try_get("customer_id").map_err(StoreError::database)?);
+            }
             execute(
                 transaction,
                 "UPDATE customer_identities SET customer_id = $2 WHERE id = ANY($1)",
-                &[&uuids(&identity_ids, |id| id.0), &to.0],
+                &[&ids, &to.0],
             )
             .await?;
+            pending.customer_changed(to.0);
         }
         Mutation::MoveTickets { ticket_ids, to, at } => {
+            let ids = uuids(&ticket_ids, |id| id.0);
+            // Only the update time matters to the counters (its day); locked so the state the
+            // count moves from is the stored one.
+            for before in derived::lock_tickets(transaction, &ids).await? {
+                let after = StoredTicket {
+                    updated_at: at,
+                    ..before.clone()
+                };
+                pending.ticket_moved(&before, &after);
+            }
             // Moving changes the ticket, so its version moves on too: an agent editing it
             // concurrently gets a VersionConflict instead of silently moving it back.
             execute(
                 transaction,
                 "UPDATE tickets SET customer_id = $2, updated_at = $3, version = version + 1 \
                  WHERE id = ANY($1)",
-                &[&uuids(&ticket_ids, |id| id.0), &to.0, &to_micros(at)],
+                &[&ids, &to.0, &to_micros(at)],
             )
             .await?;
         }
@@ -499,7 +566,25 @@ async fn apply(
             expect_row(touched, "team")?;
         }
         Mutation::DeleteTeam(id) => {
-            // The schema does the rest: tickets.team_id is SET NULL, agent_teams rows CASCADE.
+            // Lock the team first: a unit routing a ticket to it concurrently (its foreign-key
+            // check) either committed before, and its ticket is unrouted below, or waits and then
+            // finds the team gone.
+            let locked = execute(
+                transaction,
+                "SELECT 1 FROM teams WHERE id = $1 FOR UPDATE",
+                &[&id.0],
+            )
+            .await?;
+            expect_row(locked, "team")?;
+            for before in derived::unroute_team(transaction, id.0).await? {
+                let after = StoredTicket {
+                    team_id: None,
+                    ..before.clone()
+                };
+                pending.ticket_moved(&before, &after);
+            }
+            // The schema does the rest: merged tickets' team_id is SET NULL, agent_teams rows
+            // CASCADE.
             let touched = execute(transaction, "DELETE FROM teams WHERE id = $1", &[&id.0]).await?;
             expect_row(touched, "team")?;
         }
@@ -620,6 +705,32 @@ async fn apply(
                 ],
             )
             .await?;
+        }
+        Mutation::InsertView(view) => {
+            let definition = serde_json::to_value(&view.filter).map_err(StoreError::database)?;
+            execute(
+                transaction,
+                "INSERT INTO views (id, name, owner_agent_id, definition, position, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    &view.id.0,
+                    &view.name,
+                    &view.owner_agent_id.map(|id| id.0),
+                    &definition,
+                    &view.position,
+                    &to_micros(view.created_at),
+                ],
+            )
+            .await?;
+        }
+        Mutation::DeleteView(id) => {
+            let touched = execute(transaction, "DELETE FROM views WHERE id = $1", &[&id.0]).await?;
+            expect_row(touched, "view")?;
+        }
+        Mutation::RebuildDerivedData => {
+            derived::rebuild(transaction).await?;
+            // What earlier mutations of this unit recorded is in the tables the rebuild read.
+            pending.clear();
         }
         Mutation::Audit(event) => {
             execute(

@@ -11,6 +11,7 @@
 //!
 //! This crate must not depend on HTTP or on the app crate; only it knows SQLite's SQL.
 
+mod derived;
 mod read;
 mod rows;
 mod schema;
@@ -25,13 +26,15 @@ use otklik_domain::attachment::AttachmentMeta;
 use otklik_domain::audit::StoredAuditEvent;
 use otklik_domain::customer::{Customer, CustomerMerge, IdentityValue};
 use otklik_domain::ids::{
-    AgentId, AttachmentId, CustomerId, CustomerMergeId, TagId, TeamId, TicketId,
+    AgentId, AttachmentId, CustomerId, CustomerMergeId, TagId, TeamId, TicketId, ViewId,
 };
 use otklik_domain::message::Message;
 use otklik_domain::ticket::Ticket;
+use otklik_domain::view::SavedView;
 use otklik_store::{
     ApiTokenRecord, Backend, ColumnInfo, CommitReceipt, CustomerQuery, IdPage, IdempotencyRecord,
-    SessionRecord, SetupTokenRecord, Store, StoreError, StoreResult, TicketQuery, UnitOfWork,
+    SessionRecord, SetupTokenRecord, Store, StoreError, StoreResult, TicketCountQuery, TicketQuery,
+    TicketSearch, UnitOfWork,
 };
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Semaphore, oneshot};
@@ -344,6 +347,46 @@ impl Store for SqliteStore {
     async fn list_audit_events(&self, object_id: uuid::Uuid) -> StoreResult<Vec<StoredAuditEvent>> {
         self.read(move |c| read::list_audit_events(c, object_id))
             .await
+    }
+
+    async fn search_tickets(&self, search: &TicketSearch) -> StoreResult<Vec<Ticket>> {
+        let search = search.clone();
+        self.read(move |c| read::search_tickets(c, &search)).await
+    }
+
+    async fn search_customers(
+        &self,
+        query: &otklik_search::SearchQuery,
+        limit: u32,
+    ) -> StoreResult<Vec<Customer>> {
+        let query = query.clone();
+        self.read(move |c| read::search_customers(c, &query, limit))
+            .await
+    }
+
+    async fn list_messages_of(&self, ticket_ids: &[TicketId]) -> StoreResult<Vec<Message>> {
+        let ticket_ids = ticket_ids.to_vec();
+        self.read(move |c| read::list_messages_of(c, &ticket_ids))
+            .await
+    }
+
+    async fn count_tickets(&self, query: &TicketCountQuery) -> StoreResult<i64> {
+        let query = query.clone();
+        self.read(move |c| read::count_tickets(c, &query)).await
+    }
+
+    async fn list_views(&self, agent_id: AgentId) -> StoreResult<Vec<SavedView>> {
+        self.read(move |c| read::list_views(c, agent_id)).await
+    }
+
+    async fn find_view(&self, id: ViewId) -> StoreResult<Option<SavedView>> {
+        self.read(move |c| read::find_view(c, id)).await
+    }
+
+    async fn rebuild_derived_data(&self) -> StoreResult<()> {
+        self.commit(UnitOfWork::new().with(otklik_store::Mutation::RebuildDerivedData))
+            .await
+            .map(|_| ())
     }
 
     async fn backup_to(&self, path: &Path) -> StoreResult<()> {

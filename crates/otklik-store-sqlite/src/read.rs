@@ -14,7 +14,8 @@ use otklik_domain::permission::Scope;
 use otklik_domain::ticket::Ticket;
 use otklik_store::{
     ApiTokenRecord, AssigneeFilter, CustomerQuery, IdPage, IdempotencyRecord, MAX_PAGE_SIZE,
-    SessionRecord, SetupTokenRecord, TeamFilter, TicketQuery, Visibility,
+    SessionRecord, SetupTokenRecord, TeamFilter, TicketCountQuery, TicketFilter, TicketQuery,
+    TicketSearch, Visibility,
 };
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, ToSql, params_from_iter};
@@ -92,22 +93,16 @@ pub fn find_ticket(
     Ok(Some(ticket))
 }
 
-pub fn list_tickets(connection: &Connection, query: &TicketQuery) -> rusqlite::Result<Vec<Ticket>> {
-    let filter = &query.filter;
+/// SQL conditions on tickets `t` for a filter and a visibility, with their bound values.
+fn ticket_conditions(filter: &TicketFilter, visibility: &Visibility) -> (Vec<String>, Vec<Value>) {
     let mut conditions: Vec<String> = Vec::new();
     let mut params: Vec<Value> = Vec::new();
-    let any_of = |column: &str,
-                  values: Vec<Value>,
-                  conditions: &mut Vec<String>,
-                  params: &mut Vec<Value>| {
+    let mut any_of = |column: &str, values: Vec<Value>| {
         if !values.is_empty() {
             conditions.push(format!("{column} IN ({})", placeholders(values.len())));
             params.extend(values);
         }
     };
-    if !filter.include_merged {
-        conditions.push("t.merged_into IS NULL".into());
-    }
     any_of(
         "t.status",
         filter
@@ -115,8 +110,6 @@ pub fn list_tickets(connection: &Connection, query: &TicketQuery) -> rusqlite::R
             .iter()
             .map(|s| Value::Text(s.as_str().into()))
             .collect(),
-        &mut conditions,
-        &mut params,
     );
     any_of(
         "t.priority",
@@ -125,8 +118,6 @@ pub fn list_tickets(connection: &Connection, query: &TicketQuery) -> rusqlite::R
             .iter()
             .map(|p| Value::Text(p.as_str().into()))
             .collect(),
-        &mut conditions,
-        &mut params,
     );
     any_of(
         "t.channel",
@@ -135,9 +126,10 @@ pub fn list_tickets(connection: &Connection, query: &TicketQuery) -> rusqlite::R
             .iter()
             .map(|c| Value::Text(c.as_str().into()))
             .collect(),
-        &mut conditions,
-        &mut params,
     );
+    if !filter.include_merged {
+        conditions.push("t.merged_into IS NULL".into());
+    }
     match filter.assignee {
         Some(AssigneeFilter::Unassigned) => conditions.push("t.assignee_id IS NULL".into()),
         Some(AssigneeFilter::Agent(agent_id)) => {
@@ -170,7 +162,11 @@ pub fn list_tickets(connection: &Connection, query: &TicketQuery) -> rusqlite::R
         conditions.push("t.updated_at >= ?".into());
         params.push(time_value(since));
     }
-    if let Visibility::Agent { agent_id, team_ids } = &query.visibility {
+    if let Some(before) = filter.updated_before {
+        conditions.push("t.updated_at < ?".into());
+        params.push(time_value(before));
+    }
+    if let Visibility::Agent { agent_id, team_ids } = visibility {
         let mut visible = vec![
             "t.team_id IS NULL".to_owned(),
             "t.assignee_id = ?".to_owned(),
@@ -182,6 +178,11 @@ pub fn list_tickets(connection: &Connection, query: &TicketQuery) -> rusqlite::R
         }
         conditions.push(format!("({})", visible.join(" OR ")));
     }
+    (conditions, params)
+}
+
+pub fn list_tickets(connection: &Connection, query: &TicketQuery) -> rusqlite::Result<Vec<Ticket>> {
+    let (mut conditions, mut params) = ticket_conditions(&query.filter, &query.visibility);
     if let Some(cursor) = query.after {
         conditions.push("(t.updated_at, t.id) < (?, ?)".into());
         params.push(time_value(cursor.updated_at));
@@ -206,6 +207,206 @@ pub fn list_tickets(connection: &Connection, query: &TicketQuery) -> rusqlite::R
     Ok(tickets)
 }
 
+/// How many of the newest matches a search ranks. Ranking every match of a common word in a
+/// million tickets would cost hundreds of milliseconds; agents look for recent conversations,
+/// so the best of the newest 2,000 matches is what they want (an older one is found with a more
+/// specific query or a filter).
+pub const RANKED_MATCHES: i64 = 2_000;
+
+pub fn search_tickets(
+    connection: &Connection,
+    search: &TicketSearch,
+) -> rusqlite::Result<Vec<Ticket>> {
+    let (conditions, filter_params) = ticket_conditions(&search.filter, &search.visibility);
+    let mut params = vec![Value::Text(search.query.to_fts5())];
+    params.extend(filter_params);
+    params.push(Value::Integer(RANKED_MATCHES));
+    params.push(Value::Integer(i64::from(
+        search.limit.clamp(1, MAX_PAGE_SIZE),
+    )));
+    let extra = conditions
+        .iter()
+        .map(|condition| format!(" AND {condition}"))
+        .collect::<String>();
+    // The inner query walks matches newest first (FTS5 reads its doclists backwards for
+    // ORDER BY rowid DESC), keeps those passing the filters, and stops at RANKED_MATCHES; the
+    // outer one ranks them (subject weighs four times a message) and returns the best.
+    let sql = format!(
+        "SELECT {TICKET_COLUMNS} FROM ( \
+             SELECT s.ticket_id AS ticket_id, bm25(ticket_fts, 4.0, 1.0) AS score \
+             FROM ticket_fts JOIN ticket_search s ON s.rowid = ticket_fts.rowid \
+             JOIN tickets t ON t.id = s.ticket_id \
+             WHERE ticket_fts MATCH ?{extra} \
+             ORDER BY ticket_fts.rowid DESC LIMIT ? \
+         ) hits JOIN tickets t ON t.id = hits.ticket_id \
+         ORDER BY hits.score, t.updated_at DESC, t.id DESC LIMIT ?"
+    );
+    let mut statement = connection.prepare_cached(&sql)?;
+    let mut tickets = statement
+        .query_map(params_from_iter(params), ticket_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    attach_tags(connection, &mut tickets)?;
+    Ok(tickets)
+}
+
+pub fn search_customers(
+    connection: &Connection,
+    query: &otklik_search::SearchQuery,
+    limit: u32,
+) -> rusqlite::Result<Vec<Customer>> {
+    let sql = format!(
+        "SELECT {CUSTOMER_COLUMNS} FROM ( \
+             SELECT s.customer_id AS customer_id, bm25(customer_fts) AS score \
+             FROM customer_fts JOIN customer_search s ON s.rowid = customer_fts.rowid \
+             WHERE customer_fts MATCH ?1 ORDER BY customer_fts.rowid DESC LIMIT ?2 \
+         ) hits JOIN customers c ON c.id = hits.customer_id \
+         WHERE c.merged_into IS NULL ORDER BY hits.score, c.id DESC LIMIT ?3"
+    );
+    let limit = i64::from(limit.clamp(1, MAX_PAGE_SIZE));
+    let mut customers = connection
+        .prepare_cached(&sql)?
+        .query_map((query.to_fts5(), RANKED_MATCHES, limit), customer_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    attach_identities(connection, &mut customers)?;
+    Ok(customers)
+}
+
+pub fn list_messages_of(
+    connection: &Connection,
+    ticket_ids: &[TicketId],
+) -> rusqlite::Result<Vec<Message>> {
+    if ticket_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT id, ticket_id, author_kind, author_id, visibility, channel, body, created_at \
+         FROM messages WHERE ticket_id IN ({}) ORDER BY created_at, id",
+        placeholders(ticket_ids.len())
+    );
+    connection
+        .prepare_cached(&sql)?
+        .query_map(
+            params_from_iter(ticket_ids.iter().map(|id| id_value(id.0))),
+            message_from_row,
+        )?
+        .collect()
+}
+
+/// The sum of the maintained counters matching a count query.
+pub fn count_tickets(connection: &Connection, query: &TicketCountQuery) -> rusqlite::Result<i64> {
+    let mut conditions: Vec<String> = Vec::new();
+    let mut params: Vec<Value> = Vec::new();
+    if !query.statuses.is_empty() {
+        conditions.push(format!(
+            "status IN ({})",
+            placeholders(query.statuses.len())
+        ));
+        params.extend(
+            query
+                .statuses
+                .iter()
+                .map(|s| Value::Text(s.as_str().into())),
+        );
+    }
+    if !query.priorities.is_empty() {
+        conditions.push(format!(
+            "priority IN ({})",
+            placeholders(query.priorities.len())
+        ));
+        params.extend(
+            query
+                .priorities
+                .iter()
+                .map(|p| Value::Text(p.as_str().into())),
+        );
+    }
+    match query.assignee {
+        Some(AssigneeFilter::Unassigned) => {
+            conditions.push("assignee_key = ?".into());
+            params.push(key_value(None));
+        }
+        Some(AssigneeFilter::Agent(agent_id)) => {
+            conditions.push("assignee_key = ?".into());
+            params.push(key_value(Some(agent_id.0)));
+        }
+        None => {}
+    }
+    match query.team {
+        Some(TeamFilter::NoTeam) => {
+            conditions.push("team_key = ?".into());
+            params.push(key_value(None));
+        }
+        Some(TeamFilter::Team(team_id)) => {
+            conditions.push("team_key = ?".into());
+            params.push(key_value(Some(team_id.0)));
+        }
+        None => {}
+    }
+    if let Some(max_day) = query.max_day {
+        conditions.push("day BETWEEN 1 AND ?".into());
+        params.push(Value::Integer(max_day));
+    }
+    if let Some((agent_id, team_ids)) = &query.visible_to {
+        let mut visible = vec!["team_key = ?".to_owned(), "assignee_key = ?".to_owned()];
+        params.push(key_value(None));
+        params.push(key_value(Some(agent_id.0)));
+        if !team_ids.is_empty() {
+            visible.push(format!("team_key IN ({})", placeholders(team_ids.len())));
+            params.extend(team_ids.iter().map(|team_id| key_value(Some(team_id.0))));
+        }
+        conditions.push(format!("({})", visible.join(" OR ")));
+    }
+    let where_clause = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
+    let sql = format!("SELECT coalesce(sum(n), 0) FROM ticket_counters {where_clause}");
+    connection
+        .prepare_cached(&sql)?
+        .query_row(params_from_iter(params), |row| row.get(0))
+}
+
+const VIEW_COLUMNS: &str = "id, name, owner_agent_id, definition, position, created_at";
+
+fn view_from_row(row: &Row<'_>) -> rusqlite::Result<otklik_domain::view::SavedView> {
+    let definition: String = row.get(3)?;
+    Ok(otklik_domain::view::SavedView {
+        id: ViewId(uuid_at(row, 0)?),
+        name: row.get(1)?,
+        owner_agent_id: opt_uuid_at(row, 2)?.map(AgentId),
+        filter: serde_json::from_str(&definition)
+            .map_err(|_| corrupt(3, "a view definition is not a view filter"))?,
+        position: row.get(4)?,
+        created_at: time_at(row, 5)?,
+    })
+}
+
+pub fn list_views(
+    connection: &Connection,
+    agent_id: AgentId,
+) -> rusqlite::Result<Vec<otklik_domain::view::SavedView>> {
+    let sql = format!(
+        "SELECT {VIEW_COLUMNS} FROM views WHERE owner_agent_id IS NULL OR owner_agent_id = ?1 \
+         ORDER BY position, created_at, id"
+    );
+    connection
+        .prepare_cached(&sql)?
+        .query_map([&agent_id.as_bytes()[..]], view_from_row)?
+        .collect()
+}
+
+pub fn find_view(
+    connection: &Connection,
+    id: ViewId,
+) -> rusqlite::Result<Option<otklik_domain::view::SavedView>> {
+    let sql = format!("SELECT {VIEW_COLUMNS} FROM views WHERE id = ?1");
+    connection
+        .prepare_cached(&sql)?
+        .query_row([&id.as_bytes()[..]], view_from_row)
+        .optional()
+}
+
 const ATTACHMENT_COLUMNS: &str =
     "id, ticket_id, message_id, file_name, content_type, size_bytes, sha256";
 
@@ -221,6 +422,27 @@ fn attachment_from_row(row: &Row<'_>) -> rusqlite::Result<AttachmentMeta> {
     })
 }
 
+fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
+    let author_kind: String = row.get(2)?;
+    let author_id = opt_uuid_at(row, 3)?;
+    let author = match (author_kind.as_str(), author_id) {
+        ("agent", Some(id)) => Author::Agent(AgentId(id)),
+        ("customer", Some(id)) => Author::Customer(CustomerId(id)),
+        ("system", None) => Author::System,
+        _ => return Err(corrupt(2, "unknown message author")),
+    };
+    Ok(Message {
+        id: MessageId(uuid_at(row, 0)?),
+        ticket_id: TicketId(uuid_at(row, 1)?),
+        author,
+        visibility: parse_at(row, 4)?,
+        channel: parse_at(row, 5)?,
+        body: row.get(6)?,
+        attachments: Vec::new(),
+        created_at: time_at(row, 7)?,
+    })
+}
+
 pub fn list_messages(
     connection: &Connection,
     ticket_id: TicketId,
@@ -230,26 +452,7 @@ pub fn list_messages(
          FROM messages WHERE ticket_id = ?1 ORDER BY created_at, id",
     )?;
     let mut messages = statement
-        .query_map([&ticket_id.as_bytes()[..]], |row| {
-            let author_kind: String = row.get(2)?;
-            let author_id = opt_uuid_at(row, 3)?;
-            let author = match (author_kind.as_str(), author_id) {
-                ("agent", Some(id)) => Author::Agent(AgentId(id)),
-                ("customer", Some(id)) => Author::Customer(CustomerId(id)),
-                ("system", None) => Author::System,
-                _ => return Err(corrupt(2, "unknown message author")),
-            };
-            Ok(Message {
-                id: MessageId(uuid_at(row, 0)?),
-                ticket_id: TicketId(uuid_at(row, 1)?),
-                author,
-                visibility: parse_at(row, 4)?,
-                channel: parse_at(row, 5)?,
-                body: row.get(6)?,
-                attachments: Vec::new(),
-                created_at: time_at(row, 7)?,
-            })
-        })?
+        .query_map([&ticket_id.as_bytes()[..]], message_from_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let sql =
         format!("SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE ticket_id = ?1 ORDER BY id");

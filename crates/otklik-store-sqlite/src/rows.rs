@@ -90,3 +90,9 @@ pub fn opt_time_value(timestamp: Option<Timestamp>) -> Value {
 pub fn placeholders(n: usize) -> String {
     vec!["?"; n].join(", ")
 }
+
+/// An optional id as a counter key: 16 zero bytes stand for "none" so the column can be part of
+/// the primary key.
+pub fn key_value(id: Option<uuid::Uuid>) -> Value {
+    Value::Blob(id.unwrap_or(uuid::Uuid::nil()).as_bytes().to_vec())
+}

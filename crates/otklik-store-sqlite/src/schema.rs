@@ -7,8 +7,14 @@ use rusqlite::Connection;
 pub fn logical_schema(connection: &Connection) -> rusqlite::Result<Vec<ColumnInfo>> {
     let tables: Vec<String> = connection
         .prepare(
-            "SELECT name FROM sqlite_schema WHERE type = 'table' \
-             AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'refinery_%' ORDER BY name",
+            // FTS5 virtual tables and their shadow tables are the search index's internals,
+            // which differ by backend by design (PostgreSQL keeps a tsvector column instead).
+            "SELECT name FROM sqlite_schema AS t WHERE type = 'table' \
+             AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'refinery_%' \
+             AND sql NOT LIKE 'CREATE VIRTUAL TABLE%' \
+             AND NOT EXISTS (SELECT 1 FROM sqlite_schema AS v WHERE v.type = 'table' \
+                 AND v.sql LIKE 'CREATE VIRTUAL TABLE%' AND t.name LIKE v.name || '\\_%' ESCAPE '\\') \
+             ORDER BY name",
         )?
         .query_map([], |row| row.get(0))?
         .collect::<rusqlite::Result<_>>()?;

@@ -16,6 +16,7 @@ use rusqlite::{
 };
 
 use crate::WriteRequest;
+use crate::derived;
 use crate::rows::*;
 
 /// Serves write requests until every sender is gone. Each round takes what is queued (up to
@@ -69,10 +70,12 @@ fn apply_in_savepoint(
         .execute_batch("SAVEPOINT unit")
         .map_err(|error| map_error(&error))?;
     let mut receipt = CommitReceipt::default();
+    let mut pending = derived::PendingDerived::default();
     let result = unit
         .mutations
         .iter()
-        .try_for_each(|mutation| apply(transaction, mutation, &mut receipt));
+        .try_for_each(|mutation| apply(transaction, mutation, &mut receipt, &mut pending))
+        .and_then(|()| pending.flush(transaction));
     match result {
         Ok(()) => {
             transaction
@@ -125,7 +128,7 @@ pub(crate) fn map_error(error: &rusqlite::Error) -> StoreError {
 
 type Outcome = StoreResult<()>;
 
-fn db<T>(result: rusqlite::Result<T>) -> StoreResult<T> {
+pub(crate) fn db<T>(result: rusqlite::Result<T>) -> StoreResult<T> {
     result.map_err(|error| map_error(&error))
 }
 
@@ -158,6 +161,7 @@ fn apply(
     transaction: &Transaction<'_>,
     mutation: &Mutation,
     receipt: &mut CommitReceipt,
+    pending: &mut derived::PendingDerived,
 ) -> Outcome {
     match mutation {
         Mutation::InsertTicket(draft) => {
@@ -172,6 +176,7 @@ fn apply(
             )
             .and_then(|mut statement| statement.execute(params_from_iter(ticket_values(&ticket, true)))))?;
             write_ticket_tags(transaction, &ticket, false)?;
+            pending.ticket_inserted(&ticket);
             receipt.ticket_numbers.push(number);
             Ok(())
         }
@@ -179,6 +184,7 @@ fn apply(
             ticket,
             expected_version,
         } => {
+            let before = derived::stored_ticket(transaction, ticket.id)?;
             let mut values = ticket_values(ticket, false);
             values.push(Value::Integer(expected_version + 1));
             values.push(id_value(ticket.id.0));
@@ -193,10 +199,20 @@ fn apply(
             if n_rows == 0 {
                 return versioned_miss(transaction, "tickets", ticket.id.0, "ticket");
             }
+            if let Some(before) = &before {
+                pending.ticket_updated(before, ticket);
+            }
             write_ticket_tags(transaction, ticket, true)
         }
-        Mutation::InsertMessage(message) => insert_message(transaction, message),
+        Mutation::InsertMessage(message) => {
+            insert_message(transaction, message)?;
+            pending.message_added(message);
+            Ok(())
+        }
         Mutation::MoveMessages { from, to } => {
+            // The move reads the documents: write what this unit gathered first.
+            pending.flush(transaction)?;
+            derived::messages_moved(transaction, *from, *to)?;
             let (from, to) = (&from.as_bytes()[..], &to.as_bytes()[..]);
             db(transaction
                 .prepare_cached("UPDATE messages SET ticket_id = ?1 WHERE ticket_id = ?2")
@@ -215,7 +231,9 @@ fn apply(
             customer
                 .identities
                 .iter()
-                .try_for_each(|identity| insert_identity(transaction, identity))
+                .try_for_each(|identity| insert_identity(transaction, identity))?;
+            pending.customer_changed(customer.id);
+            Ok(())
         }
         Mutation::UpdateCustomer {
             customer,
@@ -239,28 +257,57 @@ fn apply(
             if n_rows == 0 {
                 return versioned_miss(transaction, "customers", customer.id.0, "customer");
             }
+            pending.customer_changed(customer.id);
             Ok(())
         }
-        Mutation::InsertIdentity(identity) => insert_identity(transaction, identity),
+        Mutation::InsertIdentity(identity) => {
+            insert_identity(transaction, identity)?;
+            pending.customer_changed(identity.customer_id);
+            Ok(())
+        }
         Mutation::DeleteIdentity(id) => {
+            let owner = derived::identity_owner(transaction, &id.as_bytes()[..])?;
             let n_rows = db(transaction
                 .prepare_cached("DELETE FROM customer_identities WHERE id = ?1")
                 .and_then(|mut s| s.execute([&id.as_bytes()[..]])))?;
-            expect_one(n_rows, "identity")
+            expect_one(n_rows, "identity")?;
+            if let Some(owner) = owner {
+                pending.customer_changed(owner);
+            }
+            Ok(())
         }
         Mutation::MoveIdentities { identity_ids, to } => {
+            let mut owners = vec![*to];
             for id in identity_ids {
+                if let Some(owner) = derived::identity_owner(transaction, &id.as_bytes()[..])?
+                    && !owners.contains(&owner)
+                {
+                    owners.push(owner);
+                }
                 db(transaction
                     .prepare_cached("UPDATE customer_identities SET customer_id = ?1 WHERE id = ?2")
                     .and_then(|mut s| s.execute(params![&to.as_bytes()[..], &id.as_bytes()[..]])))?;
             }
+            owners
+                .into_iter()
+                .for_each(|owner| pending.customer_changed(owner));
             Ok(())
         }
         Mutation::MoveTickets { ticket_ids, to, at } => {
             for id in ticket_ids {
+                let before = derived::stored_ticket(transaction, *id)?;
                 db(transaction
                     .prepare_cached("UPDATE tickets SET customer_id = ?1, updated_at = ?2, version = version + 1 WHERE id = ?3")
                     .and_then(|mut s| s.execute(params![&to.as_bytes()[..], to_micros(*at), &id.as_bytes()[..]])))?;
+                if let Some(before) = before {
+                    let after = derived::StoredTicket {
+                        updated_at: *at,
+                        ..before.clone()
+                    };
+                    pending
+                        .counters()
+                        .moved(before.counter_key(), after.counter_key());
+                }
             }
             Ok(())
         }
@@ -369,10 +416,21 @@ fn apply(
             expect_one(n_rows, "team")
         }
         Mutation::DeleteTeam(id) => {
+            let unrouted = derived::team_tickets(transaction, *id)?;
             let n_rows = db(transaction
                 .prepare_cached("DELETE FROM teams WHERE id = ?1")
                 .and_then(|mut s| s.execute([&id.as_bytes()[..]])))?;
-            expect_one(n_rows, "team")
+            expect_one(n_rows, "team")?;
+            for before in unrouted {
+                let after = derived::StoredTicket {
+                    team_id: None,
+                    ..before.clone()
+                };
+                pending
+                    .counters()
+                    .moved(before.counter_key(), after.counter_key());
+            }
+            Ok(())
         }
         Mutation::InsertTag(tag) => {
             db(transaction
@@ -486,6 +544,34 @@ fn apply(
                 ])
             }))?;
             Ok(())
+        }
+        Mutation::InsertView(view) => {
+            db(transaction
+                .prepare_cached(
+                    "INSERT INTO views (id, name, owner_agent_id, definition, position, created_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        &view.id.as_bytes()[..],
+                        view.name,
+                        opt_id_value(view.owner_agent_id.map(|id| id.0)),
+                        serde_json::to_string(&view.filter).unwrap_or_default(),
+                        view.position,
+                        to_micros(view.created_at)
+                    ])
+                }))?;
+            Ok(())
+        }
+        Mutation::DeleteView(id) => {
+            let n_rows = db(transaction
+                .prepare_cached("DELETE FROM views WHERE id = ?1")
+                .and_then(|mut s| s.execute([&id.as_bytes()[..]])))?;
+            expect_one(n_rows, "view")
+        }
+        Mutation::RebuildDerivedData => {
+            pending.flush(transaction)?;
+            derived::rebuild(transaction)
         }
         Mutation::Audit(event) => {
             db(transaction.prepare_cached(

@@ -53,7 +53,13 @@ macro_rules! conformance_tests {
             a_setup_token_can_be_consumed_only_once,
             a_claimed_idempotency_key_is_found_and_cannot_be_claimed_twice,
             audit_events_read_back_oldest_first,
-            the_logical_schema_lists_the_core_tables
+            the_logical_schema_lists_the_core_tables,
+            search_finds_tickets_by_stems_numbers_and_prefixes_best_first,
+            search_keeps_to_the_filters_and_the_callers_visibility,
+            the_search_index_follows_edits_replies_and_merges_and_rebuilds_the_same,
+            customers_are_found_by_name_e_mail_and_phone,
+            maintained_counts_equal_a_scan_after_every_kind_of_change,
+            saved_views_round_trip_and_personal_views_stay_personal
         );
     };
     (@cases $factory:path; $($case:ident),+) => {
@@ -1270,5 +1276,546 @@ pub async fn the_logical_schema_lists_the_core_tables(store: Arc<dyn Store>) {
         schema
             .iter()
             .all(|column| !column.table.starts_with("refinery"))
+    );
+}
+
+fn words(query: &str) -> otklik_search::SearchQuery {
+    otklik_search::parse_query(query).expect("a valid query")
+}
+
+async fn search(
+    store: &Arc<dyn Store>,
+    query: &str,
+    filter: TicketFilter,
+    visibility: Visibility,
+) -> Vec<TicketId> {
+    let search = TicketSearch {
+        query: words(query),
+        filter,
+        visibility,
+        limit: 50,
+    };
+    ids(&store.search_tickets(&search).await.expect("search runs"))
+}
+
+async fn seed_message(store: &Arc<dyn Store>, ticket: &Ticket, body: &str, second: i64) {
+    let message = Message {
+        id: MessageId::new(),
+        ticket_id: ticket.id,
+        author: Author::Customer(ticket.customer_id),
+        visibility: MessageVisibility::Public,
+        channel: ticket.channel,
+        body: body.into(),
+        attachments: vec![],
+        created_at: at(second),
+    };
+    commit(store, vec![Mutation::InsertMessage(message)]).await;
+}
+
+pub async fn search_finds_tickets_by_stems_numbers_and_prefixes_best_first(store: Arc<dyn Store>) {
+    let customer = seed_customer(&store, "Анна", "anna@example.ru").await;
+    let delivery = seed_ticket(
+        &store,
+        new_ticket(customer.id, "Доставка заказа №448812", 1),
+    )
+    .await;
+    seed_message(&store, &delivery, "Курьер не приехал, доставка сорвана", 2).await;
+    let refund = seed_ticket(&store, new_ticket(customer.id, "Refund for order 77123", 3)).await;
+    seed_message(&store, &refund, "I was refunded only half of the amount", 4).await;
+    let other = seed_ticket(&store, new_ticket(customer.id, "Размер не подошёл", 5)).await;
+    seed_message(
+        &store,
+        &other,
+        "Хочу обменять на ёлочные игрушки, про доставку потом",
+        6,
+    )
+    .await;
+    let all = || (TicketFilter::default(), Visibility::All);
+
+    let (filter, visibility) = all();
+    let hits = search(&store, "доставки ", filter, visibility).await;
+    assert_eq!(
+        hits.first(),
+        Some(&delivery.id),
+        "the ticket with the word in its subject ranks first: {hits:?}"
+    );
+    assert!(
+        hits.contains(&other.id),
+        "«доставку» in a message matches «доставки»"
+    );
+    assert!(!hits.contains(&refund.id));
+    for (query, expected) in [
+        ("refunding ", vec![refund.id]),
+        ("ЗАКАЗЫ ", vec![delivery.id]),
+        ("448812 ", vec![delivery.id]),
+        ("4488", vec![delivery.id]),
+        ("елочные ", vec![other.id]),
+        ("курьер доставка ", vec![delivery.id]),
+        ("курьер refund ", vec![]),
+        ("достав", vec![delivery.id, other.id]),
+    ] {
+        let (filter, visibility) = all();
+        let mut hits = search(&store, query, filter, visibility).await;
+        hits.sort();
+        let mut expected = expected;
+        expected.sort();
+        assert_eq!(hits, expected, "query {query:?}");
+    }
+    let number = format!("{} ", delivery.number);
+    let (filter, visibility) = all();
+    assert!(
+        search(&store, &number, filter, visibility)
+            .await
+            .contains(&delivery.id),
+        "the ticket number is indexed"
+    );
+}
+
+pub async fn search_keeps_to_the_filters_and_the_callers_visibility(store: Arc<dyn Store>) {
+    let customer = seed_customer(&store, "Boris", "boris@example.com").await;
+    let mine = seed_team(&store, "Mine").await;
+    let other = seed_team(&store, "Other").await;
+    let mut draft = new_ticket(customer.id, "Payment failed twice", 1);
+    draft.team_id = Some(mine.id);
+    draft.status = TicketStatus::Open;
+    let visible = seed_ticket(&store, draft).await;
+    let mut draft = new_ticket(customer.id, "Payment failed again", 2);
+    draft.team_id = Some(other.id);
+    let hidden = seed_ticket(&store, draft).await;
+    let agent = Visibility::Agent {
+        agent_id: AgentId::new(),
+        team_ids: vec![mine.id],
+    };
+    assert_eq!(
+        search(&store, "payment ", TicketFilter::default(), agent.clone()).await,
+        vec![visible.id]
+    );
+    let mut both = search(&store, "payment ", TicketFilter::default(), Visibility::All).await;
+    both.sort();
+    let mut expected = vec![visible.id, hidden.id];
+    expected.sort();
+    assert_eq!(both, expected);
+    let new_only = TicketFilter {
+        statuses: vec![TicketStatus::New],
+        ..Default::default()
+    };
+    assert_eq!(
+        search(&store, "payment ", new_only, Visibility::All).await,
+        vec![hidden.id]
+    );
+    let other_team = TicketFilter {
+        team: Some(TeamFilter::Team(other.id)),
+        ..Default::default()
+    };
+    assert!(
+        search(&store, "payment ", other_team, agent)
+            .await
+            .is_empty(),
+        "a filter never widens visibility"
+    );
+}
+
+pub async fn the_search_index_follows_edits_replies_and_merges_and_rebuilds_the_same(
+    store: Arc<dyn Store>,
+) {
+    let customer = seed_customer(&store, "C", "c@example.com").await;
+    let source = seed_ticket(&store, new_ticket(customer.id, "Old subject", 1)).await;
+    let target = seed_ticket(&store, new_ticket(customer.id, "Target", 2)).await;
+    let mut renamed = source.clone();
+    renamed.subject = "Warranty claim".into();
+    commit(
+        &store,
+        vec![Mutation::UpdateTicket {
+            ticket: renamed.clone(),
+            expected_version: 1,
+        }],
+    )
+    .await;
+    let all = || (TicketFilter::default(), Visibility::All);
+    let (f, v) = all();
+    assert!(
+        search(&store, "old ", f, v).await.is_empty(),
+        "the old subject is gone from the index"
+    );
+    let (f, v) = all();
+    assert_eq!(search(&store, "warranty ", f, v).await, vec![source.id]);
+    seed_message(&store, &source, "The zipper broke after a week", 3).await;
+    let (f, v) = all();
+    assert_eq!(search(&store, "zipper ", f, v).await, vec![source.id]);
+
+    let mut merged = renamed.clone();
+    merged.version = 2;
+    merged.merged_into = Some(target.id);
+    merged.status = TicketStatus::Closed;
+    commit(
+        &store,
+        vec![
+            Mutation::MoveMessages {
+                from: source.id,
+                to: target.id,
+            },
+            Mutation::UpdateTicket {
+                ticket: merged,
+                expected_version: 2,
+            },
+        ],
+    )
+    .await;
+    let (f, v) = all();
+    assert_eq!(
+        search(&store, "zipper ", f, v).await,
+        vec![target.id],
+        "merged messages are found on the survivor"
+    );
+
+    let before: Vec<_> = [("zipper ", 0), ("warranty ", 1), ("target ", 2)].to_vec();
+    let mut results = Vec::new();
+    for (query, _) in &before {
+        let (f, v) = all();
+        results.push(search(&store, query, f, v).await);
+    }
+    store.rebuild_derived_data().await.expect("rebuild");
+    for ((query, _), expected) in before.iter().zip(results) {
+        let (f, v) = all();
+        assert_eq!(
+            search(&store, query, f, v).await,
+            expected,
+            "{query} after a rebuild"
+        );
+    }
+    let bodies = store
+        .list_messages_of(&[target.id, source.id])
+        .await
+        .unwrap();
+    assert_eq!(bodies.len(), 1);
+    assert_eq!(bodies[0].body, "The zipper broke after a week");
+}
+
+pub async fn customers_are_found_by_name_e_mail_and_phone(store: Arc<dyn Store>) {
+    let anna = seed_customer(&store, "Анна Петрова", "anna.petrova@example.ru").await;
+    let boris = seed_customer(&store, "Boris Smith", "boris@example.com").await;
+    let phone = Identity {
+        id: IdentityId::new(),
+        customer_id: boris.id,
+        value: IdentityValue::parse(IdentityKind::Phone, None, "+7 916 555-12-34").unwrap(),
+        created_at: at(1),
+    };
+    commit(&store, vec![Mutation::InsertIdentity(phone)]).await;
+    let found = |customers: Vec<Customer>| customers.into_iter().map(|c| c.id).collect::<Vec<_>>();
+    assert_eq!(
+        found(
+            store
+                .search_customers(&words("петровой "), 10)
+                .await
+                .unwrap()
+        ),
+        vec![anna.id]
+    );
+    assert_eq!(
+        found(
+            store
+                .search_customers(&words("anna.petrova@example.ru"), 10)
+                .await
+                .unwrap()
+        ),
+        vec![anna.id]
+    );
+    assert_eq!(
+        found(
+            store
+                .search_customers(&words("8 (916) 555-12-34"), 10)
+                .await
+                .unwrap()
+        ),
+        vec![boris.id]
+    );
+    assert_eq!(
+        found(store.search_customers(&words("smi"), 10).await.unwrap()),
+        vec![boris.id]
+    );
+    let mut renamed = boris.clone();
+    renamed.name = "Boris Ivanov".into();
+    commit(
+        &store,
+        vec![Mutation::UpdateCustomer {
+            customer: renamed,
+            expected_version: 1,
+        }],
+    )
+    .await;
+    assert!(
+        store
+            .search_customers(&words("smith "), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        found(store.search_customers(&words("ivanov "), 10).await.unwrap()),
+        vec![boris.id]
+    );
+}
+
+/// Counts every listed ticket that a count query describes, the slow way.
+async fn scanned_count(store: &Arc<dyn Store>, query: &TicketCountQuery) -> i64 {
+    let visibility = match &query.visible_to {
+        Some((agent_id, team_ids)) => Visibility::Agent {
+            agent_id: *agent_id,
+            team_ids: team_ids.clone(),
+        },
+        None => Visibility::All,
+    };
+    let mut filter = TicketFilter {
+        statuses: query.statuses.clone(),
+        priorities: query.priorities.clone(),
+        assignee: query.assignee,
+        team: query.team,
+        ..Default::default()
+    };
+    if let Some(day) = query.max_day {
+        filter.updated_before = Some(Timestamp::from_second((day + 1) * 86_400).unwrap());
+        if filter.statuses.is_empty() {
+            filter.statuses = vec![
+                TicketStatus::New,
+                TicketStatus::Open,
+                TicketStatus::Pending,
+                TicketStatus::OnHold,
+            ];
+        }
+    }
+    let listed = store
+        .list_tickets(&TicketQuery {
+            filter,
+            visibility,
+            after: None,
+            limit: MAX_PAGE_SIZE,
+        })
+        .await
+        .unwrap();
+    i64::try_from(listed.len()).unwrap()
+}
+
+pub async fn maintained_counts_equal_a_scan_after_every_kind_of_change(store: Arc<dyn Store>) {
+    let customer = seed_customer(&store, "D", "d@example.com").await;
+    let other_customer = seed_customer(&store, "E", "e@example.com").await;
+    let red = seed_team(&store, "Red").await;
+    let blue = seed_team(&store, "Blue").await;
+    let agent = new_agent("counter@shop.test", Role::Agent, vec![red.id]);
+    commit(
+        &store,
+        vec![Mutation::InsertAgent {
+            agent: agent.clone(),
+            password_hash: None,
+        }],
+    )
+    .await;
+    let mut tickets = Vec::new();
+    for index in 0..12_i64 {
+        let mut draft = new_ticket(customer.id, &format!("T{index}"), index * 86_400);
+        draft.status =
+            [TicketStatus::New, TicketStatus::Open, TicketStatus::Pending][index as usize % 3];
+        draft.priority = [Priority::Normal, Priority::Urgent][index as usize % 2];
+        draft.team_id = [None, Some(red.id), Some(blue.id)][index as usize % 3];
+        draft.assignee_id = (index % 4 == 0).then_some(agent.id);
+        tickets.push(seed_ticket(&store, draft).await);
+    }
+    let base_day = otklik_domain::view::day_number(at(0));
+    let queries = |agent_id: AgentId| {
+        vec![
+            TicketCountQuery::default(),
+            TicketCountQuery {
+                statuses: vec![TicketStatus::Pending],
+                ..Default::default()
+            },
+            TicketCountQuery {
+                statuses: vec![TicketStatus::New, TicketStatus::Open],
+                assignee: Some(AssigneeFilter::Agent(agent_id)),
+                ..Default::default()
+            },
+            TicketCountQuery {
+                assignee: Some(AssigneeFilter::Unassigned),
+                priorities: vec![Priority::Urgent],
+                ..Default::default()
+            },
+            TicketCountQuery {
+                team: Some(TeamFilter::NoTeam),
+                ..Default::default()
+            },
+            TicketCountQuery {
+                team: Some(TeamFilter::Team(red.id)),
+                ..Default::default()
+            },
+            TicketCountQuery {
+                statuses: vec![TicketStatus::Pending],
+                max_day: Some(base_day + 5),
+                ..Default::default()
+            },
+            TicketCountQuery {
+                max_day: Some(base_day + 3),
+                ..Default::default()
+            },
+            TicketCountQuery {
+                visible_to: Some((agent_id, vec![red.id])),
+                ..Default::default()
+            },
+            TicketCountQuery {
+                statuses: vec![TicketStatus::Solved, TicketStatus::Closed],
+                ..Default::default()
+            },
+        ]
+    };
+    let check = |label: &'static str| {
+        let store = store.clone();
+        let agent_id = agent.id;
+        let queries = queries(agent_id);
+        async move {
+            for query in queries {
+                let counted = store.count_tickets(&query).await.unwrap();
+                assert_eq!(
+                    counted,
+                    scanned_count(&store, &query).await,
+                    "{label}: {query:?}"
+                );
+            }
+        }
+    };
+    check("after inserts").await;
+
+    // Status, priority, assignee and team changes, and time passing.
+    let mut changed = tickets[1].clone();
+    changed.status = TicketStatus::Solved;
+    changed.solved_at = Some(at(40 * 86_400));
+    changed.updated_at = at(40 * 86_400);
+    let mut reassigned = tickets[2].clone();
+    reassigned.assignee_id = Some(agent.id);
+    reassigned.team_id = Some(red.id);
+    reassigned.priority = Priority::High;
+    reassigned.updated_at = at(41 * 86_400);
+    commit(
+        &store,
+        vec![
+            Mutation::UpdateTicket {
+                ticket: changed,
+                expected_version: 1,
+            },
+            Mutation::UpdateTicket {
+                ticket: reassigned,
+                expected_version: 1,
+            },
+        ],
+    )
+    .await;
+    check("after updates").await;
+
+    // A merge takes the source out of every count.
+    let mut merged = tickets[3].clone();
+    merged.merged_into = Some(tickets[4].id);
+    merged.status = TicketStatus::Closed;
+    commit(
+        &store,
+        vec![
+            Mutation::MoveMessages {
+                from: tickets[3].id,
+                to: tickets[4].id,
+            },
+            Mutation::UpdateTicket {
+                ticket: merged,
+                expected_version: 1,
+            },
+        ],
+    )
+    .await;
+    check("after a merge").await;
+
+    // Moving tickets to another customer touches their update time.
+    commit(
+        &store,
+        vec![Mutation::MoveTickets {
+            ticket_ids: vec![tickets[5].id, tickets[6].id],
+            to: other_customer.id,
+            at: at(50 * 86_400),
+        }],
+    )
+    .await;
+    check("after moving tickets").await;
+
+    // Deleting a team unroutes its tickets.
+    commit(&store, vec![Mutation::DeleteTeam(blue.id)]).await;
+    check("after deleting a team").await;
+
+    store.rebuild_derived_data().await.unwrap();
+    check("after a rebuild").await;
+}
+
+pub async fn saved_views_round_trip_and_personal_views_stay_personal(store: Arc<dyn Store>) {
+    use otklik_domain::view::{SavedView, ViewAssignee, ViewFilter};
+    let owner = new_agent("views@shop.test", Role::Agent, vec![]);
+    let stranger = new_agent("stranger@shop.test", Role::Agent, vec![]);
+    commit(
+        &store,
+        vec![
+            Mutation::InsertAgent {
+                agent: owner.clone(),
+                password_hash: None,
+            },
+            Mutation::InsertAgent {
+                agent: stranger.clone(),
+                password_hash: None,
+            },
+        ],
+    )
+    .await;
+    let shared = SavedView {
+        id: ViewId::new(),
+        name: "Unassigned".into(),
+        owner_agent_id: None,
+        filter: ViewFilter {
+            assignee: Some(ViewAssignee::Nobody),
+            ..ViewFilter::default()
+        },
+        position: 1,
+        created_at: at(0),
+    };
+    let personal = SavedView {
+        id: ViewId::new(),
+        name: "Мои срочные".into(),
+        owner_agent_id: Some(owner.id),
+        filter: ViewFilter {
+            assignee: Some(ViewAssignee::Me),
+            priorities: vec![Priority::Urgent],
+            idle_days: Some(2),
+            ..ViewFilter::default()
+        },
+        position: 0,
+        created_at: at(1),
+    };
+    commit(
+        &store,
+        vec![
+            Mutation::InsertView(shared.clone()),
+            Mutation::InsertView(personal.clone()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        store.list_views(owner.id).await.unwrap(),
+        vec![personal.clone(), shared.clone()]
+    );
+    assert_eq!(
+        store.list_views(stranger.id).await.unwrap(),
+        vec![shared.clone()]
+    );
+    assert_eq!(
+        store.find_view(personal.id).await.unwrap(),
+        Some(personal.clone())
+    );
+    commit(&store, vec![Mutation::DeleteView(personal.id)]).await;
+    assert_eq!(store.find_view(personal.id).await.unwrap(), None);
+    let again = store
+        .commit(UnitOfWork::new().with(Mutation::DeleteView(personal.id)))
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::NotFound { .. })),
+        "{again:?}"
     );
 }

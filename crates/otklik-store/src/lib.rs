@@ -14,6 +14,7 @@
 pub mod blobs;
 #[cfg(feature = "testkit")]
 pub mod conformance;
+pub mod derived;
 mod error;
 mod records;
 mod unit_of_work;
@@ -132,6 +133,34 @@ pub trait Store: Send + Sync + 'static {
         principal: &str,
         key: &str,
     ) -> StoreResult<Option<IdempotencyRecord>>;
+
+    // Search, counters and views.
+
+    /// Tickets matching a full-text query, filters and visibility, best first.
+    async fn search_tickets(&self, search: &TicketSearch) -> StoreResult<Vec<Ticket>>;
+    /// Customers whose name or identities match a query, best first.
+    async fn search_customers(
+        &self,
+        query: &otklik_search::SearchQuery,
+        limit: u32,
+    ) -> StoreResult<Vec<Customer>>;
+    /// The messages of several tickets (without attachments), oldest first: for search snippets.
+    async fn list_messages_of(&self, ticket_ids: &[TicketId]) -> StoreResult<Vec<Message>>;
+    /// How many unmerged tickets match, from the maintained counters.
+    async fn count_tickets(&self, query: &TicketCountQuery) -> StoreResult<i64>;
+    /// Shared views and the agent's own, by position.
+    async fn list_views(
+        &self,
+        agent_id: AgentId,
+    ) -> StoreResult<Vec<otklik_domain::view::SavedView>>;
+    /// A view.
+    async fn find_view(
+        &self,
+        id: otklik_domain::ids::ViewId,
+    ) -> StoreResult<Option<otklik_domain::view::SavedView>>;
+    /// Recomputes the search index and the counters from the tables (after a restore, or if
+    /// ever in doubt); normal writes keep both current in their own transaction.
+    async fn rebuild_derived_data(&self) -> StoreResult<()>;
 
     // Audit.
 

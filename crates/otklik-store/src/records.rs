@@ -50,6 +50,8 @@ pub struct TicketFilter {
     pub customer_id: Option<CustomerId>,
     /// Only tickets updated at or after this instant.
     pub updated_since: Option<Timestamp>,
+    /// Only tickets updated before this instant.
+    pub updated_before: Option<Timestamp>,
     /// Merged tickets are hidden unless asked for.
     pub include_merged: bool,
 }
@@ -141,4 +143,30 @@ pub struct ColumnInfo {
     /// One of `int`, `text`, `bytes`, `bool`, `json`.
     pub logical_type: String,
     pub nullable: bool,
+}
+
+/// A full-text search over tickets: the parsed query plus the same filters and visibility as a
+/// list. Results are best first; the store ranks within the most recent matches (see each
+/// backend for the bound) so a common word stays fast at a million tickets.
+#[derive(Debug, Clone)]
+pub struct TicketSearch {
+    pub query: otklik_search::SearchQuery,
+    pub filter: TicketFilter,
+    pub visibility: Visibility,
+    /// 1..=[`MAX_PAGE_SIZE`].
+    pub limit: u32,
+}
+
+/// A count of unmerged tickets from the maintained counters (never a scan of tickets).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TicketCountQuery {
+    pub statuses: Vec<TicketStatus>,
+    pub priorities: Vec<Priority>,
+    pub assignee: Option<AssigneeFilter>,
+    pub team: Option<TeamFilter>,
+    /// Only open work (new, open, pending, on hold) whose last update fell on this UTC day
+    /// number or earlier.
+    pub max_day: Option<i64>,
+    /// `None` counts everything (supervisors and admins).
+    pub visible_to: Option<(AgentId, Vec<TeamId>)>,
 }

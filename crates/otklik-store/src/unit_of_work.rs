@@ -107,6 +107,12 @@ pub enum Mutation {
     ClaimIdempotencyKey(IdempotencyRecord),
     /// Appends to the audit history.
     Audit(AuditEvent),
+    /// Saves a view.
+    InsertView(otklik_domain::view::SavedView),
+    /// Deletes a view.
+    DeleteView(otklik_domain::ids::ViewId),
+    /// Recomputes the search index and the queue counters from the tables.
+    RebuildDerivedData,
 }
 
 /// An ordered list of mutations that succeed or fail together.

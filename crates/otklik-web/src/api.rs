@@ -1,6 +1,7 @@
 //! The REST API under `/api/v1`: one module per resource, each handler documented for OpenAPI.
 
 pub mod customers;
+pub mod search;
 pub mod staff;
 pub mod tickets;
 
@@ -68,6 +69,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(staff::delete_tag))
         .routes(routes!(staff::list_roles))
         .routes(routes!(staff::object_audit))
-        .routes(routes!(staff::setup));
+        .routes(routes!(staff::setup))
+        .routes(routes!(search::search))
+        .routes(routes!(search::list_views, search::create_view))
+        .routes(routes!(search::delete_view))
+        .routes(routes!(search::view_tickets));
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
 }

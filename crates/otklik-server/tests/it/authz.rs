@@ -62,6 +62,8 @@ enum Kind {
     Token,
     Team,
     Tag,
+    /// A saved view: shared, or personal to one agent.
+    View,
     /// `/audit/{object_id}`: any id.
     AnyObject,
 }
@@ -79,6 +81,9 @@ enum Reach {
     },
     /// An agent itself, or one of its tokens: `OwnedBy(agent id)`.
     OwnedBy(String),
+    /// A personal view: its owner's (agent id) alone; anyone else gets "not found", whatever
+    /// their role.
+    PersonalTo(String),
 }
 
 /// One id the walk sends.
@@ -115,6 +120,7 @@ impl Target {
         }
         match &self.reach {
             Reach::Everyone | Reach::OwnedBy(_) => true,
+            Reach::PersonalTo(owner) => *owner == caller.agent_id,
             Reach::Ticket { team, assignee } => {
                 caller.role >= Role::Supervisor
                     || assignee.as_deref() == Some(caller.agent_id.as_str())
@@ -126,7 +132,9 @@ impl Target {
     }
 
     fn owned_by(&self, caller: &Caller) -> bool {
-        self.exists && matches!(&self.reach, Reach::OwnedBy(owner) if *owner == caller.agent_id)
+        self.exists
+            && matches!(&self.reach, Reach::OwnedBy(owner) | Reach::PersonalTo(owner)
+                if *owner == caller.agent_id)
     }
 }
 
@@ -149,6 +157,10 @@ enum Rule {
     PatchAgent,
     /// `POST /setup` takes no caller; a wrong set-up token is 401.
     Setup,
+    /// `DELETE /views/{id}`: anyone who reads tickets deletes their own personal view (even
+    /// through a read-only token, as they may create one); a shared view needs a supervisor with
+    /// the admin scope; someone else's personal view is "not found" even for an admin.
+    DeleteView,
 }
 
 type BodyFn = fn(&Fixture, u32) -> Option<Value>;
@@ -162,6 +174,10 @@ struct Route {
     ok: u16,
     /// A valid body, so validation never masks authorization; `u32` makes names unique.
     body: BodyFn,
+    /// A query string the route needs to be valid (`?q=…`), appended to the path.
+    query: &'static str,
+    /// Tells apart several rows of one route that exercise different rules (by their body).
+    variant: &'static str,
 }
 
 impl Route {
@@ -173,8 +189,16 @@ impl Route {
         (self.method.as_str().to_owned(), self.template.to_owned())
     }
 
+    /// The row's name: its route, and its variant if it has one.
+    fn row(&self) -> String {
+        match self.variant {
+            "" => format!("{} {}", self.method, self.template),
+            variant => format!("{} {} ({variant})", self.method, self.template),
+        }
+    }
+
     fn path(&self, id: Option<&str>) -> String {
-        match (self.template.find('{'), self.template.find('}'), id) {
+        let path = match (self.template.find('{'), self.template.find('}'), id) {
             (Some(start), Some(end), Some(id)) => {
                 format!(
                     "{}{id}{}",
@@ -183,12 +207,26 @@ impl Route {
                 )
             }
             _ => self.template.to_owned(),
-        }
+        };
+        format!("{path}{}", self.query)
     }
 }
 
 fn no_body(_: &Fixture, _: u32) -> Option<Value> {
     None
+}
+
+/// Percent-encodes a query parameter.
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|byte| {
+            if byte.is_ascii_alphanumeric() {
+                char::from(byte).to_string()
+            } else {
+                format!("%{byte:02X}")
+            }
+        })
+        .collect()
 }
 
 fn encode(bytes: &[u8]) -> String {
@@ -203,6 +241,20 @@ fn attachment(n: u32) -> Value {
     })
 }
 
+/// A new view; `{"statuses": ["open"]}` is a valid filter for anyone.
+fn view_body(n: u32, shared: bool) -> Value {
+    let name = if shared {
+        "Walk shared view"
+    } else {
+        "Walk view"
+    };
+    let mut body = json!({ "name": format!("{name} {n}"), "filter": { "statuses": ["open"] } });
+    if shared {
+        body["shared"] = json!(true);
+    }
+    body
+}
+
 /// A new customer with one e-mail.
 fn customer_body(name: &str, email: &str) -> Value {
     json!({ "name": name, "identities": [{ "kind": "email", "value": email }] })
@@ -211,7 +263,7 @@ fn customer_body(name: &str, email: &str) -> Value {
 fn routes() -> Vec<Route> {
     use Kind as K;
     use Role::{Admin, Agent, Supervisor};
-    use Rule::{Needs, PatchAgent, Setup, Tokens};
+    use Rule::{DeleteView, Needs, PatchAgent, Setup, Tokens};
     use Scope::{Admin as AdminScope, CustomersRead, CustomersWrite, TicketsRead, TicketsWrite};
     let route = |method: Method,
                  template: &'static str,
@@ -225,6 +277,8 @@ fn routes() -> Vec<Route> {
         rule,
         ok,
         body,
+        query: "",
+        variant: "",
     };
     let (get, post, patch, delete) = (Method::GET, Method::POST, Method::PATCH, Method::DELETE);
     vec![
@@ -535,6 +589,62 @@ fn routes() -> Vec<Route> {
             200,
             no_body,
         ),
+        // Search and views.
+        Route {
+            // Words of the Red and the older Blue ticket, so some of the hits are hidden ones.
+            query: "?q=order",
+            ..route(
+                get.clone(),
+                "/api/v1/search",
+                None,
+                Needs(Agent, TicketsRead),
+                200,
+                no_body,
+            )
+        },
+        route(
+            get.clone(),
+            "/api/v1/views",
+            None,
+            Needs(Agent, TicketsRead),
+            200,
+            no_body,
+        ),
+        route(
+            post.clone(),
+            "/api/v1/views",
+            None,
+            Needs(Agent, TicketsRead),
+            201,
+            |_, n| Some(view_body(n, false)),
+        ),
+        Route {
+            variant: "shared",
+            ..route(
+                post.clone(),
+                "/api/v1/views",
+                None,
+                Needs(Supervisor, AdminScope),
+                201,
+                |_, n| Some(view_body(n, true)),
+            )
+        },
+        route(
+            delete.clone(),
+            "/api/v1/views/{id}",
+            Some(K::View),
+            DeleteView,
+            204,
+            no_body,
+        ),
+        route(
+            get.clone(),
+            "/api/v1/views/{id}/tickets",
+            Some(K::View),
+            Needs(Agent, TicketsRead),
+            200,
+            no_body,
+        ),
         route(post.clone(), "/api/v1/setup", None, Setup, 201, |_, n| {
             Some(json!({
                 "setup_token": format!("not-the-setup-token-{n}"),
@@ -574,6 +684,20 @@ fn expected(route: &Route, caller: &Caller, target: Option<&Target>) -> Expect {
                 NO_SCOPE
             } else if target.is_some_and(|target| !target.visible_to(caller)) {
                 NOT_FOUND
+            } else {
+                Expect::Allowed
+            }
+        }
+        Rule::DeleteView => {
+            let target = target.expect("DELETE /views/{id} names an id");
+            if !target.visible_to(caller) {
+                NOT_FOUND
+            } else if target.owned_by(caller) {
+                Expect::Allowed
+            } else if caller.role < Role::Supervisor {
+                FORBIDDEN
+            } else if !caller.has_scope(Scope::Admin) {
+                NO_SCOPE
             } else {
                 Expect::Allowed
             }
@@ -660,10 +784,23 @@ impl Fixture {
             .find(|caller| caller.name == name)
             .expect("a caller of the fixture")
     }
+
+    /// The full token of an agent of the fixture.
+    fn token_of(&self, agent_id: &str) -> &str {
+        self.callers
+            .iter()
+            .find(|caller| caller.agent_id == agent_id && caller.all_scopes)
+            .and_then(|caller| caller.token.as_deref())
+            .expect("an agent of the fixture")
+    }
 }
 
 async fn created(test: &TestApp, path: &str, body: Value) -> Reply {
-    let reply = test.post(path, &test.admin_token, body).await;
+    created_by(test, &test.admin_token, path, body).await
+}
+
+async fn created_by(test: &TestApp, token: &str, path: &str, body: Value) -> Reply {
+    let reply = test.post(path, token, body).await;
     assert_eq!(
         reply.status,
         StatusCode::CREATED,
@@ -731,8 +868,14 @@ async fn token_ids(test: &TestApp, agent_id: &str) -> BTreeMap<String, String> {
 
 /// Admin, a supervisor, an agent of team Red, one of team Blue, a read-only token of the Red
 /// agent and anonymous; tickets of Red, Blue, Blue-but-assigned-to-Red and no team, each with an
-/// attachment; their customers, a customer merge, tags, teams and everyone's tokens.
+/// attachment; their customers, a customer merge, tags, teams, everyone's tokens, the default
+/// shared views, one more shared view and a personal view of each agent.
 async fn fixture(test: &TestApp) -> Fixture {
+    // What `otklik serve` does at start (a no-op if the instance already has them).
+    test.app
+        .ensure_default_views()
+        .await
+        .expect("the default views");
     let admin = test.admin.id.to_string();
     let red_team_id = test.create_team("Red").await;
     let blue_team_id = test.create_team("Blue").await;
@@ -831,6 +974,48 @@ async fn fixture(test: &TestApp) -> Fixture {
             .map(|tag| tag["id"].as_str().unwrap().to_owned())
             .expect("tag")
     };
+
+    let default_views = test.get("/api/v1/views", &test.admin_token).await;
+    let unassigned_view = default_views
+        .body
+        .as_array()
+        .expect("views")
+        .iter()
+        .find(|view| view["name"] == "Unassigned" && view["shared"] == true)
+        .map(|view| view["id"].as_str().unwrap().to_owned())
+        .unwrap_or_else(|| panic!("no default view Unassigned in {}", default_views.body));
+    let shared_view = created_by(
+        test,
+        &supervisor_token,
+        "/api/v1/views",
+        json!({ "name": "Fixture shared", "filter": { "statuses": ["new", "open"] }, "shared": true }),
+    )
+    .await;
+    assert_eq!(shared_view.body["shared"], true, "{}", shared_view.body);
+    let mut views = vec![
+        Target::new("view:shared", shared_view.str("id"), Reach::Everyone),
+        Target::new("view:default", unassigned_view, Reach::Everyone),
+    ];
+    for (name, agent_id, token) in [
+        ("admin", &admin, &test.admin_token),
+        ("supervisor", &supervisor, &supervisor_token),
+        ("agent_red", &red_agent, &red_token),
+        ("agent_blue", &blue_agent, &blue_token),
+    ] {
+        let view = created_by(
+            test,
+            token,
+            "/api/v1/views",
+            json!({ "name": format!("Own view of {name}"), "filter": { "statuses": ["new"] } }),
+        )
+        .await;
+        assert_eq!(view.body["shared"], false, "{}", view.body);
+        views.push(Target::new(
+            format!("view:{name}/personal"),
+            view.str("id"),
+            Reach::PersonalTo(agent_id.clone()),
+        ));
+    }
 
     let caller =
         |name, token: &str, agent_id: &str, role, team_ids: Vec<String>, all_scopes| Caller {
@@ -993,6 +1178,7 @@ async fn fixture(test: &TestApp) -> Fixture {
                 Target::new("tag:blue-tag", tag_id("blue-tag"), Reach::Everyone),
             ]),
         ),
+        (Kind::View, with_unknown(views)),
         (
             Kind::AnyObject,
             with_unknown(vec![
@@ -1020,7 +1206,13 @@ async fn fixture(test: &TestApp) -> Fixture {
 
 /// A fresh object like `target` (same team, assignee or owner), for an allowed write that must
 /// not disturb the shared fixture.
-async fn throwaway(test: &TestApp, kind: Kind, target: &Target, n: u32) -> Target {
+async fn throwaway(
+    test: &TestApp,
+    fixture: &Fixture,
+    kind: Kind,
+    target: &Target,
+    n: u32,
+) -> Target {
     let fresh_customer = |n: u32| async move {
         let body = customer_body(
             &format!("Throwaway {n}"),
@@ -1071,6 +1263,17 @@ async fn throwaway(test: &TestApp, kind: Kind, target: &Target, n: u32) -> Targe
         )
         .await
         .str("id"),
+        (Kind::View, Reach::PersonalTo(owner)) => created_by(
+            test,
+            fixture.token_of(owner),
+            "/api/v1/views",
+            view_body(n, false),
+        )
+        .await
+        .str("id"),
+        (Kind::View, _) => created(test, "/api/v1/views", view_body(n, true))
+            .await
+            .str("id"),
         // Agents are not thrown away: the allowed writes on them (a name, a token) are harmless.
         _ => target.id.clone(),
     };
@@ -1167,19 +1370,38 @@ impl Snapshotter {
 
 fn sqlite_snapshot(connection: &rusqlite::Connection, blobs: &std::path::Path) -> Snapshot {
     use rusqlite::types::ValueRef;
+    // Ordinary tables and the full-text indexes' shadow tables (whose rows are what a virtual
+    // table shows); those `WITHOUT ROWID` are read in primary-key order.
     let mut statement = connection
-        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'refinery%' ORDER BY name")
+        .prepare(
+            "SELECT name, wr FROM pragma_table_list WHERE schema = 'main' \
+             AND type IN ('table', 'shadow') AND name NOT LIKE 'sqlite_%' \
+             AND name NOT LIKE 'refinery%' ORDER BY name",
+        )
         .expect("list tables");
-    let tables: Vec<String> = statement
-        .query_map([], |row| row.get(0))
+    let tables: Vec<(String, bool)> = statement
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
         .expect("tables")
         .map(Result::unwrap)
         .collect();
     assert!(tables.len() > 10, "found the schema's tables: {tables:?}");
     let mut snapshot = Snapshot::new();
-    for table in tables {
+    for (table, without_rowid) in tables {
+        let order = if without_rowid {
+            let mut statement = connection
+                .prepare("SELECT name FROM pragma_table_info(?1) WHERE pk > 0 ORDER BY pk")
+                .expect("list key columns");
+            let key: Vec<String> = statement
+                .query_map([&table], |row| row.get::<_, String>(0))
+                .expect("key columns")
+                .map(|name| format!("\"{}\"", name.unwrap()))
+                .collect();
+            key.join(", ")
+        } else {
+            "rowid".to_owned()
+        };
         let mut statement = connection
-            .prepare(&format!("SELECT * FROM \"{table}\" ORDER BY rowid"))
+            .prepare(&format!("SELECT * FROM \"{table}\" ORDER BY {order}"))
             .expect("select a table");
         let n_columns = statement.column_count();
         let mut rows = statement.query([]).expect("rows");
@@ -1309,7 +1531,8 @@ async fn every_route_refuses_every_principal_the_objects_it_may_not_touch(backen
         })
         .collect();
     let tabled: BTreeSet<(String, String)> = routes.iter().map(Route::key).collect();
-    assert_eq!(tabled.len(), routes.len(), "one row per route");
+    let rows: BTreeSet<String> = routes.iter().map(Route::row).collect();
+    assert_eq!(rows.len(), routes.len(), "one row per route and variant");
     assert_eq!(
         documented.difference(&tabled).collect::<Vec<_>>(),
         Vec::<&(String, String)>::new(),
@@ -1324,7 +1547,7 @@ async fn every_route_refuses_every_principal_the_objects_it_may_not_touch(backen
     let snapshotter = Snapshotter::open(&test).await;
     let mut baseline = snapshotter.take().await;
     let mut violations: Vec<String> = Vec::new();
-    let mut allowed_ok: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let mut allowed_ok: BTreeMap<String, usize> = BTreeMap::new();
     let mut deferred: Vec<(usize, usize, Option<Target>)> = Vec::new();
     let mut n_checked = 0usize;
     let mut n = 0u32;
@@ -1354,16 +1577,15 @@ async fn every_route_refuses_every_principal_the_objects_it_may_not_touch(backen
                 )
                 .await;
                 let what = format!(
-                    "{} {} as {} on {}",
-                    route.method,
-                    route.template,
+                    "{} as {} on {}",
+                    route.row(),
                     caller.name,
                     target.as_ref().map_or("-", |t| &t.label)
                 );
                 if let Some(problem) = judge(route, expect, &reply) {
                     violations.push(format!("{what}: {problem} ({})", reply.body));
                 } else if expect == Expect::Allowed {
-                    *allowed_ok.entry(route.key()).or_default() += 1;
+                    *allowed_ok.entry(route.row()).or_default() += 1;
                 }
                 let after = snapshotter.take().await;
                 if after != baseline {
@@ -1387,7 +1609,7 @@ async fn every_route_refuses_every_principal_the_objects_it_may_not_touch(backen
         n += 1;
         n_checked += 1;
         let target = match (&target, route.id) {
-            (Some(target), Some(kind)) => Some(throwaway(&test, kind, target, n).await),
+            (Some(target), Some(kind)) => Some(throwaway(&test, &fixture, kind, target, n).await),
             _ => None,
         };
         let expect = expected(route, caller, target.as_ref());
@@ -1400,25 +1622,21 @@ async fn every_route_refuses_every_principal_the_objects_it_may_not_touch(backen
         )
         .await;
         let what = format!(
-            "{} {} as {} on {}",
-            route.method,
-            route.template,
+            "{} as {} on {}",
+            route.row(),
             caller.name,
             target.as_ref().map_or("-", |t| &t.label)
         );
         match judge(route, expect, &reply) {
             Some(problem) => violations.push(format!("{what}: {problem} ({})", reply.body)),
-            None => *allowed_ok.entry(route.key()).or_default() += 1,
+            None => *allowed_ok.entry(route.row()).or_default() += 1,
         }
     }
 
     // Every route was also seen to work for someone, so the table is known to be exercised.
     for route in &routes {
-        if !matches!(route.rule, Rule::Setup) && !allowed_ok.contains_key(&route.key()) {
-            violations.push(format!(
-                "{} {}: no principal was ever allowed",
-                route.method, route.template
-            ));
+        if !matches!(route.rule, Rule::Setup) && !allowed_ok.contains_key(&route.row()) {
+            violations.push(format!("{}: no principal was ever allowed", route.row()));
         }
     }
     eprintln!(
@@ -1580,6 +1798,236 @@ async fn an_agent_never_sees_another_teams_ticket_in_any_list_or_count(backend: 
             reply.body
         );
     }
+
+    // Search: the hidden tickets' words, numbers and e-mails find nothing of them, whatever the
+    // filter; what it finds is what Red may see. Customers are not team-scoped, but what they
+    // show must not name a hidden ticket.
+    let admin = test.admin_token.as_str();
+    let number_of = |reply: Reply| reply.body["number"].as_i64().expect("a ticket number");
+    let blue_number = number_of(
+        test.get(&format!("/api/v1/tickets/{}", fixture.blue.id), admin)
+            .await,
+    );
+    let blue_old_number = number_of(
+        test.get(&format!("/api/v1/tickets/{}", fixture.blue_old.id), admin)
+            .await,
+    );
+    // (query, the hidden ticket the admin finds with it, if the query is that specific).
+    let queries: Vec<(String, Option<&str>)> = vec![
+        ("chargeback ".into(), Some(fixture.blue.id.as_str())),
+        ("dispute".into(), Some(fixture.blue.id.as_str())),
+        (
+            "chargeback dispute 2002".into(),
+            Some(fixture.blue.id.as_str()),
+        ),
+        ("2002".into(), Some(fixture.blue.id.as_str())),
+        (format!("#{blue_number} "), Some(fixture.blue.id.as_str())),
+        (format!("{blue_number}"), None),
+        ("Blue".into(), None),
+        ("details ".into(), None),
+        ("blue.customer@example.com".into(), None),
+        (
+            "older order 5005".into(),
+            Some(fixture.blue_old.id.as_str()),
+        ),
+        ("5005".into(), Some(fixture.blue_old.id.as_str())),
+        (
+            format!("#{blue_old_number} "),
+            Some(fixture.blue_old.id.as_str()),
+        ),
+        ("blue.old@example.com".into(), None),
+        ("order".into(), None),
+    ];
+    let search_filters = [
+        String::new(),
+        format!("&team={blue_team}"),
+        format!("&customer_id={}", fixture.blue.customer_id),
+        "&status=new,open,pending,on_hold,solved,closed".into(),
+        "&assignee=none".into(),
+        "&limit=200".into(),
+    ];
+    for (query, admin_finds) in &queries {
+        for filter in &search_filters {
+            let path = format!("/api/v1/search?q={}{filter}", urlencode(query));
+            let reply = test.get(&path, token).await;
+            assert_eq!(reply.status, StatusCode::OK, "{path}: {}", reply.body);
+            let tickets = reply.body["tickets"].to_string();
+            let leaked: Vec<&&str> = secrets
+                .iter()
+                .filter(|secret| tickets.contains(**secret))
+                .collect();
+            assert!(
+                leaked.is_empty(),
+                "GET {path} shows agent_red a Blue ticket ({leaked:?}): {}",
+                reply.body
+            );
+            for hit in reply.body["tickets"].as_array().expect("hits") {
+                let id = hit["ticket"]["id"].as_str().expect("an id");
+                assert!(visible.contains(id), "GET {path} finds {id} for agent_red");
+            }
+            let customers = reply.body["customers"].to_string();
+            assert!(
+                !hidden_ids.iter().any(|id| customers.contains(id)),
+                "GET {path} names a hidden ticket among customers: {}",
+                reply.body
+            );
+        }
+        // The query does reach the hidden ticket for someone who may see it.
+        if let Some(hidden_id) = admin_finds {
+            let path = format!("/api/v1/search?q={}", urlencode(query));
+            let reply = test.get(&path, admin).await;
+            assert!(
+                reply.body["tickets"]
+                    .as_array()
+                    .expect("hits")
+                    .iter()
+                    .any(|hit| hit["ticket"]["id"] == **hidden_id),
+                "the admin finds the hidden ticket with {path}: {}",
+                reply.body
+            );
+        }
+    }
+    // Customers in results only with customers:read: the read-only token finds tickets alone.
+    let read_only = fixture
+        .caller("agent_red_read_only")
+        .token
+        .as_deref()
+        .expect("a token");
+    let by_email = format!("/api/v1/search?q={}", urlencode(&fixture.red.email));
+    let full = test.get(&by_email, token).await;
+    assert_ne!(
+        full.body["customers"].as_array().map(Vec::len),
+        Some(0),
+        "agent_red finds the Red customer: {}",
+        full.body
+    );
+    for path in [by_email, "/api/v1/search?q=refund%20".to_owned()] {
+        let narrow = test.get(&path, read_only).await;
+        assert_eq!(narrow.status, StatusCode::OK, "{path}: {}", narrow.body);
+        assert_eq!(
+            narrow.body["customers"],
+            json!([]),
+            "{path} shows customers to a token without customers:read"
+        );
+    }
+    let refund = test.get("/api/v1/search?q=refund%20", read_only).await;
+    assert!(
+        refund.body["tickets"]
+            .as_array()
+            .expect("hits")
+            .iter()
+            .any(|hit| hit["ticket"]["id"] == *fixture.red.id),
+        "the read-only token still finds tickets: {}",
+        refund.body
+    );
+
+    // Views: every view Red has, shared or own, counts exactly the tickets it lists to Red, and
+    // neither holds a hidden ticket. Red's own views include ones whose filters name Blue.
+    let everything = "Red: everything";
+    let blue_queue = "Red: the Blue queue";
+    for (name, filter) in [
+        (everything, json!({})),
+        (
+            blue_queue,
+            json!({ "team": { "kind": "team", "id": blue_team } }),
+        ),
+        ("Red: new", json!({ "statuses": ["new"] })),
+        (
+            "Red: unassigned normal",
+            json!({ "assignee": { "kind": "nobody" }, "priorities": ["normal"] }),
+        ),
+        (
+            "Red: Blue's desk",
+            json!({ "assignee": { "kind": "agent", "id": blue_agent } }),
+        ),
+    ] {
+        created_by(
+            &test,
+            token,
+            "/api/v1/views",
+            json!({ "name": name, "filter": filter }),
+        )
+        .await;
+    }
+    let views = test.get("/api/v1/views", token).await;
+    assert_eq!(views.status, StatusCode::OK, "{}", views.body);
+    let views = views.body.as_array().expect("views").clone();
+    let foreign_views: Vec<&str> = fixture.targets[&Kind::View]
+        .iter()
+        .filter(
+            |view| matches!(&view.reach, Reach::PersonalTo(owner) if *owner != agent_red.agent_id),
+        )
+        .map(|view| view.id.as_str())
+        .collect();
+    let mut counts = BTreeMap::new();
+    for view in &views {
+        let (id, name) = (view["id"].as_str().unwrap(), view["name"].as_str().unwrap());
+        assert!(
+            !foreign_views.contains(&id),
+            "GET /views lists another agent's personal view {name} to agent_red"
+        );
+        let path = format!("/api/v1/views/{id}/tickets?limit=200");
+        let listed = test.get(&path, token).await;
+        assert_eq!(listed.status, StatusCode::OK, "{name}: {}", listed.body);
+        assert_eq!(
+            leaks(&listed),
+            Vec::<String>::new(),
+            "{name}: {}",
+            listed.body
+        );
+        let items = listed.body["items"].as_array().expect("items");
+        for ticket in items {
+            let ticket_id = ticket["id"].as_str().unwrap();
+            assert!(
+                visible.contains(ticket_id),
+                "view {name} lists {ticket_id} to agent_red"
+            );
+        }
+        assert_eq!(
+            view["count"].as_i64(),
+            Some(items.len() as i64),
+            "view {name}: agent_red's count is not the number of tickets it lists to agent_red"
+        );
+        counts.insert(name.to_owned(), items.len());
+    }
+    assert_eq!(
+        counts.get(everything),
+        Some(&visible.len()),
+        "Red's unfiltered view counts what Red sees"
+    );
+    assert_eq!(
+        counts.get(blue_queue),
+        Some(&1),
+        "of the Blue queue, Red counts only the ticket assigned to Red"
+    );
+    // The shared views do hold the hidden tickets for the admin, so the counts above left them
+    // out rather than never having had them.
+    let admin_views = test.get("/api/v1/views", admin).await.body;
+    let all_open = admin_views
+        .as_array()
+        .expect("views")
+        .iter()
+        .find(|view| view["name"] == "All open")
+        .expect("the default view All open");
+    let admin_list = test
+        .get(
+            &format!(
+                "/api/v1/views/{}/tickets?limit=200",
+                all_open["id"].as_str().unwrap()
+            ),
+            admin,
+        )
+        .await;
+    assert!(
+        !leaks(&admin_list).is_empty(),
+        "All open holds the Blue tickets for the admin: {}",
+        admin_list.body
+    );
+    assert!(
+        all_open["count"].as_i64() > counts.get("All open").map(|n| *n as i64),
+        "All open counts more for the admin ({}) than for agent_red ({counts:?})",
+        all_open["count"]
+    );
 
     // And the mirror image: Blue never sees the Red ticket.
     let agent_blue = fixture

@@ -86,6 +86,8 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     tokio::spawn(async move {
         axum::serve(listener, router).await.expect("server runs");
     });
+    // As `otklik serve` does on start.
+    app.ensure_default_views().await.expect("default views");
     let admin = app
         .create_admin_from_cli("admin@shop.test", "Admin", "correct horse battery".into())
         .await

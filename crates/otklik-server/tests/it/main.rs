@@ -6,5 +6,6 @@ mod cli;
 mod customers;
 mod helpers;
 mod ops;
+mod search;
 mod staff;
 mod tickets;

@@ -39,6 +39,8 @@ pub struct ListTicketsQuery {
     pub customer_id: Option<uuid::Uuid>,
     /// RFC 3339 instant: only tickets updated at or after it.
     pub updated_since: Option<String>,
+    /// RFC 3339 instant: only tickets updated before it.
+    pub updated_before: Option<String>,
     /// Include tickets merged into others.
     pub include_merged: Option<bool>,
     /// The `next_cursor` of the previous page.
@@ -63,8 +65,16 @@ fn invalid_query(name: &str, reason: &str) -> ApiError {
     ApiError::InvalidQuery(format!("{name}: {reason}"))
 }
 
+fn parse_instant(name: &str, text: Option<&str>) -> ApiResult<Option<jiff::Timestamp>> {
+    text.map(|text| {
+        text.parse::<jiff::Timestamp>()
+            .map_err(|_| invalid_query(name, "an RFC 3339 instant such as 2026-11-01T00:00:00Z"))
+    })
+    .transpose()
+}
+
 impl ListTicketsQuery {
-    fn filter(&self, me: AgentId) -> ApiResult<TicketFilter> {
+    pub(crate) fn filter(&self, me: AgentId) -> ApiResult<TicketFilter> {
         let assignee = match self.assignee.as_deref() {
             None => None,
             Some("none") => Some(AssigneeFilter::Unassigned),
@@ -104,6 +114,7 @@ impl ListTicketsQuery {
             tag,
             customer_id: self.customer_id.map(CustomerId),
             updated_since,
+            updated_before: parse_instant("updated_before", self.updated_before.as_deref())?,
             include_merged: self.include_merged.unwrap_or(false),
         })
     }

@@ -1,0 +1,219 @@
+//! Parsing what a user typed into the search box, and rendering it for each backend.
+
+use std::fmt::Write as _;
+
+use crate::exact::{Mode, exact_spans};
+use crate::normalize::{Analyzer, is_token, is_token_char, words};
+
+/// The longest query accepted, in characters.
+pub const MAX_QUERY_CHARS: usize = 500;
+
+/// The most clauses (distinct words, numbers, addresses and phones) a query may have.
+pub const MAX_CLAUSES: usize = 16;
+
+/// The shortest last word that is matched as a prefix, in characters of its stem. A one-letter
+/// word at the end is matched whole: a prefix of one letter would match most of the index.
+pub const MIN_PREFIX_CHARS: usize = 2;
+
+/// A parsed user query: every clause must match (AND).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchQuery {
+    /// The clauses, in the order typed, without duplicates; never empty when built by
+    /// [`parse_query`].
+    pub clauses: Vec<Clause>,
+}
+
+/// One condition of a [`SearchQuery`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Clause {
+    /// A word: its stem; `prefix` when it is the last word and the query did not end in a space
+    /// (search-as-you-type), then the stem is a prefix.
+    Term {
+        /// The stem (or the number, or the word as is when it is not stemmed).
+        token: String,
+        /// Match index tokens that start with `token`, not only `token` itself.
+        prefix: bool,
+    },
+    /// An exact token (ticket/order number digits, hashed e-mail or phone) that must match whole.
+    Exact {
+        /// The token.
+        token: String,
+    },
+}
+
+impl Clause {
+    /// The clause's token.
+    pub fn token(&self) -> &str {
+        match self {
+            Clause::Term { token, .. } | Clause::Exact { token } => token,
+        }
+    }
+
+    /// Whether the clause matches index tokens that merely start with its token.
+    pub fn is_prefix(&self) -> bool {
+        matches!(self, Clause::Term { prefix: true, .. })
+    }
+
+    /// Whether one index token satisfies this clause.
+    pub fn matches_token(&self, index_token: &str) -> bool {
+        if self.is_prefix() {
+            index_token.starts_with(self.token())
+        } else {
+            index_token == self.token()
+        }
+    }
+}
+
+/// Why a query was refused; the messages are meant for the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum QueryError {
+    /// Nothing to search for: the query is empty or only punctuation.
+    #[error("Type a word, a number, an e-mail address or a phone number to search for.")]
+    Empty,
+    /// The query has more characters than allowed.
+    #[error("The search query is too long: use at most {max_chars} characters.")]
+    TooLong {
+        /// The most characters allowed.
+        max_chars: usize,
+    },
+    /// The query has more distinct words than allowed.
+    #[error("The search query has too many words: use at most {max}.")]
+    TooManyTerms {
+        /// The most clauses allowed.
+        max: usize,
+    },
+}
+
+/// Parses what a user typed.
+///
+/// Words are normalised and stemmed exactly as [`crate::index_terms`] does; e-mail addresses
+/// and phone numbers (in any usual format) become [`Clause::Exact`] with their hashed tokens;
+/// `#1042` and `№448812` are the numbers `1042` and `448812`. The last word becomes a prefix
+/// when nothing — not even a space or punctuation — follows it and its token has at least
+/// [`MIN_PREFIX_CHARS`] characters (so `4488` finds `448812`). Repeated clauses are kept once.
+/// Operators and quotes have no meaning: they are separators like any punctuation.
+///
+/// # Errors
+///
+/// [`QueryError::TooLong`] above [`MAX_QUERY_CHARS`] characters,
+/// [`QueryError::TooManyTerms`] above [`MAX_CLAUSES`] distinct clauses, [`QueryError::Empty`] when
+/// nothing searchable is left.
+pub fn parse_query(raw: &str) -> Result<SearchQuery, QueryError> {
+    if raw.chars().nth(MAX_QUERY_CHARS).is_some() {
+        return Err(QueryError::TooLong {
+            max_chars: MAX_QUERY_CHARS,
+        });
+    }
+    let mut analyzer = Analyzer::new();
+    let mut clauses = Vec::new();
+    let mut last_word_at_end = false;
+    let mut terms = |clauses: &mut Vec<Clause>, from: usize, to: usize, last: &mut bool| {
+        for range in words(&raw[from..to]) {
+            if let Some(word) = analyzer.analyse(&raw[from + range.start..from + range.end]) {
+                clauses.push(Clause::Term {
+                    token: word.token.into_owned(),
+                    prefix: false,
+                });
+                *last = from + range.end == raw.len();
+            }
+        }
+    };
+    let mut pos = 0;
+    for span in exact_spans(raw, Mode::Query) {
+        terms(&mut clauses, pos, span.range.start, &mut last_word_at_end);
+        clauses.push(Clause::Exact { token: span.token });
+        last_word_at_end = false;
+        pos = span.range.end;
+    }
+    terms(&mut clauses, pos, raw.len(), &mut last_word_at_end);
+
+    if let Some(Clause::Term { token, prefix }) = clauses.last_mut() {
+        *prefix = last_word_at_end && token.chars().count() >= MIN_PREFIX_CHARS;
+    }
+    let mut unique: Vec<Clause> = Vec::with_capacity(clauses.len().min(MAX_CLAUSES + 1));
+    for clause in clauses {
+        if !unique.contains(&clause) {
+            if unique.len() == MAX_CLAUSES {
+                return Err(QueryError::TooManyTerms { max: MAX_CLAUSES });
+            }
+            unique.push(clause);
+        }
+    }
+    if unique.is_empty() {
+        return Err(QueryError::Empty);
+    }
+    Ok(SearchQuery { clauses: unique })
+}
+
+/// Appends a token, keeping only token characters: tokens are alphanumeric by construction,
+/// and this makes sure that nothing else reaches a query language even if a caller built a
+/// [`SearchQuery`] by hand.
+fn push_token(out: &mut String, token: &str) {
+    debug_assert!(is_token(token), "not a search token: {token:?}");
+    out.extend(token.chars().filter(|&c| is_token_char(c)));
+}
+
+impl SearchQuery {
+    /// The SQLite FTS5 `MATCH` expression: each token double-quoted, a prefix as `"tok"*`,
+    /// joined with `AND` (e.g. `"доставк" AND "448812"*`). Empty for a query without clauses,
+    /// which [`parse_query`] never returns.
+    pub fn to_fts5(&self) -> String {
+        let mut out = String::with_capacity(self.clauses.len() * 16);
+        for (i, clause) in self.clauses.iter().enumerate() {
+            if i > 0 {
+                out.push_str(" AND ");
+            }
+            out.push('"');
+            push_token(&mut out, clause.token());
+            out.push('"');
+            if clause.is_prefix() {
+                out.push('*');
+            }
+        }
+        out
+    }
+
+    /// The PostgreSQL `to_tsquery('simple', …)` text: `tok` or, for a prefix, `tok:*`, joined
+    /// with ` & ` (e.g. `доставк & 448812:*`). Empty for a query without clauses.
+    pub fn to_tsquery(&self) -> String {
+        let mut out = String::with_capacity(self.clauses.len() * 16);
+        for (i, clause) in self.clauses.iter().enumerate() {
+            if i > 0 {
+                out.push_str(" & ");
+            }
+            push_token(&mut out, clause.token());
+            if clause.is_prefix() {
+                out.push_str(":*");
+            }
+        }
+        out
+    }
+
+    /// Whether a text whose [`crate::index_terms`] are `index_terms` matches: every clause is
+    /// satisfied by at least one token. This is the meaning both backends implement; tests use it
+    /// as the reference.
+    pub fn matches(&self, index_terms: &str) -> bool {
+        self.clauses
+            .iter()
+            .all(|clause| index_terms.split(' ').any(|t| clause.matches_token(t)))
+    }
+}
+
+impl std::fmt::Display for SearchQuery {
+    /// A readable form for logs: `доставк 448812*`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, clause) in self.clauses.iter().enumerate() {
+            if i > 0 {
+                f.write_char(' ')?;
+            }
+            if let Clause::Exact { .. } = clause {
+                f.write_char('=')?;
+            }
+            f.write_str(clause.token())?;
+            if clause.is_prefix() {
+                f.write_char('*')?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,572 @@
+//! The search index and the queue counters on PostgreSQL under what the shared conformance suite
+//! does not reach: concurrent units sharing counter rows and index rows, a rebuild while units
+//! commit, and tickets too long for one `tsvector`.
+
+use otklik_store_postgres::testkit as test_database;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use otklik_domain::agent::Team;
+use otklik_domain::clock::from_micros;
+use otklik_domain::customer::{Customer, Identity, IdentityKind, IdentityValue};
+use otklik_domain::ids::{CustomerId, IdentityId, MessageId, TeamId, TicketId};
+use otklik_domain::message::{Author, Message, MessageVisibility};
+use otklik_domain::ticket::{Channel, NewTicket, Priority, Ticket, TicketStatus};
+use otklik_store::derived::CounterKey;
+use otklik_store::{
+    Mutation, Store, StoreError, TicketFilter, TicketSearch, UnitOfWork, Visibility,
+};
+use otklik_store_postgres::PostgresStore;
+use test_database::{DropDatabase, admin_url, create_database, with_database};
+use tokio_postgres::NoTls;
+use uuid::Uuid;
+
+fn at(second: i64) -> Timestamp {
+    Timestamp::from_second(1_800_000_000 + second).expect("valid test time")
+}
+
+const DAY: i64 = 86_400;
+
+/// A store with a pool large enough for real concurrency, and a plain client to inspect tables.
+struct Fixture {
+    store: Arc<PostgresStore>,
+    inspect: tokio_postgres::Client,
+    _database: DropDatabase,
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        self.store.close();
+    }
+}
+
+async fn fixture(pool: usize) -> Fixture {
+    let (url, database) = create_database().await;
+    let store = PostgresStore::connect(&url, pool).await.expect("connects");
+    let url = with_database(&admin_url(), &database.name);
+    let (inspect, connection) = tokio_postgres::connect(&url, NoTls)
+        .await
+        .expect("connects");
+    tokio::spawn(connection);
+    Fixture {
+        store: Arc::new(store),
+        inspect,
+        _database: database,
+    }
+}
+
+async fn commit(store: &PostgresStore, mutations: Vec<Mutation>) -> Result<Vec<i64>, StoreError> {
+    let receipt = store.commit(UnitOfWork { mutations }).await?;
+    Ok(receipt.ticket_numbers)
+}
+
+async fn seed_customer(store: &PostgresStore, name: &str, email: &str) -> Customer {
+    let id = CustomerId::new();
+    let customer = Customer {
+        id,
+        name: name.into(),
+        language: None,
+        identities: vec![Identity {
+            id: IdentityId::new(),
+            customer_id: id,
+            value: IdentityValue::parse(IdentityKind::Email, None, email).expect("valid"),
+            created_at: at(0),
+        }],
+        merged_into: None,
+        created_at: at(0),
+        updated_at: at(0),
+        version: 1,
+    };
+    commit(store, vec![Mutation::InsertCustomer(customer.clone())])
+        .await
+        .expect("customer");
+    customer
+}
+
+async fn seed_team(store: &PostgresStore, name: &str) -> Team {
+    let team = Team {
+        id: TeamId::new(),
+        name: name.into(),
+        created_at: at(0),
+    };
+    commit(store, vec![Mutation::InsertTeam(team.clone())])
+        .await
+        .expect("team");
+    team
+}
+
+fn draft(customer_id: CustomerId, subject: &str, team_id: Option<TeamId>) -> NewTicket {
+    NewTicket {
+        id: TicketId::new(),
+        subject: subject.into(),
+        status: TicketStatus::New,
+        priority: Priority::Normal,
+        channel: Channel::Email,
+        customer_id,
+        assignee_id: None,
+        team_id,
+        tags: vec![],
+        created_at: at(0),
+    }
+}
+
+async fn seed_ticket(store: &PostgresStore, draft: NewTicket) -> Ticket {
+    let numbers = commit(store, vec![Mutation::InsertTicket(draft.clone())])
+        .await
+        .expect("ticket");
+    draft.into_ticket(numbers[0])
+}
+
+fn message(ticket: &Ticket, body: &str, second: i64) -> Message {
+    Message {
+        id: MessageId::new(),
+        ticket_id: ticket.id,
+        author: Author::Customer(ticket.customer_id),
+        visibility: MessageVisibility::Public,
+        channel: ticket.channel,
+        body: body.into(),
+        attachments: vec![],
+        created_at: at(second),
+    }
+}
+
+/// The counter rows that are not zero.
+async fn counters(
+    client: &tokio_postgres::Client,
+) -> BTreeMap<(String, String, Uuid, Uuid, i64), i64> {
+    client
+        .query(
+            "SELECT status, priority, assignee_key, team_key, day, n FROM ticket_counters \
+             WHERE n <> 0",
+            &[],
+        )
+        .await
+        .expect("counters")
+        .iter()
+        .map(|row| {
+            (
+                (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4)),
+                row.get(5),
+            )
+        })
+        .collect()
+}
+
+/// What the counters must hold, computed from every ticket with the shared key rule.
+async fn expected_counters(
+    client: &tokio_postgres::Client,
+) -> BTreeMap<(String, String, Uuid, Uuid, i64), i64> {
+    let mut expected = BTreeMap::new();
+    for row in client
+        .query(
+            "SELECT status, priority, assignee_id, team_id, updated_at, merged_into IS NOT NULL \
+             FROM tickets",
+            &[],
+        )
+        .await
+        .expect("tickets")
+    {
+        let status: &str = row.get(0);
+        let priority: &str = row.get(1);
+        let key = CounterKey::of(
+            status.parse().expect("status"),
+            priority.parse().expect("priority"),
+            row.get::<_, Option<Uuid>>(2)
+                .map(otklik_domain::ids::AgentId),
+            row.get::<_, Option<Uuid>>(3).map(TeamId),
+            from_micros(row.get(4)),
+            row.get(5),
+        );
+        if let Some(key) = key {
+            *expected
+                .entry((
+                    key.status.as_str().to_owned(),
+                    key.priority.as_str().to_owned(),
+                    key.assignee_id.map_or(Uuid::nil(), |id| id.0),
+                    key.team_id.map_or(Uuid::nil(), |id| id.0),
+                    key.day,
+                ))
+                .or_insert(0) += 1;
+        }
+    }
+    expected
+}
+
+/// Every ticket's indexed tokens, as sets (a merge appends, a rebuild orders by message time).
+async fn documents(client: &tokio_postgres::Client) -> BTreeMap<Uuid, (String, BTreeSet<String>)> {
+    client
+        .query(
+            "SELECT ticket_id, subject_terms, body_terms FROM ticket_search",
+            &[],
+        )
+        .await
+        .expect("documents")
+        .iter()
+        .map(|row| {
+            let body: &str = row.get(2);
+            (
+                row.get(0),
+                (
+                    row.get(1),
+                    body.split(' ')
+                        .filter(|t| !t.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// A small deterministic generator, so a failing run can be replayed.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        usize::try_from((self.0 >> 33) % n as u64).expect("small")
+    }
+}
+
+/// One random change to a random ticket, retried on a version conflict. Returns whether it
+/// was applied.
+async fn random_change(
+    store: &PostgresStore,
+    tickets: &[TicketId],
+    teams: &[TeamId],
+    rng: &mut Lcg,
+    step: i64,
+) -> Result<bool, StoreError> {
+    for _attempt in 0..20 {
+        let id = tickets[rng.below(tickets.len())];
+        let Some(ticket) = store.find_ticket(id).await? else {
+            return Ok(false);
+        };
+        if ticket.merged_into.is_some() {
+            return Ok(false);
+        }
+        let mut after = ticket.clone();
+        after.updated_at = at(step * DAY / 7);
+        let words = [
+            "доставка",
+            "refund",
+            "zipper",
+            "курьер",
+            "warranty",
+            "размер",
+        ];
+        let body = format!("{} {step}", words[rng.below(words.len())]);
+        let mutations = match rng.below(12) {
+            // A reply: the message first, then the ticket (as the app does).
+            0 => {
+                after.status = TicketStatus::Open;
+                vec![
+                    Mutation::InsertMessage(message(&ticket, &body, step)),
+                    Mutation::UpdateTicket {
+                        ticket: after,
+                        expected_version: ticket.version,
+                    },
+                ]
+            }
+            // An edit of the subject, then a note: the other order on the same rows.
+            1 => {
+                after.subject = format!("{} {step}", words[rng.below(words.len())]);
+                vec![
+                    Mutation::UpdateTicket {
+                        ticket: after.clone(),
+                        expected_version: ticket.version,
+                    },
+                    Mutation::InsertMessage(message(&after, &body, step)),
+                ]
+            }
+            // Routing and priority.
+            2 => {
+                after.team_id = [None, Some(teams[rng.below(teams.len())])][rng.below(2)];
+                after.priority = [Priority::Normal, Priority::Urgent][rng.below(2)];
+                vec![Mutation::UpdateTicket {
+                    ticket: after,
+                    expected_version: ticket.version,
+                }]
+            }
+            // Solving.
+            3 | 4 => {
+                after.status = TicketStatus::Solved;
+                after.solved_at = Some(after.updated_at);
+                vec![Mutation::UpdateTicket {
+                    ticket: after,
+                    expected_version: ticket.version,
+                }]
+            }
+            // A merge into another ticket, now and then.
+            5 => {
+                let target = tickets[rng.below(tickets.len())];
+                if target == ticket.id {
+                    continue;
+                }
+                after.merged_into = Some(target);
+                after.status = TicketStatus::Closed;
+                after.closed_at = Some(after.updated_at);
+                vec![
+                    Mutation::MoveMessages {
+                        from: ticket.id,
+                        to: target,
+                    },
+                    Mutation::UpdateTicket {
+                        ticket: after,
+                        expected_version: ticket.version,
+                    },
+                ]
+            }
+            // Most often a plain reply.
+            _ => {
+                after.status = TicketStatus::Pending;
+                vec![
+                    Mutation::InsertMessage(message(&ticket, &body, step)),
+                    Mutation::UpdateTicket {
+                        ticket: after,
+                        expected_version: ticket.version,
+                    },
+                ]
+            }
+        };
+        match commit(store, mutations).await {
+            Ok(_) => return Ok(true),
+            Err(StoreError::VersionConflict { .. }) => continue,
+            // Routed to a team deleted meanwhile.
+            Err(StoreError::NotFound { what: "team" }) => return Ok(false),
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(false)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_units_on_shared_counter_and_index_rows_neither_deadlock_nor_drift() {
+    let fixture = fixture(12).await;
+    let store = fixture.store.clone();
+    let customer = seed_customer(&store, "Hot", "hot@example.com").await;
+    let red = seed_team(&store, "Red").await;
+    let blue = seed_team(&store, "Blue").await;
+    let mut tickets = Vec::new();
+    for index in 0..16 {
+        // All in one counter cell to start with: the hottest row there is.
+        let ticket = seed_ticket(
+            &store,
+            draft(customer.id, &format!("Order {index}"), Some(red.id)),
+        )
+        .await;
+        tickets.push(ticket.id);
+    }
+    let tickets = Arc::new(tickets);
+    let teams = Arc::new(vec![red.id, blue.id]);
+    let mut tasks = Vec::new();
+    for worker in 0..10_u64 {
+        let (store, tickets, teams) = (store.clone(), tickets.clone(), teams.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut rng = Lcg(worker + 1);
+            let mut applied = 0;
+            for step in 0..40 {
+                if random_change(&store, &tickets, &teams, &mut rng, step).await? {
+                    applied += 1;
+                }
+            }
+            Ok::<_, StoreError>(applied)
+        }));
+    }
+    // Meanwhile: new tickets (inserting into the hot cell) and a team deletion.
+    let inserter = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for index in 0..30 {
+                let mut draft = draft(customer.id, &format!("New {index}"), Some(blue.id));
+                draft.team_id = [Some(red.id), None][index % 2];
+                seed_ticket(&store, draft).await;
+            }
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    commit(&store, vec![Mutation::DeleteTeam(blue.id)])
+        .await
+        .expect("the team is deleted");
+    inserter.await.expect("inserts succeed");
+    let mut applied = 0;
+    for task in tasks {
+        applied += task
+            .await
+            .expect("the task ran")
+            .expect("no unit failed but on a version");
+    }
+    assert!(applied > 100, "only {applied} changes were applied");
+
+    let maintained = counters(&fixture.inspect).await;
+    assert_eq!(maintained, expected_counters(&fixture.inspect).await);
+    let indexed = documents(&fixture.inspect).await;
+    store.rebuild_derived_data().await.expect("rebuild");
+    assert_eq!(
+        counters(&fixture.inspect).await,
+        maintained,
+        "a rebuild finds the same counts"
+    );
+    assert_eq!(
+        documents(&fixture.inspect).await,
+        indexed,
+        "a rebuild indexes the same tokens"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_while_units_commit_loses_no_change() {
+    let fixture = fixture(8).await;
+    let store = fixture.store.clone();
+    let customer = seed_customer(&store, "Busy", "busy@example.com").await;
+    let team = seed_team(&store, "Team").await;
+    let mut writers = Vec::new();
+    for worker in 0..4 {
+        let store = store.clone();
+        writers.push(tokio::spawn(async move {
+            for index in 0..25 {
+                let ticket = seed_ticket(
+                    &store,
+                    draft(customer.id, &format!("W{worker} {index}"), Some(team.id)),
+                )
+                .await;
+                let mut after = ticket.clone();
+                after.status = TicketStatus::Pending;
+                after.updated_at = at(3 * DAY);
+                commit(
+                    &store,
+                    vec![
+                        Mutation::InsertMessage(message(
+                            &ticket,
+                            &format!("parcel{worker}x{index}"),
+                            5,
+                        )),
+                        Mutation::UpdateTicket {
+                            ticket: after,
+                            expected_version: 1,
+                        },
+                    ],
+                )
+                .await
+                .expect("a reply commits during a rebuild");
+            }
+        }));
+    }
+    for _ in 0..5 {
+        store.rebuild_derived_data().await.expect("rebuild");
+    }
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+    assert_eq!(
+        counters(&fixture.inspect).await,
+        expected_counters(&fixture.inspect).await
+    );
+    let indexed = documents(&fixture.inspect).await;
+    assert_eq!(indexed.len(), 100);
+    for row in fixture
+        .inspect
+        .query("SELECT body_terms FROM ticket_search", &[])
+        .await
+        .expect("documents")
+    {
+        let body: &str = row.get(0);
+        let terms: Vec<&str> = body.split(' ').collect();
+        let unique: BTreeSet<&str> = terms.iter().copied().collect();
+        assert!(
+            !body.is_empty() && terms.len() == unique.len(),
+            "indexed once: {body:?}"
+        );
+    }
+    store.rebuild_derived_data().await.expect("rebuild");
+    assert_eq!(documents(&fixture.inspect).await, indexed);
+}
+
+#[tokio::test]
+async fn a_ticket_longer_than_one_tsvector_keeps_taking_replies() {
+    let fixture = fixture(2).await;
+    let store = fixture.store.clone();
+    let customer = seed_customer(&store, "Logs", "logs@example.com").await;
+    let ticket = seed_ticket(&store, draft(customer.id, "Crash dump", None)).await;
+    commit(
+        &store,
+        vec![Mutation::InsertMessage(message(&ticket, "firstword", 1))],
+    )
+    .await
+    .expect("reply");
+    // Log lines full of distinct tokens: ~1.3 MB of terms, a `tsvector` of more than 1 MiB.
+    let mut all_terms = BTreeSet::new();
+    for part in 0..7_u32 {
+        let body: String = (0..10_000_u32)
+            .map(|i| format!("x{:x}", part * 10_000 + i))
+            .collect::<Vec<_>>()
+            .join(" ");
+        all_terms.extend(
+            otklik_search::index_terms(&body)
+                .split(' ')
+                .map(str::to_owned),
+        );
+        commit(
+            &store,
+            vec![Mutation::InsertMessage(message(&ticket, &body, 2))],
+        )
+        .await
+        .expect("a reply to a very long ticket still commits");
+    }
+    let row = fixture
+        .inspect
+        .query_one(
+            "SELECT char_length(body_terms), right(body_terms, 1) <> ' ' FROM ticket_search \
+             WHERE ticket_id = $1",
+            &[&ticket.id.0],
+        )
+        .await
+        .expect("document");
+    let chars: i32 = row.get(0);
+    assert!(chars <= 200_000 && chars > 190_000, "{chars}");
+    let search = |text: &str| TicketSearch {
+        query: otklik_search::parse_query(text).expect("query"),
+        filter: TicketFilter::default(),
+        visibility: Visibility::All,
+        limit: 10,
+    };
+    let found = store
+        .search_tickets(&search("firstword "))
+        .await
+        .expect("search");
+    assert_eq!(
+        found.iter().map(|t| t.id).collect::<Vec<_>>(),
+        vec![ticket.id]
+    );
+    let body: String = fixture
+        .inspect
+        .query_one(
+            "SELECT body_terms FROM ticket_search WHERE ticket_id = $1",
+            &[&ticket.id.0],
+        )
+        .await
+        .expect("document")
+        .get(0);
+    let last = body.rsplit(' ').next().expect("a last term");
+    assert!(
+        all_terms.contains(last),
+        "the last term is kept whole: {last}"
+    );
+    // The rebuild keeps the same first 200,000 characters.
+    store.rebuild_derived_data().await.expect("rebuild");
+    let rebuilt: String = fixture
+        .inspect
+        .query_one(
+            "SELECT body_terms FROM ticket_search WHERE ticket_id = $1",
+            &[&ticket.id.0],
+        )
+        .await
+        .expect("document")
+        .get(0);
+    assert_eq!(rebuilt, body);
+}

@@ -1,0 +1,319 @@
+//! Keeping the search index and the queue counters current, inside the writing transaction.
+
+use otklik_domain::clock::from_micros;
+use otklik_domain::customer::IdentityValue;
+use std::collections::HashMap;
+
+use otklik_domain::ids::{AgentId, CustomerId, TeamId, TicketId};
+use otklik_domain::message::Message;
+use otklik_domain::ticket::{Priority, Ticket, TicketStatus};
+use otklik_store::StoreResult;
+use otklik_store::derived::{
+    CounterDeltas, CounterKey, customer_terms, message_terms, message_text_terms, subject_terms,
+};
+
+use rusqlite::{OptionalExtension, Row, Transaction, params};
+
+use crate::rows::{key_value, opt_uuid_at, parse_at};
+use crate::write::db;
+
+/// What the counters and the index need to know of a stored ticket.
+#[derive(Debug, Clone)]
+pub(crate) struct StoredTicket {
+    pub number: i64,
+    pub subject: String,
+    pub status: TicketStatus,
+    pub priority: Priority,
+    pub assignee_id: Option<AgentId>,
+    pub team_id: Option<TeamId>,
+    pub updated_at: jiff::Timestamp,
+    pub merged: bool,
+}
+
+impl StoredTicket {
+    pub(crate) fn counter_key(&self) -> Option<CounterKey> {
+        CounterKey::of(
+            self.status,
+            self.priority,
+            self.assignee_id,
+            self.team_id,
+            self.updated_at,
+            self.merged,
+        )
+    }
+}
+
+const STORED_COLUMNS: &str =
+    "number, subject, status, priority, assignee_id, team_id, updated_at, merged_into IS NOT NULL";
+
+fn stored_from_row(row: &Row<'_>) -> rusqlite::Result<StoredTicket> {
+    Ok(StoredTicket {
+        number: row.get(0)?,
+        subject: row.get(1)?,
+        status: parse_at(row, 2)?,
+        priority: parse_at(row, 3)?,
+        assignee_id: opt_uuid_at(row, 4)?.map(AgentId),
+        team_id: opt_uuid_at(row, 5)?.map(TeamId),
+        updated_at: from_micros(row.get(6)?),
+        merged: row.get(7)?,
+    })
+}
+
+/// The stored state of a ticket, read before a change.
+pub(crate) fn stored_ticket(
+    transaction: &Transaction<'_>,
+    id: TicketId,
+) -> StoreResult<Option<StoredTicket>> {
+    let sql = format!("SELECT {STORED_COLUMNS} FROM tickets WHERE id = ?1");
+    db(transaction.prepare_cached(&sql).and_then(|mut s| {
+        s.query_row([&id.as_bytes()[..]], stored_from_row)
+            .optional()
+    }))
+}
+
+/// What a unit of work changes in the derived data, gathered while its mutations run and
+/// written once at its end: a ticket created with three messages is indexed once, not four
+/// times, and a batch of new tickets touches each counter row once.
+#[derive(Debug, Default)]
+pub(crate) struct PendingDerived {
+    docs: HashMap<TicketId, PendingDoc>,
+    customers: Vec<CustomerId>,
+    counters: CounterDeltas,
+}
+
+#[derive(Debug, Default)]
+struct PendingDoc {
+    /// Set for a ticket created in this unit: its subject terms.
+    inserted: Option<String>,
+    /// A new subject for an existing ticket.
+    subject: Option<String>,
+    /// Terms of messages added in this unit.
+    body: String,
+}
+
+impl PendingDerived {
+    /// A new ticket: index its subject (and number) and count it.
+    pub(crate) fn ticket_inserted(&mut self, ticket: &Ticket) {
+        self.docs.entry(ticket.id).or_default().inserted =
+            Some(subject_terms(ticket.number, &ticket.subject));
+        self.counters.moved(None, CounterKey::of_ticket(ticket));
+    }
+
+    /// A changed ticket: re-index a new subject and move its count.
+    pub(crate) fn ticket_updated(&mut self, before: &StoredTicket, after: &Ticket) {
+        if before.subject != after.subject {
+            let doc = self.docs.entry(after.id).or_default();
+            let terms = subject_terms(before.number, &after.subject);
+            match &mut doc.inserted {
+                Some(inserted) => *inserted = terms,
+                None => doc.subject = Some(terms),
+            }
+        }
+        self.counters
+            .moved(before.counter_key(), CounterKey::of_ticket(after));
+    }
+
+    /// A new message: its words join the ticket's document.
+    pub(crate) fn message_added(&mut self, message: &Message) {
+        let terms = message_terms(message);
+        if terms.is_empty() {
+            return;
+        }
+        let doc = self.docs.entry(message.ticket_id).or_default();
+        if !doc.body.is_empty() {
+            doc.body.push(' ');
+        }
+        doc.body.push_str(&terms);
+    }
+
+    /// A customer whose name or identities changed.
+    pub(crate) fn customer_changed(&mut self, customer_id: CustomerId) {
+        if !self.customers.contains(&customer_id) {
+            self.customers.push(customer_id);
+        }
+    }
+
+    /// A counter move computed by the caller (ticket moves, team deletion).
+    pub(crate) fn counters(&mut self) -> &mut CounterDeltas {
+        &mut self.counters
+    }
+
+    /// Writes everything gathered so far (at the end of the unit, or before a mutation that
+    /// reads the derived tables).
+    pub(crate) fn flush(&mut self, transaction: &Transaction<'_>) -> StoreResult<()> {
+        for (ticket_id, doc) in std::mem::take(&mut self.docs) {
+            let id = &ticket_id.as_bytes()[..];
+            if let Some(subject) = doc.inserted {
+                db(transaction
+                    .prepare_cached("INSERT INTO ticket_search (ticket_id, subject_terms, body_terms) VALUES (?1, ?2, ?3)")
+                    .and_then(|mut s| s.execute(params![id, subject, doc.body])))?;
+            } else if doc.subject.is_some() || !doc.body.is_empty() {
+                db(transaction
+                    .prepare_cached(
+                        "UPDATE ticket_search SET subject_terms = coalesce(?1, subject_terms), \
+                         body_terms = CASE WHEN ?2 = '' THEN body_terms WHEN body_terms = '' THEN ?2 \
+                         ELSE body_terms || ' ' || ?2 END WHERE ticket_id = ?3",
+                    )
+                    .and_then(|mut s| s.execute(params![doc.subject, doc.body, id])))?;
+            }
+        }
+        for customer_id in std::mem::take(&mut self.customers) {
+            reindex_customer(transaction, customer_id)?;
+        }
+        apply_counters(transaction, std::mem::take(&mut self.counters))
+    }
+}
+
+/// Adds the deltas to the counter rows.
+fn apply_counters(transaction: &Transaction<'_>, deltas: CounterDeltas) -> StoreResult<()> {
+    for (key, delta) in deltas.into_changes() {
+        db(transaction
+            .prepare_cached(
+                "INSERT INTO ticket_counters (status, priority, assignee_key, team_key, day, n) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                 ON CONFLICT (status, priority, assignee_key, team_key, day) DO UPDATE SET n = n + excluded.n",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    key.status.as_str(),
+                    key.priority.as_str(),
+                    key_value(key.assignee_id.map(|id| id.0)),
+                    key_value(key.team_id.map(|id| id.0)),
+                    key.day,
+                    delta
+                ])
+            }))?;
+    }
+    Ok(())
+}
+
+/// Messages moved with a merge: their words move to the survivor's document.
+pub(crate) fn messages_moved(
+    transaction: &Transaction<'_>,
+    from: TicketId,
+    to: TicketId,
+) -> StoreResult<()> {
+    db(transaction
+        .prepare_cached(
+            "UPDATE ticket_search SET body_terms = trim(body_terms || ' ' || \
+             (SELECT body_terms FROM ticket_search WHERE ticket_id = ?1)) WHERE ticket_id = ?2",
+        )
+        .and_then(|mut s| s.execute(params![&from.as_bytes()[..], &to.as_bytes()[..]])))?;
+    db(transaction
+        .prepare_cached("UPDATE ticket_search SET body_terms = '' WHERE ticket_id = ?1")
+        .and_then(|mut s| s.execute([&from.as_bytes()[..]])))?;
+    Ok(())
+}
+
+/// Re-indexes a customer from the stored name and identities.
+fn reindex_customer(transaction: &Transaction<'_>, customer_id: CustomerId) -> StoreResult<()> {
+    let name: Option<String> = db(transaction
+        .prepare_cached("SELECT name FROM customers WHERE id = ?1")
+        .and_then(|mut s| {
+            s.query_row([&customer_id.as_bytes()[..]], |row| row.get(0))
+                .optional()
+        }))?;
+    let Some(name) = name else { return Ok(()) };
+    let identities: Vec<IdentityValue> = db(transaction
+        .prepare_cached("SELECT kind, provider, value FROM customer_identities WHERE customer_id = ?1 ORDER BY created_at, id")
+        .and_then(|mut s| {
+            s.query_map([&customer_id.as_bytes()[..]], |row| {
+                Ok(IdentityValue { kind: parse_at(row, 0)?, provider: row.get(1)?, value: row.get(2)? })
+            })?
+            .collect()
+        }))?;
+    db(transaction
+        .prepare_cached(
+            "INSERT INTO customer_search (customer_id, terms) VALUES (?1, ?2) \
+             ON CONFLICT (customer_id) DO UPDATE SET terms = excluded.terms",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                &customer_id.as_bytes()[..],
+                customer_terms(&name, &identities)
+            ])
+        }))?;
+    Ok(())
+}
+
+/// The owner of an identity, read before it moves or goes.
+pub(crate) fn identity_owner(
+    transaction: &Transaction<'_>,
+    identity_id: &[u8],
+) -> StoreResult<Option<CustomerId>> {
+    let owner: Option<[u8; 16]> = db(transaction
+        .prepare_cached("SELECT customer_id FROM customer_identities WHERE id = ?1")
+        .and_then(|mut s| s.query_row([identity_id], |row| row.get(0)).optional()))?;
+    Ok(owner.map(CustomerId::from_bytes))
+}
+
+/// The stored state of every unmerged ticket of a team (before the team is deleted).
+pub(crate) fn team_tickets(
+    transaction: &Transaction<'_>,
+    team_id: TeamId,
+) -> StoreResult<Vec<StoredTicket>> {
+    let sql =
+        format!("SELECT {STORED_COLUMNS} FROM tickets WHERE team_id = ?1 AND merged_into IS NULL");
+    db(transaction.prepare_cached(&sql).and_then(|mut s| {
+        s.query_map([&team_id.as_bytes()[..]], stored_from_row)?
+            .collect()
+    }))
+}
+
+/// Recomputes the search tables and the counters from the data.
+pub(crate) fn rebuild(transaction: &Transaction<'_>) -> StoreResult<()> {
+    db(transaction.execute_batch(
+        "DELETE FROM ticket_search; DELETE FROM customer_search; DELETE FROM ticket_counters;",
+    ))?;
+    // Tickets: subject and number, then every message in order.
+    let tickets: Vec<(Vec<u8>, i64, String)> = db(transaction
+        .prepare("SELECT id, number, subject FROM tickets ORDER BY rowid")
+        .and_then(|mut s| {
+            s.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+                .collect()
+        }))?;
+    for (id, number, subject) in tickets {
+        let messages: Vec<(Vec<u8>, String)> = db(transaction
+            .prepare_cached(
+                "SELECT id, body FROM messages WHERE ticket_id = ?1 ORDER BY created_at, id",
+            )
+            .and_then(|mut s| {
+                s.query_map([&id], |row| Ok((row.get(0)?, row.get(1)?)))?
+                    .collect()
+            }))?;
+        let mut body_terms = String::new();
+        for (message_id, body) in messages {
+            let names: Vec<String> = db(transaction
+                .prepare_cached(
+                    "SELECT file_name FROM attachments WHERE message_id = ?1 ORDER BY id",
+                )
+                .and_then(|mut s| s.query_map([&message_id], |row| row.get(0))?.collect()))?;
+            let terms = message_text_terms(&body, names.iter().map(String::as_str));
+            if !terms.is_empty() {
+                if !body_terms.is_empty() {
+                    body_terms.push(' ');
+                }
+                body_terms.push_str(&terms);
+            }
+        }
+        db(transaction
+            .prepare_cached("INSERT INTO ticket_search (ticket_id, subject_terms, body_terms) VALUES (?1, ?2, ?3)")
+            .and_then(|mut s| s.execute(params![id, subject_terms(number, &subject), body_terms])))?;
+    }
+    let customers: Vec<[u8; 16]> = db(transaction
+        .prepare("SELECT id FROM customers ORDER BY rowid")
+        .and_then(|mut s| s.query_map([], |row| row.get(0))?.collect()))?;
+    for customer in customers {
+        reindex_customer(transaction, CustomerId::from_bytes(customer))?;
+    }
+    let stored: Vec<StoredTicket> = db(transaction
+        .prepare(&format!(
+            "SELECT {STORED_COLUMNS} FROM tickets WHERE merged_into IS NULL"
+        ))
+        .and_then(|mut s| s.query_map([], stored_from_row)?.collect()))?;
+    let mut deltas = CounterDeltas::default();
+    for ticket in &stored {
+        deltas.moved(None, ticket.counter_key());
+    }
+    apply_counters(transaction, deltas)
+}

@@ -1,0 +1,168 @@
+//! Rules for the data both backends derive from tickets and customers in the same transaction:
+//! the search terms (via `otklik-search`) and the queue-counter key of a ticket. Kept here, once,
+//! so the two backends cannot drift apart.
+
+use jiff::Timestamp;
+use otklik_domain::customer::IdentityValue;
+use otklik_domain::ids::{AgentId, TeamId};
+use otklik_domain::message::Message;
+use otklik_domain::ticket::{Priority, TicketStatus};
+use otklik_domain::view::day_number;
+
+/// Index terms of a ticket's subject, led by its number so "#1042" finds ticket 1042.
+pub fn subject_terms(number: i64, subject: &str) -> String {
+    let terms = otklik_search::index_terms(subject);
+    if terms.is_empty() {
+        number.to_string()
+    } else {
+        format!("{number} {terms}")
+    }
+}
+
+/// Index terms of a message: its body and the names of its attachments.
+pub fn message_terms(message: &Message) -> String {
+    message_text_terms(
+        &message.body,
+        message
+            .attachments
+            .iter()
+            .map(|attachment| attachment.file_name.as_str()),
+    )
+}
+
+/// Index terms of a message body and its attachments' names (for rebuilds that read them
+/// from the tables).
+pub fn message_text_terms<'a>(body: &str, file_names: impl IntoIterator<Item = &'a str>) -> String {
+    let mut text = body.to_owned();
+    for file_name in file_names {
+        text.push('\n');
+        text.push_str(file_name);
+    }
+    otklik_search::index_terms(&text)
+}
+
+/// Index terms of a customer: the name and every identity value.
+pub fn customer_terms<'a>(
+    name: &str,
+    identities: impl IntoIterator<Item = &'a IdentityValue>,
+) -> String {
+    let mut text = name.to_owned();
+    for identity in identities {
+        text.push('\n');
+        text.push_str(&identity.value);
+    }
+    otklik_search::index_terms(&text)
+}
+
+/// The cell of the queue counters a ticket is counted in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CounterKey {
+    pub status: TicketStatus,
+    pub priority: Priority,
+    pub assignee_id: Option<AgentId>,
+    pub team_id: Option<TeamId>,
+    /// The UTC day of the last update for open work; 0 for solved and closed tickets.
+    pub day: i64,
+}
+
+impl CounterKey {
+    /// Where a ticket with these fields is counted; `None` for a merged ticket, which is
+    /// counted nowhere.
+    pub fn of(
+        status: TicketStatus,
+        priority: Priority,
+        assignee_id: Option<AgentId>,
+        team_id: Option<TeamId>,
+        updated_at: Timestamp,
+        merged: bool,
+    ) -> Option<CounterKey> {
+        if merged {
+            return None;
+        }
+        let day = if status.is_active() {
+            day_number(updated_at).max(1)
+        } else {
+            0
+        };
+        Some(CounterKey {
+            status,
+            priority,
+            assignee_id,
+            team_id,
+            day,
+        })
+    }
+
+    /// The key of a ticket as the domain holds it.
+    pub fn of_ticket(ticket: &otklik_domain::ticket::Ticket) -> Option<CounterKey> {
+        Self::of(
+            ticket.status,
+            ticket.priority,
+            ticket.assignee_id,
+            ticket.team_id,
+            ticket.updated_at,
+            ticket.merged_into.is_some(),
+        )
+    }
+}
+
+/// The change a unit makes to the counters: +1/−1 per key, summed, zero entries dropped.
+#[derive(Debug, Default)]
+pub struct CounterDeltas {
+    deltas: std::collections::HashMap<CounterKey, i64>,
+}
+
+impl CounterDeltas {
+    /// Records that a ticket moved from `before` to `after` (either may be "not counted").
+    pub fn moved(&mut self, before: Option<CounterKey>, after: Option<CounterKey>) {
+        if before == after {
+            return;
+        }
+        if let Some(key) = before {
+            self.add(key, -1);
+        }
+        if let Some(key) = after {
+            self.add(key, 1);
+        }
+    }
+
+    fn add(&mut self, key: CounterKey, delta: i64) {
+        *self.deltas.entry(key).or_default() += delta;
+    }
+
+    /// The non-zero changes.
+    pub fn into_changes(self) -> impl Iterator<Item = (CounterKey, i64)> {
+        self.deltas.into_iter().filter(|(_, n)| *n != 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_merged_ticket_is_counted_nowhere_and_closed_work_has_no_day() {
+        let now = Timestamp::from_second(10 * 86_400).unwrap();
+        assert_eq!(
+            CounterKey::of(TicketStatus::Open, Priority::Low, None, None, now, true),
+            None
+        );
+        let solved =
+            CounterKey::of(TicketStatus::Solved, Priority::Low, None, None, now, false).unwrap();
+        assert_eq!(solved.day, 0);
+        let open =
+            CounterKey::of(TicketStatus::Open, Priority::Low, None, None, now, false).unwrap();
+        assert_eq!(open.day, 10);
+    }
+
+    #[test]
+    fn opposite_moves_cancel_out() {
+        let now = Timestamp::from_second(86_400).unwrap();
+        let a = CounterKey::of(TicketStatus::New, Priority::Low, None, None, now, false);
+        let b = CounterKey::of(TicketStatus::Open, Priority::Low, None, None, now, false);
+        let mut deltas = CounterDeltas::default();
+        deltas.moved(a, b);
+        deltas.moved(b, a);
+        assert_eq!(deltas.into_changes().count(), 0);
+    }
+}
