@@ -380,3 +380,120 @@ async fn personal_views_stay_personal_and_shared_ones_need_a_supervisor(backend:
         .await;
     assert_eq!(delete.status, StatusCode::NO_CONTENT);
 }
+
+/// One corpus, both backends, many queries: the same tickets come back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_corpus_gives_the_same_results_on_sqlite_and_postgresql() {
+    let sqlite = spawn_app(Backend::Sqlite).await;
+    let postgres = spawn_app(Backend::Postgres).await;
+    let corpus = [
+        (
+            "Где мой заказ №448812?",
+            "Заказ оплачен неделю назад, доставки всё нет.",
+        ),
+        (
+            "Возврат денег за платье",
+            "Платье не подошло по размеру, хочу вернуть деньги.",
+        ),
+        (
+            "Refund not received",
+            "I returned the shoes two weeks ago and still no refund.",
+        ),
+        (
+            "Delivery delayed again",
+            "The courier postponed the delivery of order 77123 twice.",
+        ),
+        (
+            "Оплата картой не проходит",
+            "При оплате заказа картой Мир выдаёт ошибку, списали дважды.",
+        ),
+        (
+            "Размерная сетка кроссовок",
+            "Подскажите, 42 размер — это сколько сантиметров?",
+        ),
+        (
+            "Wrong size delivered",
+            "Ordered size M, received XL. Please exchange.",
+        ),
+        (
+            "Промокод не применяется",
+            "Промокод WINTER2026 не работает в корзине.",
+        ),
+        (
+            "Брак: оторвалась подошва",
+            "Через неделю носки оторвалась подошва, прошу заменить или вернуть деньги.",
+        ),
+        (
+            "Payment charged twice",
+            "My card was charged twice for order 55001, please refund one payment.",
+        ),
+        (
+            "Курьер не приехал",
+            "Ждали курьера весь день, доставка сорвалась, позвоните +7 916 123-45-67.",
+        ),
+        (
+            "Question about warranty",
+            "Is the warranty for the headphones one or two years? Email me at buyer@example.com",
+        ),
+    ];
+    for app in [&sqlite, &postgres] {
+        for (index, (subject, body)) in corpus.iter().enumerate() {
+            app.ticket(
+                &app.admin_token,
+                json!({
+                    "subject": subject, "body": body,
+                    "requester": { "kind": "email", "value": format!("c{index}@example.com") },
+                }),
+            )
+            .await;
+        }
+    }
+    let queries = [
+        "заказ ",
+        "заказы ",
+        "доставки ",
+        "доставк",
+        "вернуть ",
+        "возврат ",
+        "refund ",
+        "refunding ",
+        "delivery ",
+        "size ",
+        "размер ",
+        "оплата ",
+        "payment ",
+        "charged ",
+        "курьер ",
+        "448812",
+        "77123 ",
+        "5500",
+        "winter2026 ",
+        "подошва ",
+        "warranty ",
+        "buyer@example.com",
+        "+79161234567",
+        "8 916 123 45 67",
+        "деньги вернуть ",
+        "ёлка ",
+    ];
+    for query in queries {
+        let subjects = |reply: Value| {
+            let mut subjects: Vec<String> = reply["tickets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|hit| hit["ticket"]["subject"].as_str().unwrap().to_owned())
+                .collect();
+            subjects.sort();
+            subjects
+        };
+        let on_sqlite = subjects(search(&sqlite, &sqlite.admin_token, query).await);
+        let on_postgres = subjects(search(&postgres, &postgres.admin_token, query).await);
+        assert_eq!(on_sqlite, on_postgres, "{query:?}");
+    }
+    let found = search(&sqlite, &sqlite.admin_token, "доставки ").await;
+    assert!(
+        found["tickets"].as_array().unwrap().len() >= 3,
+        "the corpus really exercises stemming: {found}"
+    );
+}
