@@ -364,6 +364,28 @@ impl App {
         })
     }
 
+    /// Change events from now on, for a caller allowed to read tickets; filter each with
+    /// [`App::may_see_change`] before passing it on.
+    pub fn subscribe_changes(
+        &self,
+        principal: &Principal,
+    ) -> AppResult<tokio::sync::broadcast::Receiver<otklik_store::events::ChangeEvent>> {
+        principal.require(Action::ReadTickets)?;
+        Ok(self.store.subscribe())
+    }
+
+    /// Whether an event concerns a ticket the caller may see now (a resync always passes).
+    pub async fn may_see_change(
+        &self,
+        principal: &Principal,
+        event: &otklik_store::events::ChangeEvent,
+    ) -> bool {
+        match event.ticket_id {
+            None => true,
+            Some(ticket_id) => self.visible_ticket(principal, ticket_id).await.is_ok(),
+        }
+    }
+
     /// A ticket the principal may see.
     pub async fn get_ticket(&self, principal: &Principal, id: TicketId) -> AppResult<Ticket> {
         principal.require(Action::ReadTickets)?;

@@ -28,6 +28,7 @@
 
 mod derived;
 mod error;
+mod listen;
 mod read;
 mod rows;
 mod schema;
@@ -73,6 +74,11 @@ const WAIT_TIMEOUT: Duration = Duration::from_secs(30);
 /// The PostgreSQL store. Cheap to share: the server holds it in an `Arc<dyn Store>`.
 pub struct PostgresStore {
     pool: Pool,
+    events: tokio::sync::broadcast::Sender<otklik_store::events::ChangeEvent>,
+    /// The LISTEN task; aborted when the store closes.
+    listener: tokio::task::JoinHandle<()>,
+    /// Whether the LISTEN connection is up right now.
+    listening: tokio::sync::watch::Receiver<bool>,
     /// `user@host:port/database`, for `Debug` and logs; never the password.
     target: String,
 }
@@ -131,6 +137,7 @@ impl PostgresStore {
         let target = describe(&config);
         // Fast recycling skips a round trip per checkout; a broken connection is still noticed
         // by the driver (`is_closed`) and replaced.
+        let listen_config = config.clone();
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -145,7 +152,20 @@ impl PostgresStore {
             .wait_timeout(Some(WAIT_TIMEOUT))
             .build()
             .map_err(StoreError::database)?;
-        let store = PostgresStore { pool, target };
+        let (events, _) = tokio::sync::broadcast::channel(otklik_store::events::EVENT_BUFFER);
+        let (listening_sender, listening) = tokio::sync::watch::channel(false);
+        let listener = tokio::spawn(listen::listen(
+            listen_config,
+            events.clone(),
+            listening_sender,
+        ));
+        let store = PostgresStore {
+            pool,
+            events,
+            listener,
+            listening,
+            target,
+        };
         let mut client = store.client().await?;
         schema::migrate(&mut client).await?;
         drop(client);
@@ -153,9 +173,19 @@ impl PostgresStore {
         Ok(store)
     }
 
+    /// Waits until this node hears other nodes' changes (its LISTEN connection is up), at most
+    /// `timeout`; returns whether it is.
+    pub async fn wait_until_listening(&self, timeout: Duration) -> bool {
+        let mut listening = self.listening.clone();
+        tokio::time::timeout(timeout, listening.wait_for(|up| *up))
+            .await
+            .is_ok_and(|result| result.is_ok())
+    }
+
     /// Closes the pool: idle connections are closed now, busy ones when they are returned, and
     /// every later call fails. Used on shutdown and before a test drops its database.
     pub fn close(&self) {
+        self.listener.abort();
         self.pool.close();
     }
 
@@ -164,8 +194,18 @@ impl PostgresStore {
     }
 }
 
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
 #[async_trait]
 impl Store for PostgresStore {
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<otklik_store::events::ChangeEvent> {
+        self.events.subscribe()
+    }
+
     fn backend(&self) -> Backend {
         Backend::Postgres
     }

@@ -32,12 +32,25 @@ pub(crate) async fn commit(client: &mut Client, unit: UnitOfWork) -> StoreResult
     if unit.mutations.is_empty() {
         return Ok(receipt);
     }
+    let events = otklik_store::events::events_of(&unit);
     let transaction = client.transaction().await.map_err(map_error)?;
     let mut pending = Pending::default();
     for mutation in unit.mutations {
         apply(&transaction, mutation, &mut receipt, &mut pending).await?;
     }
     pending.flush(&transaction).await?;
+    // Delivered to every node's LISTEN connection if, and only if, this transaction commits.
+    for chunk in events.chunks(crate::listen::EVENTS_PER_NOTIFICATION) {
+        let payload = serde_json::to_string(chunk).map_err(StoreError::database)?;
+        let statement = transaction
+            .prepare_cached("SELECT pg_notify($1, $2)")
+            .await
+            .map_err(map_error)?;
+        transaction
+            .execute(&statement, &[&crate::listen::CHANNEL, &payload])
+            .await
+            .map_err(map_error)?;
+    }
     transaction.commit().await.map_err(map_error)?;
     Ok(receipt)
 }

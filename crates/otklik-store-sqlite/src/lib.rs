@@ -60,6 +60,7 @@ pub struct SqliteStore {
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
     read_permits: Semaphore,
+    events: tokio::sync::broadcast::Sender<otklik_store::events::ChangeEvent>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -112,9 +113,13 @@ impl SqliteStore {
         }
 
         let (sender, receiver) = mpsc::channel::<WriteRequest>();
+        let (events, _) = tokio::sync::broadcast::channel(otklik_store::events::EVENT_BUFFER);
         let writer_thread = std::thread::Builder::new()
             .name("otklik-sqlite-writer".into())
-            .spawn(move || write::run_writer(writer_connection, receiver, MAX_BATCH))
+            .spawn({
+                let events = events.clone();
+                move || write::run_writer(writer_connection, receiver, MAX_BATCH, events)
+            })
             .map_err(StoreError::database)?;
         Ok(SqliteStore {
             path: path.to_owned(),
@@ -122,6 +127,7 @@ impl SqliteStore {
             writer_thread: Mutex::new(Some(writer_thread)),
             readers: Mutex::new(readers),
             read_permits: Semaphore::new(READ_CONNECTIONS),
+            events,
         })
     }
 
@@ -184,6 +190,10 @@ impl Drop for SqliteStore {
 impl Store for SqliteStore {
     fn backend(&self) -> Backend {
         Backend::Sqlite
+    }
+
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<otklik_store::events::ChangeEvent> {
+        self.events.subscribe()
     }
 
     async fn ping(&self) -> StoreResult<()> {

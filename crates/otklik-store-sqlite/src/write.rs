@@ -8,6 +8,7 @@ use otklik_domain::customer::{Customer, Identity};
 
 use otklik_domain::message::{Author, Message};
 use otklik_domain::ticket::Ticket;
+use otklik_store::events::{ChangeEvent, events_of};
 use otklik_store::{CommitReceipt, Mutation, StoreError, StoreResult, UnitOfWork};
 use rusqlite::types::Value;
 use rusqlite::{
@@ -25,6 +26,7 @@ pub(crate) fn run_writer(
     mut connection: Connection,
     requests: mpsc::Receiver<WriteRequest>,
     max_batch: usize,
+    events: tokio::sync::broadcast::Sender<ChangeEvent>,
 ) {
     while let Ok(first) = requests.recv() {
         let mut batch = vec![first];
@@ -36,6 +38,12 @@ pub(crate) fn run_writer(
         }
         let outcomes = commit_batch(&mut connection, &batch);
         for (request, outcome) in batch.into_iter().zip(outcomes) {
+            if outcome.is_ok() {
+                // Announced only once durable; having no subscriber is not an error.
+                for event in events_of(&request.unit) {
+                    let _ = events.send(event);
+                }
+            }
             // A caller that gave up (timeout, shutdown) no longer listens; its unit still stands.
             let _ = request.reply.send(outcome);
         }

@@ -16,6 +16,7 @@ pub mod blobs;
 pub mod conformance;
 pub mod derived;
 mod error;
+pub mod events;
 mod records;
 mod unit_of_work;
 
@@ -49,6 +50,9 @@ pub enum Backend {
 pub trait Store: Send + Sync + 'static {
     /// The backend behind this store.
     fn backend(&self) -> Backend;
+
+    /// Change events of every unit committed from now on, by any node (see [`events`]).
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<events::ChangeEvent>;
 
     /// Succeeds when the database answers a trivial query.
     async fn ping(&self) -> StoreResult<()>;

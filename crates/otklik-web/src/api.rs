@@ -1,6 +1,7 @@
 //! The REST API under `/api/v1`: one module per resource, each handler documented for OpenAPI.
 
 pub mod customers;
+pub mod events;
 pub mod search;
 pub mod staff;
 pub mod tickets;
@@ -73,6 +74,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(search::search))
         .routes(routes!(search::list_views, search::create_view))
         .routes(routes!(search::delete_view))
-        .routes(routes!(search::view_tickets));
+        .routes(routes!(search::view_tickets))
+        .routes(routes!(events::events));
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
 }

@@ -604,6 +604,14 @@ fn routes() -> Vec<Route> {
         },
         route(
             get.clone(),
+            "/api/v1/events",
+            None,
+            Needs(Agent, TicketsRead),
+            200,
+            no_body,
+        ),
+        route(
+            get.clone(),
             "/api/v1/views",
             None,
             Needs(Agent, TicketsRead),
@@ -1501,6 +1509,12 @@ async fn send(
     id: Option<&str>,
     body: Option<Value>,
 ) -> Reply {
+    if route.template == "/api/v1/events" {
+        // An accepted event stream never ends: judge it by its status and close it.
+        return test
+            .open_stream(&route.path(id), caller.token.as_deref())
+            .await;
+    }
     test.call(
         route.method.clone(),
         &route.path(id),

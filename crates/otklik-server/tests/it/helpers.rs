@@ -56,6 +56,8 @@ pub struct TestApp {
     pub backend: Backend,
     /// The SQLite file, for tests that inspect the database directly.
     pub sqlite_path: Option<std::path::PathBuf>,
+    /// The PostgreSQL database, for tests that start a second node on it.
+    pub postgres_url: Option<String>,
     _guards: Vec<Box<dyn Any + Send>>,
 }
 
@@ -63,6 +65,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     let folder = tempfile::tempdir().expect("temp folder");
     let mut guards: Vec<Box<dyn Any + Send>> = Vec::new();
     let mut sqlite_path = None;
+    let mut postgres_url = None;
     let store: Arc<dyn Store> = match backend {
         Backend::Sqlite => {
             let path = folder.path().join("otklik.db");
@@ -72,6 +75,10 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         Backend::Postgres => {
             let database = otklik_store_postgres::testkit::fresh_database().await;
             let store = database.store.clone();
+            postgres_url = Some(otklik_store_postgres::testkit::with_database(
+                &otklik_store_postgres::testkit::admin_url(),
+                &database.database.name,
+            ));
             guards.push(Box::new(database));
             store
         }
@@ -113,6 +120,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         admin_token,
         backend,
         sqlite_path,
+        postgres_url,
         _guards: guards,
     }
 }
@@ -186,6 +194,25 @@ impl TestApp {
     pub async fn patch(&self, path: &str, token: &str, body: Value) -> Reply {
         self.call(Method::PATCH, path, Some(token), Some(body))
             .await
+    }
+
+    /// Opens a long-lived response (an event stream): an accepted one is judged by its status
+    /// and headers and closed; a refusal is read as usual.
+    pub async fn open_stream(&self, path: &str, token: Option<&str>) -> Reply {
+        let mut request = self.client.get(format!("{}{path}", self.base_url));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request sent");
+        if response.status() == StatusCode::OK {
+            return Reply {
+                status: response.status(),
+                headers: response.headers().clone(),
+                body: Value::Null,
+                bytes: Vec::new(),
+            };
+        }
+        Reply::read(response).await
     }
 
     /// Sends raw bytes with a chosen content type (for malformed-input tests).

@@ -6,6 +6,7 @@ mod cli;
 mod customers;
 mod helpers;
 mod ops;
+mod realtime;
 mod search;
 mod staff;
 mod tickets;

@@ -1,0 +1,105 @@
+//! Change events: after a unit of work commits, the store announces which tickets changed so
+//! live views (agents' screens, API subscribers) refetch them. Events carry ids only — never
+//! content — so announcing them can leak nothing, and subscribers check visibility themselves.
+//!
+//! On SQLite (one node) the writer thread announces after its group commit. On PostgreSQL the
+//! announcement is a `pg_notify` inside the writing transaction, delivered to every node's
+//! `LISTEN` connection only if the transaction commits. Announcements are not durable: a
+//! subscriber that falls behind or reconnects receives [`ChangeKind::Resync`] and refetches.
+
+use otklik_domain::ids::TicketId;
+use serde::{Deserialize, Serialize};
+
+use crate::{Mutation, UnitOfWork};
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    TicketCreated,
+    TicketUpdated,
+    MessageAdded,
+    /// Events may have been missed: refetch whatever is on screen.
+    Resync,
+}
+
+impl ChangeKind {
+    /// The SSE event name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::TicketCreated => "ticket.created",
+            ChangeKind::TicketUpdated => "ticket.updated",
+            ChangeKind::MessageAdded => "message.added",
+            ChangeKind::Resync => "resync",
+        }
+    }
+}
+
+/// One change, announced after commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ChangeEvent {
+    pub kind: ChangeKind,
+    /// The ticket concerned; absent for `resync`.
+    pub ticket_id: Option<TicketId>,
+}
+
+impl ChangeEvent {
+    /// The event that tells subscribers to refetch everything.
+    pub fn resync() -> Self {
+        ChangeEvent {
+            kind: ChangeKind::Resync,
+            ticket_id: None,
+        }
+    }
+}
+
+/// How many events a slow subscriber may fall behind before it gets a resync.
+pub const EVENT_BUFFER: usize = 4096;
+
+/// The events a committed unit announces, in order, without repeats.
+pub fn events_of(unit: &UnitOfWork) -> Vec<ChangeEvent> {
+    let mut events: Vec<ChangeEvent> = Vec::new();
+    let mut push = |kind: ChangeKind, ticket_id: TicketId| {
+        let event = ChangeEvent {
+            kind,
+            ticket_id: Some(ticket_id),
+        };
+        if !events.contains(&event) {
+            events.push(event);
+        }
+    };
+    for mutation in &unit.mutations {
+        match mutation {
+            Mutation::InsertTicket(ticket) => push(ChangeKind::TicketCreated, ticket.id),
+            Mutation::UpdateTicket { ticket, .. } => push(ChangeKind::TicketUpdated, ticket.id),
+            Mutation::InsertMessage(message) => push(ChangeKind::MessageAdded, message.ticket_id),
+            Mutation::MoveMessages { from, to } => {
+                push(ChangeKind::TicketUpdated, *from);
+                push(ChangeKind::TicketUpdated, *to);
+            }
+            Mutation::MoveTickets { ticket_ids, .. } => {
+                for ticket_id in ticket_ids {
+                    push(ChangeKind::TicketUpdated, *ticket_id);
+                }
+            }
+            _ => {}
+        }
+    }
+    events
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_payload_round_trips_through_json_with_stable_names() {
+        let event = ChangeEvent {
+            kind: ChangeKind::MessageAdded,
+            ticket_id: Some(TicketId::new()),
+        };
+        let json = serde_json::to_string(&event).unwrap();
+        assert!(json.contains("\"message_added\""), "{json}");
+        assert_eq!(serde_json::from_str::<ChangeEvent>(&json).unwrap(), event);
+    }
+}
