@@ -142,6 +142,34 @@ async fn an_operator_starts_sets_up_backs_up_and_stops_otklik_from_the_command_l
         "{config}"
     );
 
+    // Rebuilding the index and counters while serving leaves search and views as they were.
+    let before = client
+        .get(format!("{base}/api/v1/search?q=cli%20"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let reindexed = otklik(&data, &bind).arg("reindex").output().unwrap();
+    assert!(
+        reindexed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reindexed.stderr)
+    );
+    let after = client
+        .get(format!("{base}/api/v1/search?q=cli%20"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(before.contains("\"subject\":\"CLI\""), "{before}");
+    assert_eq!(before, after);
+
     let backup = folder.path().join("backup.db");
     let backed_up = otklik(&data, &bind)
         .arg("backup")
