@@ -260,7 +260,7 @@ pub(crate) async fn list_tickets(client: &Client, query: &TicketQuery) -> StoreR
 /// million tickets means reading and scoring every matching document; agents look for recent
 /// conversations, so the best of the newest 2,000 matches is what they want (an older one is
 /// found with a more specific query or a filter). The same bound as SQLite's.
-pub(crate) const RANKED_MATCHES: i64 = 2_000;
+pub(crate) use otklik_store::RANKED_MATCHES;
 
 /// `ts_rank` weights for {D, C, B, A}: the subject (A) weighs four times a message (B), as
 /// SQLite's `bm25(ticket_fts, 4.0, 1.0)` does.

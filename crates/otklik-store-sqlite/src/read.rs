@@ -14,8 +14,8 @@ use otklik_domain::permission::Scope;
 use otklik_domain::ticket::Ticket;
 use otklik_store::{
     ApiTokenRecord, AssigneeFilter, CustomerQuery, IdPage, IdempotencyRecord, MAX_PAGE_SIZE,
-    SessionRecord, SetupTokenRecord, TeamFilter, TicketCountQuery, TicketFilter, TicketQuery,
-    TicketSearch, Visibility,
+    RANKED_MATCHES, SessionRecord, SetupTokenRecord, TeamFilter, TicketCountQuery, TicketFilter,
+    TicketQuery, TicketSearch, Visibility,
 };
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, ToSql, params_from_iter};
@@ -207,12 +207,6 @@ pub fn list_tickets(connection: &Connection, query: &TicketQuery) -> rusqlite::R
     Ok(tickets)
 }
 
-/// How many of the newest matches a search ranks. Ranking every match of a common word in a
-/// million tickets would cost hundreds of milliseconds; agents look for recent conversations,
-/// so the best of the newest 2,000 matches is what they want (an older one is found with a more
-/// specific query or a filter).
-pub const RANKED_MATCHES: i64 = 2_000;
-
 pub fn search_tickets(
     connection: &Connection,
     search: &TicketSearch,
@@ -231,11 +225,14 @@ pub fn search_tickets(
     // The inner query walks matches newest first (FTS5 reads its doclists backwards for
     // ORDER BY rowid DESC), keeps those passing the filters, and stops at RANKED_MATCHES; the
     // outer one ranks them (subject weighs four times a message) and returns the best.
+    // CROSS JOIN fixes the join order: the index drives and tickets are looked up by key.
+    // Left to itself the planner may start from a filter's index (status = open) and then
+    // evaluate the MATCH once per ticket, which costs seconds on a common word.
     let sql = format!(
         "SELECT {TICKET_COLUMNS} FROM ( \
              SELECT s.ticket_id AS ticket_id, bm25(ticket_fts, 4.0, 1.0) AS score \
-             FROM ticket_fts JOIN ticket_search s ON s.rowid = ticket_fts.rowid \
-             JOIN tickets t ON t.id = s.ticket_id \
+             FROM ticket_fts CROSS JOIN ticket_search s ON s.rowid = ticket_fts.rowid \
+             CROSS JOIN tickets t ON t.id = s.ticket_id \
              WHERE ticket_fts MATCH ?{extra} \
              ORDER BY ticket_fts.rowid DESC LIMIT ? \
          ) hits JOIN tickets t ON t.id = hits.ticket_id \

@@ -170,3 +170,9 @@ pub struct TicketCountQuery {
     /// `None` counts everything (supervisors and admins).
     pub visible_to: Option<(AgentId, Vec<TeamId>)>,
 }
+
+/// How many of the newest matches a search ranks, on every backend. Ranking every match of a
+/// common word among a million tickets would cost hundreds of milliseconds; agents look for
+/// recent conversations, so the best of the newest matches is what they want, and an older one
+/// is reached with a more specific query or a filter.
+pub const RANKED_MATCHES: i64 = 500;
