@@ -9,7 +9,12 @@
 //! 2. stops the server, tops the database up to the list size with `otklik demo` (its batched
 //!    path), starts the server again and measures `GET /api/v1/tickets` pages under a mix of
 //!    filters and cursors;
-//! 3. samples the server's resident memory (VmRSS) idle and every 100 ms under load.
+//! 3. samples the server's resident memory (VmRSS) idle and every 100 ms under load;
+//! 4. the scale phase: for each requested size (`--scale-tickets`, ascending) grows the same
+//!    dataset with `otklik demo` (restarting the server, `ANALYZE` on PostgreSQL), plants a few
+//!    tickets with a word found nowhere else, and measures search (rare, common and filtered
+//!    words, a prefix, order numbers, e-mails), the view counters, list pages and a view's
+//!    tickets, next to the issue's targets, plus the database size on disk.
 //!
 //! Every phase is bounded by a request count and a time cap; the child server is killed on
 //! every way out (a guard's `Drop`). Only loopback addresses are used.
@@ -46,6 +51,19 @@ const SETTLE: Duration = Duration::from_secs(1);
 const RSS_SAMPLE_EVERY: Duration = Duration::from_millis(100);
 /// Concurrent clients of the list phase.
 const LIST_CONCURRENCY: usize = 8;
+/// Concurrent clients of the scale phase.
+const SCALE_CONCURRENCY: usize = 8;
+/// Unmeasured requests per scale probe before measuring (a running server is warm).
+const SCALE_WARMUP: usize = 10;
+/// Tickets planted with [`RARE_WORD`] before the scale phase.
+const RARE_TICKETS: usize = 5;
+/// A word the demo vocabulary never uses; searched in another form (plural) to exercise stemming.
+const RARE_WORD: &str = "ксилофон";
+const RARE_QUERY: &str = "ксилофоны";
+/// The issue's targets at 1M tickets on 2 cores (p99, ms).
+const TARGET_SEARCH_P99_MS: f64 = 50.0;
+const TARGET_LIST_P99_MS: f64 = 20.0;
+const TARGET_VIEWS_P99_MS: f64 = 5.0;
 /// Pages followed through `next_cursor` by the cursor mix.
 const CURSOR_PAGES: usize = 3;
 /// Customers created before the creation phase, for requests that name a `customer_id`.
@@ -89,6 +107,10 @@ pub struct BenchOptions {
     pub pg_url: String,
     /// Keep the data folders and the PostgreSQL database for inspection.
     pub keep_data: bool,
+    /// Dataset sizes of the scale phase (grown in ascending order); empty skips it.
+    pub scale_tickets: Vec<usize>,
+    /// Measured requests per scale probe.
+    pub scale_requests: usize,
 }
 
 impl Default for BenchOptions {
@@ -101,6 +123,8 @@ impl Default for BenchOptions {
             list_requests: 2_000,
             pg_url: DEFAULT_PG_URL.to_owned(),
             keep_data: false,
+            scale_tickets: vec![100_000],
+            scale_requests: 500,
         }
     }
 }
@@ -167,6 +191,8 @@ struct ListReport {
     /// Of which `otklik demo` wrote this many.
     seeded_tickets: usize,
     seed_seconds: f64,
+    /// The writing rate `otklik demo` reported.
+    seed_tickets_per_second: Option<f64>,
     /// PostgreSQL only: planner statistics were refreshed with `ANALYZE` after seeding, as
     /// autovacuum would do on a live server (a bulk load leaves none, and some plans go bad).
     analyzed_after_seeding: bool,
@@ -186,12 +212,83 @@ struct MemoryReport {
     peak_listing_mb: f64,
 }
 
+/// What a scale probe measures, and the issue's target for it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum ProbeGroup {
+    #[default]
+    Search,
+    ViewCounters,
+    ListPage,
+}
+
+impl ProbeGroup {
+    fn target_p99_ms(self) -> f64 {
+        match self {
+            ProbeGroup::Search => TARGET_SEARCH_P99_MS,
+            ProbeGroup::ViewCounters => TARGET_VIEWS_P99_MS,
+            ProbeGroup::ListPage => TARGET_LIST_P99_MS,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+struct ProbeReport {
+    name: String,
+    group: ProbeGroup,
+    /// The first request (others of the probe differ only in the number or address searched).
+    example: String,
+    /// Word queries: every matching ticket (with the probe's status filter), counted in the
+    /// database with the same index tokens the search uses.
+    hits: Option<u64>,
+    /// Mean tickets per answer (search results, page items, or views for the view list).
+    mean_items: f64,
+    /// Searches: mean customers per answer.
+    mean_customers: f64,
+    latency: Latency,
+    target_p99_ms: f64,
+    errors: usize,
+    first_error: Option<String>,
+    stopped_by_time_cap: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+struct ViewCount {
+    name: String,
+    count: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+struct ScaleReport {
+    /// The size asked for with `--scale-tickets`.
+    requested_tickets: usize,
+    /// Counted in the database while measuring.
+    dataset_tickets: u64,
+    dataset_messages: u64,
+    /// Tickets `otklik demo` added for this size, how long it took (process start included)
+    /// and the writing rate it reported.
+    seeded_tickets: usize,
+    seed_seconds: f64,
+    seed_tickets_per_second: Option<f64>,
+    analyzed_after_seeding: bool,
+    database_bytes: u64,
+    /// What `database_bytes` is made of.
+    database_size: String,
+    concurrency: usize,
+    warmup_requests_per_probe: usize,
+    probes: Vec<ProbeReport>,
+    /// The admin's views and their maintained counts, as `GET /api/v1/views` gave them.
+    view_counts: Vec<ViewCount>,
+    peak_rss_mb: f64,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 struct BackendReport {
     backend: String,
     create: CreateReport,
     list: ListReport,
     rss: MemoryReport,
+    scale: Vec<ScaleReport>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -265,10 +362,13 @@ fn format_report(report: &BenchReport) -> String {
         }
         let _ = writeln!(
             out,
-            "  Ticket list: GET /api/v1/tickets?limit=50 on {} tickets ({} seeded by `otklik demo` in {:.1} s{}), concurrency {}{}",
+            "  Ticket list: GET /api/v1/tickets?limit=50 on {} tickets ({} seeded by `otklik demo` in {:.1} s{}{}), concurrency {}{}",
             list.dataset_tickets,
             list.seeded_tickets,
             list.seed_seconds,
+            list.seed_tickets_per_second
+                .map(|rate| format!(", {rate:.0} tickets/s written"))
+                .unwrap_or_default(),
             if list.analyzed_after_seeding {
                 ", then ANALYZE"
             } else {
@@ -308,6 +408,9 @@ fn format_report(report: &BenchReport) -> String {
             "  Memory (VmRSS of the otklik process): idle {:.1} MB, peak while creating {:.1} MB; idle after seeding {:.1} MB, peak while listing {:.1} MB",
             rss.idle_mb, rss.peak_creating_mb, rss.idle_after_seeding_mb, rss.peak_listing_mb
         );
+        for scale in &backend.scale {
+            format_scale(&mut out, scale);
+        }
     }
     if let Some(ceiling) = &report.sqlite_ceiling {
         let _ = writeln!(
@@ -350,6 +453,112 @@ fn format_report(report: &BenchReport) -> String {
         let _ = writeln!(out, "\nFAILED: {failure}");
     }
     out
+}
+
+fn format_scale(out: &mut String, scale: &ScaleReport) {
+    let _ = writeln!(
+        out,
+        "  Scale: {} tickets, {} messages ({:.2} per ticket), database {} ({})",
+        scale.dataset_tickets,
+        scale.dataset_messages,
+        scale.dataset_messages as f64 / scale.dataset_tickets.max(1) as f64,
+        human_bytes(scale.database_bytes),
+        scale.database_size
+    );
+    if scale.seeded_tickets > 0 {
+        let _ = writeln!(
+            out,
+            "    seeded {} tickets with `otklik demo` in {:.1} s{}{}",
+            scale.seeded_tickets,
+            scale.seed_seconds,
+            scale
+                .seed_tickets_per_second
+                .map(|rate| format!(" (it reported {rate:.0} tickets/s written)"))
+                .unwrap_or_default(),
+            if scale.analyzed_after_seeding {
+                ", then ANALYZE"
+            } else {
+                ""
+            }
+        );
+    }
+    let _ = writeln!(
+        out,
+        "    concurrency {}, {} unmeasured warm-up requests per probe; targets are the issue's p99 at 1M tickets",
+        scale.concurrency, scale.warmup_requests_per_probe
+    );
+    for probe in &scale.probes {
+        let mut found = String::new();
+        if let Some(hits) = probe.hits {
+            let _ = write!(found, "{hits} hits");
+        } else if probe.group == ProbeGroup::Search {
+            let _ = write!(
+                found,
+                "{:.1} tickets + {:.1} customers per answer",
+                probe.mean_items, probe.mean_customers
+            );
+        } else {
+            let _ = write!(found, "{:.1} items per answer", probe.mean_items);
+        }
+        let verdict = if probe.latency.requests == 0 {
+            "no figure"
+        } else if probe.latency.p99_ms <= probe.target_p99_ms {
+            "within"
+        } else {
+            "OVER"
+        };
+        let _ = writeln!(
+            out,
+            "    {:<40} p50 {:>7.1} ms, p99 {:>7.1} ms, max {:>7.1} ms ({} requests; {found}) target p99 ≤ {:.0} ms: {verdict}{}",
+            probe.name,
+            probe.latency.p50_ms,
+            probe.latency.p99_ms,
+            probe.latency.max_ms,
+            probe.latency.requests,
+            probe.target_p99_ms,
+            if probe.stopped_by_time_cap {
+                " (stopped by the time cap)"
+            } else {
+                ""
+            }
+        );
+        if probe.errors > 0 {
+            let _ = writeln!(
+                out,
+                "      {} errors; first: {}",
+                probe.errors,
+                probe.first_error.as_deref().unwrap_or("?")
+            );
+        }
+    }
+    if !scale.view_counts.is_empty() {
+        let counts: Vec<String> = scale
+            .view_counts
+            .iter()
+            .map(|view| format!("{} {}", view.name, view.count))
+            .collect();
+        let _ = writeln!(out, "    view counts: {}", counts.join(", "));
+    }
+    let _ = writeln!(
+        out,
+        "    peak memory while measuring {:.1} MB",
+        scale.peak_rss_mb
+    );
+}
+
+/// Bytes for people: `512 B`, `3.4 MiB`, `1.25 GiB`.
+fn human_bytes(bytes: u64) -> String {
+    const KIB: f64 = 1024.0;
+    let value = bytes as f64;
+    if value < KIB {
+        format!("{bytes} B")
+    } else if value < KIB * KIB {
+        format!("{:.1} KiB", value / KIB)
+    } else if value < KIB * KIB * KIB {
+        format!("{:.1} MiB", value / (KIB * KIB))
+    } else {
+        format!("{:.2} GiB", value / (KIB * KIB * KIB))
+    }
 }
 
 /// Where the JSON report goes: `<target dir>/bench-report.json`.
@@ -467,6 +676,8 @@ struct Env {
     vars: Vec<(String, String)>,
     /// Where the children's logs go.
     log: PathBuf,
+    /// The data folder (the SQLite database lives there).
+    data_dir: PathBuf,
 }
 
 impl Env {
@@ -477,6 +688,7 @@ impl Env {
                 ("OTKLIK_LOG_FORMAT".into(), "text".into()),
             ],
             log: data_dir.join("otklik.log"),
+            data_dir: data_dir.to_path_buf(),
         }
     }
 
@@ -580,16 +792,7 @@ async fn measure(
     server.stop().await?;
     let seed_started = Instant::now();
     if seeded > 0 {
-        eprintln!("[{name}] seeding {seeded} tickets with `otklik demo`");
-        let summary = run_cli(
-            exe,
-            env,
-            &["demo", "--tickets", &seeded.to_string()],
-            None,
-            SEED_TIMEOUT,
-        )
-        .await?;
-        eprintln!("[{name}] {}", summary.trim());
+        report.list.seed_tickets_per_second = seed(exe, env, name, seeded).await?;
     }
     report.list.seed_seconds = seed_started.elapsed().as_secs_f64();
     let analyzed = match database_url {
@@ -620,11 +823,82 @@ async fn measure(
         dataset_tickets: report.list.dataset_tickets,
         seeded_tickets: seeded,
         seed_seconds: report.list.seed_seconds,
+        seed_tickets_per_second: report.list.seed_tickets_per_second,
         analyzed_after_seeding: analyzed,
         ..list
     };
+
+    let database = match database_url {
+        Some(url) => Database::Postgres(url.to_owned()),
+        None => Database::Sqlite(env.data_dir.join("otklik.db")),
+    };
+    let fixtures = Fixtures {
+        created_tickets: report.create.created,
+    };
+    let mut server = server;
+    let mut api = api;
+    let mut dataset = report.list.dataset_tickets;
+    let mut planted = false;
+    for size in scale_sizes(&options.scale_tickets) {
+        let mut scale = ScaleReport {
+            requested_tickets: size,
+            concurrency: SCALE_CONCURRENCY,
+            warmup_requests_per_probe: SCALE_WARMUP,
+            ..ScaleReport::default()
+        };
+        let more = size.saturating_sub(dataset);
+        if more > 0 {
+            server.stop().await?;
+            let started = Instant::now();
+            scale.seed_tickets_per_second = seed(exe, env, name, more).await?;
+            scale.seed_seconds = started.elapsed().as_secs_f64();
+            scale.seeded_tickets = more;
+            dataset += more;
+            if let Some(url) = database_url {
+                analyze(url).await?;
+                scale.analyzed_after_seeding = true;
+            }
+            server = Server::start(exe, env, &client).await?;
+            tokio::time::sleep(SETTLE).await;
+            api = Api {
+                base_url: server.base_url.clone(),
+                ..api
+            };
+        }
+        if !planted {
+            plant_rare_tickets(&api).await?;
+            planted = true;
+        }
+        eprintln!("[{name}] scale phase at {dataset} tickets");
+        let sampler = RssSampler::start(server.pid);
+        scale_phase(
+            &api,
+            &database,
+            &fixtures,
+            options.scale_requests,
+            &mut scale,
+        )
+        .await?;
+        scale.peak_rss_mb = mb(sampler.finish().await);
+        report.scale.push(scale);
+    }
     server.stop().await?;
     Ok(report)
+}
+
+/// Tops the dataset up by `tickets` with `otklik demo`; returns the writing rate it reported.
+async fn seed(exe: &Path, env: &Env, name: &str, tickets: usize) -> anyhow::Result<Option<f64>> {
+    eprintln!("[{name}] seeding {tickets} tickets with `otklik demo`");
+    let summary = run_cli(
+        exe,
+        env,
+        &["demo", "--tickets", &tickets.to_string()],
+        None,
+        SEED_TIMEOUT,
+    )
+    .await?;
+    eprintln!("[{name}] {}", summary.trim());
+    Ok(reported_rate(&summary))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1176,6 +1450,508 @@ async fn list_phase(api: &Api, total: usize) -> ListReport {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Scale
+
+/// The sizes of the scale phase, ascending, without repeats or zeros.
+fn scale_sizes(requested: &[usize]) -> Vec<usize> {
+    let mut sizes: Vec<usize> = requested.iter().copied().filter(|&size| size > 0).collect();
+    sizes.sort_unstable();
+    sizes.dedup();
+    sizes
+}
+
+/// The "N tickets/s" figure in the summary `otklik demo` prints.
+fn reported_rate(summary: &str) -> Option<f64> {
+    let before = &summary[..summary.find(" tickets/s")?];
+    before
+        .rsplit(|c: char| c.is_whitespace())
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// The database of one backend's run, for what HTTP does not tell: sizes and exact counts.
+enum Database {
+    /// The main database file (its `-wal` sits beside it).
+    Sqlite(PathBuf),
+    /// The bench database's URL.
+    Postgres(String),
+}
+
+impl Database {
+    async fn count(
+        &self,
+        sqlite_sql: &str,
+        postgres_sql: &str,
+        params: Vec<String>,
+    ) -> anyhow::Result<u64> {
+        match self {
+            Database::Sqlite(path) => {
+                let (path, sql) = (path.clone(), sqlite_sql.to_owned());
+                tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
+                    let connection = rusqlite::Connection::open_with_flags(
+                        &path,
+                        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+                    )
+                    .with_context(|| format!("cannot open {}", path.display()))?;
+                    let count: i64 = connection
+                        .query_row(&sql, rusqlite::params_from_iter(params), |row| row.get(0))
+                        .with_context(|| format!("{sql} failed"))?;
+                    Ok(u64::try_from(count).unwrap_or(0))
+                })
+                .await
+                .context("a count query panicked")?
+            }
+            Database::Postgres(url) => {
+                let client = admin_client(url).await?;
+                let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
+                    .iter()
+                    .map(|param| param as &(dyn tokio_postgres::types::ToSql + Sync))
+                    .collect();
+                let row = client
+                    .query_one(postgres_sql, &params)
+                    .await
+                    .with_context(|| format!("{postgres_sql} failed"))?;
+                Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+            }
+        }
+    }
+
+    /// The size on disk and what it is made of.
+    async fn size(&self) -> anyhow::Result<(u64, String)> {
+        match self {
+            Database::Sqlite(path) => {
+                let mut total = 0;
+                let mut parts = Vec::new();
+                for suffix in ["", "-wal"] {
+                    let mut file = path.clone().into_os_string();
+                    file.push(suffix);
+                    let file = PathBuf::from(file);
+                    if let Ok(metadata) = std::fs::metadata(&file) {
+                        total += metadata.len();
+                        parts.push(format!(
+                            "{} {}",
+                            file.file_name().map_or_else(String::new, |name| name
+                                .to_string_lossy()
+                                .into_owned()),
+                            human_bytes(metadata.len())
+                        ));
+                    }
+                }
+                Ok((total, parts.join(" + ")))
+            }
+            Database::Postgres(url) => {
+                let client = admin_client(url).await?;
+                let row = client
+                    .query_one("SELECT pg_database_size(current_database())", &[])
+                    .await
+                    .context("pg_database_size failed")?;
+                Ok((
+                    u64::try_from(row.get::<_, i64>(0)).unwrap_or(0),
+                    "pg_database_size(current_database())".into(),
+                ))
+            }
+        }
+    }
+
+    /// Every unmerged ticket whose index matches `query`.
+    async fn hits(&self, query: &HitQuery) -> anyhow::Result<u64> {
+        let token = index_token(query.word)
+            .with_context(|| format!("{:?} has no index token", query.word))?;
+        let (fts5, tsquery) = hit_expressions(&token, query.prefix);
+        let status = query.status.unwrap_or_default().to_owned();
+        let with_status = query.status.is_some();
+        let sqlite = format!(
+            "SELECT count(*) FROM tickets t WHERE t.merged_into IS NULL{} AND t.id IN \
+             (SELECT s.ticket_id FROM ticket_search s WHERE s.rowid IN \
+             (SELECT rowid FROM ticket_fts WHERE ticket_fts MATCH ?1))",
+            if with_status {
+                " AND t.status = ?2"
+            } else {
+                ""
+            }
+        );
+        let postgres = format!(
+            "SELECT count(*) FROM tickets t JOIN ticket_search s ON s.ticket_id = t.id \
+             WHERE t.merged_into IS NULL{} AND s.document @@ to_tsquery('simple', $1)",
+            if with_status {
+                " AND t.status = $2"
+            } else {
+                ""
+            }
+        );
+        let mut sqlite_params = vec![fts5];
+        let mut postgres_params = vec![tsquery];
+        if with_status {
+            sqlite_params.push(status.clone());
+            postgres_params.push(status);
+        }
+        match self {
+            Database::Sqlite(_) => self.count(&sqlite, "", sqlite_params).await,
+            Database::Postgres(_) => self.count("", &postgres, postgres_params).await,
+        }
+    }
+}
+
+/// The index token of one word, as the product makes it (the count then uses the very tokens
+/// the search does).
+fn index_token(word: &str) -> Option<String> {
+    otklik_store::derived::subject_terms(0, word)
+        .split(' ')
+        .nth(1)
+        .map(str::to_owned)
+}
+
+/// The FTS5 `MATCH` and the `to_tsquery('simple', …)` expressions of one index token.
+fn hit_expressions(token: &str, prefix: bool) -> (String, String) {
+    if prefix {
+        (format!("\"{token}\"*"), format!("{token}:*"))
+    } else {
+        (format!("\"{token}\""), token.to_owned())
+    }
+}
+
+/// How a word probe's matches are counted in the database.
+#[derive(Debug, Clone, PartialEq)]
+struct HitQuery {
+    word: &'static str,
+    prefix: bool,
+    status: Option<&'static str>,
+}
+
+/// One kind of request of the scale phase.
+#[derive(Debug, Clone, PartialEq)]
+struct Probe {
+    name: String,
+    group: ProbeGroup,
+    /// Paths (after the base URL) sent in turn.
+    paths: Vec<String>,
+    count: Option<HitQuery>,
+}
+
+/// What earlier phases left in the database that probes can look for.
+struct Fixtures {
+    /// Tickets created over HTTP: their order numbers are 400000 + index, and those with an
+    /// index not ≡ 3 (mod 4) came from `buyer-<index>@load.otklik.test`.
+    created_tickets: usize,
+}
+
+/// Different values a probe cycles through (order numbers, e-mails).
+const PROBE_VARIANTS: usize = 50;
+
+fn search_path(query: &str, status: Option<&str>) -> String {
+    let mut path = format!("/api/v1/search?q={}&limit=20", percent_encode(query));
+    if let Some(status) = status {
+        let _ = write!(path, "&status={status}");
+    }
+    path
+}
+
+/// The probes of the scale phase. A trailing space makes the last word whole (without it the
+/// search treats it as a prefix, as in search-as-you-type).
+fn scale_probes(fixtures: &Fixtures, unassigned_view: Option<&str>) -> Vec<Probe> {
+    let word = |name: &str, query: &str, count: HitQuery| Probe {
+        name: name.to_owned(),
+        group: ProbeGroup::Search,
+        paths: vec![search_path(query, count.status)],
+        count: Some(count),
+    };
+    let orders: Vec<String> = (0..PROBE_VARIANTS)
+        .map(|index| {
+            let order = 400_000 + index * fixtures.created_tickets.max(1) / PROBE_VARIANTS;
+            search_path(&format!("№{order}"), None)
+        })
+        .collect();
+    let emails: Vec<String> = (0..PROBE_VARIANTS)
+        .map(|index| {
+            let buyer = (index * fixtures.created_tickets / PROBE_VARIANTS) & !3;
+            let email = if fixtures.created_tickets > 4 {
+                format!("buyer-{buyer}@load.otklik.test")
+            } else {
+                format!("regular-{}@load.otklik.test", index % KNOWN_CUSTOMERS)
+            };
+            search_path(&email, None)
+        })
+        .collect();
+    let mut probes = vec![
+        word(
+            &format!("search rare «{RARE_QUERY}»"),
+            &format!("{RARE_QUERY} "),
+            HitQuery {
+                word: RARE_QUERY,
+                prefix: false,
+                status: None,
+            },
+        ),
+        word(
+            "search common «заказ»",
+            "заказ ",
+            HitQuery {
+                word: "заказ",
+                prefix: false,
+                status: None,
+            },
+        ),
+        word(
+            "search «заказ» + status=open",
+            "заказ ",
+            HitQuery {
+                word: "заказ",
+                prefix: false,
+                status: Some("open"),
+            },
+        ),
+        word(
+            "search English «refunding»",
+            "refunding ",
+            HitQuery {
+                word: "refunding",
+                prefix: false,
+                status: None,
+            },
+        ),
+        word(
+            "search prefix «дост»",
+            "дост",
+            HitQuery {
+                word: "дост",
+                prefix: true,
+                status: None,
+            },
+        ),
+        Probe {
+            name: "search order number «№4…»".into(),
+            group: ProbeGroup::Search,
+            paths: orders,
+            count: None,
+        },
+        Probe {
+            name: "search e-mail".into(),
+            group: ProbeGroup::Search,
+            paths: emails,
+            count: None,
+        },
+        Probe {
+            name: "GET /views (every view's count)".into(),
+            group: ProbeGroup::ViewCounters,
+            paths: vec!["/api/v1/views".into()],
+            count: None,
+        },
+        Probe {
+            name: "GET /tickets?limit=50".into(),
+            group: ProbeGroup::ListPage,
+            paths: vec!["/api/v1/tickets?limit=50".into()],
+            count: None,
+        },
+    ];
+    if let Some(id) = unassigned_view {
+        probes.push(Probe {
+            name: "GET /views/{Unassigned}/tickets".into(),
+            group: ProbeGroup::ListPage,
+            paths: vec![format!("/api/v1/views/{id}/tickets?limit=50")],
+            count: None,
+        });
+    }
+    probes
+}
+
+/// Sends `GET path` and returns the parsed answer.
+async fn get_json(api: &Api, path: &str) -> Result<serde_json::Value, String> {
+    let url = format!("{}{path}", api.base_url);
+    match api.client.get(&url).bearer_auth(&api.token).send().await {
+        Ok(response) => {
+            let status = response.status();
+            let text = response.text().await.unwrap_or_default();
+            if status != reqwest::StatusCode::OK {
+                return Err(format!("GET {path}: {status}: {text}"));
+            }
+            serde_json::from_str(&text).map_err(|error| format!("GET {path}: not JSON: {error}"))
+        }
+        Err(error) => Err(format!("GET {path}: request failed: {error}")),
+    }
+}
+
+/// How many tickets (or views) and customers an answer holds.
+fn answer_sizes(answer: &serde_json::Value) -> (usize, usize) {
+    let length = |value: &serde_json::Value| value.as_array().map_or(0, Vec::len);
+    match answer {
+        serde_json::Value::Array(items) => (items.len(), 0),
+        _ if answer.get("items").is_some() => (length(&answer["items"]), 0),
+        _ => (length(&answer["tickets"]), length(&answer["customers"])),
+    }
+}
+
+/// Creates the tickets carrying [`RARE_WORD`].
+async fn plant_rare_tickets(api: &Api) -> anyhow::Result<()> {
+    for index in 0..RARE_TICKETS {
+        let order = 600_000 + index;
+        let body = serde_json::json!({
+            "subject": format!("В заказе №{order} вместо наушников {RARE_WORD}"),
+            "body": format!(
+                "Здравствуйте! Открыла посылку по заказу №{order}, а там вместо наушников детский {RARE_WORD}. \
+                 Верните, пожалуйста, деньги или пришлите мой товар."
+            ),
+            "channel": "email",
+            "tags": ["пересорт"],
+            "requester": {
+                "kind": "email",
+                "value": format!("rare-{index}@load.otklik.test"),
+                "name": format!("Покупательница {index}"),
+            },
+        });
+        let response = api
+            .client
+            .post(format!("{}/api/v1/tickets", api.base_url))
+            .bearer_auth(&api.token)
+            .json(&body)
+            .send()
+            .await?;
+        let status = response.status();
+        anyhow::ensure!(
+            status == reqwest::StatusCode::CREATED,
+            "planting a ticket answered {status}: {}",
+            response.text().await.unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+/// Sends `total` requests of `probe` at [`SCALE_CONCURRENCY`] (after [`SCALE_WARMUP`]
+/// unmeasured ones) and measures them.
+async fn run_probe(api: &Api, probe: &Probe, total: usize) -> ProbeReport {
+    let errors = Arc::new(Mutex::new(Errors::default()));
+    for index in 0..SCALE_WARMUP {
+        if let Err(description) = get_json(api, &probe.paths[index % probe.paths.len()]).await {
+            Errors::record(&errors, description);
+        }
+    }
+    let paths = Arc::new(probe.paths.clone());
+    let next = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + PHASE_TIME_CAP;
+    let mut workers = Vec::with_capacity(SCALE_CONCURRENCY);
+    for _ in 0..SCALE_CONCURRENCY {
+        let (api, paths, next, errors) = (api.clone(), paths.clone(), next.clone(), errors.clone());
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let (mut items, mut customers) = (0usize, 0usize);
+            loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                if index >= total || Instant::now() >= deadline {
+                    break;
+                }
+                let started = Instant::now();
+                let answer = get_json(&api, &paths[index % paths.len()]).await;
+                latencies.push(started.elapsed());
+                match answer {
+                    Ok(answer) => {
+                        let (n_items, n_customers) = answer_sizes(&answer);
+                        items += n_items;
+                        customers += n_customers;
+                    }
+                    Err(description) => Errors::record(&errors, description),
+                }
+            }
+            (latencies, items, customers)
+        }));
+    }
+    let mut latencies = Vec::with_capacity(total);
+    let (mut items, mut customers) = (0usize, 0usize);
+    for worker in workers {
+        match worker.await {
+            Ok((samples, n_items, n_customers)) => {
+                latencies.extend(samples);
+                items += n_items;
+                customers += n_customers;
+            }
+            Err(error) => Errors::record(&errors, format!("a client task failed: {error}")),
+        }
+    }
+    let errors = std::mem::take(
+        &mut *errors
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()),
+    );
+    let answers = latencies.len().max(1) as f64;
+    ProbeReport {
+        name: probe.name.clone(),
+        group: probe.group,
+        example: probe.paths[0].clone(),
+        hits: None,
+        mean_items: items as f64 / answers,
+        mean_customers: customers as f64 / answers,
+        stopped_by_time_cap: latencies.len() < total,
+        latency: Latency::of(&latencies),
+        target_p99_ms: probe.group.target_p99_ms(),
+        errors: errors.count,
+        first_error: errors.first,
+    }
+}
+
+/// Measures every probe on the running server and reads the dataset's figures.
+async fn scale_phase(
+    api: &Api,
+    database: &Database,
+    fixtures: &Fixtures,
+    requests: usize,
+    scale: &mut ScaleReport,
+) -> anyhow::Result<()> {
+    let views = get_json(api, "/api/v1/views")
+        .await
+        .map_err(|error| anyhow::anyhow!(error))?;
+    let views = views.as_array().cloned().unwrap_or_default();
+    let unassigned = views
+        .iter()
+        .find(|view| view["name"] == "Unassigned")
+        .and_then(|view| view["id"].as_str());
+    for probe in scale_probes(fixtures, unassigned) {
+        let mut report = run_probe(api, &probe, requests).await;
+        if let Some(query) = &probe.count {
+            match database.hits(query).await {
+                Ok(hits) => report.hits = Some(hits),
+                Err(error) => {
+                    report.errors += 1;
+                    report
+                        .first_error
+                        .get_or_insert_with(|| format!("counting the hits failed: {error:#}"));
+                }
+            }
+        }
+        scale.probes.push(report);
+    }
+    let views = get_json(api, "/api/v1/views")
+        .await
+        .map_err(|error| anyhow::anyhow!(error))?;
+    scale.view_counts = views
+        .as_array()
+        .map(|views| {
+            views
+                .iter()
+                .map(|view| ViewCount {
+                    name: view["name"].as_str().unwrap_or("?").to_owned(),
+                    count: view["count"].as_i64().unwrap_or(-1),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    scale.dataset_tickets = database
+        .count(
+            "SELECT count(*) FROM tickets",
+            "SELECT count(*) FROM tickets",
+            vec![],
+        )
+        .await?;
+    scale.dataset_messages = database
+        .count(
+            "SELECT count(*) FROM messages",
+            "SELECT count(*) FROM messages",
+            vec![],
+        )
+        .await?;
+    (scale.database_bytes, scale.database_size) = database.size().await?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
 // PostgreSQL
 
 struct BenchDatabase {
@@ -1500,6 +2276,7 @@ mod tests {
                     dataset_tickets: 100_000,
                     seeded_tickets: 80_000,
                     seed_seconds: 4.0,
+                    seed_tickets_per_second: Some(21_000.0),
                     analyzed_after_seeding: false,
                     concurrency: 8,
                     errors: 0,
@@ -1523,6 +2300,7 @@ mod tests {
                     idle_after_seeding_mb: 20.0,
                     peak_listing_mb: 30.0,
                 },
+                scale: vec![sample_scale()],
             }],
             failures: vec![],
             sqlite_ceiling: Some(CeilingReport {
@@ -1543,6 +2321,53 @@ mod tests {
         }
     }
 
+    fn sample_scale() -> ScaleReport {
+        let probes = scale_probes(
+            &Fixtures {
+                created_tickets: 20_000,
+            },
+            Some("v-1"),
+        )
+        .into_iter()
+        .enumerate()
+        .map(|(index, probe)| ProbeReport {
+            name: probe.name,
+            group: probe.group,
+            example: probe.paths[0].clone(),
+            hits: probe.count.map(|_| 1000 + index as u64),
+            mean_items: 20.0,
+            mean_customers: 1.0,
+            latency: Latency {
+                requests: 500,
+                p50_ms: 2.0,
+                p99_ms: 8.0 * (index as f64 + 1.0),
+                max_ms: 90.0,
+            },
+            target_p99_ms: probe.group.target_p99_ms(),
+            ..ProbeReport::default()
+        })
+        .collect();
+        ScaleReport {
+            requested_tickets: 1_000_000,
+            dataset_tickets: 1_000_005,
+            dataset_messages: 3_500_000,
+            seeded_tickets: 900_000,
+            seed_seconds: 300.0,
+            seed_tickets_per_second: Some(3_100.0),
+            analyzed_after_seeding: false,
+            database_bytes: 5 * 1024 * 1024 * 1024,
+            database_size: "otklik.db 5.00 GiB".into(),
+            concurrency: 8,
+            warmup_requests_per_probe: 10,
+            probes,
+            view_counts: vec![ViewCount {
+                name: "Unassigned".into(),
+                count: 1234,
+            }],
+            peak_rss_mb: 80.0,
+        }
+    }
+
     #[test]
     fn the_report_names_every_figure_per_backend_and_the_ceiling() {
         let text = format_report(&sample_report());
@@ -1560,6 +2385,20 @@ mod tests {
             "5000 tickets/s with 1 ticket per transaction: each commit waits for its own fsync",
             "40000 tickets/s with 32 tickets per transaction: what group commit can reach",
             "at 50% of the one-per-transaction ceiling",
+            "21000 tickets/s written",
+            "Scale: 1000005 tickets, 3500000 messages (3.50 per ticket), database 5.00 GiB",
+            "seeded 900000 tickets with `otklik demo` in 300.0 s (it reported 3100 tickets/s written)",
+            "search rare «ксилофоны»",
+            "1000 hits",
+            "p99     8.0 ms",
+            "target p99 ≤ 50 ms: within",
+            "search e-mail",
+            "20.0 tickets + 1.0 customers per answer",
+            "GET /views (every view's count)",
+            "target p99 ≤ 5 ms: OVER",
+            "GET /views/{Unassigned}/tickets",
+            "target p99 ≤ 20 ms: OVER",
+            "view counts: Unassigned 1234",
         ] {
             assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
         }
@@ -1579,6 +2418,204 @@ mod tests {
             32
         );
         assert_eq!(json["backends"][0]["rss"]["peak_creating_mb"], 40.5);
+        let scale = &json["backends"][0]["scale"][0];
+        assert_eq!(scale["dataset_messages"], 3_500_000);
+        assert_eq!(scale["probes"][0]["group"], "search");
+        assert_eq!(scale["probes"][0]["target_p99_ms"], 50.0);
+        assert_eq!(scale["probes"][7]["group"], "view_counters");
+        assert_eq!(scale["probes"][7]["target_p99_ms"], 5.0);
+        assert_eq!(scale["probes"][8]["target_p99_ms"], 20.0);
+    }
+
+    #[test]
+    fn scale_sizes_are_grown_in_ascending_order_without_repeats_or_zeros() {
+        assert_eq!(
+            scale_sizes(&[1_000_000, 100_000, 0, 100_000]),
+            vec![100_000, 1_000_000]
+        );
+        assert_eq!(scale_sizes(&[0]), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn the_writing_rate_is_read_from_the_demo_summary() {
+        let summary = "Demo shop loaded in 40.2 s: 100000 tickets with 351234 messages from 35139 \
+                       customers, handled by 9 agents in 4 teams (Доставка). Writing took 38.0 s in \
+                       big batches: 2632 tickets/s, 9243 messages/s, 3.51 messages per ticket.";
+        assert_eq!(reported_rate(summary), Some(2632.0));
+        assert_eq!(reported_rate("no rate here"), None);
+    }
+
+    #[test]
+    fn hit_counts_use_the_index_tokens_of_the_search() {
+        assert_eq!(index_token("заказы"), index_token("заказ"));
+        assert_eq!(index_token(RARE_QUERY), index_token(RARE_WORD));
+        assert_eq!(index_token("refunding"), index_token("refund"));
+        assert_eq!(index_token("Ёлка"), index_token("елка"));
+        assert_eq!(index_token(""), None);
+        assert_eq!(
+            hit_expressions("дост", true),
+            ("\"дост\"*".to_owned(), "дост:*".to_owned())
+        );
+        assert_eq!(
+            hit_expressions("заказ", false),
+            ("\"заказ\"".to_owned(), "заказ".to_owned())
+        );
+    }
+
+    #[test]
+    fn the_scale_probes_cover_search_view_counters_and_list_pages() {
+        let probes = scale_probes(
+            &Fixtures {
+                created_tickets: 20_000,
+            },
+            Some("v-1"),
+        );
+        let searches: Vec<&Probe> = probes
+            .iter()
+            .filter(|probe| probe.group == ProbeGroup::Search)
+            .collect();
+        assert_eq!(searches.len(), 7);
+        assert!(
+            probes
+                .iter()
+                .all(|probe| probe.paths.iter().all(|path| path.starts_with("/api/v1/")))
+        );
+        // A whole word ends in an encoded space; a prefix does not.
+        assert!(searches[1].paths[0].contains("q=%D0%B7%D0%B0%D0%BA%D0%B0%D0%B7%20&limit=20"));
+        assert!(searches[2].paths[0].ends_with("&status=open"));
+        assert_eq!(searches[2].count.as_ref().unwrap().status, Some("open"));
+        assert!(searches[4].count.as_ref().unwrap().prefix);
+        assert!(!searches[4].paths[0].contains("%20"));
+        // Order numbers and e-mails are ones the creation phase made, in turn.
+        assert_eq!(searches[5].paths.len(), PROBE_VARIANTS);
+        assert!(searches[5].paths[1].contains(&percent_encode("№400400")));
+        assert!(searches[6].paths[1].contains(&percent_encode("buyer-400@load.otklik.test")));
+        assert!(
+            searches[6]
+                .paths
+                .iter()
+                .all(|path| !path.contains("buyer-3%40") && !path.contains("buyer-7%40"))
+        );
+        assert!(
+            probes
+                .iter()
+                .any(|probe| probe.paths[0] == "/api/v1/views/v-1/tickets?limit=50")
+        );
+        assert_eq!(
+            scale_probes(
+                &Fixtures {
+                    created_tickets: 20_000
+                },
+                None
+            )
+            .len(),
+            probes.len() - 1
+        );
+        let without = scale_probes(&Fixtures { created_tickets: 0 }, None);
+        assert!(without[6].paths[0].contains("regular-0"));
+    }
+
+    #[test]
+    fn answers_are_sized_by_their_items_tickets_and_customers() {
+        let search = serde_json::json!({"tickets": [1, 2, 3], "customers": [1]});
+        assert_eq!(answer_sizes(&search), (3, 1));
+        assert_eq!(
+            answer_sizes(&serde_json::json!({"items": [1, 2], "next_cursor": null})),
+            (2, 0)
+        );
+        assert_eq!(
+            answer_sizes(&serde_json::json!([{"name": "Unassigned"}])),
+            (1, 0)
+        );
+    }
+
+    #[test]
+    fn bytes_are_shown_in_binary_units() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(3 * 1024 * 1024 + 400 * 1024), "3.4 MiB");
+        assert_eq!(human_bytes(5 * 1024 * 1024 * 1024 / 4), "1.25 GiB");
+    }
+
+    #[tokio::test]
+    async fn sqlite_hit_counts_agree_with_the_search_and_sizes_are_read_from_the_files() {
+        use otklik_store::TicketFilter;
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("otklik.db");
+        let store = otklik_store_sqlite::SqliteStore::open(&path).unwrap();
+        let app = otklik_app::App::new(
+            Arc::new(store),
+            Arc::new(otklik_store::blobs::LocalBlobStore::new(
+                folder.path().join("blobs"),
+            )),
+            Arc::new(otklik_domain::clock::SystemClock),
+        );
+        let admin = app
+            .create_admin_from_cli("admin@otklik.test", "Admin", "correct horse battery".into())
+            .await
+            .unwrap();
+        let admin = otklik_app::App::principal_of(&admin, None, None);
+        crate::demo::load_demo(&app, &admin, &crate::demo::DemoOptions { tickets: 30 })
+            .await
+            .unwrap();
+        let database = Database::Sqlite(path);
+        for (query, count) in [
+            (
+                "заказ ",
+                HitQuery {
+                    word: "заказ",
+                    prefix: false,
+                    status: None,
+                },
+            ),
+            (
+                "заказ ",
+                HitQuery {
+                    word: "заказ",
+                    prefix: false,
+                    status: Some("open"),
+                },
+            ),
+            (
+                "дост",
+                HitQuery {
+                    word: "дост",
+                    prefix: true,
+                    status: None,
+                },
+            ),
+            (
+                "refunding ",
+                HitQuery {
+                    word: "refunding",
+                    prefix: false,
+                    status: None,
+                },
+            ),
+        ] {
+            let filter = TicketFilter {
+                statuses: count
+                    .status
+                    .map(|status| vec![status.parse().unwrap()])
+                    .unwrap_or_default(),
+                ..TicketFilter::default()
+            };
+            let found = app.search(&admin, query, filter, 200).await.unwrap();
+            let hits = database.hits(&count).await.unwrap();
+            assert_eq!(hits, found.tickets.len() as u64, "{query:?} {count:?}");
+            if count.status.is_none() && count.word != "refunding" {
+                assert!(hits > 0, "{query:?}");
+            }
+        }
+        let tickets = database
+            .count("SELECT count(*) FROM tickets", "", vec![])
+            .await
+            .unwrap();
+        assert_eq!(tickets, 30);
+        let (bytes, parts) = database.size().await.unwrap();
+        assert!(
+            bytes > 0 && parts.starts_with("otklik.db "),
+            "{bytes} {parts}"
+        );
     }
 
     #[test]

@@ -42,10 +42,24 @@ pub const DEFAULT_DEMO_TICKETS: usize = 300;
 const DEMO_SEED: u64 = 0x07C1_1C0D_E3A0_2026;
 /// Above this many tickets the demo writes straight through the store in big units of work.
 const BATCH_THRESHOLD: usize = 2000;
-/// Tickets per unit of work on the batched path.
-const BATCH_TICKETS: usize = 50;
+/// Tickets per unit of work on the batched path with SQLite. Small on purpose: the SQLite store
+/// runs each unit in a savepoint, and every statement that needs a statement journal walks that
+/// savepoint's in-memory journal from its start when it ends, so a unit costs about the square
+/// of its size. The writer thread still commits every queued unit in one transaction (up to 512
+/// units per fsync), so small units cost no durability round trips.
+const SQLITE_BATCH_TICKETS: usize = 20;
+/// Units submitted to SQLite and not yet acknowledged.
+const SQLITE_UNITS_IN_FLIGHT: usize = 64;
+/// Tickets per unit of work on the batched path with PostgreSQL (one transaction each).
+const POSTGRES_BATCH_TICKETS: usize = 250;
 /// Units committing at once on PostgreSQL (each on its own connection).
-const POSTGRES_UNITS_IN_FLIGHT: usize = 4;
+const POSTGRES_UNITS_IN_FLIGHT: usize = 8;
+/// A batched ticket reuses only customers whose first ticket came at least this many tickets
+/// earlier: by then that customer's unit is acknowledged on either backend. The same on both
+/// backends, so both get the same shop.
+const CUSTOMER_LAG_TICKETS: usize = 2_600;
+/// Units generated ahead of the writing.
+const UNITS_AHEAD: usize = 32;
 
 /// What to load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,11 +113,19 @@ impl fmt::Display for DemoSummary {
             team_names.join(", "),
         )?;
         let writing = self.writing.as_secs_f64();
-        if self.batched && writing > 0.0 {
+        if writing > 0.0 && self.tickets > 0 {
             write!(
                 f,
-                " The tickets were written in big batches: {:.0} tickets/s.",
-                self.tickets as f64 / writing
+                " Writing took {writing:.1} s{}: {:.0} tickets/s, {:.0} messages/s, {:.2} messages \
+                 per ticket.",
+                if self.batched {
+                    " in big batches"
+                } else {
+                    " through the use cases"
+                },
+                self.tickets as f64 / writing,
+                self.messages as f64 / writing,
+                self.messages as f64 / self.tickets as f64
             )?;
         }
         write!(
@@ -129,15 +151,32 @@ pub async fn load_demo(
 struct Batching {
     /// More tickets than this go through the batched path.
     threshold: usize,
-    /// Tickets per unit of work on the batched path.
-    tickets_per_unit: usize,
+    /// Tickets per unit of work and units in flight on SQLite.
+    sqlite: (usize, usize),
+    /// Tickets per unit of work and units in flight on PostgreSQL.
+    postgres: (usize, usize),
+    /// See [`CUSTOMER_LAG_TICKETS`]; at least (units in flight + 1) × tickets per unit.
+    customer_lag: usize,
+}
+
+impl Batching {
+    /// Tickets per unit and units in flight for `backend`.
+    fn for_backend(self, backend: Backend) -> (usize, usize) {
+        let (tickets, units) = match backend {
+            Backend::Sqlite => self.sqlite,
+            Backend::Postgres => self.postgres,
+        };
+        (tickets.max(1), units.max(1))
+    }
 }
 
 impl Default for Batching {
     fn default() -> Self {
         Batching {
             threshold: BATCH_THRESHOLD,
-            tickets_per_unit: BATCH_TICKETS,
+            sqlite: (SQLITE_BATCH_TICKETS, SQLITE_UNITS_IN_FLIGHT),
+            postgres: (POSTGRES_BATCH_TICKETS, POSTGRES_UNITS_IN_FLIGHT),
+            customer_lag: CUSTOMER_LAG_TICKETS,
         }
     }
 }
@@ -162,20 +201,11 @@ async fn load_demo_with(
         limits: app.limits,
     };
     let mut rng = StdRng::seed_from_u64(DEMO_SEED);
-    let staff = ensure_staff(&demo_app, &clock, principal).await?;
+    let staff = Arc::new(ensure_staff(&demo_app, &clock, principal).await?);
     let batched = options.tickets > batching.threshold;
     let writing = Instant::now();
     let counts = if batched {
-        load_batched(
-            app,
-            principal,
-            &staff,
-            options.tickets,
-            batching.tickets_per_unit,
-            now,
-            &mut rng,
-        )
-        .await?
+        load_batched(app, principal, &staff, options.tickets, batching, now, &rng).await?
     } else {
         load_with_use_cases(
             &demo_app,
@@ -2304,15 +2334,6 @@ async fn tell(
 // ---------------------------------------------------------------------------------------------
 // The batched path
 
-/// A customer of the batched path: enough to write tickets for them.
-struct BatchCustomer {
-    id: CustomerId,
-    person: Person,
-    kinds: Vec<IdentityKind>,
-    marketplace: Option<usize>,
-    vip: bool,
-}
-
 /// Identities of batched customer `key`: shapes the use-case path never makes (an e-mail
 /// ending in `.<key>`, phones starting +7 96…, 10-digit Telegram ids starting with 8, …), unique
 /// per key through multiplications that are bijections modulo a power of ten.
@@ -2431,83 +2452,248 @@ fn batch_status(rng: &mut StdRng, age: SignedDuration) -> TicketStatus {
     weighted(rng, weights)
 }
 
-async fn load_batched(
-    app: &App,
-    principal: &Principal,
+/// Messages in a batched ticket's thread, the customer's first one included: an archive's
+/// threads, a little longer than the live demo's (about 3.5 on average).
+fn batch_message_count(rng: &mut StdRng, status: TicketStatus) -> usize {
+    if status == TicketStatus::New {
+        return if rng.random_bool(0.7) { 1 } else { 2 };
+    }
+    weighted(rng, &[(2, 15), (3, 35), (4, 30), (5, 20)])
+}
+
+/// Writes one ticket of the batched path into `unit`: the ticket in its final state, its whole
+/// thread and its `ticket.created` audit event. Returns how many messages it has.
+fn push_batch_ticket(
+    unit: &mut UnitOfWork,
+    rng: &mut StdRng,
     staff: &Staff,
+    customer: &BatchCustomer,
+    created_at: Timestamp,
+    now: Timestamp,
+    actor: Actor,
+) -> usize {
+    let channels: Vec<(Channel, u32)> = CHANNEL_WEIGHTS
+        .iter()
+        .copied()
+        .filter(|(channel, _)| reachable_on(&customer.kinds, *channel))
+        .collect();
+    let channel = weighted(rng, &channels);
+    let status = batch_status(rng, now.duration_since(created_at));
+    let story = story(
+        rng,
+        channel,
+        status,
+        &customer.person,
+        customer.vip,
+        customer.marketplace,
+        created_at,
+    );
+    let plan = beats(status, batch_message_count(rng, status));
+    let english = customer.person.english;
+    let member = &staff.members[staff.pick_agent(rng, story.team, english)];
+    let supervisor = staff.supervisor();
+    let ticket_id = TicketId::new();
+    let draft = NewTicket {
+        id: ticket_id,
+        subject: story.subject.clone(),
+        status,
+        priority: story.priority,
+        channel,
+        customer_id: customer.id,
+        // New tickets wait in the unassigned queue; the rest were triaged to an agent.
+        assignee_id: plan.contains(&Beat::Triage).then_some(member.agent.id),
+        team_id: story.team.and_then(|team| staff.team_id(team)),
+        tags: story.tags,
+        created_at,
+    };
+    let changes = draft.creation_changes();
+    let mut ticket = draft.clone().into_ticket(0);
+    let insert_index = unit.mutations.len();
+    unit.push(Mutation::InsertTicket(draft));
+    let message = |author: Author, visibility: MessageVisibility, body: String, at: Timestamp| {
+        Mutation::InsertMessage(Message {
+            id: MessageId::new(),
+            ticket_id,
+            author,
+            visibility,
+            channel,
+            body,
+            attachments: vec![],
+            created_at: at,
+        })
+    };
+    unit.push(message(
+        Author::Customer(customer.id),
+        MessageVisibility::Public,
+        story.first,
+        created_at,
+    ));
+    let mut messages = 1;
+    let mut at = created_at;
+    for beat in plan {
+        at = later(at, beat_delay(rng, beat)).min(now);
+        let (author, visibility, body) = match beat {
+            Beat::Triage => continue,
+            Beat::Close => {
+                ticket.closed_at = Some(at);
+                continue;
+            }
+            Beat::CustomerAnswer => (
+                Author::Customer(customer.id),
+                MessageVisibility::Public,
+                story.script.answer.clone(),
+            ),
+            Beat::CustomerFollowup => (
+                Author::Customer(customer.id),
+                MessageVisibility::Public,
+                story.script.followup.clone(),
+            ),
+            Beat::Note => {
+                let by = if rng.random_bool(0.3) {
+                    supervisor
+                } else {
+                    member
+                };
+                (
+                    Author::Agent(by.agent.id),
+                    MessageVisibility::Internal,
+                    story.script.note.clone(),
+                )
+            }
+            Beat::Reply(to) => {
+                let body = match to {
+                    Some(TicketStatus::Pending) => &story.script.ask,
+                    Some(TicketStatus::OnHold) => &story.script.hold,
+                    Some(_) => &story.script.resolution,
+                    None => &story.script.working,
+                };
+                ticket.first_agent_reply_at.get_or_insert(at);
+                if to == Some(TicketStatus::Solved) {
+                    ticket.solved_at = Some(at);
+                }
+                (
+                    Author::Agent(member.agent.id),
+                    MessageVisibility::Public,
+                    agent_reply(english, &customer.person.first, member.first_name(), body),
+                )
+            }
+        };
+        unit.push(message(author, visibility, body, at));
+        messages += 1;
+    }
+    if at != created_at {
+        // Replies and solving set fields an insert cannot: update in the same unit. The tags go
+        // in with the update only, so the store writes them once, not twice.
+        if let Some(Mutation::InsertTicket(inserted)) = unit.mutations.get_mut(insert_index) {
+            inserted.tags = Vec::new();
+        }
+        ticket.updated_at = at;
+        unit.push(Mutation::UpdateTicket {
+            ticket,
+            expected_version: 1,
+        });
+    }
+    unit.push(Mutation::Audit(AuditEvent::new(
+        created_at,
+        actor,
+        "ticket.created",
+        "ticket",
+        ticket_id.0,
+        changes,
+    )));
+    messages
+}
+
+/// A customer of the batched path, with the ticket that brought them.
+struct BatchCustomer {
+    id: CustomerId,
+    person: Person,
+    kinds: Vec<IdentityKind>,
+    marketplace: Option<usize>,
+    vip: bool,
+    /// The index of their first ticket in this run.
+    first_ticket: usize,
+}
+
+/// The fixed inputs of the batched generator.
+struct BatchPlan {
     tickets: usize,
     tickets_per_unit: usize,
+    /// A ticket reuses only customers whose first ticket is at least this many tickets earlier.
+    customer_lag: usize,
+    first_key: u64,
+    start: Timestamp,
+    step_micros: i64,
     now: Timestamp,
-    rng: &mut StdRng,
-) -> anyhow::Result<Counts> {
-    ensure_tags(app, principal).await?;
-    // A re-run on the same database gets fresh identity keys instead of colliding.
-    let mut generation = 0u64;
-    while app
-        .store
-        .find_customer_by_identity(&identity(
-            IdentityKind::Phone,
-            None,
-            &batch_phone(generation * KEYS_PER_RUN),
-        )?)
-        .await?
-        .is_some()
-    {
-        generation += 1;
-        anyhow::ensure!(
-            generation < 10,
-            "the demo was already loaded ten times into this database"
-        );
-    }
-    let first_key = generation * KEYS_PER_RUN;
-    let actor = Actor::Agent(principal.agent_id);
-    let span = SignedDuration::from_hours(24 * 365);
-    let start = ago(now, span);
-    let step_micros = span.as_micros() / i128::try_from(tickets.max(1)).unwrap_or(1);
-    let step_micros = i64::try_from(step_micros).unwrap_or(i64::MAX).max(1);
+    actor: Actor,
+}
 
+/// One unit of the batched path, ready to commit, and what it holds.
+struct Batch {
+    unit: UnitOfWork,
+    counts: Counts,
+}
+
+/// The customers a ticket may reuse: those whose first ticket is at least `lag` tickets before
+/// `ticket`. `first_tickets` is ascending; `known` is the answer for an earlier ticket (the
+/// count only grows).
+fn reusable_customers(
+    first_tickets: impl Fn(usize) -> usize,
+    len: usize,
+    known: usize,
+    ticket: usize,
+    lag: usize,
+) -> usize {
+    let mut reusable = known.min(len);
+    while reusable < len && first_tickets(reusable) + lag <= ticket {
+        reusable += 1;
+    }
+    reusable
+}
+
+/// Builds the units of the batched path in order and hands them to `sender`, on a thread of its
+/// own so that the next units are generated while the previous ones are written. Stops early,
+/// without error, when the receiver is gone (the writing side failed and says why).
+///
+/// What is generated depends only on the seed, the ticket count and the customer lag — never on
+/// the unit size or the backend — so SQLite and PostgreSQL get the same shop.
+fn generate_batches(
+    plan: &BatchPlan,
+    staff: &Staff,
+    mut rng: StdRng,
+    sender: &tokio::sync::mpsc::Sender<Batch>,
+) -> anyhow::Result<()> {
+    let rng = &mut rng;
     let mut customers: Vec<BatchCustomer> = Vec::new();
-    let mut counts = Counts::default();
-    // SQLite has one writer: one unit commits while the next is built, so numbers follow time.
-    // PostgreSQL commits units on several connections at once (numbers then interleave a
-    // little between neighbouring units).
-    let depth = match app.store.backend() {
-        Backend::Sqlite => 1,
-        Backend::Postgres => POSTGRES_UNITS_IN_FLIGHT,
-    };
-    let mut in_flight: VecDeque<
-        tokio::task::JoinHandle<otklik_store::StoreResult<otklik_store::CommitReceipt>>,
-    > = VecDeque::new();
-    let tickets_per_unit = tickets_per_unit.max(1);
-    // How many customers existed after each unit: a unit may only use customers of units that
-    // are committed before it starts (or its own).
-    let mut customers_after_unit: Vec<usize> = Vec::new();
+    let mut reusable = 0;
+    let tickets_per_unit = plan.tickets_per_unit.max(1);
     let mut index = 0;
-    while index < tickets {
-        let end = (index + tickets_per_unit).min(tickets);
+    while index < plan.tickets {
+        let end = (index + tickets_per_unit).min(plan.tickets);
         let mut unit = UnitOfWork::new();
-        unit.mutations.reserve((end - index) * 6);
-        let committed_customers = customers_after_unit
-            .len()
-            .checked_sub(depth)
-            .map_or(0, |unit| customers_after_unit[unit]);
-        let unit_customers = customers.len();
+        unit.mutations.reserve((end - index) * 8);
+        let mut counts = Counts::default();
         for ticket_index in index..end {
             let offset = i64::try_from(ticket_index)
                 .unwrap_or(i64::MAX)
-                .saturating_mul(step_micros)
-                + rng.random_range(0..step_micros);
-            let created_at = later(start, SignedDuration::from_micros(offset)).min(now);
+                .saturating_mul(plan.step_micros)
+                + rng.random_range(0..plan.step_micros);
+            let created_at = later(plan.start, SignedDuration::from_micros(offset)).min(plan.now);
+            reusable = reusable_customers(
+                |customer| customers[customer].first_ticket,
+                customers.len(),
+                reusable,
+                ticket_index,
+                plan.customer_lag,
+            );
             // About one customer per three tickets, some of them regulars.
-            let reusable = committed_customers + (customers.len() - unit_customers);
-            let new_customer = reusable == 0 || rng.random_bool(0.35);
-            if new_customer {
-                let key = first_key + u64::try_from(customers.len()).unwrap_or(0);
+            if reusable == 0 || rng.random_bool(0.35) {
+                let key = plan.first_key + u64::try_from(customers.len()).unwrap_or(0);
                 let english = rng.random_bool(0.25);
                 let who = person(rng, english);
                 let identities = batch_identities(rng, key, &who, customers.is_empty())?;
                 let customer_at = ago(created_at, minutes(rng, 0, 30 * 24 * 60))
-                    .max(ago(start, SignedDuration::from_hours(24 * 30)));
+                    .max(ago(plan.start, SignedDuration::from_hours(24 * 30)));
                 let customer_id = CustomerId::new();
                 let customer = Customer {
                     id: customer_id,
@@ -2536,7 +2722,7 @@ async fn load_batched(
                 unit.push(Mutation::InsertCustomer(customer));
                 unit.push(Mutation::Audit(AuditEvent::new(
                     customer_at,
-                    actor,
+                    plan.actor,
                     "customer.created",
                     "customer",
                     customer_id.0,
@@ -2548,166 +2734,132 @@ async fn load_batched(
                     marketplace: marketplace_of(&identities),
                     person: who,
                     vip: rng.random_bool(0.06),
+                    first_ticket: ticket_index,
                 });
                 counts.customers += 1;
-            }
-            let customer = if new_customer {
-                &customers[customers.len() - 1]
-            } else {
-                let pick = rng.random_range(0..reusable);
-                if pick < committed_customers {
-                    &customers[pick]
-                } else {
-                    &customers[unit_customers + pick - committed_customers]
-                }
-            };
-            let channels: Vec<(Channel, u32)> = CHANNEL_WEIGHTS
-                .iter()
-                .copied()
-                .filter(|(channel, _)| reachable_on(&customer.kinds, *channel))
-                .collect();
-            let channel = weighted(rng, &channels);
-            let status = batch_status(rng, now.duration_since(created_at));
-            let story = story(
-                rng,
-                channel,
-                status,
-                &customer.person,
-                customer.vip,
-                customer.marketplace,
-                created_at,
-            );
-            let worked = status != TicketStatus::New;
-            let member = &staff.members[staff.pick_agent(rng, story.team, customer.person.english)];
-            let ticket_id = TicketId::new();
-            let draft = NewTicket {
-                id: ticket_id,
-                subject: story.subject.clone(),
-                status,
-                priority: story.priority,
-                channel,
-                customer_id: customer.id,
-                assignee_id: worked.then_some(member.agent.id),
-                team_id: story.team.and_then(|team| staff.team_id(team)),
-                tags: story.tags.clone(),
-                created_at,
-            };
-            let changes = draft.creation_changes();
-            let insert_index = unit.mutations.len();
-            unit.push(Mutation::InsertTicket(draft.clone()));
-            let message = |author: Author,
-                           visibility: MessageVisibility,
-                           body: String,
-                           at: Timestamp| Message {
-                id: MessageId::new(),
-                ticket_id,
-                author,
-                visibility,
-                channel,
-                body,
-                attachments: vec![],
-                created_at: at,
-            };
-            unit.push(Mutation::InsertMessage(message(
-                Author::Customer(customer.id),
-                MessageVisibility::Public,
-                story.first.clone(),
-                created_at,
-            )));
-            counts.messages += 1;
-            let mut ticket = draft.into_ticket(0);
-            let mut at = created_at;
-            if worked && rng.random_bool(0.3) {
-                at = later(at, minutes(rng, 5, 240)).min(now);
-                unit.push(Mutation::InsertMessage(message(
-                    Author::Agent(member.agent.id),
-                    MessageVisibility::Internal,
-                    story.script.note.clone(),
-                    at,
-                )));
-                counts.messages += 1;
-            }
-            if worked && (status != TicketStatus::Open || rng.random_bool(0.6)) {
-                let body = match status {
-                    TicketStatus::Pending => &story.script.ask,
-                    TicketStatus::OnHold => &story.script.hold,
-                    TicketStatus::Solved | TicketStatus::Closed => &story.script.resolution,
-                    _ => &story.script.working,
-                };
-                at = later(at, minutes(rng, 10, 600)).min(now);
-                let body = agent_reply(
-                    customer.person.english,
-                    &customer.person.first,
-                    member.first_name(),
-                    body,
+                let customer = &customers[customers.len() - 1];
+                counts.messages += push_batch_ticket(
+                    &mut unit, rng, staff, customer, created_at, plan.now, plan.actor,
                 );
-                unit.push(Mutation::InsertMessage(message(
-                    Author::Agent(member.agent.id),
-                    MessageVisibility::Public,
-                    body,
-                    at,
-                )));
-                counts.messages += 1;
-                ticket.first_agent_reply_at = Some(at);
-                if matches!(status, TicketStatus::Solved | TicketStatus::Closed) {
-                    ticket.solved_at = Some(at);
-                }
-                if status == TicketStatus::Closed {
-                    at = later(at, minutes(rng, 3 * 24 * 60, 7 * 24 * 60)).min(now);
-                    ticket.closed_at = Some(at);
-                }
-            } else if status == TicketStatus::New && rng.random_bool(0.2) {
-                at = later(at, minutes(rng, 30, 600)).min(now);
-                unit.push(Mutation::InsertMessage(message(
-                    Author::Customer(customer.id),
-                    MessageVisibility::Public,
-                    story.script.followup.clone(),
-                    at,
-                )));
-                counts.messages += 1;
+            } else {
+                let customer = &customers[rng.random_range(0..reusable)];
+                counts.messages += push_batch_ticket(
+                    &mut unit, rng, staff, customer, created_at, plan.now, plan.actor,
+                );
             }
-            if at != created_at {
-                // Replies and solving set fields an insert cannot: update in the same unit. The
-                // tags go in with the update only, so the store writes them once, not twice.
-                if let Some(Mutation::InsertTicket(inserted)) = unit.mutations.get_mut(insert_index)
-                {
-                    inserted.tags = Vec::new();
-                }
-                ticket.updated_at = at;
-                unit.push(Mutation::UpdateTicket {
-                    ticket,
-                    expected_version: 1,
-                });
-            }
-            unit.push(Mutation::Audit(AuditEvent::new(
-                created_at,
-                actor,
-                "ticket.created",
-                "ticket",
-                ticket_id.0,
-                changes,
-            )));
             counts.tickets += 1;
         }
-        customers_after_unit.push(customers.len());
-        while in_flight.len() >= depth {
-            if let Some(previous) = in_flight.pop_front() {
-                previous
-                    .await
-                    .context("a demo batch commit panicked")?
-                    .context("a demo batch commit failed")?;
-            }
+        if sender.blocking_send(Batch { unit, counts }).is_err() {
+            return Ok(());
         }
-        let store = app.store.clone();
-        in_flight.push_back(tokio::spawn(async move { store.commit(unit).await }));
         index = end;
     }
-    for previous in in_flight {
-        previous
-            .await
-            .context("a demo batch commit panicked")?
-            .context("a demo batch commit failed")?;
+    Ok(())
+}
+
+/// A commit under way.
+type PendingCommit =
+    tokio::task::JoinHandle<otklik_store::StoreResult<otklik_store::CommitReceipt>>;
+
+/// Hands `unit` to the store and lets the commit finish on its own task. The commit is polled
+/// once here, before this returns: the SQLite store queues the unit for its writer thread on that
+/// first poll, so units reach the writer in the order they were submitted and ticket numbers
+/// follow time. (Correctness does not rest on it: a unit only refers to customers of units
+/// already acknowledged.)
+fn submit(store: Arc<dyn otklik_store::Store>, unit: UnitOfWork) -> PendingCommit {
+    use std::future::Future;
+    let mut commit = Box::pin(async move { store.commit(unit).await });
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    match commit.as_mut().poll(&mut context) {
+        std::task::Poll::Ready(outcome) => tokio::spawn(std::future::ready(outcome)),
+        std::task::Poll::Pending => tokio::spawn(commit),
     }
+}
+
+async fn finish(commit: PendingCommit) -> anyhow::Result<()> {
+    commit
+        .await
+        .context("a demo batch commit panicked")?
+        .context("a demo batch commit failed")?;
+    Ok(())
+}
+
+async fn load_batched(
+    app: &App,
+    principal: &Principal,
+    staff: &Arc<Staff>,
+    tickets: usize,
+    batching: Batching,
+    now: Timestamp,
+    rng: &StdRng,
+) -> anyhow::Result<Counts> {
+    ensure_tags(app, principal).await?;
+    // A re-run on the same database gets fresh identity keys instead of colliding.
+    let mut generation = 0u64;
+    while app
+        .store
+        .find_customer_by_identity(&identity(
+            IdentityKind::Phone,
+            None,
+            &batch_phone(generation * KEYS_PER_RUN),
+        )?)
+        .await?
+        .is_some()
+    {
+        generation += 1;
+        anyhow::ensure!(
+            generation < 10,
+            "the demo was already loaded ten times into this database"
+        );
+    }
+    let span = SignedDuration::from_hours(24 * 365);
+    let step_micros = span.as_micros() / i128::try_from(tickets.max(1)).unwrap_or(1);
+    let (tickets_per_unit, depth) = batching.for_backend(app.store.backend());
+    // Units in flight never hold customers a later unit reuses (they are acknowledged first).
+    anyhow::ensure!(
+        batching.customer_lag >= (depth + 1) * tickets_per_unit,
+        "the demo's customer lag is shorter than the tickets in flight"
+    );
+    let plan = BatchPlan {
+        tickets,
+        tickets_per_unit,
+        customer_lag: batching.customer_lag,
+        first_key: generation * KEYS_PER_RUN,
+        start: ago(now, span),
+        step_micros: i64::try_from(step_micros).unwrap_or(i64::MAX).max(1),
+        now,
+        actor: Actor::Agent(principal.agent_id),
+    };
+    let (sender, mut receiver) = tokio::sync::mpsc::channel(UNITS_AHEAD);
+    let generator = tokio::task::spawn_blocking({
+        let (staff, rng) = (staff.clone(), rng.clone());
+        move || generate_batches(&plan, &staff, rng, &sender)
+    });
+    let mut counts = Counts::default();
+    let written: anyhow::Result<()> = async {
+        let mut in_flight: VecDeque<PendingCommit> = VecDeque::new();
+        while let Some(batch) = receiver.recv().await {
+            while in_flight.len() >= depth {
+                if let Some(oldest) = in_flight.pop_front() {
+                    finish(oldest).await?;
+                }
+            }
+            in_flight.push_back(submit(app.store.clone(), batch.unit));
+            counts.tickets += batch.counts.tickets;
+            counts.messages += batch.counts.messages;
+            counts.customers += batch.counts.customers;
+        }
+        for commit in in_flight {
+            finish(commit).await?;
+        }
+        Ok(())
+    }
+    .await;
+    // If writing failed, the generator stops at its next unit.
+    drop(receiver);
+    let generated = generator.await.context("the demo generator panicked")?;
+    written?;
+    generated?;
     Ok(counts)
 }
 
@@ -2833,16 +2985,18 @@ mod tests {
     async fn the_batched_path_writes_tickets_with_messages_and_customers() {
         let folder = tempfile::tempdir().unwrap();
         let (app, admin) = fresh_app(&folder).await;
-        let batching = Batching {
-            threshold: 10,
-            tickets_per_unit: 40,
-        };
-        let summary = load_demo_with(&app, &admin, &DemoOptions { tickets: 100 }, batching)
+        let summary = load_demo_with(&app, &admin, &DemoOptions { tickets: 100 }, small_batches())
             .await
             .unwrap();
 
         assert!(summary.batched);
         assert_eq!(summary.tickets, 100);
+        assert!(
+            summary.messages >= 3 * summary.tickets,
+            "{} messages",
+            summary.messages
+        );
+        assert!(summary.to_string().contains("tickets/s"), "{summary}");
         assert!(
             summary.customers > 10 && summary.customers < 100,
             "{}",
@@ -2862,6 +3016,26 @@ mod tests {
             if ticket.status == TicketStatus::Closed {
                 assert!(ticket.closed_at.is_some() && ticket.solved_at.is_some());
             }
+            if ticket.status != TicketStatus::New {
+                assert!(ticket.assignee_id.is_some() && ticket.first_agent_reply_at.is_some());
+                assert!(
+                    thread
+                        .iter()
+                        .any(|message| matches!(message.author, Author::Agent(_)))
+                );
+            }
+            let last = thread
+                .iter()
+                .map(|message| message.created_at)
+                .max()
+                .unwrap();
+            assert!(ticket.updated_at >= last, "ticket #{}", ticket.number);
+            let history = app.ticket_audit(&admin, ticket.id).await.unwrap();
+            let created = history
+                .iter()
+                .filter(|event| event.action == "ticket.created")
+                .count();
+            assert_eq!(created, 1, "ticket #{}", ticket.number);
         }
         assert_eq!(messages, summary.messages);
         let delivery = TicketFilter {
@@ -2871,7 +3045,7 @@ mod tests {
         assert!(!every_ticket(&app, &admin, delivery).await.is_empty());
 
         // A second batched run on the same database takes fresh identities.
-        let again = load_demo_with(&app, &admin, &DemoOptions { tickets: 20 }, batching)
+        let again = load_demo_with(&app, &admin, &DemoOptions { tickets: 20 }, small_batches())
             .await
             .unwrap();
         assert_eq!(again.tickets, 20);
@@ -2881,6 +3055,102 @@ mod tests {
                 .len(),
             120
         );
+    }
+
+    /// The batched path on a few tickets: small units, a few in flight.
+    fn small_batches() -> Batching {
+        Batching {
+            threshold: 10,
+            sqlite: (7, 3),
+            postgres: (7, 3),
+            customer_lag: 40,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_batched_shop_does_not_depend_on_the_unit_size() {
+        let mut shops = Vec::new();
+        for (tickets_per_unit, in_flight) in [(7, 3), (3, 12)] {
+            let folder = tempfile::tempdir().unwrap();
+            let (app, admin) = fresh_app(&folder).await;
+            let batching = Batching {
+                sqlite: (tickets_per_unit, in_flight),
+                ..small_batches()
+            };
+            let summary = load_demo_with(&app, &admin, &DemoOptions { tickets: 60 }, batching)
+                .await
+                .unwrap();
+            let mut tickets = every_ticket(&app, &admin, TicketFilter::default()).await;
+            tickets.sort_by_key(|ticket| ticket.number);
+            let shop: Vec<_> = tickets
+                .iter()
+                .map(|ticket| {
+                    (
+                        ticket.number,
+                        ticket.subject.clone(),
+                        ticket.status,
+                        ticket.priority,
+                        ticket.channel,
+                        ticket.tags.clone(),
+                        // Times follow the wall clock; their spacing is the generator's.
+                        ticket.updated_at.duration_since(ticket.created_at),
+                    )
+                })
+                .collect();
+            shops.push((summary.tickets, summary.messages, summary.customers, shop));
+        }
+        assert_eq!(shops[0], shops[1]);
+    }
+
+    #[tokio::test]
+    async fn a_customer_lag_shorter_than_the_tickets_in_flight_is_refused() {
+        let folder = tempfile::tempdir().unwrap();
+        let (app, admin) = fresh_app(&folder).await;
+        let batching = Batching {
+            sqlite: (10, 4),
+            customer_lag: 49,
+            ..small_batches()
+        };
+        let error = load_demo_with(&app, &admin, &DemoOptions { tickets: 30 }, batching)
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("customer lag"), "{error}");
+    }
+
+    #[test]
+    fn a_ticket_reuses_only_customers_from_far_enough_back() {
+        let first_tickets = [0, 0, 3, 10, 11];
+        let at = |customer: usize| first_tickets[customer];
+        assert_eq!(reusable_customers(at, 5, 0, 5, 5), 2);
+        assert_eq!(reusable_customers(at, 5, 2, 8, 5), 3);
+        assert_eq!(reusable_customers(at, 5, 3, 15, 5), 4);
+        assert_eq!(reusable_customers(at, 5, 4, 100, 5), 5);
+        assert_eq!(reusable_customers(at, 0, 0, 100, 5), 0);
+    }
+
+    #[test]
+    fn batched_threads_average_more_than_three_messages() {
+        let mut rng = StdRng::seed_from_u64(7);
+        for status in [
+            TicketStatus::Solved,
+            TicketStatus::Closed,
+            TicketStatus::Pending,
+        ] {
+            let total: usize = (0..2000)
+                .map(|_| {
+                    let plan = beats(status, batch_message_count(&mut rng, status));
+                    1 + plan
+                        .iter()
+                        .filter(|beat| !matches!(beat, Beat::Triage | Beat::Close))
+                        .count()
+                })
+                .sum();
+            assert!(total > 3 * 2000, "{status}: {total}");
+        }
+        let new: usize = (0..1000)
+            .map(|_| batch_message_count(&mut rng, TicketStatus::New))
+            .sum();
+        assert!((1000..=2000).contains(&new), "{new}");
     }
 
     #[test]

@@ -91,6 +91,13 @@ struct BenchArgs {
     /// Keep the data folders and database for inspection.
     #[arg(long)]
     keep_data: bool,
+    /// Dataset sizes of the scale phase (search, view counters, list pages, database size),
+    /// grown in turn from the same data; e.g. 100000,1000000 (a million takes minutes). 0 skips.
+    #[arg(long, value_delimiter = ',', default_values_t = [100_000usize])]
+    scale_tickets: Vec<usize>,
+    /// Measured requests per scale probe.
+    #[arg(long, default_value_t = 500)]
+    scale_requests: usize,
 }
 
 impl BenchArgs {
@@ -112,6 +119,8 @@ impl BenchArgs {
             list_requests: self.list_requests,
             pg_url: self.pg_url,
             keep_data: self.keep_data,
+            scale_tickets: self.scale_tickets,
+            scale_requests: self.scale_requests.max(1),
         })
     }
 }
