@@ -200,12 +200,7 @@ impl App {
         let mut statuses = filter.statuses.clone();
         let updated_before = filter.idle_days.map(|days| {
             if statuses.is_empty() {
-                statuses = vec![
-                    TicketStatus::New,
-                    TicketStatus::Open,
-                    TicketStatus::Pending,
-                    TicketStatus::OnHold,
-                ];
+                statuses = vec![TicketStatus::Pending, TicketStatus::OnHold];
             }
             let first_excluded_day = day_number(self.clock.now()) - i64::from(days) + 1;
             jiff::Timestamp::from_second(first_excluded_day * 86_400)

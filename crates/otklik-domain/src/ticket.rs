@@ -80,6 +80,12 @@ impl TicketStatus {
         }
     }
 
+    /// Waiting on someone else (the customer or a third party): what "idle for N days" views
+    /// are about.
+    pub fn is_waiting(self) -> bool {
+        matches!(self, TicketStatus::Pending | TicketStatus::OnHold)
+    }
+
     /// Open work that still counts in queues (not solved or closed).
     pub fn is_active(self) -> bool {
         !matches!(self, TicketStatus::Solved | TicketStatus::Closed)

@@ -43,8 +43,7 @@ pub struct ViewFilter {
     pub assignee: Option<ViewAssignee>,
     #[serde(default)]
     pub team: Option<ViewTeam>,
-    /// Only open work (new, open, pending, on hold) last updated at least this many whole days
-    /// ago.
+    /// Only waiting work (pending, on hold) last updated at least this many whole days ago.
     #[serde(default)]
     pub idle_days: Option<u32>,
 }
@@ -55,10 +54,10 @@ impl ViewFilter {
         if self.idle_days.is_some_and(|days| days == 0 || days > 3650) {
             return Err(DomainError::invalid("idle_days", "must be 1 to 3650"));
         }
-        if self.idle_days.is_some() && self.statuses.iter().any(|status| !status.is_active()) {
+        if self.idle_days.is_some() && self.statuses.iter().any(|status| !status.is_waiting()) {
             return Err(DomainError::invalid(
                 "idle_days",
-                "applies to open work only (new, open, pending, on_hold)",
+                "applies to waiting work only (pending, on_hold)",
             ));
         }
         Ok(())
@@ -145,9 +144,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn idle_days_apply_to_open_work_only() {
+    fn idle_days_apply_to_waiting_work_only() {
         let filter = ViewFilter {
-            statuses: vec![TicketStatus::Solved],
+            statuses: vec![TicketStatus::Open],
             idle_days: Some(2),
             ..ViewFilter::default()
         };

@@ -59,9 +59,9 @@ END;
 -- Queue counters: how many unmerged tickets sit in each combination of the dimensions views
 -- filter on. A view's count is a sum over the few rows matching its filter, never a scan of
 -- tickets. `assignee_key` / `team_key` hold 16 zero bytes for "none" so they can be part of the
--- key; `day` is the UTC day (days since the epoch) of the last update for open work (new, open,
--- pending, on_hold) and 0 for solved or closed tickets, so "pending for more than 2 days" is a
--- sum over old days too.
+-- key; `day` is the UTC day (days since the epoch) of the last update for waiting work (pending,
+-- on_hold) and 0 otherwise, so "pending for more than 2 days" is a sum over old days while the
+-- busy queues (new, open) stay a handful of rows.
 CREATE TABLE ticket_counters (
     status        TEXT NOT NULL,
     priority      TEXT NOT NULL,

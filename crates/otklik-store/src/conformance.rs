@@ -1575,12 +1575,7 @@ async fn scanned_count(store: &Arc<dyn Store>, query: &TicketCountQuery) -> i64 
     if let Some(day) = query.max_day {
         filter.updated_before = Some(Timestamp::from_second((day + 1) * 86_400).unwrap());
         if filter.statuses.is_empty() {
-            filter.statuses = vec![
-                TicketStatus::New,
-                TicketStatus::Open,
-                TicketStatus::Pending,
-                TicketStatus::OnHold,
-            ];
+            filter.statuses = vec![TicketStatus::Pending, TicketStatus::OnHold];
         }
     }
     let listed = store

@@ -61,7 +61,8 @@ pub struct CounterKey {
     pub priority: Priority,
     pub assignee_id: Option<AgentId>,
     pub team_id: Option<TeamId>,
-    /// The UTC day of the last update for open work; 0 for solved and closed tickets.
+    /// The UTC day of the last update for waiting work (pending, on hold); 0 otherwise, so the
+    /// busy queues (new, open) stay a handful of rows that any count sums in microseconds.
     pub day: i64,
 }
 
@@ -79,7 +80,7 @@ impl CounterKey {
         if merged {
             return None;
         }
-        let day = if status.is_active() {
+        let day = if status.is_waiting() {
             day_number(updated_at).max(1)
         } else {
             0
@@ -141,7 +142,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_merged_ticket_is_counted_nowhere_and_closed_work_has_no_day() {
+    fn a_merged_ticket_is_counted_nowhere_and_only_waiting_work_has_a_day() {
         let now = Timestamp::from_second(10 * 86_400).unwrap();
         assert_eq!(
             CounterKey::of(TicketStatus::Open, Priority::Low, None, None, now, true),
@@ -152,7 +153,10 @@ mod tests {
         assert_eq!(solved.day, 0);
         let open =
             CounterKey::of(TicketStatus::Open, Priority::Low, None, None, now, false).unwrap();
-        assert_eq!(open.day, 10);
+        assert_eq!(open.day, 0);
+        let pending =
+            CounterKey::of(TicketStatus::Pending, Priority::Low, None, None, now, false).unwrap();
+        assert_eq!(pending.day, 10);
     }
 
     #[test]

@@ -164,8 +164,8 @@ pub struct TicketCountQuery {
     pub priorities: Vec<Priority>,
     pub assignee: Option<AssigneeFilter>,
     pub team: Option<TeamFilter>,
-    /// Only open work (new, open, pending, on hold) whose last update fell on this UTC day
-    /// number or earlier.
+    /// Only waiting work (pending, on hold) whose last update fell on this UTC day number or
+    /// earlier.
     pub max_day: Option<i64>,
     /// `None` counts everything (supervisors and admins).
     pub visible_to: Option<(AgentId, Vec<TeamId>)>,
