@@ -83,15 +83,16 @@ impl App {
     pub async fn list_views(&self, principal: &Principal) -> AppResult<Vec<CountedView>> {
         principal.require(Action::ReadTickets)?;
         let views = self.store.list_views(principal.agent_id).await?;
-        let mut counted = Vec::with_capacity(views.len());
-        for view in views {
-            let count = self
-                .store
-                .count_tickets(&self.count_query(principal, &view.filter))
-                .await?;
-            counted.push(CountedView { view, count });
-        }
-        Ok(counted)
+        let queries: Vec<TicketCountQuery> = views
+            .iter()
+            .map(|view| self.count_query(principal, &view.filter))
+            .collect();
+        let counts = self.store.count_tickets_many(&queries).await?;
+        Ok(views
+            .into_iter()
+            .zip(counts)
+            .map(|(view, count)| CountedView { view, count })
+            .collect())
     }
 
     /// Saves a view: personal, or shared with everyone (supervisors and admins).

@@ -385,6 +385,17 @@ impl Store for SqliteStore {
         self.read(move |c| read::count_tickets(c, &query)).await
     }
 
+    async fn count_tickets_many(&self, queries: &[TicketCountQuery]) -> StoreResult<Vec<i64>> {
+        let queries = queries.to_vec();
+        self.read(move |c| {
+            queries
+                .iter()
+                .map(|query| read::count_tickets(c, query))
+                .collect()
+        })
+        .await
+    }
+
     async fn list_views(&self, agent_id: AgentId) -> StoreResult<Vec<SavedView>> {
         self.read(move |c| read::list_views(c, agent_id)).await
     }

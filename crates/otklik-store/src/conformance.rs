@@ -1664,11 +1664,17 @@ pub async fn maintained_counts_equal_a_scan_after_every_kind_of_change(store: Ar
         let agent_id = agent.id;
         let queries = queries(agent_id);
         async move {
-            for query in queries {
-                let counted = store.count_tickets(&query).await.unwrap();
+            let together = store.count_tickets_many(&queries).await.unwrap();
+            assert_eq!(together.len(), queries.len());
+            for (query, counted_together) in queries.iter().zip(together) {
+                let counted = store.count_tickets(query).await.unwrap();
+                assert_eq!(
+                    counted, counted_together,
+                    "{label}: one at a time and together: {query:?}"
+                );
                 assert_eq!(
                     counted,
-                    scanned_count(&store, &query).await,
+                    scanned_count(&store, query).await,
                     "{label}: {query:?}"
                 );
             }

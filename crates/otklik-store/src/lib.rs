@@ -152,6 +152,15 @@ pub trait Store: Send + Sync + 'static {
     async fn list_messages_of(&self, ticket_ids: &[TicketId]) -> StoreResult<Vec<Message>>;
     /// How many unmerged tickets match, from the maintained counters.
     async fn count_tickets(&self, query: &TicketCountQuery) -> StoreResult<i64>;
+    /// Several counts at once (a page of views), in order; backends may answer them in one
+    /// round trip.
+    async fn count_tickets_many(&self, queries: &[TicketCountQuery]) -> StoreResult<Vec<i64>> {
+        let mut counts = Vec::with_capacity(queries.len());
+        for query in queries {
+            counts.push(self.count_tickets(query).await?);
+        }
+        Ok(counts)
+    }
     /// Shared views and the agent's own, by position.
     async fn list_views(
         &self,
