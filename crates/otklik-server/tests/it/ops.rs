@@ -26,6 +26,7 @@ async fn health_and_readiness_answer_once_the_database_is_reachable(backend: Bac
 
 async fn the_setup_token_creates_the_first_admin_once(backend: Backend) {
     let folder = tempfile::tempdir().unwrap();
+    let mut guard: Option<otklik_store_postgres::testkit::TestDatabase> = None;
     // A fresh instance: no agents yet, so a set-up token is issued.
     let store: Arc<dyn Store> = match backend {
         Backend::Sqlite => Arc::new(
@@ -34,7 +35,8 @@ async fn the_setup_token_creates_the_first_admin_once(backend: Backend) {
         Backend::Postgres => {
             let database = otklik_store_postgres::testkit::fresh_database().await;
             let store = database.store.clone();
-            std::mem::forget(database); // dropped with the test process' database cleanup below
+            // Kept to the end of the test, then the database is dropped.
+            guard = Some(database);
             store
         }
     };
@@ -100,6 +102,8 @@ async fn the_setup_token_creates_the_first_admin_once(backend: Backend) {
     );
     app.sign_out(&session).await.unwrap();
     assert!(app.authenticate_session(&session).await.is_err());
+    drop(app);
+    drop(guard);
 }
 
 async fn both_backends_reach_the_same_logical_schema_with_identically_named_migrations(
