@@ -72,4 +72,8 @@ typed_id!(
     CustomerMergeId,
     /// A saved view.
     ViewId,
+    /// A support mailbox (an address with its IMAP/SMTP settings).
+    MailboxId,
+    /// One e-mail received or sent, with its raw bytes kept.
+    EmailId,
 );

@@ -12,6 +12,7 @@ pub mod attachment;
 pub mod audit;
 pub mod clock;
 pub mod customer;
+pub mod email;
 pub mod error;
 pub mod ids;
 pub mod message;

@@ -28,6 +28,8 @@ pub enum Action {
     /// do this only if it carries the `admin` scope: a narrow token must never mint a wider one
     /// or take over its owner's account.
     ManageOwnAccount,
+    /// Configure channels (mailboxes), read raw and quarantined mail, re-process it.
+    ManageChannels,
 }
 
 impl Action {
@@ -41,7 +43,8 @@ impl Action {
             Action::ManageTags
             | Action::ManageTeams
             | Action::ManageAgents
-            | Action::ManageOwnAccount => Scope::Admin,
+            | Action::ManageOwnAccount
+            | Action::ManageChannels => Scope::Admin,
         }
     }
 
@@ -55,7 +58,7 @@ impl Action {
             | Action::ReadDirectory
             | Action::ManageOwnAccount => Role::Agent,
             Action::MergeCustomers | Action::ManageTags | Action::ManageTeams => Role::Supervisor,
-            Action::ManageAgents => Role::Admin,
+            Action::ManageAgents | Action::ManageChannels => Role::Admin,
         }
     }
 }

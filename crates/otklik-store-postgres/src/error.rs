@@ -52,6 +52,10 @@ fn conflict_name(constraint: &str) -> String {
         "agent_teams_pkey" => "agent_teams",
         "ticket_tags_pkey" => "ticket_tags",
         "counters_pkey" => "counters.name",
+        "mailboxes_name_key" => "mailboxes.name",
+        "mailboxes_address_key" => "mailboxes.address",
+        "emails_dedup_key_key" => "emails.dedup_key",
+        "instance_secrets_pkey" => "instance_secrets.name",
         // Every other primary key is a UUID `id` column: `<table>_pkey` → `<table>.id`.
         other => match other.strip_suffix("_pkey") {
             Some(table) => return format!("{table}.id"),

@@ -27,6 +27,7 @@
 //! PostgreSQL's SQL. The URL it is given may hold a password: nothing here prints or logs it.
 
 mod derived;
+mod email;
 mod error;
 mod listen;
 mod read;
@@ -295,6 +296,79 @@ impl Store for PostgresStore {
 
     async fn find_password_hash(&self, agent_id: AgentId) -> StoreResult<Option<String>> {
         read::find_password_hash(&self.client().await?, agent_id).await
+    }
+
+    async fn find_mailbox(
+        &self,
+        id: otklik_domain::ids::MailboxId,
+    ) -> StoreResult<Option<otklik_domain::email::Mailbox>> {
+        email::find_mailbox(&self.client().await?, id).await
+    }
+
+    async fn find_mailbox_by_name(
+        &self,
+        name: &str,
+    ) -> StoreResult<Option<otklik_domain::email::Mailbox>> {
+        email::find_mailbox_by_name(&self.client().await?, name).await
+    }
+
+    async fn list_mailboxes(&self) -> StoreResult<Vec<otklik_domain::email::Mailbox>> {
+        email::list_mailboxes(&self.client().await?).await
+    }
+
+    async fn find_imap_cursor(
+        &self,
+        mailbox_id: otklik_domain::ids::MailboxId,
+    ) -> StoreResult<Option<otklik_store::ImapCursorRecord>> {
+        email::find_imap_cursor(&self.client().await?, mailbox_id).await
+    }
+
+    async fn find_email(
+        &self,
+        id: otklik_domain::ids::EmailId,
+    ) -> StoreResult<Option<otklik_domain::email::EmailRecord>> {
+        email::find_email(&self.client().await?, id).await
+    }
+
+    async fn find_email_by_dedup_key(
+        &self,
+        direction: otklik_domain::email::EmailDirection,
+        dedup_key: &str,
+    ) -> StoreResult<Option<otklik_domain::email::EmailRecord>> {
+        email::find_email_by_dedup_key(&self.client().await?, direction, dedup_key).await
+    }
+
+    async fn find_emails_by_message_ids(
+        &self,
+        message_ids: &[String],
+    ) -> StoreResult<Vec<otklik_domain::email::EmailRecord>> {
+        email::find_emails_by_message_ids(&self.client().await?, message_ids).await
+    }
+
+    async fn list_ticket_emails(
+        &self,
+        ticket_id: TicketId,
+    ) -> StoreResult<Vec<otklik_domain::email::EmailRecord>> {
+        email::list_ticket_emails(&self.client().await?, ticket_id).await
+    }
+
+    async fn list_emails(
+        &self,
+        query: &otklik_store::EmailQuery,
+    ) -> StoreResult<Vec<otklik_domain::email::EmailRecord>> {
+        email::list_emails(&self.client().await?, query).await
+    }
+
+    async fn count_automatic_emails_since(
+        &self,
+        recipient: &str,
+        since: jiff::Timestamp,
+    ) -> StoreResult<i64> {
+        email::count_automatic_emails_since(&self.client().await?, recipient, since).await
+    }
+
+    async fn find_instance_secret(&self, name: &str) -> StoreResult<Option<Vec<u8>>> {
+        email::find_instance_secret(&self.client().await?, name).await
     }
 
     async fn find_team(&self, id: TeamId) -> StoreResult<Option<Team>> {

@@ -52,15 +52,15 @@ pub(crate) fn get<'a, T: FromSql<'a>>(row: &'a Row, column: &str) -> StoreResult
     row.try_get(column).map_err(StoreError::database)
 }
 
-fn time(row: &Row, column: &str) -> StoreResult<Timestamp> {
+pub(crate) fn time(row: &Row, column: &str) -> StoreResult<Timestamp> {
     get::<i64>(row, column).map(from_micros)
 }
 
-fn opt_time(row: &Row, column: &str) -> StoreResult<Option<Timestamp>> {
+pub(crate) fn opt_time(row: &Row, column: &str) -> StoreResult<Option<Timestamp>> {
     Ok(get::<Option<i64>>(row, column)?.map(from_micros))
 }
 
-fn parse<T>(row: &Row, column: &str) -> StoreResult<T>
+pub(crate) fn parse<T>(row: &Row, column: &str) -> StoreResult<T>
 where
     T: FromStr,
     T::Err: std::fmt::Display,

@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 use crate::Client;
 use crate::derived::{self, Pending, StoredTicket};
+use crate::email;
 use crate::error::map_error;
 use crate::rows::{author_columns, scopes_text};
 
@@ -718,6 +719,22 @@ async fn apply(
                 ],
             )
             .await?;
+        }
+        Mutation::InsertMailbox(mailbox) => email::insert_mailbox(transaction, &mailbox).await?,
+        Mutation::UpdateMailbox(mailbox) => email::update_mailbox(transaction, &mailbox).await?,
+        Mutation::SaveImapCursor(cursor) => email::save_imap_cursor(transaction, &cursor).await?,
+        Mutation::InsertEmail(record) => email::insert_email(transaction, &record).await?,
+        Mutation::UpdateEmail(record) => email::update_email(transaction, &record).await?,
+        Mutation::ClaimDueEmails {
+            now,
+            lease_until,
+            limit,
+        } => {
+            let claimed = email::claim_due_emails(transaction, now, lease_until, limit).await?;
+            receipt.claimed_emails.extend(claimed);
+        }
+        Mutation::InsertInstanceSecret { name, secret } => {
+            email::insert_instance_secret(transaction, &name, &secret).await?;
         }
         Mutation::InsertView(view) => {
             let definition = serde_json::to_value(&view.filter).map_err(StoreError::database)?;

@@ -12,6 +12,7 @@
 //! This crate must not depend on HTTP or on the app crate; only it knows SQLite's SQL.
 
 mod derived;
+mod email;
 mod read;
 mod rows;
 mod schema;
@@ -25,16 +26,18 @@ use otklik_domain::agent::{Agent, Tag, Team};
 use otklik_domain::attachment::AttachmentMeta;
 use otklik_domain::audit::StoredAuditEvent;
 use otklik_domain::customer::{Customer, CustomerMerge, IdentityValue};
+use otklik_domain::email::{EmailDirection, EmailRecord, Mailbox};
 use otklik_domain::ids::{
-    AgentId, AttachmentId, CustomerId, CustomerMergeId, TagId, TeamId, TicketId, ViewId,
+    AgentId, AttachmentId, CustomerId, CustomerMergeId, EmailId, MailboxId, TagId, TeamId,
+    TicketId, ViewId,
 };
 use otklik_domain::message::Message;
 use otklik_domain::ticket::Ticket;
 use otklik_domain::view::SavedView;
 use otklik_store::{
-    ApiTokenRecord, Backend, ColumnInfo, CommitReceipt, CustomerQuery, IdPage, IdempotencyRecord,
-    SessionRecord, SetupTokenRecord, Store, StoreError, StoreResult, TicketCountQuery, TicketQuery,
-    TicketSearch, UnitOfWork,
+    ApiTokenRecord, Backend, ColumnInfo, CommitReceipt, CustomerQuery, EmailQuery, IdPage,
+    IdempotencyRecord, ImapCursorRecord, SessionRecord, SetupTokenRecord, Store, StoreError,
+    StoreResult, TicketCountQuery, TicketQuery, TicketSearch, UnitOfWork,
 };
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Semaphore, oneshot};
@@ -351,6 +354,77 @@ impl Store for SqliteStore {
     ) -> StoreResult<Option<IdempotencyRecord>> {
         let (principal, key) = (principal.to_owned(), key.to_owned());
         self.read(move |c| read::find_idempotency_key(c, &principal, &key))
+            .await
+    }
+
+    async fn find_mailbox(&self, id: MailboxId) -> StoreResult<Option<Mailbox>> {
+        self.read(move |c| email::find_mailbox(c, id)).await
+    }
+
+    async fn find_mailbox_by_name(&self, name: &str) -> StoreResult<Option<Mailbox>> {
+        let name = name.to_owned();
+        self.read(move |c| email::find_mailbox_by_name(c, &name))
+            .await
+    }
+
+    async fn list_mailboxes(&self) -> StoreResult<Vec<Mailbox>> {
+        self.read(email::list_mailboxes).await
+    }
+
+    async fn find_imap_cursor(
+        &self,
+        mailbox_id: MailboxId,
+    ) -> StoreResult<Option<ImapCursorRecord>> {
+        self.read(move |c| email::find_imap_cursor(c, mailbox_id))
+            .await
+    }
+
+    async fn find_email(&self, id: EmailId) -> StoreResult<Option<EmailRecord>> {
+        self.read(move |c| email::find_email(c, id)).await
+    }
+
+    async fn find_email_by_dedup_key(
+        &self,
+        direction: EmailDirection,
+        dedup_key: &str,
+    ) -> StoreResult<Option<EmailRecord>> {
+        let dedup_key = dedup_key.to_owned();
+        self.read(move |c| email::find_email_by_dedup_key(c, direction, &dedup_key))
+            .await
+    }
+
+    async fn find_emails_by_message_ids(
+        &self,
+        message_ids: &[String],
+    ) -> StoreResult<Vec<EmailRecord>> {
+        let message_ids = message_ids.to_vec();
+        self.read(move |c| email::find_emails_by_message_ids(c, &message_ids))
+            .await
+    }
+
+    async fn list_ticket_emails(&self, ticket_id: TicketId) -> StoreResult<Vec<EmailRecord>> {
+        self.read(move |c| email::list_ticket_emails(c, ticket_id))
+            .await
+    }
+
+    async fn list_emails(&self, query: &EmailQuery) -> StoreResult<Vec<EmailRecord>> {
+        let query = query.clone();
+        self.read(move |c| email::list_emails(c, &query)).await
+    }
+
+    async fn count_automatic_emails_since(
+        &self,
+        recipient: &str,
+        since: jiff::Timestamp,
+    ) -> StoreResult<i64> {
+        let recipient = recipient.to_owned();
+        self.read(move |c| email::count_automatic_emails_since(c, &recipient, since))
+            .await
+    }
+
+    async fn find_instance_secret(&self, name: &str) -> StoreResult<Option<Vec<u8>>> {
+        let name = name.to_owned();
+        self.read(move |c| email::find_instance_secret(c, &name))
             .await
     }
 

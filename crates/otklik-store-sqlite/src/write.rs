@@ -18,6 +18,7 @@ use rusqlite::{
 
 use crate::WriteRequest;
 use crate::derived;
+use crate::email;
 use crate::rows::*;
 
 /// Serves write requests until every sender is gone. Each round takes what is queued (up to
@@ -108,6 +109,7 @@ fn constraint_name(message: &str) -> String {
     match table {
         "customer_identities" => "customer_identities.value".into(),
         "idempotency_keys" => "idempotency_keys".into(),
+        "emails" => "emails.dedup_key".into(),
         _ if columns.contains(", ") => table.into(),
         _ => first.into(),
     }
@@ -580,6 +582,23 @@ fn apply(
         Mutation::RebuildDerivedData => {
             pending.flush(transaction)?;
             derived::rebuild(transaction)
+        }
+        Mutation::InsertMailbox(mailbox) => email::insert_mailbox(transaction, mailbox),
+        Mutation::UpdateMailbox(mailbox) => email::update_mailbox(transaction, mailbox),
+        Mutation::SaveImapCursor(cursor) => email::save_imap_cursor(transaction, cursor),
+        Mutation::InsertEmail(record) => email::insert_email(transaction, record),
+        Mutation::UpdateEmail(record) => email::update_email(transaction, record),
+        Mutation::ClaimDueEmails {
+            now,
+            lease_until,
+            limit,
+        } => {
+            let claimed = email::claim_due_emails(transaction, *now, *lease_until, *limit)?;
+            receipt.claimed_emails.extend(claimed);
+            Ok(())
+        }
+        Mutation::InsertInstanceSecret { name, secret } => {
+            email::insert_instance_secret(transaction, name, secret)
         }
         Mutation::Audit(event) => {
             db(transaction.prepare_cached(

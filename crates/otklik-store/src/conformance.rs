@@ -59,7 +59,12 @@ macro_rules! conformance_tests {
             the_search_index_follows_edits_replies_and_merges_and_rebuilds_the_same,
             customers_are_found_by_name_e_mail_and_phone,
             maintained_counts_equal_a_scan_after_every_kind_of_change,
-            saved_views_round_trip_and_personal_views_stay_personal
+            saved_views_round_trip_and_personal_views_stay_personal,
+            mailboxes_round_trip_and_names_and_addresses_are_unique,
+            an_email_is_recorded_once_per_dedup_key_and_found_by_its_message_id,
+            due_outbound_emails_are_claimed_once_until_their_lease_ends,
+            automatic_emails_are_counted_per_recipient_and_hour,
+            imap_cursors_and_instance_secrets_round_trip
         );
     };
     (@cases $factory:path; $($case:ident),+) => {
@@ -1818,5 +1823,393 @@ pub async fn saved_views_round_trip_and_personal_views_stay_personal(store: Arc<
     assert!(
         matches!(again, Err(StoreError::NotFound { .. })),
         "{again:?}"
+    );
+}
+
+fn new_mailbox(name: &str, address: &str) -> otklik_domain::email::Mailbox {
+    otklik_domain::email::Mailbox {
+        id: MailboxId::new(),
+        name: name.into(),
+        address: address.into(),
+        imap_url: Some("imaps://support%40shop.test:secret@imap.shop.test:993/INBOX".into()),
+        smtp_url: None,
+        auto_acknowledge: true,
+        created_at: at(0),
+        updated_at: at(0),
+    }
+}
+
+fn new_email(
+    mailbox: &otklik_domain::email::Mailbox,
+    direction: otklik_domain::email::EmailDirection,
+    dedup_key: &str,
+    second: i64,
+) -> otklik_domain::email::EmailRecord {
+    use otklik_domain::email::{EmailDirection, EmailStatus};
+    let outbound = direction == EmailDirection::Outbound;
+    otklik_domain::email::EmailRecord {
+        id: EmailId::new(),
+        mailbox_id: mailbox.id,
+        direction,
+        status: if outbound {
+            EmailStatus::Queued
+        } else {
+            EmailStatus::Processed
+        },
+        status_reason: None,
+        dedup_key: dedup_key.into(),
+        message_id_header: dedup_key.strip_prefix("mid:").map(str::to_owned),
+        ticket_id: None,
+        message_id: None,
+        raw_sha256: "cd".repeat(32),
+        from_address: Some("buyer@example.com".into()),
+        recipients: vec!["support@shop.test".into(), "копия@example.com".into()],
+        subject: "Где мой заказ?".into(),
+        html_body: Some("<p>Где <b>заказ</b>?</p>".into()),
+        folded_text: Some("> old".into()),
+        automatic: false,
+        attempts: 0,
+        next_attempt_at: outbound.then(|| at(second)),
+        created_at: at(second),
+        updated_at: at(second),
+    }
+}
+
+pub async fn mailboxes_round_trip_and_names_and_addresses_are_unique(store: Arc<dyn Store>) {
+    let support = new_mailbox("support", "support@shop.test");
+    let returns = new_mailbox("returns", "returns@shop.test");
+    commit(
+        &store,
+        vec![
+            Mutation::InsertMailbox(support.clone()),
+            Mutation::InsertMailbox(returns.clone()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        store.find_mailbox(support.id).await.unwrap(),
+        Some(support.clone())
+    );
+    assert_eq!(
+        store.find_mailbox_by_name("returns").await.unwrap(),
+        Some(returns.clone())
+    );
+    assert_eq!(
+        store.list_mailboxes().await.unwrap(),
+        vec![returns.clone(), support.clone()]
+    );
+
+    for (twin, constraint) in [
+        (new_mailbox("support", "other@shop.test"), "mailboxes.name"),
+        (
+            new_mailbox("other", "support@shop.test"),
+            "mailboxes.address",
+        ),
+    ] {
+        let error = store
+            .commit(UnitOfWork::new().with(Mutation::InsertMailbox(twin)))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, StoreError::Conflict { constraint: c } if c == constraint),
+            "{error:?}"
+        );
+    }
+
+    let mut changed = support.clone();
+    changed.smtp_url = Some("smtps://u:p@smtp.shop.test:465".into());
+    changed.auto_acknowledge = false;
+    changed.updated_at = at(5);
+    commit(&store, vec![Mutation::UpdateMailbox(changed.clone())]).await;
+    assert_eq!(store.find_mailbox(support.id).await.unwrap(), Some(changed));
+    let missing = new_mailbox("ghost", "ghost@shop.test");
+    assert!(matches!(
+        store
+            .commit(UnitOfWork::new().with(Mutation::UpdateMailbox(missing)))
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+pub async fn an_email_is_recorded_once_per_dedup_key_and_found_by_its_message_id(
+    store: Arc<dyn Store>,
+) {
+    use otklik_domain::email::{EmailDirection, EmailStatus};
+    let mailbox = new_mailbox("support", "support@shop.test");
+    let customer = new_customer("I", "i@example.com");
+    let ticket = new_ticket(customer.id, "thread", 1);
+    let message = Message {
+        id: MessageId::new(),
+        ticket_id: ticket.id,
+        author: Author::Customer(customer.id),
+        visibility: MessageVisibility::Public,
+        channel: Channel::Email,
+        body: "hello".into(),
+        attachments: vec![],
+        created_at: at(1),
+    };
+    let mut inbound = new_email(&mailbox, EmailDirection::Inbound, "mid:a1@mail.example", 1);
+    inbound.ticket_id = Some(ticket.id);
+    inbound.message_id = Some(message.id);
+    commit(
+        &store,
+        vec![
+            Mutation::InsertMailbox(mailbox.clone()),
+            Mutation::InsertCustomer(customer),
+            Mutation::InsertTicket(ticket.clone()),
+            Mutation::InsertMessage(message),
+            Mutation::InsertEmail(inbound.clone()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        store.find_email(inbound.id).await.unwrap(),
+        Some(inbound.clone())
+    );
+    assert_eq!(
+        store
+            .find_email_by_dedup_key(EmailDirection::Inbound, "mid:a1@mail.example")
+            .await
+            .unwrap(),
+        Some(inbound.clone())
+    );
+    assert_eq!(
+        store
+            .find_email_by_dedup_key(EmailDirection::Outbound, "mid:a1@mail.example")
+            .await
+            .unwrap(),
+        None,
+        "the dedup key is per direction"
+    );
+
+    // The same mail delivered again: refused by the unique key, and the whole unit with it.
+    let twin = new_email(&mailbox, EmailDirection::Inbound, "mid:a1@mail.example", 2);
+    let stray_team = Team {
+        id: TeamId::new(),
+        name: "stray".into(),
+        created_at: at(2),
+    };
+    let error = store
+        .commit(UnitOfWork {
+            mutations: vec![
+                Mutation::InsertTeam(stray_team.clone()),
+                Mutation::InsertEmail(twin),
+            ],
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, StoreError::Conflict { constraint } if constraint == "emails.dedup_key"),
+        "{error:?}"
+    );
+    assert_eq!(store.find_team(stray_team.id).await.unwrap(), None);
+
+    let mut reply = new_email(&mailbox, EmailDirection::Outbound, "mid:r1@shop.test", 3);
+    reply.ticket_id = Some(ticket.id);
+    commit(&store, vec![Mutation::InsertEmail(reply.clone())]).await;
+    let found = store
+        .find_emails_by_message_ids(&[
+            "r1@shop.test".into(),
+            "unknown@x".into(),
+            "a1@mail.example".into(),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        found.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![reply.id, inbound.id]
+    );
+    assert!(
+        store
+            .find_emails_by_message_ids(&[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .list_ticket_emails(ticket.id)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect::<Vec<_>>(),
+        vec![inbound.id, reply.id]
+    );
+
+    let mut failed = reply.clone();
+    failed.status = EmailStatus::Failed;
+    failed.status_reason = Some("550 5.1.1 no such user".into());
+    failed.attempts = 1;
+    failed.next_attempt_at = None;
+    failed.updated_at = at(4);
+    commit(&store, vec![Mutation::UpdateEmail(failed.clone())]).await;
+    assert_eq!(
+        store.find_email(reply.id).await.unwrap(),
+        Some(failed.clone())
+    );
+    let page = store
+        .list_emails(&EmailQuery {
+            status: EmailStatus::Failed,
+            before: None,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(page, vec![failed.clone()]);
+    let older = store
+        .list_emails(&EmailQuery {
+            status: EmailStatus::Failed,
+            before: Some(failed.id),
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert!(older.is_empty());
+}
+
+pub async fn due_outbound_emails_are_claimed_once_until_their_lease_ends(store: Arc<dyn Store>) {
+    use otklik_domain::email::EmailDirection;
+    let mailbox = new_mailbox("support", "support@shop.test");
+    commit(&store, vec![Mutation::InsertMailbox(mailbox.clone())]).await;
+    let due_first = new_email(&mailbox, EmailDirection::Outbound, "mid:o1@shop.test", 10);
+    let due_second = new_email(&mailbox, EmailDirection::Outbound, "mid:o2@shop.test", 20);
+    let later = new_email(&mailbox, EmailDirection::Outbound, "mid:o3@shop.test", 1000);
+    commit(
+        &store,
+        vec![
+            Mutation::InsertEmail(due_first.clone()),
+            Mutation::InsertEmail(due_second.clone()),
+            Mutation::InsertEmail(later.clone()),
+        ],
+    )
+    .await;
+
+    let claimed = store.claim_due_emails(at(100), at(400), 10).await.unwrap();
+    let mut claimed_ids: Vec<_> = claimed.iter().map(|e| e.id).collect();
+    claimed_ids.sort();
+    assert_eq!(claimed_ids, vec![due_first.id, due_second.id]);
+    assert!(claimed.iter().all(|e| e.next_attempt_at == Some(at(400))));
+    assert!(
+        store
+            .claim_due_emails(at(200), at(500), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased e-mails are not claimed again before the lease ends"
+    );
+    let one = store.claim_due_emails(at(401), at(700), 1).await.unwrap();
+    assert_eq!(one.len(), 1, "the limit holds");
+
+    // Concurrent claimers never get the same e-mail twice.
+    let (a, b) = tokio::join!(
+        store.claim_due_emails(at(2000), at(3000), 10),
+        store.claim_due_emails(at(2000), at(3000), 10)
+    );
+    let mut both: Vec<_> = a
+        .unwrap()
+        .into_iter()
+        .chain(b.unwrap())
+        .map(|e| e.id)
+        .collect();
+    both.sort();
+    let mut expected = vec![due_first.id, due_second.id, later.id];
+    expected.sort();
+    assert_eq!(both, expected);
+}
+
+pub async fn automatic_emails_are_counted_per_recipient_and_hour(store: Arc<dyn Store>) {
+    use otklik_domain::email::EmailDirection;
+    let mailbox = new_mailbox("support", "support@shop.test");
+    commit(&store, vec![Mutation::InsertMailbox(mailbox.clone())]).await;
+    let mut mutations = Vec::new();
+    for (n, (recipient, second, automatic)) in [
+        ("bot@example.com", 10, true),
+        ("bot@example.com", 20, true),
+        ("bot@example.com", 30, false),
+        ("other@example.com", 40, true),
+        ("bot@example.com", -5000, true),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut email = new_email(
+            &mailbox,
+            EmailDirection::Outbound,
+            &format!("mid:auto{n}@shop.test"),
+            second,
+        );
+        email.recipients = vec![recipient.into()];
+        email.automatic = automatic;
+        mutations.push(Mutation::InsertEmail(email));
+    }
+    commit(&store, mutations).await;
+    assert_eq!(
+        store
+            .count_automatic_emails_since("bot@example.com", at(0))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .count_automatic_emails_since("other@example.com", at(0))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .count_automatic_emails_since("nobody@example.com", at(0))
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+pub async fn imap_cursors_and_instance_secrets_round_trip(store: Arc<dyn Store>) {
+    let mailbox = new_mailbox("support", "support@shop.test");
+    commit(&store, vec![Mutation::InsertMailbox(mailbox.clone())]).await;
+    assert_eq!(store.find_imap_cursor(mailbox.id).await.unwrap(), None);
+    for (uid_validity, last_uid) in [(7_u32, 10_u32), (4_000_000_000, 4_000_000_001)] {
+        let cursor = ImapCursorRecord {
+            mailbox_id: mailbox.id,
+            uid_validity,
+            last_uid,
+            updated_at: at(1),
+        };
+        commit(&store, vec![Mutation::SaveImapCursor(cursor)]).await;
+        assert_eq!(
+            store.find_imap_cursor(mailbox.id).await.unwrap(),
+            Some(cursor)
+        );
+    }
+
+    assert_eq!(
+        store.find_instance_secret("reply-token").await.unwrap(),
+        None
+    );
+    commit(
+        &store,
+        vec![Mutation::InsertInstanceSecret {
+            name: "reply-token".into(),
+            secret: vec![1, 2, 3],
+        }],
+    )
+    .await;
+    assert_eq!(
+        store.find_instance_secret("reply-token").await.unwrap(),
+        Some(vec![1, 2, 3])
+    );
+    let error = store
+        .commit(UnitOfWork::new().with(Mutation::InsertInstanceSecret {
+            name: "reply-token".into(),
+            secret: vec![9],
+        }))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, StoreError::Conflict { constraint } if constraint == "instance_secrets.name"),
+        "{error:?}"
     );
 }

@@ -82,6 +82,12 @@ pub fn events_of(unit: &UnitOfWork) -> Vec<ChangeEvent> {
                     push(ChangeKind::TicketUpdated, *ticket_id);
                 }
             }
+            // Delivery status of a reply changed (sent, failed, retried).
+            Mutation::UpdateEmail(email) => {
+                if let Some(ticket_id) = email.ticket_id {
+                    push(ChangeKind::TicketUpdated, ticket_id);
+                }
+            }
             _ => {}
         }
     }

@@ -175,6 +175,77 @@ pub trait Store: Send + Sync + 'static {
     /// ever in doubt); normal writes keep both current in their own transaction.
     async fn rebuild_derived_data(&self) -> StoreResult<()>;
 
+    // Email.
+
+    /// A mailbox.
+    async fn find_mailbox(
+        &self,
+        id: otklik_domain::ids::MailboxId,
+    ) -> StoreResult<Option<otklik_domain::email::Mailbox>>;
+    /// The mailbox with this (normalised) name.
+    async fn find_mailbox_by_name(
+        &self,
+        name: &str,
+    ) -> StoreResult<Option<otklik_domain::email::Mailbox>>;
+    /// Every mailbox, by name.
+    async fn list_mailboxes(&self) -> StoreResult<Vec<otklik_domain::email::Mailbox>>;
+    /// How far a mailbox's IMAP folder has been fetched.
+    async fn find_imap_cursor(
+        &self,
+        mailbox_id: otklik_domain::ids::MailboxId,
+    ) -> StoreResult<Option<ImapCursorRecord>>;
+    /// An e-mail.
+    async fn find_email(
+        &self,
+        id: otklik_domain::ids::EmailId,
+    ) -> StoreResult<Option<otklik_domain::email::EmailRecord>>;
+    /// The e-mail of this direction with this dedup key.
+    async fn find_email_by_dedup_key(
+        &self,
+        direction: otklik_domain::email::EmailDirection,
+        dedup_key: &str,
+    ) -> StoreResult<Option<otklik_domain::email::EmailRecord>>;
+    /// E-mails (either direction) whose Message-ID header is one of `message_ids`, newest
+    /// first: how a reply finds its thread.
+    async fn find_emails_by_message_ids(
+        &self,
+        message_ids: &[String],
+    ) -> StoreResult<Vec<otklik_domain::email::EmailRecord>>;
+    /// Every e-mail of a ticket, oldest first.
+    async fn list_ticket_emails(
+        &self,
+        ticket_id: TicketId,
+    ) -> StoreResult<Vec<otklik_domain::email::EmailRecord>>;
+    /// A page of e-mails with a status, newest first.
+    async fn list_emails(
+        &self,
+        query: &EmailQuery,
+    ) -> StoreResult<Vec<otklik_domain::email::EmailRecord>>;
+    /// How many automatic e-mails went (or wait to go) to `recipient` since `since`.
+    async fn count_automatic_emails_since(
+        &self,
+        recipient: &str,
+        since: jiff::Timestamp,
+    ) -> StoreResult<i64>;
+    /// Leases due outbound e-mails (see [`Mutation::ClaimDueEmails`]).
+    async fn claim_due_emails(
+        &self,
+        now: jiff::Timestamp,
+        lease_until: jiff::Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<otklik_domain::email::EmailRecord>> {
+        let receipt = self
+            .commit(UnitOfWork::new().with(Mutation::ClaimDueEmails {
+                now,
+                lease_until,
+                limit,
+            }))
+            .await?;
+        Ok(receipt.claimed_emails)
+    }
+    /// A named instance secret (the key that signs reply tokens).
+    async fn find_instance_secret(&self, name: &str) -> StoreResult<Option<Vec<u8>>>;
+
     // Audit.
 
     /// The audit history of one object, oldest first.

@@ -176,3 +176,22 @@ pub struct TicketCountQuery {
 /// recent conversations, so the best of the newest matches is what they want, and an older one
 /// is reached with a more specific query or a filter.
 pub const RANKED_MATCHES: i64 = 500;
+
+/// How far a mailbox's IMAP folder has been fetched: every message with a smaller or equal UID
+/// under this UIDVALIDITY is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImapCursorRecord {
+    pub mailbox_id: otklik_domain::ids::MailboxId,
+    pub uid_validity: u32,
+    pub last_uid: u32,
+    pub updated_at: jiff::Timestamp,
+}
+
+/// A page of e-mails with a given status (quarantine, failed replies), newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailQuery {
+    pub status: otklik_domain::email::EmailStatus,
+    /// Only e-mails older than this one (keyset cursor).
+    pub before: Option<otklik_domain::ids::EmailId>,
+    pub limit: u32,
+}

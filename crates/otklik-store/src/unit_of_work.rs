@@ -10,7 +10,9 @@ use otklik_domain::ids::{
 use otklik_domain::message::Message;
 use otklik_domain::ticket::{NewTicket, Ticket};
 
-use crate::records::{ApiTokenRecord, IdempotencyRecord, SessionRecord, SetupTokenRecord};
+use crate::records::{
+    ApiTokenRecord, IdempotencyRecord, ImapCursorRecord, SessionRecord, SetupTokenRecord,
+};
 
 /// One change to persist. Each maps to a few SQL statements in each backend.
 #[derive(Debug, Clone)]
@@ -113,6 +115,32 @@ pub enum Mutation {
     DeleteView(otklik_domain::ids::ViewId),
     /// Recomputes the search index and the queue counters from the tables.
     RebuildDerivedData,
+    /// Adds a mailbox; fails with `Conflict { constraint: "mailboxes.name" }` or
+    /// `"mailboxes.address"` when either is taken.
+    InsertMailbox(otklik_domain::email::Mailbox),
+    /// Saves every field of a mailbox.
+    UpdateMailbox(otklik_domain::email::Mailbox),
+    /// Remembers how far a mailbox's IMAP folder has been fetched.
+    SaveImapCursor(ImapCursorRecord),
+    /// Records an e-mail; fails with `Conflict { constraint: "emails.dedup_key" }` when an
+    /// e-mail of the same direction and dedup key exists (the same mail delivered twice).
+    InsertEmail(otklik_domain::email::EmailRecord),
+    /// Saves an e-mail's status, reason, attempts, schedule, ticket and message.
+    UpdateEmail(otklik_domain::email::EmailRecord),
+    /// Leases up to `limit` queued outbound e-mails due at `now` until `lease_until` (so no
+    /// other worker or node takes them meanwhile) and reports them in
+    /// [`CommitReceipt::claimed_emails`], oldest due first.
+    ClaimDueEmails {
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    },
+    /// Stores a named instance secret once; fails with `Conflict { constraint:
+    /// "instance_secrets.name" }` when another node stored it first.
+    InsertInstanceSecret {
+        name: String,
+        secret: Vec<u8>,
+    },
 }
 
 /// An ordered list of mutations that succeed or fail together.
@@ -145,4 +173,6 @@ impl UnitOfWork {
 pub struct CommitReceipt {
     /// The numbers given to inserted tickets, in the order of their `InsertTicket` mutations.
     pub ticket_numbers: Vec<i64>,
+    /// The e-mails leased by `ClaimDueEmails`, as they are after the lease.
+    pub claimed_emails: Vec<otklik_domain::email::EmailRecord>,
 }
