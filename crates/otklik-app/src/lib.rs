@@ -10,6 +10,7 @@ pub mod auth;
 pub mod customers;
 mod error;
 pub mod idempotency;
+pub mod mail;
 pub mod search;
 pub mod staff;
 pub mod tickets;
@@ -48,6 +49,8 @@ pub struct App {
     pub blobs: Arc<dyn BlobStore>,
     pub clock: Arc<dyn Clock>,
     pub limits: Limits,
+    /// Mail protocols, when this process talks to mail servers ("test connection").
+    pub mail_transport: Option<Arc<dyn mail::MailTransport>>,
 }
 
 impl std::fmt::Debug for App {
@@ -66,7 +69,14 @@ impl App {
             blobs,
             clock,
             limits: Limits::default(),
+            mail_transport: None,
         }
+    }
+
+    /// The same application, talking to mail servers through `transport`.
+    pub fn with_mail_transport(mut self, transport: Arc<dyn mail::MailTransport>) -> Self {
+        self.mail_transport = Some(transport);
+        self
     }
 }
 

@@ -547,7 +547,18 @@ impl App {
                 set("visibility", input.visibility),
             ];
             changes.extend(diff(&before, &ticket));
-            let unit = UnitOfWork::new()
+            // A public reply on an e-mail ticket goes out through the outbox, queued in the
+            // same transaction as the message so neither exists without the other.
+            let outbound = match (input.author, input.visibility) {
+                (AuthorKind::Agent, MessageVisibility::Public) => {
+                    self.outbound_reply(&ticket, &message).await?
+                }
+                _ => None,
+            };
+            if let Some(email) = &outbound {
+                changes.push(set("email_id", email.id));
+            }
+            let mut unit = UnitOfWork::new()
                 .with(Mutation::InsertMessage(message.clone()))
                 .with(Mutation::UpdateTicket {
                     ticket: ticket.clone(),
@@ -561,6 +572,9 @@ impl App {
                     ticket_id.0,
                     changes,
                 )));
+            if let Some(email) = outbound {
+                unit.push(Mutation::InsertEmail(email));
+            }
             match commit_with_key(self.store.as_ref(), unit, key, "message", message_id.0, now)
                 .await
             {

@@ -42,7 +42,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a stopping server may take to finish before it is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long `otklik admin create` and `otklik token create` may take.
-const CLI_TIMEOUT: Duration = Duration::from_secs(120);
+pub(crate) const CLI_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long seeding with `otklik demo` may take.
 const SEED_TIMEOUT: Duration = Duration::from_secs(1800);
 /// Quiet time before the idle memory is read.
@@ -83,7 +83,7 @@ pub enum BenchBackend {
 }
 
 impl BenchBackend {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             BenchBackend::Sqlite => "sqlite",
             BenchBackend::Postgres => "postgres",
@@ -157,7 +157,7 @@ impl Latency {
 
 /// The nearest-rank percentile of `sorted` (ascending): the smallest sample that at least `p`
 /// percent of the samples are less than or equal to.
-fn percentile(sorted: &[Duration], p: f64) -> Option<Duration> {
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Option<Duration> {
     if sorted.is_empty() {
         return None;
     }
@@ -672,8 +672,8 @@ async fn bench_backend(
 }
 
 /// The environment of every child process of one backend's run.
-struct Env {
-    vars: Vec<(String, String)>,
+pub(crate) struct Env {
+    pub(crate) vars: Vec<(String, String)>,
     /// Where the children's logs go.
     log: PathBuf,
     /// The data folder (the SQLite database lives there).
@@ -681,7 +681,7 @@ struct Env {
 }
 
 impl Env {
-    fn new(data_dir: &Path) -> Env {
+    pub(crate) fn new(data_dir: &Path) -> Env {
         Env {
             vars: vec![
                 ("OTKLIK_DATA_DIR".into(), data_dir.display().to_string()),
@@ -933,14 +933,18 @@ impl ChildGuard {
 }
 
 /// A running `otklik serve`.
-struct Server {
+pub(crate) struct Server {
     child: ChildGuard,
     pid: u32,
     base_url: String,
 }
 
 impl Server {
-    async fn start(exe: &Path, env: &Env, client: &reqwest::Client) -> anyhow::Result<Server> {
+    pub(crate) async fn start(
+        exe: &Path,
+        env: &Env,
+        client: &reqwest::Client,
+    ) -> anyhow::Result<Server> {
         let port = free_port()?;
         let mut command = env.command(exe, &["serve"])?;
         command
@@ -983,7 +987,7 @@ impl Server {
     }
 
     /// Asks the server to shut down gracefully (SIGTERM), killing it if it takes too long.
-    async fn stop(mut self) -> anyhow::Result<()> {
+    pub(crate) async fn stop(mut self) -> anyhow::Result<()> {
         let asked = Command::new("kill")
             .args(["-TERM", &self.pid.to_string()])
             .stdout(Stdio::null())
@@ -1007,13 +1011,13 @@ impl Server {
 }
 
 /// A free loopback port (there is a small window in which another process could take it).
-fn free_port() -> anyhow::Result<u16> {
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").context("cannot find a free port")?;
     Ok(listener.local_addr()?.port())
 }
 
 /// Runs `otklik args…` to completion (at most `timeout`) and returns its standard output.
-async fn run_cli(
+pub(crate) async fn run_cli(
     exe: &Path,
     env: &Env,
     args: &[&str],
@@ -1954,9 +1958,9 @@ async fn scale_phase(
 // ---------------------------------------------------------------------------------------------
 // PostgreSQL
 
-struct BenchDatabase {
-    name: String,
-    url: String,
+pub(crate) struct BenchDatabase {
+    pub(crate) name: String,
+    pub(crate) url: String,
 }
 
 /// Refuses an admin URL that points anywhere but this machine.
@@ -1996,7 +2000,7 @@ async fn admin_client(admin_url: &str) -> anyhow::Result<tokio_postgres::Client>
     Ok(client)
 }
 
-async fn create_database(admin_url: &str) -> anyhow::Result<BenchDatabase> {
+pub(crate) async fn create_database(admin_url: &str) -> anyhow::Result<BenchDatabase> {
     let name = format!("otklik_bench_{}", uuid::Uuid::now_v7().simple());
     let client = admin_client(admin_url).await?;
     client
@@ -2019,7 +2023,7 @@ async fn analyze(database_url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn drop_database(admin_url: &str, name: &str) -> anyhow::Result<()> {
+pub(crate) async fn drop_database(admin_url: &str, name: &str) -> anyhow::Result<()> {
     let client = admin_client(admin_url).await?;
     client
         .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))

@@ -33,6 +33,19 @@ pub struct Settings {
     /// PostgreSQL connections per node.
     pub pg_max_connections: usize,
     pub log_format: LogFormat,
+    /// Where the inbound SMTP listener listens (for an MTA relaying mail to Otklik); off when
+    /// unset.
+    pub smtp_listen: Option<SocketAddr>,
+    /// Domains the SMTP listener accepts mail for, beyond those of the mailboxes.
+    pub smtp_domains: Vec<String>,
+    /// Seconds between IMAP polls when the server offers no IDLE (and between re-reads of the
+    /// mailbox list).
+    pub mail_poll_seconds: u64,
+    /// Milliseconds between outbox rounds.
+    pub outbox_interval_ms: u64,
+    /// Mark the workspace's cookies `Secure` (serve over HTTPS, e.g. behind a TLS proxy). Off by
+    /// default so `otklik serve` works on http://127.0.0.1 out of the box.
+    pub secure_cookies: bool,
 }
 
 impl Default for Settings {
@@ -44,6 +57,11 @@ impl Default for Settings {
             attachments_dir: None,
             pg_max_connections: 16,
             log_format: LogFormat::Text,
+            smtp_listen: None,
+            smtp_domains: Vec::new(),
+            mail_poll_seconds: 60,
+            outbox_interval_ms: 1000,
+            secure_cookies: false,
         }
     }
 }
@@ -57,6 +75,11 @@ impl std::fmt::Debug for Settings {
             .field("attachments_dir", &self.attachments_dir)
             .field("pg_max_connections", &self.pg_max_connections)
             .field("log_format", &self.log_format)
+            .field("smtp_listen", &self.smtp_listen)
+            .field("smtp_domains", &self.smtp_domains)
+            .field("mail_poll_seconds", &self.mail_poll_seconds)
+            .field("outbox_interval_ms", &self.outbox_interval_ms)
+            .field("secure_cookies", &self.secure_cookies)
             .finish()
     }
 }
@@ -87,6 +110,11 @@ const ENV: &[&str] = &[
     "OTKLIK_ATTACHMENTS_DIR",
     "OTKLIK_PG_MAX_CONNECTIONS",
     "OTKLIK_LOG_FORMAT",
+    "OTKLIK_SMTP_LISTEN",
+    "OTKLIK_SMTP_DOMAINS",
+    "OTKLIK_MAIL_POLL_SECONDS",
+    "OTKLIK_OUTBOX_INTERVAL_MS",
+    "OTKLIK_SECURE_COOKIES",
 ];
 
 impl Settings {
@@ -131,6 +159,25 @@ impl Settings {
                             return Err(invalid(&format!("{other:?} is neither text nor json")));
                         }
                     }
+                }
+                "OTKLIK_SMTP_LISTEN" => {
+                    settings.smtp_listen = Some(value.parse().map_err(|e| invalid(&e))?)
+                }
+                "OTKLIK_SMTP_DOMAINS" => {
+                    settings.smtp_domains = value
+                        .split(',')
+                        .map(|domain| domain.trim().to_lowercase())
+                        .filter(|domain| !domain.is_empty())
+                        .collect()
+                }
+                "OTKLIK_MAIL_POLL_SECONDS" => {
+                    settings.mail_poll_seconds = value.parse().map_err(|e| invalid(&e))?
+                }
+                "OTKLIK_SECURE_COOKIES" => {
+                    settings.secure_cookies = value.parse().map_err(|e| invalid(&e))?
+                }
+                "OTKLIK_OUTBOX_INTERVAL_MS" => {
+                    settings.outbox_interval_ms = value.parse().map_err(|e| invalid(&e))?
                 }
                 _ => {}
             }

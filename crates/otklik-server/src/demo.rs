@@ -199,6 +199,7 @@ async fn load_demo_with(
         blobs: app.blobs.clone(),
         clock: clock.clone(),
         limits: app.limits,
+        mail_transport: None,
     };
     let mut rng = StdRng::seed_from_u64(DEMO_SEED);
     let staff = Arc::new(ensure_staff(&demo_app, &clock, principal).await?);

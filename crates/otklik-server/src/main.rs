@@ -1,8 +1,10 @@
 //! The `otklik` binary: one program that runs the whole helpdesk, plus the operator commands.
 
 mod bench;
+mod bench_mail;
 mod config;
 mod demo;
+mod mail;
 mod node;
 mod serve;
 
@@ -61,6 +63,83 @@ enum Command {
     },
     /// Drive servers over HTTP and print throughput, latency and memory figures.
     Bench(BenchArgs),
+    /// Measure e-mail ingestion through the SMTP listener and the pipe.
+    BenchMail(BenchMailArgs),
+    /// Manage support mailboxes.
+    Mailbox {
+        #[command(subcommand)]
+        command: MailboxCommand,
+    },
+    /// Feed e-mail to Otklik.
+    Mail {
+        #[command(subcommand)]
+        command: MailCommand,
+    },
+}
+
+/// Flags of `otklik bench-mail`.
+#[derive(Debug, clap::Args)]
+struct BenchMailArgs {
+    /// Backends to measure: sqlite, postgres (repeat or comma-separate).
+    #[arg(long = "backend", value_delimiter = ',', default_values_t = ["sqlite".to_owned(), "postgres".to_owned()])]
+    backends: Vec<String>,
+    /// Messages sent through the SMTP listener.
+    #[arg(long, default_value_t = 5_000)]
+    smtp_messages: usize,
+    /// Messages fed through `otklik mail ingest`, one process each.
+    #[arg(long, default_value_t = 500)]
+    pipe_messages: usize,
+    /// Concurrent SMTP clients and pipe processes.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// PostgreSQL admin URL; a fresh database is created under it and dropped afterwards.
+    #[arg(
+        long,
+        env = "OTKLIK_TEST_PG_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/test"
+    )]
+    pg_url: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum MailboxCommand {
+    /// Add a mailbox (as the admin page does).
+    Add {
+        /// A short name: letters, digits, '-', '_', '.'.
+        #[arg(long)]
+        name: String,
+        /// The address customers write to.
+        #[arg(long)]
+        address: String,
+        /// imaps://user:password@host:993/INBOX (user and password percent-encoded).
+        #[arg(long)]
+        imap_url: Option<String>,
+        /// smtps://user:password@host:465 or smtp://user:password@host:587.
+        #[arg(long)]
+        smtp_url: Option<String>,
+        /// Send no automatic acknowledgement for new e-mail tickets.
+        #[arg(long)]
+        no_auto_acknowledge: bool,
+    },
+    /// List mailboxes (passwords hidden).
+    List,
+    /// Try a mailbox's IMAP and SMTP servers.
+    Test {
+        /// The mailbox's name.
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum MailCommand {
+    /// Ingest one raw message from standard input (for Postfix/Exim pipe delivery). Prints the
+    /// ticket number, `duplicate`, `quarantined: …` or `ignored: …`; exits 0 once the message is
+    /// durably handled and 75 (temporary failure) when it could not be stored, so the MTA retries.
+    Ingest {
+        /// The mailbox it arrived for; the default mailbox (created on first use) when absent.
+        #[arg(long)]
+        mailbox: Option<String>,
+    },
 }
 
 /// Flags of `otklik bench`.
@@ -262,7 +341,146 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(args) => bench::run(args.into_options()?).await,
+        Command::BenchMail(args) => {
+            let backends = args
+                .backends
+                .iter()
+                .map(|name| match name.as_str() {
+                    "sqlite" => Ok(bench::BenchBackend::Sqlite),
+                    "postgres" => Ok(bench::BenchBackend::Postgres),
+                    other => anyhow::bail!("unknown backend {other:?}; use sqlite or postgres"),
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            bench_mail::run(bench_mail::MailBenchOptions {
+                backends,
+                smtp_messages: args.smtp_messages,
+                pipe_messages: args.pipe_messages,
+                concurrency: args.concurrency.max(1),
+                pg_url: args.pg_url,
+            })
+            .await
+        }
+        Command::Mailbox { command } => mailbox_command(&settings, command).await,
+        Command::Mail {
+            command: MailCommand::Ingest { mailbox },
+        } => match ingest_stdin(&settings, mailbox).await {
+            Ok(summary) => {
+                println!("{summary}");
+                Ok(())
+            }
+            Err(error) => {
+                // EX_TEMPFAIL: the MTA keeps the message and tries again later.
+                eprintln!("otklik mail ingest: the message was not stored: {error:#}");
+                std::process::exit(75);
+            }
+        },
     }
+}
+
+async fn mailbox_command(settings: &Settings, command: MailboxCommand) -> anyhow::Result<()> {
+    let app = node::build_app(settings).await?;
+    match command {
+        MailboxCommand::Add {
+            name,
+            address,
+            imap_url,
+            smtp_url,
+            no_auto_acknowledge,
+        } => {
+            let mailbox = app
+                .create_mailbox_from_cli(otklik_app::mail::MailboxInput {
+                    name,
+                    address,
+                    imap_url,
+                    smtp_url,
+                    auto_acknowledge: !no_auto_acknowledge,
+                })
+                .await
+                .map_err(|error| anyhow::anyhow!("{error}"))?;
+            eprintln!("mailbox {} <{}> added", mailbox.name, mailbox.address);
+        }
+        MailboxCommand::List => {
+            for mailbox in app.mailboxes().await.map_err(|e| anyhow::anyhow!("{e}"))? {
+                let url = |url: &Option<String>| {
+                    url.as_deref()
+                        .map_or("-".to_owned(), otklik_app::mail::redact_url)
+                };
+                println!(
+                    "{}\t{}\timap={}\tsmtp={}",
+                    mailbox.name,
+                    mailbox.address,
+                    url(&mailbox.imap_url),
+                    url(&mailbox.smtp_url)
+                );
+            }
+        }
+        MailboxCommand::Test { name } => {
+            use otklik_app::mail::MailTransport;
+            let mailbox = app
+                .mailbox_named(&name)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .with_context(|| format!("no mailbox named {name:?}"))?;
+            let mut failed = false;
+            for (label, url, imap) in [
+                ("IMAP", &mailbox.imap_url, true),
+                ("SMTP", &mailbox.smtp_url, false),
+            ] {
+                let Some(url) = url else {
+                    println!("{label}: not configured");
+                    continue;
+                };
+                let result = if imap {
+                    mail::Transport.check_imap(url).await
+                } else {
+                    mail::Transport.check_smtp(url).await
+                };
+                match result {
+                    Ok(()) => println!("{label}: ok"),
+                    Err(error) => {
+                        failed = true;
+                        println!("{label}: {error}");
+                    }
+                }
+            }
+            if failed {
+                anyhow::bail!("the mailbox's servers did not all answer");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `otklik mail ingest`: reads the whole message, then stores it; any error is a temporary
+/// failure for the MTA.
+async fn ingest_stdin(settings: &Settings, mailbox: Option<String>) -> anyhow::Result<String> {
+    use std::io::Read;
+    let limit = otklik_app::mail::MAX_RAW_EMAIL_BYTES as u64 + 1;
+    let mut raw = Vec::new();
+    std::io::stdin()
+        .lock()
+        .take(limit)
+        .read_to_end(&mut raw)
+        .context("cannot read the message from standard input")?;
+    let app = node::build_app(settings).await?;
+    let mailbox = match mailbox {
+        Some(name) => app
+            .mailbox_named(&name)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .with_context(|| {
+                format!("no mailbox named {name:?} (add it with otklik mailbox add)")
+            })?,
+        None => app
+            .default_mailbox()
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+    };
+    let outcome = app
+        .ingest_email(&mailbox, raw)
+        .await
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    Ok(outcome.summary())
 }
 
 /// The demo acts as the first admin; it needs one to exist.

@@ -1,6 +1,8 @@
 //! `otklik serve`: the HTTP server with graceful shutdown.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusBuilder;
@@ -8,12 +10,14 @@ use otklik_web::AppState;
 use tokio::net::TcpListener;
 
 use crate::config::Settings;
-use crate::node;
+use crate::{mail, node};
 
 /// Runs the server until SIGTERM or Ctrl-C, then stops taking requests, finishes the ones in
 /// flight, and closes the database (the SQLite writer commits what it holds first).
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
-    let app = node::build_app(&settings).await?;
+    let app = node::build_app(&settings)
+        .await?
+        .with_mail_transport(Arc::new(mail::Transport));
     let metrics = PrometheusBuilder::new()
         .install_recorder()
         .context("cannot install the metrics recorder")?;
@@ -35,9 +39,29 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         );
     }
 
+    let (stop_mail, mail_stopped) = tokio::sync::watch::channel(false);
+    let mail_workers = tokio::spawn(mail::run_workers(
+        app.clone(),
+        mail::MailWorkerOptions {
+            smtp_listen: settings.smtp_listen,
+            smtp_domains: settings.smtp_domains.clone(),
+            max_message_bytes: otklik_app::mail::MAX_RAW_EMAIL_BYTES,
+            poll_interval: Duration::from_secs(settings.mail_poll_seconds.max(1)),
+            outbox_interval: Duration::from_millis(settings.outbox_interval_ms.max(10)),
+        },
+        mail_stopped,
+    ));
+
+    let pages = otklik_ui::router(
+        app.clone(),
+        otklik_ui::UiConfig {
+            secure_cookies: settings.secure_cookies,
+            ..otklik_ui::UiConfig::default()
+        },
+    );
     let state = AppState::new(app, Some(metrics));
     let ready = state.ready.clone();
-    let router = otklik_web::router(state);
+    let router = otklik_web::router_with_pages(state, Some(pages));
     axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
@@ -46,6 +70,12 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         })
         .await
         .context("the HTTP server failed")?;
+    let _ = stop_mail.send(true);
+    match mail_workers.await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::error!(%error, "mail workers failed"),
+        Err(error) => tracing::error!(%error, "mail workers panicked"),
+    }
     tracing::info!("stopped");
     Ok(())
 }

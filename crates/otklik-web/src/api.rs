@@ -2,6 +2,7 @@
 
 pub mod customers;
 pub mod events;
+pub mod mail;
 pub mod search;
 pub mod staff;
 pub mod tickets;
@@ -75,6 +76,14 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(search::list_views, search::create_view))
         .routes(routes!(search::delete_view))
         .routes(routes!(search::view_tickets))
-        .routes(routes!(events::events));
+        .routes(routes!(events::events))
+        .routes(routes!(mail::list_mailboxes, mail::create_mailbox))
+        .routes(routes!(mail::test_mailbox))
+        .routes(routes!(mail::list_emails))
+        .routes(routes!(mail::get_email))
+        .routes(routes!(mail::raw_email))
+        .routes(routes!(mail::retry_email))
+        .routes(routes!(mail::reprocess_email))
+        .routes(routes!(mail::ticket_emails));
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
 }

@@ -61,11 +61,18 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     api::router().split_for_parts().1
 }
 
-/// The whole HTTP application.
+/// The API alone (what tests and API-only deployments serve).
 pub fn router(state: AppState) -> Router {
+    router_with_pages(state, None)
+}
+
+/// The API, and `pages` (the agent workspace) for every path the API does not own: `/api/*`,
+/// `/healthz`, `/readyz` and `/metrics` always answer as the API, unknown `/api/*` paths with a
+/// JSON problem; everything else goes to `pages` with its own error pages and headers.
+pub fn router_with_pages(state: AppState, pages: Option<Router>) -> Router {
     let (api_routes, openapi) = api::router().split_for_parts();
     let openapi = Arc::new(openapi);
-    Router::new()
+    let api = Router::new()
         .merge(api_routes)
         .route(
             "/api/v1/openapi.json",
@@ -74,8 +81,14 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/api", axum::routing::any(|| async { ApiError::NotFound }))
+        .route(
+            "/api/{*rest}",
+            axum::routing::any(|| async { ApiError::NotFound }),
+        )
         .fallback(|| async { ApiError::NotFound })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
+    let api = api
         .layer(middleware::from_fn(record_metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
@@ -87,7 +100,11 @@ pub fn router(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http())
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .with_state(state)
+        .with_state(state);
+    match pages {
+        Some(pages) => api.fallback_service(pages),
+        None => api,
+    }
 }
 
 /// Alive: the process answers.

@@ -66,6 +66,14 @@ enum Kind {
     View,
     /// `/audit/{object_id}`: any id.
     AnyObject,
+    /// A support mailbox (admins only).
+    Mailbox,
+    /// An e-mail, in or out, of a ticket or quarantined.
+    Email,
+    /// A failed outbound e-mail (what "retry" takes).
+    FailedEmail,
+    /// A quarantined inbound e-mail (what "reprocess" takes).
+    QuarantinedEmail,
 }
 
 /// Who may reach an object (given a role and scope that allow the action at all).
@@ -84,6 +92,8 @@ enum Reach {
     /// A personal view: its owner's (agent id) alone; anyone else gets "not found", whatever
     /// their role.
     PersonalTo(String),
+    /// Mail that belongs to no ticket (the quarantine): admins with the admin scope only.
+    ChannelAdmins,
 }
 
 /// One id the walk sends.
@@ -121,6 +131,7 @@ impl Target {
         match &self.reach {
             Reach::Everyone | Reach::OwnedBy(_) => true,
             Reach::PersonalTo(owner) => *owner == caller.agent_id,
+            Reach::ChannelAdmins => caller.role == Role::Admin && caller.has_scope(Scope::Admin),
             Reach::Ticket { team, assignee } => {
                 caller.role >= Role::Supervisor
                     || assignee.as_deref() == Some(caller.agent_id.as_str())
@@ -653,6 +664,84 @@ fn routes() -> Vec<Route> {
             200,
             no_body,
         ),
+        // Email.
+        route(
+            get.clone(),
+            "/api/v1/mailboxes",
+            None,
+            Needs(Admin, AdminScope),
+            200,
+            no_body,
+        ),
+        route(
+            post.clone(),
+            "/api/v1/mailboxes",
+            None,
+            Needs(Admin, AdminScope),
+            201,
+            |_, n| {
+                Some(json!({ "name": format!("walk{n}"), "address": format!("walk{n}@shop.test") }))
+            },
+        ),
+        route(
+            post.clone(),
+            "/api/v1/mailboxes/{id}/test",
+            Some(K::Mailbox),
+            Needs(Admin, AdminScope),
+            200,
+            no_body,
+        ),
+        Route {
+            query: "?status=quarantined",
+            ..route(
+                get.clone(),
+                "/api/v1/emails",
+                None,
+                Needs(Admin, AdminScope),
+                200,
+                no_body,
+            )
+        },
+        route(
+            get.clone(),
+            "/api/v1/emails/{id}",
+            Some(K::Email),
+            Needs(Agent, TicketsRead),
+            200,
+            no_body,
+        ),
+        route(
+            get.clone(),
+            "/api/v1/emails/{id}/raw",
+            Some(K::Email),
+            Needs(Agent, TicketsRead),
+            200,
+            no_body,
+        ),
+        route(
+            post.clone(),
+            "/api/v1/emails/{id}/retry",
+            Some(K::FailedEmail),
+            Needs(Agent, TicketsWrite),
+            200,
+            no_body,
+        ),
+        route(
+            post.clone(),
+            "/api/v1/emails/{id}/reprocess",
+            Some(K::QuarantinedEmail),
+            Needs(Admin, AdminScope),
+            200,
+            no_body,
+        ),
+        route(
+            get.clone(),
+            "/api/v1/tickets/{id}/emails",
+            Some(K::Ticket),
+            Needs(Agent, TicketsRead),
+            200,
+            no_body,
+        ),
         route(post.clone(), "/api/v1/setup", None, Setup, 201, |_, n| {
             Some(json!({
                 "setup_token": format!("not-the-setup-token-{n}"),
@@ -782,6 +871,8 @@ struct Fixture {
     blue_old: TicketInfo,
     sink_ticket: String,
     sink_customer: String,
+    /// The e-mail tickets the Red agent may see (Red's, the one assigned to Red, the unrouted).
+    email_tickets_of_red: Vec<String>,
     targets: BTreeMap<Kind, Vec<Target>>,
 }
 
@@ -1116,6 +1207,62 @@ async fn fixture(test: &TestApp) -> Fixture {
             ));
         }
     }
+    let mailbox = test
+        .app
+        .create_mailbox_from_cli(otklik_app::mail::MailboxInput {
+            name: "walk".into(),
+            address: "walk@shop.test".into(),
+            imap_url: None,
+            smtp_url: None,
+            auto_acknowledge: false,
+        })
+        .await
+        .expect("a mailbox");
+    let mut emails = Vec::new();
+    let mut failed_emails = Vec::new();
+    let mut email_tickets_of_red = Vec::new();
+    for (name, team, assignee) in [
+        ("red", Some(red_team.clone()), None),
+        ("blue", Some(blue_team.clone()), None),
+        (
+            "blue_for_red",
+            Some(blue_team.clone()),
+            Some(red_agent.clone()),
+        ),
+        ("unrouted", None, None),
+    ] {
+        let mail = email_ticket(test, &mailbox, team.as_deref(), assignee.as_deref(), name).await;
+        if name != "blue" {
+            email_tickets_of_red.push(mail.ticket.clone());
+        }
+        let reach = Reach::Ticket { team, assignee };
+        emails.push(Target::new(
+            format!("email:{name}/inbound"),
+            &mail.inbound,
+            reach.clone(),
+        ));
+        emails.push(Target::new(
+            format!("email:{name}/outbound"),
+            &mail.failed,
+            reach.clone(),
+        ));
+        failed_emails.push(Target::new(
+            format!("email:{name}/failed"),
+            &mail.failed,
+            reach,
+        ));
+    }
+    let quarantined = quarantined_email(test, &mailbox, 0).await;
+    emails.push(Target::new(
+        "email:quarantined",
+        &quarantined,
+        Reach::ChannelAdmins,
+    ));
+    let quarantined_emails = vec![Target::new(
+        "email:quarantined",
+        &quarantined,
+        Reach::ChannelAdmins,
+    )];
     let with_unknown = |mut targets: Vec<Target>| {
         targets.push(Target::unknown());
         targets
@@ -1195,6 +1342,17 @@ async fn fixture(test: &TestApp) -> Fixture {
                 Target::new("object:ticket_blue", &blue.id, Reach::Everyone),
             ]),
         ),
+        (
+            Kind::Mailbox,
+            with_unknown(vec![Target::new(
+                "mailbox:walk",
+                mailbox.id.to_string(),
+                Reach::Everyone,
+            )]),
+        ),
+        (Kind::Email, with_unknown(emails)),
+        (Kind::FailedEmail, with_unknown(failed_emails)),
+        (Kind::QuarantinedEmail, with_unknown(quarantined_emails)),
     ]);
     Fixture {
         callers,
@@ -1208,7 +1366,122 @@ async fn fixture(test: &TestApp) -> Fixture {
         blue_old,
         sink_ticket,
         sink_customer,
+        email_tickets_of_red,
         targets,
+    }
+}
+
+/// The e-mails of a ticket that came in by e-mail.
+struct EmailTicket {
+    ticket: String,
+    inbound: String,
+    /// The agent's reply, which failed (the mailbox has no SMTP server).
+    failed: String,
+}
+
+/// A customer e-mail ingested into a new ticket (routed to `team`/`assignee`), answered by the
+/// admin; the answer fails in the outbox because the mailbox cannot send.
+async fn email_ticket(
+    test: &TestApp,
+    mailbox: &otklik_domain::email::Mailbox,
+    team: Option<&str>,
+    assignee: Option<&str>,
+    label: &str,
+) -> EmailTicket {
+    let raw = format!(
+        "From: Mail {label} <mail.{label}@example.com>\r\nTo: {}\r\nSubject: Mail {label}\r\n\
+         Message-ID: <walk-{label}@example.com>\r\nContent-Type: text/plain\r\n\r\nWhere is order {label}?\r\n",
+        mailbox.address
+    );
+    let outcome = test
+        .app
+        .ingest_email(mailbox, raw.into_bytes())
+        .await
+        .expect("ingested");
+    let otklik_app::mail::IngestOutcome::Ticket {
+        ticket_id,
+        email_id,
+        ..
+    } = outcome
+    else {
+        panic!("the mail became a ticket: {outcome:?}");
+    };
+    let patch = test
+        .patch(
+            &format!("/api/v1/tickets/{ticket_id}"),
+            &test.admin_token,
+            json!({ "team_id": team, "assignee_id": assignee }),
+        )
+        .await;
+    assert_eq!(patch.status, StatusCode::OK, "{}", patch.body);
+    let reply = test
+        .post(
+            &format!("/api/v1/tickets/{ticket_id}/messages"),
+            &test.admin_token,
+            json!({ "body": format!("Answer to {label}") }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    let report = test
+        .app
+        .deliver_due_emails(&NoMailServer)
+        .await
+        .expect("an outbox round");
+    assert!(report.failed >= 1, "{report:?}");
+    let emails = test
+        .app
+        .store
+        .list_ticket_emails(ticket_id)
+        .await
+        .expect("the ticket's e-mails");
+    let failed = emails
+        .iter()
+        .find(|email| email.status == otklik_domain::email::EmailStatus::Failed)
+        .expect("the failed reply");
+    EmailTicket {
+        ticket: ticket_id.to_string(),
+        inbound: email_id.to_string(),
+        failed: failed.id.to_string(),
+    }
+}
+
+/// Bytes no parser takes for an e-mail, quarantined; returns the e-mail's id.
+async fn quarantined_email(
+    test: &TestApp,
+    mailbox: &otklik_domain::email::Mailbox,
+    n: u32,
+) -> String {
+    let garbage = format!("\u{0}\u{1} quarantine me {n}").into_bytes();
+    match test
+        .app
+        .ingest_email(mailbox, garbage)
+        .await
+        .expect("ingested")
+    {
+        otklik_app::mail::IngestOutcome::Quarantined { email_id, .. } => email_id.to_string(),
+        other => panic!("expected quarantine, got {other:?}"),
+    }
+}
+
+/// The walk's mailbox has no SMTP server, so the outbox fails without calling this.
+struct NoMailServer;
+
+#[async_trait::async_trait]
+impl otklik_app::mail::MailTransport for NoMailServer {
+    async fn send(
+        &self,
+        _smtp_url: &str,
+        _mail_from: &str,
+        _recipients: &[String],
+        _raw: &[u8],
+    ) -> Result<(), otklik_app::mail::SendFailure> {
+        panic!("the walk's mailbox has no SMTP server to send to")
+    }
+    async fn check_imap(&self, _imap_url: &str) -> Result<(), String> {
+        panic!("the walk's mailbox has no IMAP server")
+    }
+    async fn check_smtp(&self, _smtp_url: &str) -> Result<(), String> {
+        panic!("the walk's mailbox has no SMTP server")
     }
 }
 
@@ -1282,6 +1555,27 @@ async fn throwaway(
         (Kind::View, _) => created(test, "/api/v1/views", view_body(n, true))
             .await
             .str("id"),
+        (Kind::FailedEmail, Reach::Ticket { team, assignee }) => {
+            let mailbox = test
+                .app
+                .mailbox_named("walk")
+                .await
+                .expect("mailboxes")
+                .expect("the walk's mailbox");
+            let label = format!("throwaway{n}");
+            email_ticket(test, &mailbox, team.as_deref(), assignee.as_deref(), &label)
+                .await
+                .failed
+        }
+        (Kind::QuarantinedEmail, _) => {
+            let mailbox = test
+                .app
+                .mailbox_named("walk")
+                .await
+                .expect("mailboxes")
+                .expect("the walk's mailbox");
+            quarantined_email(test, &mailbox, n).await
+        }
         // Agents are not thrown away: the allowed writes on them (a name, a token) are harmless.
         _ => target.id.clone(),
     };
@@ -1755,6 +2049,7 @@ async fn an_agent_never_sees_another_teams_ticket_in_any_list_or_count(backend: 
         &fixture.sink_ticket,
     ]
     .into_iter()
+    .chain(&fixture.email_tickets_of_red)
     .cloned()
     .collect();
     assert_eq!(
@@ -2011,8 +2306,8 @@ async fn an_agent_never_sees_another_teams_ticket_in_any_list_or_count(backend: 
     );
     assert_eq!(
         counts.get(blue_queue),
-        Some(&1),
-        "of the Blue queue, Red counts only the ticket assigned to Red"
+        Some(&2),
+        "of the Blue queue, Red counts only the two tickets assigned to Red (one by e-mail)"
     );
     // The shared views do hold the hidden tickets for the admin, so the counts above left them
     // out rather than never having had them.
@@ -2072,8 +2367,8 @@ async fn an_agent_never_sees_another_teams_ticket_in_any_list_or_count(backend: 
         .await;
     assert_eq!(
         own.body["items"].as_array().unwrap().len(),
-        1,
-        "Blue sees the Blue ticket assigned to Red: {}",
+        2,
+        "Blue sees the two Blue tickets assigned to Red (one by e-mail): {}",
         own.body
     );
 }

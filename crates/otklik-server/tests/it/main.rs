@@ -4,6 +4,7 @@
 mod authz;
 mod cli;
 mod customers;
+mod email;
 mod helpers;
 mod ops;
 mod realtime;

@@ -1,0 +1,394 @@
+//! The inbox: the views with their counters, a view's tickets (keyset pages), and search.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use otklik_app::AppError;
+use otklik_app::views::CountedView;
+use otklik_domain::DomainError;
+use otklik_domain::clock::{from_micros, to_micros};
+use otklik_domain::ids::{TicketId, ViewId};
+use otklik_store::{TicketCursor, TicketFilter};
+use serde::Deserialize;
+
+use crate::UiState;
+use crate::error::UiError;
+use crate::pages::auth::field_message;
+use crate::pages::{Frame, Names, TicketRow, html};
+use crate::session::Staff;
+
+/// Tickets per page of a list.
+pub const PAGE_SIZE: u32 = 25;
+/// Results per search.
+pub const SEARCH_LIMIT: u32 = 50;
+
+/// A view in the left column.
+#[derive(Debug, Clone)]
+pub struct ViewLink {
+    pub id: String,
+    pub name: String,
+    pub count: i64,
+    pub current: bool,
+}
+
+/// The catalogue key of a default view's name; the defaults are stored under their English
+/// names, custom views are shown as their owners named them.
+fn default_view_key(name: &str) -> Option<&'static str> {
+    match name {
+        "My open tickets" => Some("view-my-open"),
+        "Unassigned" => Some("view-unassigned"),
+        "All open" => Some("view-all-open"),
+        "Urgent" => Some("view-urgent"),
+        "Pending > 2 days" => Some("view-pending-idle"),
+        "Solved" => Some("view-solved"),
+        _ => None,
+    }
+}
+
+fn view_links(page: &Frame, views: &[CountedView], current: Option<ViewId>) -> Vec<ViewLink> {
+    views
+        .iter()
+        .map(|counted| ViewLink {
+            id: counted.view.id.to_string(),
+            name: default_view_key(&counted.view.name)
+                .map_or_else(|| counted.view.name.clone(), |key| page.t(key)),
+            count: counted.count,
+            current: Some(counted.view.id) == current,
+        })
+        .collect()
+}
+
+/// `{micros}_{uuid}` of the last ticket of a page.
+fn encode_cursor(cursor: &TicketCursor) -> String {
+    format!("{}_{}", to_micros(cursor.updated_at), cursor.id)
+}
+
+fn decode_cursor(raw: &str) -> Result<TicketCursor, UiError> {
+    let (micros, id) = raw.split_once('_').ok_or(UiError::BadRequest)?;
+    Ok(TicketCursor {
+        updated_at: from_micros(micros.parse().map_err(|_| UiError::BadRequest)?),
+        id: id.parse::<TicketId>().map_err(|_| UiError::BadRequest)?,
+    })
+}
+
+fn parse_view_id(raw: &str) -> Result<ViewId, UiError> {
+    raw.parse().map_err(|_| UiError::NotFound)
+}
+
+#[derive(Template)]
+#[template(path = "inbox.html")]
+struct InboxTemplate {
+    page: Frame,
+    views: Vec<ViewLink>,
+    current_id: String,
+    title: String,
+    count: i64,
+    rows: Vec<TicketRow>,
+    next: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "_rows.html")]
+struct RowsTemplate {
+    page: Frame,
+    current_id: String,
+    rows: Vec<TicketRow>,
+    next: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "_views.html")]
+struct ViewsTemplate {
+    page: Frame,
+    views: Vec<ViewLink>,
+    current_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PageQuery {
+    after: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NavQuery {
+    current: Option<String>,
+}
+
+/// `GET /inbox`: the first view.
+pub async fn inbox(State(state): State<UiState>, staff: Staff) -> Result<Response, UiError> {
+    let views = state.app.list_views(&staff.principal).await?;
+    match views.first() {
+        Some(first) => Ok(Redirect::to(&format!("/views/{}", first.view.id)).into_response()),
+        None => {
+            let page = Frame::of(&staff);
+            html(&InboxTemplate {
+                title: page.t("inbox-title"),
+                page,
+                views: Vec::new(),
+                current_id: String::new(),
+                count: 0,
+                rows: Vec::new(),
+                next: None,
+            })
+        }
+    }
+}
+
+/// `GET /views/{id}`: the views, and a page of this view's tickets.
+pub async fn view_page(
+    State(state): State<UiState>,
+    staff: Staff,
+    Path(id): Path<String>,
+    Query(query): Query<PageQuery>,
+) -> Result<Response, UiError> {
+    let view_id = parse_view_id(&id)?;
+    let after = query.after.as_deref().map(decode_cursor).transpose()?;
+    let app = &state.app;
+    let views = app.list_views(&staff.principal).await?;
+    let current = views
+        .iter()
+        .find(|counted| counted.view.id == view_id)
+        .ok_or(UiError::NotFound)?;
+    let ticket_page = app
+        .view_tickets(&staff.principal, view_id, after, PAGE_SIZE)
+        .await?;
+    let names = Names::load(app, &staff.principal, &ticket_page.tickets).await?;
+    let page = Frame::of(&staff);
+    let links = view_links(&page, &views, Some(view_id));
+    let title = links
+        .iter()
+        .find(|link| link.current)
+        .map(|link| link.name.clone())
+        .unwrap_or_default();
+    html(&InboxTemplate {
+        title,
+        count: current.count,
+        views: links,
+        current_id: view_id.to_string(),
+        rows: ticket_page
+            .tickets
+            .iter()
+            .map(|ticket| names.row(ticket))
+            .collect(),
+        next: ticket_page.next.as_ref().map(encode_cursor),
+        page,
+    })
+}
+
+/// `GET /views/{id}/rows`: the rows of one page (htmx: "next page" and live refresh).
+pub async fn view_rows(
+    State(state): State<UiState>,
+    staff: Staff,
+    Path(id): Path<String>,
+    Query(query): Query<PageQuery>,
+) -> Result<Response, UiError> {
+    let view_id = parse_view_id(&id)?;
+    let after = query.after.as_deref().map(decode_cursor).transpose()?;
+    let ticket_page = state
+        .app
+        .view_tickets(&staff.principal, view_id, after, PAGE_SIZE)
+        .await?;
+    let names = Names::load(&state.app, &staff.principal, &ticket_page.tickets).await?;
+    html(&RowsTemplate {
+        page: Frame::of(&staff),
+        current_id: view_id.to_string(),
+        rows: ticket_page
+            .tickets
+            .iter()
+            .map(|ticket| names.row(ticket))
+            .collect(),
+        next: ticket_page.next.as_ref().map(encode_cursor),
+    })
+}
+
+/// `GET /views/{id}/count`: "12 тикетов" (htmx live refresh of the list's title).
+pub async fn view_count(
+    State(state): State<UiState>,
+    staff: Staff,
+    Path(id): Path<String>,
+) -> Result<Response, UiError> {
+    let view_id = parse_view_id(&id)?;
+    let views = state.app.list_views(&staff.principal).await?;
+    let count = views
+        .iter()
+        .find(|counted| counted.view.id == view_id)
+        .ok_or(UiError::NotFound)?
+        .count;
+    Ok(staff.lang.count("tickets-count", count).into_response())
+}
+
+/// `GET /inbox/nav`: the views with fresh counters (htmx live refresh).
+pub async fn views_nav(
+    State(state): State<UiState>,
+    staff: Staff,
+    Query(query): Query<NavQuery>,
+) -> Result<Response, UiError> {
+    let current = query.current.as_deref().and_then(|raw| raw.parse().ok());
+    let views = state.app.list_views(&staff.principal).await?;
+    let page = Frame::of(&staff);
+    html(&ViewsTemplate {
+        views: view_links(&page, &views, current),
+        current_id: current.map(|id: ViewId| id.to_string()).unwrap_or_default(),
+        page,
+    })
+}
+
+/// A ticket found, with its excerpt split into plain and highlighted pieces.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub row: TicketRow,
+    pub snippet: Vec<(String, bool)>,
+}
+
+/// A customer found.
+#[derive(Debug, Clone)]
+pub struct CustomerHit {
+    pub id: String,
+    pub name: String,
+    pub identities: String,
+}
+
+#[derive(Template)]
+#[template(path = "search.html")]
+struct SearchTemplate {
+    page: Frame,
+    query: String,
+    /// Whether a search ran (a query was given and was valid).
+    searched: bool,
+    error: Option<String>,
+    hits: Vec<Hit>,
+    customers: Vec<CustomerHit>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SearchQuery {
+    #[serde(default)]
+    q: String,
+}
+
+fn split_snippet(text: &str, highlights: &[std::ops::Range<usize>]) -> Vec<(String, bool)> {
+    let mut pieces = Vec::new();
+    let mut position = 0;
+    for range in highlights {
+        let (Some(before), Some(marked)) =
+            (text.get(position..range.start), text.get(range.clone()))
+        else {
+            continue;
+        };
+        if !before.is_empty() {
+            pieces.push((before.to_owned(), false));
+        }
+        pieces.push((marked.to_owned(), true));
+        position = range.end;
+    }
+    if let Some(rest) = text.get(position..)
+        && !rest.is_empty()
+    {
+        pieces.push((rest.to_owned(), false));
+    }
+    pieces
+}
+
+/// `GET /search?q=…`: tickets (with the words found) and customers.
+pub async fn search(
+    State(state): State<UiState>,
+    staff: Staff,
+    Query(query): Query<SearchQuery>,
+) -> Result<Response, UiError> {
+    let mut page = Frame::of(&staff);
+    page.search = query.q.clone();
+    let mut template = SearchTemplate {
+        page,
+        query: query.q.clone(),
+        searched: false,
+        error: None,
+        hits: Vec::new(),
+        customers: Vec::new(),
+    };
+    if query.q.trim().is_empty() {
+        return html(&template);
+    }
+    match state
+        .app
+        .search(
+            &staff.principal,
+            &query.q,
+            TicketFilter::default(),
+            SEARCH_LIMIT,
+        )
+        .await
+    {
+        Ok(results) => {
+            let tickets: Vec<_> = results
+                .tickets
+                .iter()
+                .map(|hit| hit.ticket.clone())
+                .collect();
+            let names = Names::load(&state.app, &staff.principal, &tickets).await?;
+            template.searched = true;
+            template.hits = results
+                .tickets
+                .iter()
+                .map(|hit| Hit {
+                    row: names.row(&hit.ticket),
+                    snippet: split_snippet(&hit.snippet.text, &hit.snippet.highlights),
+                })
+                .collect();
+            template.customers = results
+                .customers
+                .iter()
+                .map(|customer| CustomerHit {
+                    id: customer.id.to_string(),
+                    name: customer.name.clone(),
+                    identities: customer
+                        .identities
+                        .iter()
+                        .map(|identity| identity.value.value.clone())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })
+                .collect();
+            html(&template)
+        }
+        Err(AppError::Domain(DomainError::Validation { field, reason })) => {
+            template.error = Some(field_message(staff.lang, field, &reason));
+            let response = html(&template)?;
+            Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, response).into_response())
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_survives_the_round_trip_through_the_url() {
+        let cursor = TicketCursor {
+            updated_at: from_micros(1_700_000_000_123_456),
+            id: TicketId::new(),
+        };
+        assert_eq!(decode_cursor(&encode_cursor(&cursor)).unwrap(), cursor);
+        assert!(decode_cursor("garbage").is_err());
+        assert!(decode_cursor("12_not-a-uuid").is_err());
+    }
+
+    #[test]
+    fn a_snippet_splits_into_plain_and_marked_pieces() {
+        let pieces = split_snippet("где моя доставка?", std::slice::from_ref(&(14..30)));
+        assert_eq!(
+            pieces,
+            vec![
+                ("где моя ".to_owned(), false),
+                ("доставка".to_owned(), true),
+                ("?".to_owned(), false)
+            ]
+        );
+        // A range off a character boundary is skipped rather than panicking.
+        assert_eq!(
+            split_snippet("ёж", std::slice::from_ref(&(1..2))),
+            vec![("ёж".to_owned(), false)]
+        );
+    }
+}
