@@ -15,6 +15,7 @@
 mod address;
 mod automation;
 mod bounce;
+pub mod corpora;
 mod html;
 mod inbound;
 mod limits;

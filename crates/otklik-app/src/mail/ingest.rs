@@ -265,11 +265,15 @@ impl App {
 
         // Our own mail come back (a forwarding loop): never a ticket, never an answer.
         let domain = domain_of(&mailbox.address);
-        if email
+        let own_message_id = email
             .message_id
             .as_deref()
-            .is_some_and(|id| otklik_email::is_own_message_id(id, domain))
-        {
+            .is_some_and(|id| otklik_email::is_own_message_id(id, domain));
+        // Our loop header alone is not trusted (anyone can write it); with an automatic
+        // sender it means one of our notifications bounced around a forwarding rule.
+        let own_loop_header =
+            email.otklik_loop.as_deref() == Some(domain) && email.automation.is_automatic();
+        if own_message_id || own_loop_header {
             return self
                 .ignore(record, is_new_record, "our own e-mail came back".into())
                 .await;
