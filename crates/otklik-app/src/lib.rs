@@ -51,6 +51,8 @@ pub struct App {
     pub limits: Limits,
     /// Mail protocols, when this process talks to mail servers ("test connection").
     pub mail_transport: Option<Arc<dyn mail::MailTransport>>,
+    /// The reply-token key, read from the database once per process.
+    reply_token_key: Arc<tokio::sync::OnceCell<otklik_email::ReplyTokenKey>>,
 }
 
 impl std::fmt::Debug for App {
@@ -70,6 +72,15 @@ impl App {
             clock,
             limits: Limits::default(),
             mail_transport: None,
+            reply_token_key: Arc::default(),
+        }
+    }
+
+    /// The same application on another clock (the demo generator moves time itself).
+    pub fn with_clock(&self, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            clock,
+            ..self.clone()
         }
     }
 

@@ -64,6 +64,14 @@ const REPLY_TOKEN_SECRET: &str = "email.reply_token";
 impl App {
     /// The key that signs reply tokens, created once per installation and shared by all nodes.
     pub(crate) async fn reply_token_key(&self) -> AppResult<ReplyTokenKey> {
+        let key = self
+            .reply_token_key
+            .get_or_try_init(|| self.load_or_create_reply_token_key())
+            .await?;
+        Ok(key.clone())
+    }
+
+    async fn load_or_create_reply_token_key(&self) -> AppResult<ReplyTokenKey> {
         if let Some(secret) = self.store.find_instance_secret(REPLY_TOKEN_SECRET).await? {
             return Ok(ReplyTokenKey::new(&secret));
         }

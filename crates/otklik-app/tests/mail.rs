@@ -265,6 +265,13 @@ async fn a_reply_threads_by_our_message_id_and_reopens_the_solved_ticket() {
         "{}",
         sent.subject
     );
+    assert_eq!(sent.text.trim(), "Берите M.");
+    assert!(
+        sent.html
+            .as_deref()
+            .is_some_and(|html| otklik_email::html_to_text(html).contains("Берите M.")),
+        "an HTML part too"
+    );
     let our_id = sent.message_id.unwrap();
     assert_eq!(replies(&h, ticket_id).await[0].status, EmailStatus::Sent);
 

@@ -80,6 +80,25 @@ pub fn sanitize_html(html: &str, resolve_cid: &dyn Fn(&str) -> Option<String>) -
 /// Extra sanitising passes before giving up on a stable tree.
 const MAX_PASSES: usize = 3;
 
+/// The HTML part of an agent's plain-text reply: every character escaped (ammonia's
+/// `clean_text`), blank lines making paragraphs and single line breaks kept.
+pub fn text_to_html(text: &str) -> String {
+    let paragraphs: Vec<String> = text
+        .replace("\r\n", "\n")
+        .split("\n\n")
+        .map(|paragraph| paragraph.trim_matches('\n'))
+        .filter(|paragraph| !paragraph.trim().is_empty())
+        .map(|paragraph| {
+            let lines: Vec<String> = paragraph.lines().map(ammonia::clean_text).collect();
+            format!("<p>{}</p>", lines.join("<br>\n"))
+        })
+        .collect();
+    format!(
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head><body>{}</body></html>",
+        paragraphs.join("\n")
+    )
+}
+
 /// Plain text of mail HTML: layout tables read cell by cell, links as footnotes, no hard wraps.
 pub fn html_to_text(html: &str) -> String {
     let html = bounded(html);
@@ -417,6 +436,25 @@ impl TokenSink for SurveySink {
             _ => {}
         }
         TokenSinkResult::Continue
+    }
+}
+
+#[cfg(test)]
+mod text_to_html_tests {
+    use super::text_to_html;
+
+    #[test]
+    fn a_plain_reply_becomes_escaped_paragraphs_with_its_line_breaks() {
+        let html = text_to_html("Здравствуйте!\n\nЗаказ <b>4417</b> & доставка\nзавтра.");
+        assert!(html.contains("<p>Здравствуйте!</p>"), "{html}");
+        assert_eq!(html.matches("<p>").count(), 2, "{html}");
+        assert!(html.contains("<br>"), "{html}");
+        assert!(
+            !html.contains("<b>"),
+            "the reply's text never becomes markup: {html}"
+        );
+        let text = super::html_to_text(&html);
+        assert!(text.contains("Заказ <b>4417</b> & доставка"), "{text}");
     }
 }
 

@@ -26,7 +26,7 @@ mod threading;
 pub use address::{Mailbox, parse_address};
 pub use automation::{AutoKind, Automation};
 pub use bounce::Bounce;
-pub use html::{html_to_text, sanitize_html};
+pub use html::{html_to_text, sanitize_html, text_to_html};
 pub use inbound::{InboundAttachment, InboundEmail, parse_inbound};
 pub use limits::{ParseError, ParseLimits};
 pub use outbound::{BuildError, LOOP_HEADER, OutboundAttachment, OutboundEmail};

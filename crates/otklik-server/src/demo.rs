@@ -194,13 +194,7 @@ async fn load_demo_with(
         SignedDuration::from_hours(24 * 120),
     )));
     // Same store and blobs, but time moves as the demo says.
-    let demo_app = App {
-        store: app.store.clone(),
-        blobs: app.blobs.clone(),
-        clock: clock.clone(),
-        limits: app.limits,
-        mail_transport: None,
-    };
+    let demo_app = app.with_clock(clock.clone());
     let mut rng = StdRng::seed_from_u64(DEMO_SEED);
     let staff = Arc::new(ensure_staff(&demo_app, &clock, principal).await?);
     let batched = options.tickets > batching.threshold;

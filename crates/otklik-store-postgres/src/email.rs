@@ -5,12 +5,13 @@ use otklik_domain::email::{EmailDirection, EmailRecord, Mailbox};
 use otklik_domain::ids::{EmailId, MailboxId, MessageId, TicketId};
 use otklik_store::{EmailQuery, ImapCursorRecord, StoreError, StoreResult};
 use tokio_postgres::Row;
-use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use crate::Client;
 use crate::error::map_error;
+use crate::read::{query, query_opt};
 use crate::rows::{get, opt_time, parse, time};
+use crate::write::execute;
 
 type Transaction<'a> = deadpool_postgres::Transaction<'a>;
 
@@ -64,39 +65,6 @@ fn email(row: &Row) -> StoreResult<EmailRecord> {
         created_at: time(row, "created_at")?,
         updated_at: time(row, "updated_at")?,
     })
-}
-
-async fn execute(
-    transaction: &Transaction<'_>,
-    sql: &str,
-    params: &[&(dyn ToSql + Sync)],
-) -> StoreResult<u64> {
-    let statement = transaction.prepare_cached(sql).await.map_err(map_error)?;
-    transaction
-        .execute(&statement, params)
-        .await
-        .map_err(map_error)
-}
-
-async fn query(
-    client: &Client,
-    sql: &str,
-    params: &[&(dyn ToSql + Sync)],
-) -> StoreResult<Vec<Row>> {
-    let statement = client.prepare_cached(sql).await.map_err(map_error)?;
-    client.query(&statement, params).await.map_err(map_error)
-}
-
-async fn query_opt(
-    client: &Client,
-    sql: &str,
-    params: &[&(dyn ToSql + Sync)],
-) -> StoreResult<Option<Row>> {
-    let statement = client.prepare_cached(sql).await.map_err(map_error)?;
-    client
-        .query_opt(&statement, params)
-        .await
-        .map_err(map_error)
 }
 
 // Writes.

@@ -34,7 +34,7 @@ use crate::rows::{self, get};
 
 /// Runs a fixed query through the connection's statement cache (one round trip instead of a
 /// prepare and an execute on every call).
-async fn query(
+pub(crate) async fn query(
     client: &Client,
     sql: &str,
     params: &[&(dyn ToSql + Sync)],
@@ -43,7 +43,7 @@ async fn query(
     client.query(&statement, params).await.map_err(map_error)
 }
 
-async fn query_opt(
+pub(crate) async fn query_opt(
     client: &Client,
     sql: &str,
     params: &[&(dyn ToSql + Sync)],

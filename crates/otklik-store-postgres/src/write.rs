@@ -57,7 +57,7 @@ pub(crate) async fn commit(client: &mut Client, unit: UnitOfWork) -> StoreResult
 }
 
 /// Runs one statement through the connection's statement cache and returns the rows it touched.
-async fn execute(
+pub(crate) async fn execute(
     transaction: &Transaction<'_>,
     sql: &str,
     params: &[&(dyn ToSql + Sync)],

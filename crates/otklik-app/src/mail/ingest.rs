@@ -19,6 +19,7 @@ use otklik_store::{Mutation, StoreError, UnitOfWork};
 use sha2::{Digest, Sha256};
 
 use super::domain_of;
+use super::outbox::{QueuedEmail, queued_email};
 use crate::tickets::sniff_content_type;
 use crate::{App, AppError, AppResult, MAX_ATTEMPTS};
 
@@ -831,28 +832,18 @@ impl App {
             .to_bytes()
             .map_err(|error| DomainError::invalid("email", error.to_string()))?;
         let raw_sha256 = self.blobs.put(raw).await?;
-        Ok(Some(EmailRecord {
+        Ok(Some(queued_email(QueuedEmail {
             id: email_id,
-            mailbox_id: mailbox.id,
-            direction: EmailDirection::Outbound,
-            status: EmailStatus::Queued,
-            status_reason: None,
-            dedup_key: format!("mid:{message_id_header}"),
-            message_id_header: Some(message_id_header),
-            ticket_id: Some(ticket_id),
+            mailbox,
+            ticket_id,
             message_id: None,
+            message_id_header,
             raw_sha256,
-            from_address: Some(mailbox.address.clone()),
-            recipients: vec![recipient],
+            recipient,
             subject: outbound.subject,
-            html_body: None,
-            folded_text: None,
             automatic: true,
-            attempts: 0,
-            next_attempt_at: Some(now),
-            created_at: now,
-            updated_at: now,
-        }))
+            now,
+        })))
     }
 }
 

@@ -2,10 +2,10 @@
 //! in the same transaction as the message (its Message-ID fixed then), and workers on any node
 //! deliver due e-mails, retrying temporary failures with backoff.
 
-use jiff::SignedDuration;
+use jiff::{SignedDuration, Timestamp};
 use otklik_domain::DomainError;
-use otklik_domain::email::{EmailDirection, EmailRecord, EmailStatus, SendOutcome};
-use otklik_domain::ids::EmailId;
+use otklik_domain::email::{EmailDirection, EmailRecord, EmailStatus, Mailbox, SendOutcome};
+use otklik_domain::ids::{EmailId, MessageId, TicketId};
 use otklik_domain::message::Message;
 use otklik_domain::permission::{Action, Principal};
 use otklik_domain::ticket::{Channel, Ticket};
@@ -20,6 +20,46 @@ use crate::{App, AppError, AppResult};
 const SEND_LEASE: SignedDuration = SignedDuration::from_mins(5);
 /// E-mails claimed per round.
 const CLAIM_BATCH: u32 = 20;
+
+/// What an outbound e-mail is when it enters the outbox.
+pub(super) struct QueuedEmail<'a> {
+    pub id: EmailId,
+    pub mailbox: &'a Mailbox,
+    pub ticket_id: TicketId,
+    pub message_id: Option<MessageId>,
+    pub message_id_header: String,
+    pub raw_sha256: String,
+    pub recipient: String,
+    pub subject: String,
+    pub automatic: bool,
+    pub now: Timestamp,
+}
+
+/// The outbox row of an e-mail whose bytes (and so its Message-ID) are already fixed; due now.
+pub(super) fn queued_email(queued: QueuedEmail<'_>) -> EmailRecord {
+    EmailRecord {
+        id: queued.id,
+        mailbox_id: queued.mailbox.id,
+        direction: EmailDirection::Outbound,
+        status: EmailStatus::Queued,
+        status_reason: None,
+        dedup_key: format!("mid:{}", queued.message_id_header),
+        message_id_header: Some(queued.message_id_header),
+        ticket_id: Some(queued.ticket_id),
+        message_id: queued.message_id,
+        raw_sha256: queued.raw_sha256,
+        from_address: Some(queued.mailbox.address.clone()),
+        recipients: vec![queued.recipient],
+        subject: queued.subject,
+        html_body: None,
+        folded_text: None,
+        automatic: queued.automatic,
+        attempts: 0,
+        next_attempt_at: Some(queued.now),
+        created_at: queued.now,
+        updated_at: queued.now,
+    }
+}
 
 /// What one outbox round did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -106,7 +146,7 @@ impl App {
             references,
             date: message.created_at,
             text: message.body.clone(),
-            html: None,
+            html: Some(otklik_email::text_to_html(&message.body)),
             attachments,
             automatic: false,
         };
@@ -114,28 +154,18 @@ impl App {
             .to_bytes()
             .map_err(|error| DomainError::invalid("email", error.to_string()))?;
         let raw_sha256 = self.blobs.put(raw).await?;
-        Ok(Some(EmailRecord {
+        Ok(Some(queued_email(QueuedEmail {
             id: email_id,
-            mailbox_id: mailbox.id,
-            direction: EmailDirection::Outbound,
-            status: EmailStatus::Queued,
-            status_reason: None,
-            dedup_key: format!("mid:{message_id_header}"),
-            message_id_header: Some(message_id_header),
-            ticket_id: Some(ticket.id),
+            mailbox: &mailbox,
+            ticket_id: ticket.id,
             message_id: Some(message.id),
+            message_id_header,
             raw_sha256,
-            from_address: Some(mailbox.address),
-            recipients: vec![recipient],
+            recipient,
             subject,
-            html_body: None,
-            folded_text: None,
             automatic: false,
-            attempts: 0,
-            next_attempt_at: Some(message.created_at),
-            created_at: message.created_at,
-            updated_at: message.created_at,
-        }))
+            now: message.created_at,
+        })))
     }
 
     async fn customer_email(&self, ticket: &Ticket) -> AppResult<Option<String>> {

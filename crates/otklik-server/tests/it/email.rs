@@ -296,9 +296,23 @@ async fn an_emailed_request_becomes_a_ticket_and_the_reply_threads_back_through_
     let sink = SmtpSink::start();
     let mut otklik = Installation::new(backend).await;
     otklik.start().await;
-    otklik
+    let mailbox = otklik
         .add_mailbox(Some(dovecot.imap_url(SUPPORT)), Some(sink.url()))
         .await;
+    assert!(
+        mailbox["imap_url"].as_str().unwrap().contains(":***@"),
+        "the API never shows the password: {mailbox}"
+    );
+    let (status, check) = otklik
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v1/mailboxes/{}/test", mailbox["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{check}");
+    assert_eq!(check["imap"]["ok"], true, "{check}");
+    assert_eq!(check["smtp"]["ok"], true, "{check}");
 
     dovecot.append(
         SUPPORT,

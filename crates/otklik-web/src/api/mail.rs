@@ -3,8 +3,8 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
 use bytes::Bytes;
 use jiff::Timestamp;
 use otklik_app::mail::{IngestOutcome, MailboxCheck, MailboxInput, redact_url};
@@ -310,29 +310,11 @@ pub async fn raw_email(
 ) -> ApiResult<Response> {
     let id: EmailId = parse_id(&id)?;
     let raw = state.app.raw_email(&principal, id).await?;
-    let mut response = raw.into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
+    Ok(super::tickets::download(
+        raw,
         HeaderValue::from_static("message/rfc822"),
-    );
-    let disposition = format!("attachment; filename=\"{id}.eml\"");
-    if let Ok(value) = HeaderValue::from_str(&disposition) {
-        headers.insert(header::CONTENT_DISPOSITION, value);
-    }
-    headers.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("sandbox; default-src 'none'"),
-    );
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, no-store"),
-    );
-    Ok(response)
+        &format!("{id}.eml"),
+    ))
 }
 
 /// Send a failed outbound e-mail again.
