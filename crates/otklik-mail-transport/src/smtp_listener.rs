@@ -105,19 +105,24 @@ pub async fn serve_smtp_with_limits(
             () = &mut shutdown => break,
             Some(joined) = sessions.join_next(), if !sessions.is_empty() => log_join(joined),
             accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => match Arc::clone(&permits).try_acquire_owned() {
-                    Ok(permit) => {
-                        let shared = Arc::clone(&shared);
-                        let stop = stop_rx.clone();
-                        sessions.spawn(async move {
-                            session::serve(stream, peer, shared, stop).await;
-                            drop(permit);
-                        });
+                Ok((stream, peer)) => {
+                    // Replies are small writes answered by the client's next command: with
+                    // Nagle's algorithm each could wait for a delayed ACK (~40 ms).
+                    let _ = stream.set_nodelay(true);
+                    match Arc::clone(&permits).try_acquire_owned() {
+                        Ok(permit) => {
+                            let shared = Arc::clone(&shared);
+                            let stop = stop_rx.clone();
+                            sessions.spawn(async move {
+                                session::serve(stream, peer, shared, stop).await;
+                                drop(permit);
+                            });
+                        }
+                        Err(_) => {
+                            sessions.spawn(session::refuse_busy(stream, peer));
+                        }
                     }
-                    Err(_) => {
-                        sessions.spawn(session::refuse_busy(stream, peer));
-                    }
-                },
+                }
                 Err(error) => {
                     // Typically EMFILE: pause instead of spinning, the condition usually passes.
                     tracing::warn!(%error, "SMTP accept failed");

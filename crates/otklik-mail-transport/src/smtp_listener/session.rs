@@ -379,6 +379,18 @@ impl Session {
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "client stopped reading"))?
     }
 
+    /// Asks the kernel to ACK the next segment at once. Clients that write the message and
+    /// its terminating `.` line separately under Nagle's algorithm (lettre does) otherwise wait
+    /// for our delayed ACK, about 40 ms per message. Linux drops quick-ACK mode on its own, so
+    /// it is set again before every read of DATA.
+    fn acknowledge_promptly(&self) {
+        #[cfg(target_os = "linux")]
+        {
+            let stream: &tokio::net::TcpStream = self.reader.get_ref().as_ref();
+            let _ = stream.set_quickack(true);
+        }
+    }
+
     /// Reads one line into `line`. Longer lines are consumed up to their end but not kept.
     async fn read_line(&mut self, line: &mut Vec<u8>) -> io::Result<Line> {
         line.clear();
@@ -423,6 +435,7 @@ impl Session {
         receiver.ingest(&mut b"\r\n".iter(), &mut message);
         let mut discard: Option<DummyDataReceiver> = None;
         loop {
+            self.acknowledge_promptly();
             let available = self.reader.fill_buf().await?;
             if available.is_empty() {
                 return Ok(Data::Closed);
