@@ -33,20 +33,39 @@ pub struct MailBenchOptions {
 
 const SUPPORT: &str = "support@shop.test";
 
-/// One message of the mix: every third is a reply to the message two before it.
+/// How far back a reply's parent is: far enough that the parent is stored before its reply
+/// is sent, whatever the concurrency of the run (a reply racing its own parent is not what a
+/// shop's mail looks like).
+const REPLY_DISTANCE: usize = 300;
+
+/// The sender of message `index`: its own customer, or its parent's for a reply.
+fn sender_of(index: usize) -> usize {
+    match parent_of(index) {
+        Some(parent) => sender_of(parent),
+        None => index,
+    }
+}
+
+/// Every third message from the `REPLY_DISTANCE`-th on answers an earlier one.
+fn parent_of(index: usize) -> Option<usize> {
+    (index % 3 == 2 && index >= REPLY_DISTANCE).then(|| index - REPLY_DISTANCE)
+}
+
+/// One message of the mix.
 fn message(index: usize) -> Vec<u8> {
     let message_id = format!("bench-{index}@customer.test");
-    let thread = if index % 3 == 2 {
-        let parent = format!("bench-{}@customer.test", index - 2);
-        format!("In-Reply-To: <{parent}>\r\nReferences: <{parent}>\r\n")
-    } else {
-        String::new()
+    let thread = match parent_of(index) {
+        Some(parent) => {
+            let parent = format!("bench-{parent}@customer.test");
+            format!("In-Reply-To: <{parent}>\r\nReferences: <{parent}>\r\n")
+        }
+        None => String::new(),
     };
     let head = format!(
         "From: Покупатель {index} <buyer{}@customer.test>\r\nTo: {SUPPORT}\r\n\
          Subject: =?utf-8?B?{}?=\r\nMessage-ID: <{message_id}>\r\n{thread}\
          Date: Mon, 23 Nov 2026 10:00:00 +0300\r\nMIME-Version: 1.0\r\n",
-        index / 3,
+        sender_of(index),
         base64_utf8(&format!("Где мой заказ {index}? Доставка задерживается")),
     );
     let text = format!(
@@ -177,7 +196,7 @@ pub async fn run(options: MailBenchOptions) -> anyhow::Result<()> {
         );
     }
     let mut lines = vec![format!(
-        "E-mail ingestion, {} cores, {} concurrent senders; mix: 1/3 plain, 1/3 HTML, 1/3 with a 6 KB attachment; 1/3 are replies",
+        "E-mail ingestion, {} cores, {} concurrent senders; mix: 1/3 plain, 1/3 HTML, 1/3 with a 6 KB attachment; 1/3 are replies to earlier mail",
         std::thread::available_parallelism().map_or(1, usize::from),
         options.concurrency
     )];
@@ -281,7 +300,7 @@ async fn measure(
             let raw = message(index);
             otklik_mail_transport::send_raw(
                 &listener,
-                &format!("buyer{}@customer.test", index / 3),
+                &format!("buyer{}@customer.test", sender_of(index)),
                 &[SUPPORT.to_owned()],
                 &raw,
             )

@@ -573,15 +573,17 @@ async fn upsert_counters(
     columns: &CounterColumns,
 ) -> StoreResult<()> {
     // WITH ORDINALITY … ORDER BY keeps the sorted order of the arrays, so rows are inserted or
-    // locked one after another in key order.
+    // locked one after another in key order. Each connection writes its own shard of a key
+    // (V4__counter_shards.sql): the hot queues no longer make concurrent writers wait in line,
+    // and a unit's rows all share one shard, so the key order still rules out deadlocks.
     execute(
         transaction,
-        "INSERT INTO ticket_counters (status, priority, assignee_key, team_key, day, n) \
-         SELECT status, priority, assignee_key, team_key, day, n \
+        "INSERT INTO ticket_counters (status, priority, assignee_key, team_key, day, shard, n) \
+         SELECT status, priority, assignee_key, team_key, day, pg_backend_pid() % 8, n \
          FROM unnest($1::text[], $2::text[], $3::uuid[], $4::uuid[], $5::bigint[], $6::bigint[]) \
               WITH ORDINALITY AS d (status, priority, assignee_key, team_key, day, n, position) \
          ORDER BY position \
-         ON CONFLICT (status, priority, assignee_key, team_key, day) \
+         ON CONFLICT (status, priority, assignee_key, team_key, day, shard) \
          DO UPDATE SET n = ticket_counters.n + EXCLUDED.n",
         &[
             &columns.statuses,

@@ -138,8 +138,9 @@ async fn counters(
 ) -> BTreeMap<(String, String, Uuid, Uuid, i64), i64> {
     client
         .query(
-            "SELECT status, priority, assignee_key, team_key, day, n FROM ticket_counters \
-             WHERE n <> 0",
+            // A key's count is the sum of its shards (one per writing connection).
+            "SELECT status, priority, assignee_key, team_key, day, sum(n)::bigint FROM ticket_counters \
+             GROUP BY status, priority, assignee_key, team_key, day HAVING sum(n) <> 0",
             &[],
         )
         .await

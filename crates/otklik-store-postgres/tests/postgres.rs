@@ -64,6 +64,18 @@ async fn insert_ticket(store: &dyn Store, draft: NewTicket) -> Result<i64, Store
 /// per line inside `CREATE TABLE … ( … );`). FTS5 virtual tables and the triggers that fill them
 /// are the search index's internals on SQLite only (PostgreSQL keeps a `tsvector` column, which
 /// its logical schema leaves out): they are skipped.
+/// The backend-neutral name of a SQLite column type.
+fn logical_type(sql_type: &str, table: &str, column: &str) -> &'static str {
+    match sql_type.trim_end_matches([',', ';']) {
+        "INTEGER" => "int",
+        "TEXT" => "text",
+        "BLOB" => "bytes",
+        "BOOLEAN" => "bool",
+        "JSON" => "json",
+        other => panic!("unexpected SQLite type {other} for {table}.{column}"),
+    }
+}
+
 fn sqlite_schema(sql: &str) -> (Vec<ColumnInfo>, BTreeSet<String>) {
     let mut columns = Vec::new();
     let mut indexes = BTreeSet::new();
@@ -78,6 +90,17 @@ fn sqlite_schema(sql: &str) -> (Vec<ColumnInfo>, BTreeSet<String>) {
             table = None;
         } else if let Some(rest) = line.strip_prefix("CREATE TABLE ") {
             table = rest.split_whitespace().next().map(str::to_owned);
+        } else if let Some(rest) = line.strip_prefix("ALTER TABLE ") {
+            // `ALTER TABLE t ADD COLUMN c TYPE …`: a column appended to an existing table.
+            let words: Vec<&str> = rest.split_whitespace().collect();
+            if let [table, "ADD", "COLUMN", column, sql_type, ..] = words.as_slice() {
+                columns.push(ColumnInfo {
+                    table: (*table).to_owned(),
+                    column: (*column).to_owned(),
+                    logical_type: logical_type(sql_type, table, column).to_owned(),
+                    nullable: !line.contains("NOT NULL"),
+                });
+            }
         } else if let Some(rest) = line.strip_prefix("CREATE INDEX ") {
             indexes.extend(rest.split_whitespace().next().map(str::to_owned));
         } else if line.starts_with(");") {
@@ -92,14 +115,7 @@ fn sqlite_schema(sql: &str) -> (Vec<ColumnInfo>, BTreeSet<String>) {
             if !is_column {
                 continue;
             }
-            let logical_type = match sql_type.trim_end_matches(',') {
-                "INTEGER" => "int",
-                "TEXT" => "text",
-                "BLOB" => "bytes",
-                "BOOLEAN" => "bool",
-                "JSON" => "json",
-                other => panic!("unexpected SQLite type {other} for {table}.{column}"),
-            };
+            let logical_type = logical_type(sql_type, table, column);
             columns.push(ColumnInfo {
                 table: table.clone(),
                 column: column.to_owned(),

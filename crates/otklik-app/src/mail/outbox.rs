@@ -194,8 +194,14 @@ impl App {
             if claimed.is_empty() {
                 return Ok(report);
             }
-            for email in claimed {
+            // The batch goes out concurrently (each send waits on a remote server), and its
+            // outcomes are saved in one unit.
+            let sends = claimed.into_iter().map(|email| async move {
                 let outcome = self.send_one(sender, &email).await;
+                (email, outcome)
+            });
+            let mut unit = UnitOfWork::new();
+            for (email, outcome) in futures::future::join_all(sends).await {
                 let after = email.after_attempt(outcome, self.clock.now());
                 match after.status {
                     EmailStatus::Sent => report.sent += 1,
@@ -210,10 +216,9 @@ impl App {
                         "e-mail not delivered"
                     );
                 }
-                self.store
-                    .commit(UnitOfWork::new().with(Mutation::UpdateEmail(after)))
-                    .await?;
+                unit.push(Mutation::UpdateEmail(after));
             }
+            self.store.commit(unit).await?;
         }
     }
 
