@@ -76,16 +76,32 @@ impl std::fmt::Debug for SqliteStore {
 
 fn configure(connection: &Connection) -> rusqlite::Result<()> {
     // WAL lets readers work beside the writer; FULL makes every commit durable before it
-    // returns; the busy timeout covers other processes (a CLI backup) holding a lock briefly.
+    // returns.
     connection.execute_batch(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = ON;
-         PRAGMA busy_timeout = 5000;
          PRAGMA temp_store = MEMORY;
          PRAGMA cache_size = -32000;",
-    )
+    )?;
+    // Other processes (a CLI backup, `otklik mail ingest` runs delivered by an MTA) hold the
+    // write lock briefly. SQLite's own busy timeout backs off to 100 ms sleeps, so a process
+    // that found the lock taken sleeps long after it was freed; retrying every millisecond
+    // for up to five seconds lets a queue of short writers through at the pace they commit.
+    connection.busy_handler(Some(wait_a_millisecond))
 }
+
+/// The busy handler: wait 1 ms and try again, for about five seconds.
+fn wait_a_millisecond(attempts: i32) -> bool {
+    if attempts >= BUSY_ATTEMPTS {
+        return false;
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1));
+    true
+}
+
+/// How many 1 ms waits the busy handler allows (about five seconds).
+const BUSY_ATTEMPTS: i32 = 5_000;
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
@@ -248,6 +264,16 @@ impl Store for SqliteStore {
 
     async fn find_customer(&self, id: CustomerId) -> StoreResult<Option<Customer>> {
         self.read(move |c| read::find_customer(c, id)).await
+    }
+
+    async fn find_customers(&self, ids: &[CustomerId]) -> StoreResult<Vec<Customer>> {
+        let mut ids = ids.to_vec();
+        ids.sort();
+        ids.dedup();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.read(move |c| read::find_customers(c, &ids)).await
     }
 
     async fn find_customer_by_identity(
