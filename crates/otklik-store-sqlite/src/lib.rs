@@ -91,7 +91,10 @@ fn configure(connection: &Connection) -> rusqlite::Result<()> {
     connection.busy_handler(Some(wait_a_millisecond))
 }
 
-/// The busy handler: wait 1 ms and try again, for about five seconds.
+/// The busy handler: wait 1 ms and try again, for about five seconds. It runs inside SQLite
+/// calls, which this store makes only on its writer thread and on blocking-pool threads, never
+/// on an async worker.
+#[allow(clippy::disallowed_methods)]
 fn wait_a_millisecond(attempts: i32) -> bool {
     if attempts >= BUSY_ATTEMPTS {
         return false;
