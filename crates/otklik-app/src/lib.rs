@@ -10,6 +10,7 @@ pub mod auth;
 pub mod customers;
 mod error;
 pub mod idempotency;
+pub mod leases;
 pub mod mail;
 pub mod search;
 pub mod staff;

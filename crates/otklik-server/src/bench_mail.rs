@@ -369,10 +369,13 @@ mod tests {
         assert!(html.html.is_some());
         let attached = otklik_email::parse_inbound(&message(2), &limits).unwrap();
         assert_eq!(attached.attachments.len(), 1);
-        assert_eq!(
-            attached.in_reply_to,
-            vec!["bench-0@customer.test".to_owned()]
+        assert!(
+            attached.in_reply_to.is_empty(),
+            "no parent before the reply distance"
         );
         assert!(attached.subject.contains("Доставка"));
+        let reply = otklik_email::parse_inbound(&message(REPLY_DISTANCE + 2), &limits).unwrap();
+        assert_eq!(reply.in_reply_to, vec!["bench-2@customer.test".to_owned()]);
+        assert_eq!(reply.from.unwrap().address, "buyer2@customer.test");
     }
 }

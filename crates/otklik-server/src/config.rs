@@ -43,6 +43,9 @@ pub struct Settings {
     pub mail_poll_seconds: u64,
     /// Milliseconds between outbox rounds.
     pub outbox_interval_ms: u64,
+    /// This node's name among the nodes of one database (leases); defaults to the host name and
+    /// the HTTP port, which stay the same when the node restarts.
+    pub node_id: Option<String>,
     /// Mark the workspace's cookies `Secure` (serve over HTTPS, e.g. behind a TLS proxy). Off by
     /// default so `otklik serve` works on http://127.0.0.1 out of the box.
     pub secure_cookies: bool,
@@ -62,6 +65,7 @@ impl Default for Settings {
             mail_poll_seconds: 60,
             outbox_interval_ms: 1000,
             secure_cookies: false,
+            node_id: None,
         }
     }
 }
@@ -80,6 +84,7 @@ impl std::fmt::Debug for Settings {
             .field("mail_poll_seconds", &self.mail_poll_seconds)
             .field("outbox_interval_ms", &self.outbox_interval_ms)
             .field("secure_cookies", &self.secure_cookies)
+            .field("node_id", &self.node_id)
             .finish()
     }
 }
@@ -115,6 +120,7 @@ const ENV: &[&str] = &[
     "OTKLIK_MAIL_POLL_SECONDS",
     "OTKLIK_OUTBOX_INTERVAL_MS",
     "OTKLIK_SECURE_COOKIES",
+    "OTKLIK_NODE_ID",
 ];
 
 impl Settings {
@@ -173,6 +179,7 @@ impl Settings {
                 "OTKLIK_MAIL_POLL_SECONDS" => {
                     settings.mail_poll_seconds = value.parse().map_err(|e| invalid(&e))?
                 }
+                "OTKLIK_NODE_ID" => settings.node_id = Some(value.clone()),
                 "OTKLIK_SECURE_COOKIES" => {
                     settings.secure_cookies = value.parse().map_err(|e| invalid(&e))?
                 }
@@ -190,6 +197,21 @@ impl Settings {
         let mut shown = self.clone();
         shown.database_url = redact_url(&shown.database_url);
         Ok(toml::to_string_pretty(&shown)?)
+    }
+
+    /// This node's name in leases (see [`Settings::node_id`]).
+    pub fn node_id(&self) -> String {
+        match &self.node_id {
+            Some(id) if !id.trim().is_empty() => id.trim().to_owned(),
+            _ => {
+                let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .map(|name| name.trim().to_owned())
+                    .ok()
+                    .filter(|name| !name.is_empty())
+                    .unwrap_or_else(|| "otklik".into());
+                format!("{host}:{}", self.bind.port())
+            }
+        }
     }
 
     /// Where attachments are kept.

@@ -168,6 +168,137 @@ pub struct MailWorkerOptions {
     pub poll_interval: Duration,
     /// How often the outbox looks for due e-mails.
     pub outbox_interval: Duration,
+    /// This node's name in leases: stable across restarts of the same node, different for
+    /// every node sharing the database.
+    pub node_id: String,
+}
+
+/// How long an IMAP lease lasts without renewal: a node that dies hands its mailboxes over
+/// this long after its last renewal.
+const IMAP_LEASE: Duration = Duration::from_secs(30);
+
+/// A running IMAP watcher: the settings it was started with, and how to stop it.
+struct Watcher {
+    imap_url: String,
+    stop: watch::Sender<bool>,
+}
+
+/// Runs one IMAP watcher per mailbox with IMAP settings, on whichever node holds the mailbox's
+/// lease: several nodes on one database never fetch the same folder at once (dedup would make
+/// that harmless but wasteful). Mailboxes added or changed later are picked up on the next
+/// pass; a lost lease stops the watcher; shutdown releases the leases for the other nodes.
+async fn supervise_imap(app: App, options: MailWorkerOptions, mut stop: watch::Receiver<bool>) {
+    let tick = options.poll_interval.min(IMAP_LEASE / 3);
+    let ttl =
+        jiff::SignedDuration::try_from(IMAP_LEASE).unwrap_or(jiff::SignedDuration::from_secs(30));
+    let mut watchers: HashMap<otklik_domain::ids::MailboxId, Watcher> = HashMap::new();
+    loop {
+        match app.mailboxes().await {
+            Ok(mailboxes) => {
+                let wanted: HashMap<_, _> = mailboxes
+                    .into_iter()
+                    .filter_map(|mailbox| {
+                        mailbox
+                            .imap_url
+                            .clone()
+                            .map(|url| (mailbox.id, (mailbox, url)))
+                    })
+                    .collect();
+                // Mailboxes that lost their IMAP settings (or were removed).
+                let gone: Vec<_> = watchers
+                    .keys()
+                    .filter(|id| !wanted.contains_key(id))
+                    .copied()
+                    .collect();
+                for id in gone {
+                    if let Some(watcher) = watchers.remove(&id) {
+                        let _ = watcher.stop.send(true);
+                        release(&app, id, &options.node_id).await;
+                    }
+                }
+                for (id, (mailbox, url)) in wanted {
+                    let held = match app.hold_lease(&lease_name(id), &options.node_id, ttl).await {
+                        Ok(held) => held,
+                        Err(error) => {
+                            tracing::warn!(%error, mailbox = %mailbox.name, "cannot renew the IMAP lease");
+                            false
+                        }
+                    };
+                    let running = watchers
+                        .get(&id)
+                        .is_some_and(|watcher| watcher.imap_url == url);
+                    if !held {
+                        if let Some(watcher) = watchers.remove(&id) {
+                            tracing::info!(mailbox = %mailbox.name, "another node watches this mailbox now");
+                            let _ = watcher.stop.send(true);
+                        }
+                        continue;
+                    }
+                    if running {
+                        continue;
+                    }
+                    let settings = match transport::ImapSettings::from_url(&url) {
+                        Ok(settings) => settings,
+                        Err(error) => {
+                            tracing::warn!(mailbox = %mailbox.name, %error, "unusable IMAP settings");
+                            continue;
+                        }
+                    };
+                    let (watcher_stop, watcher_stopped) = watch::channel(false);
+                    if let Some(previous) = watchers.insert(
+                        id,
+                        Watcher {
+                            imap_url: url,
+                            stop: watcher_stop,
+                        },
+                    ) {
+                        let _ = previous.stop.send(true);
+                    }
+                    tracing::info!(mailbox = %mailbox.name, imap = %settings.redacted(), "watching IMAP");
+                    let cursors = Arc::new(AppCursorStore {
+                        app: app.clone(),
+                        mailbox: mailbox.clone(),
+                    });
+                    let sink = Arc::new(MailboxSink {
+                        app: app.clone(),
+                        mailbox,
+                    });
+                    let watch_options = transport::ImapWatchOptions {
+                        poll_interval: options.poll_interval,
+                        ..transport::ImapWatchOptions::default()
+                    };
+                    tokio::spawn(transport::watch_imap(
+                        settings,
+                        cursors,
+                        sink,
+                        watch_options,
+                        stopped(watcher_stopped),
+                    ));
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot list mailboxes"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(tick) => {}
+            _ = stop.changed() => {
+                for (id, watcher) in watchers.drain() {
+                    let _ = watcher.stop.send(true);
+                    release(&app, id, &options.node_id).await;
+                }
+                return;
+            }
+        }
+    }
+}
+
+fn lease_name(mailbox: otklik_domain::ids::MailboxId) -> String {
+    format!("imap:{mailbox}")
+}
+
+async fn release(app: &App, mailbox: otklik_domain::ids::MailboxId, node_id: &str) {
+    if let Err(error) = app.release_lease(&lease_name(mailbox), node_id).await {
+        tracing::warn!(%error, "cannot release an IMAP lease");
+    }
 }
 
 /// Runs the mail workers until `stop` turns true.
@@ -223,61 +354,9 @@ pub async fn run_workers(
     }
     {
         let app = app.clone();
-        let mut stop = stop.clone();
-        let poll_interval = options.poll_interval;
-        tasks.spawn(async move {
-            // One watcher per mailbox with IMAP settings; mailboxes added later are picked up
-            // on the next pass, changed settings restart their watcher.
-            let mut watchers: HashMap<otklik_domain::ids::MailboxId, (String, watch::Sender<bool>)> =
-                HashMap::new();
-            loop {
-                match app.mailboxes().await {
-                    Ok(mailboxes) => {
-                        for mailbox in mailboxes {
-                            let Some(url) = mailbox.imap_url.clone() else { continue };
-                            if watchers.get(&mailbox.id).is_some_and(|(known, _)| *known == url) {
-                                continue;
-                            }
-                            let settings = match transport::ImapSettings::from_url(&url) {
-                                Ok(settings) => settings,
-                                Err(error) => {
-                                    tracing::warn!(mailbox = %mailbox.name, %error, "unusable IMAP settings");
-                                    continue;
-                                }
-                            };
-                            let (watcher_stop, watcher_stopped) = watch::channel(false);
-                            if let Some((_, previous)) = watchers.insert(mailbox.id, (url, watcher_stop)) {
-                                let _ = previous.send(true);
-                            }
-                            tracing::info!(mailbox = %mailbox.name, imap = %settings.redacted(), "watching IMAP");
-                            let cursors = Arc::new(AppCursorStore { app: app.clone(), mailbox: mailbox.clone() });
-                            let sink = Arc::new(MailboxSink { app: app.clone(), mailbox });
-                            let options = transport::ImapWatchOptions {
-                                poll_interval,
-                                ..transport::ImapWatchOptions::default()
-                            };
-                            tokio::spawn(transport::watch_imap(
-                                settings,
-                                cursors,
-                                sink,
-                                options,
-                                stopped(watcher_stopped),
-                            ));
-                        }
-                    }
-                    Err(error) => tracing::warn!(%error, "cannot list mailboxes"),
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(poll_interval) => {}
-                    _ = stop.changed() => {
-                        for (_, (_, watcher)) in watchers.drain() {
-                            let _ = watcher.send(true);
-                        }
-                        return;
-                    }
-                }
-            }
-        });
+        let stop = stop.clone();
+        let options = options.clone();
+        tasks.spawn(async move { supervise_imap(app, options, stop).await });
     }
     while let Some(joined) = tasks.join_next().await {
         if let Err(error) = joined {

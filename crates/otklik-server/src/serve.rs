@@ -48,6 +48,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             max_message_bytes: otklik_app::mail::MAX_RAW_EMAIL_BYTES,
             poll_interval: Duration::from_secs(settings.mail_poll_seconds.max(1)),
             outbox_interval: Duration::from_millis(settings.outbox_interval_ms.max(10)),
+            node_id: settings.node_id(),
         },
         mail_stopped,
     ));

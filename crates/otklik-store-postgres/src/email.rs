@@ -248,6 +248,43 @@ pub(crate) async fn insert_instance_secret(
     Ok(())
 }
 
+pub(crate) async fn acquire_lease(
+    transaction: &Transaction<'_>,
+    name: &str,
+    holder: &str,
+    now: jiff::Timestamp,
+    until: jiff::Timestamp,
+) -> StoreResult<()> {
+    let touched = execute(
+        transaction,
+        "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+         WHERE leases.holder = excluded.holder OR leases.expires_at <= $4",
+        &[&name, &holder, &to_micros(until), &to_micros(now)],
+    )
+    .await?;
+    if touched == 0 {
+        return Err(StoreError::Conflict {
+            constraint: "leases.held".into(),
+        });
+    }
+    Ok(())
+}
+
+pub(crate) async fn release_lease(
+    transaction: &Transaction<'_>,
+    name: &str,
+    holder: &str,
+) -> StoreResult<()> {
+    execute(
+        transaction,
+        "DELETE FROM leases WHERE name = $1 AND holder = $2",
+        &[&name, &holder],
+    )
+    .await?;
+    Ok(())
+}
+
 // Reads.
 
 pub(crate) async fn find_mailbox(client: &Client, id: MailboxId) -> StoreResult<Option<Mailbox>> {

@@ -249,6 +249,13 @@ impl Store for PostgresStore {
         read::find_customer(&self.client().await?, id).await
     }
 
+    async fn find_customers(&self, ids: &[CustomerId]) -> StoreResult<Vec<Customer>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        read::find_customers(&self.client().await?, ids).await
+    }
+
     async fn find_customer_by_identity(
         &self,
         identity: &IdentityValue,

@@ -472,6 +472,24 @@ pub(crate) async fn find_customer(
     one_customer(client, row).await
 }
 
+/// Customers by id in one statement (an array parameter, so one cached plan for any count).
+pub(crate) async fn find_customers(
+    client: &Client,
+    ids: &[CustomerId],
+) -> StoreResult<Vec<Customer>> {
+    let mut ids: Vec<Uuid> = ids.iter().map(|id| id.0).collect();
+    ids.sort();
+    ids.dedup();
+    let sql = format!(
+        "SELECT {} FROM customers WHERE id = ANY($1)",
+        rows::CUSTOMER_COLUMNS
+    );
+    let rows = query(client, &sql, &[&ids]).await?;
+    let mut customers = map_rows(&rows, rows::customer)?;
+    load_identities(client, &mut customers).await?;
+    Ok(customers)
+}
+
 pub(crate) async fn find_customer_by_identity(
     client: &Client,
     identity: &IdentityValue,

@@ -736,6 +736,15 @@ async fn apply(
         Mutation::InsertInstanceSecret { name, secret } => {
             email::insert_instance_secret(transaction, &name, &secret).await?;
         }
+        Mutation::AcquireLease {
+            name,
+            holder,
+            now,
+            until,
+        } => email::acquire_lease(transaction, &name, &holder, now, until).await?,
+        Mutation::ReleaseLease { name, holder } => {
+            email::release_lease(transaction, &name, &holder).await?;
+        }
         Mutation::InsertView(view) => {
             let definition = serde_json::to_value(&view.filter).map_err(StoreError::database)?;
             execute(

@@ -233,6 +233,39 @@ pub(crate) fn insert_instance_secret(
     Ok(())
 }
 
+pub(crate) fn acquire_lease(
+    transaction: &Transaction<'_>,
+    name: &str,
+    holder: &str,
+    now: jiff::Timestamp,
+    until: jiff::Timestamp,
+) -> StoreResult<()> {
+    let n_rows = db(transaction
+        .prepare_cached(
+            "INSERT INTO leases (name, holder, expires_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+             WHERE leases.holder = excluded.holder OR leases.expires_at <= ?4",
+        )
+        .and_then(|mut s| s.execute(params![name, holder, to_micros(until), to_micros(now)])))?;
+    if n_rows == 0 {
+        return Err(StoreError::Conflict {
+            constraint: "leases.held".into(),
+        });
+    }
+    Ok(())
+}
+
+pub(crate) fn release_lease(
+    transaction: &Transaction<'_>,
+    name: &str,
+    holder: &str,
+) -> StoreResult<()> {
+    db(transaction
+        .prepare_cached("DELETE FROM leases WHERE name = ?1 AND holder = ?2")
+        .and_then(|mut s| s.execute(params![name, holder])))?;
+    Ok(())
+}
+
 // Reads.
 
 pub fn find_mailbox(connection: &Connection, id: MailboxId) -> rusqlite::Result<Option<Mailbox>> {

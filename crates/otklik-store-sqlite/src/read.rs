@@ -549,6 +549,30 @@ pub fn find_customer(
     Ok(Some(customer))
 }
 
+/// Customers by id, a chunk of ids per statement (well under SQLite's variable limit).
+pub fn find_customers(
+    connection: &Connection,
+    ids: &[CustomerId],
+) -> rusqlite::Result<Vec<Customer>> {
+    let mut customers = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(MAX_PAGE_SIZE as usize) {
+        let sql = format!(
+            "SELECT {CUSTOMER_COLUMNS} FROM customers c WHERE c.id IN ({})",
+            placeholders(chunk.len())
+        );
+        let mut found = connection
+            .prepare_cached(&sql)?
+            .query_map(
+                params_from_iter(chunk.iter().map(|id| id_value(id.0))),
+                customer_from_row,
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        attach_identities(connection, &mut found)?;
+        customers.extend(found);
+    }
+    Ok(customers)
+}
+
 pub fn find_customer_by_identity(
     connection: &Connection,
     identity: &IdentityValue,

@@ -600,6 +600,13 @@ fn apply(
         Mutation::InsertInstanceSecret { name, secret } => {
             email::insert_instance_secret(transaction, name, secret)
         }
+        Mutation::AcquireLease {
+            name,
+            holder,
+            now,
+            until,
+        } => email::acquire_lease(transaction, name, holder, *now, *until),
+        Mutation::ReleaseLease { name, holder } => email::release_lease(transaction, name, holder),
         Mutation::Audit(event) => {
             db(transaction.prepare_cached(
                 "INSERT INTO audit_events (id, at, actor_agent_id, action, object_kind, object_id, changes) \

@@ -46,6 +46,7 @@ macro_rules! conformance_tests {
             tags_are_created_on_use_and_deleting_a_tag_removes_it_from_tickets,
             messages_read_back_in_order_with_attachments_and_move_on_merge,
             customers_read_back_with_identities_and_an_identity_belongs_to_one_customer,
+            customers_are_read_in_one_batch_by_id_with_their_identities,
             customer_merges_move_identities_and_tickets_and_undo_exactly,
             agents_read_back_with_teams_and_emails_are_unique,
             deleting_a_team_unroutes_its_tickets_and_ends_memberships,
@@ -64,7 +65,8 @@ macro_rules! conformance_tests {
             an_email_is_recorded_once_per_dedup_key_and_found_by_its_message_id,
             due_outbound_emails_are_claimed_once_until_their_lease_ends,
             automatic_emails_are_counted_per_recipient_and_hour,
-            imap_cursors_and_instance_secrets_round_trip
+            imap_cursors_and_instance_secrets_round_trip,
+            a_lease_has_one_holder_until_it_ends_or_is_released
         );
     };
     (@cases $factory:path; $($case:ident),+) => {
@@ -766,6 +768,51 @@ pub async fn customers_read_back_with_identities_and_an_identity_belongs_to_one_
         .await
         .unwrap();
     assert_eq!(page.iter().map(|c| c.id).collect::<Vec<_>>(), vec![anna.id]);
+}
+
+pub async fn customers_are_read_in_one_batch_by_id_with_their_identities(store: Arc<dyn Store>) {
+    let anna = seed_customer(&store, "Анна", "anna@example.ru").await;
+    let boris = seed_customer(&store, "Boris", "boris@example.com").await;
+    let vera = seed_customer(&store, "Вера", "vera@example.ru").await;
+    let phone = Identity {
+        id: IdentityId::new(),
+        customer_id: boris.id,
+        value: IdentityValue::parse(IdentityKind::Phone, None, "+7 916 000-11-22").unwrap(),
+        created_at: at(1),
+    };
+    commit(&store, vec![Mutation::InsertIdentity(phone)]).await;
+    let unknown = CustomerId::new();
+    let mut found = store
+        .find_customers(&[boris.id, unknown, anna.id, boris.id])
+        .await
+        .unwrap();
+    found.sort_by_key(|customer| customer.name.clone());
+    let summary: Vec<(&str, usize)> = found
+        .iter()
+        .map(|customer| (customer.name.as_str(), customer.identities.len()))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![("Boris", 2), ("Анна", 1)],
+        "each known id once, with every identity; the unknown id and the third customer left out"
+    );
+    assert!(found.iter().all(|customer| customer.id != vera.id));
+    assert_eq!(
+        found.iter().find(|c| c.id == anna.id),
+        store.find_customer(anna.id).await.unwrap().as_ref(),
+        "the batch reads the same customer as the point read"
+    );
+    assert!(store.find_customers(&[]).await.unwrap().is_empty());
+    // More ids than one statement takes on any backend.
+    let many: Vec<CustomerId> = (0..450)
+        .map(|_| CustomerId::new())
+        .chain([vera.id])
+        .collect();
+    let found = store.find_customers(&many).await.unwrap();
+    assert_eq!(
+        found.iter().map(|c| c.id).collect::<Vec<_>>(),
+        vec![vera.id]
+    );
 }
 
 pub async fn customer_merges_move_identities_and_tickets_and_undo_exactly(store: Arc<dyn Store>) {
@@ -2212,4 +2259,73 @@ pub async fn imap_cursors_and_instance_secrets_round_trip(store: Arc<dyn Store>)
         matches!(&error, StoreError::Conflict { constraint } if constraint == "instance_secrets.name"),
         "{error:?}"
     );
+}
+
+pub async fn a_lease_has_one_holder_until_it_ends_or_is_released(store: Arc<dyn Store>) {
+    let acquire = |holder: &str, now: i64, until: i64| {
+        UnitOfWork::new().with(Mutation::AcquireLease {
+            name: "imap:support".into(),
+            holder: holder.into(),
+            now: at(now),
+            until: at(until),
+        })
+    };
+    let held = |result: StoreResult<CommitReceipt>| match result {
+        Ok(_) => true,
+        Err(StoreError::Conflict { constraint }) if constraint == "leases.held" => false,
+        Err(error) => panic!("unexpected {error:?}"),
+    };
+    assert!(
+        held(store.commit(acquire("node-a", 0, 30)).await),
+        "a free lease is taken"
+    );
+    assert!(
+        !held(store.commit(acquire("node-b", 10, 40)).await),
+        "held by another"
+    );
+    assert!(
+        held(store.commit(acquire("node-a", 20, 50)).await),
+        "the holder renews"
+    );
+    assert!(
+        !held(store.commit(acquire("node-b", 45, 75)).await),
+        "renewed past 45"
+    );
+    assert!(
+        held(store.commit(acquire("node-b", 50, 80)).await),
+        "taken once it ended"
+    );
+    assert!(
+        !held(store.commit(acquire("node-a", 60, 90)).await),
+        "the old holder lost it"
+    );
+    // Releasing someone else's lease does nothing; releasing one's own frees it at once.
+    commit(
+        &store,
+        vec![Mutation::ReleaseLease {
+            name: "imap:support".into(),
+            holder: "node-a".into(),
+        }],
+    )
+    .await;
+    assert!(!held(store.commit(acquire("node-a", 61, 91)).await));
+    commit(
+        &store,
+        vec![Mutation::ReleaseLease {
+            name: "imap:support".into(),
+            holder: "node-b".into(),
+        }],
+    )
+    .await;
+    assert!(held(store.commit(acquire("node-a", 62, 92)).await));
+    // A refused lease fails its whole unit.
+    let team = Team {
+        id: TeamId::new(),
+        name: "leased".into(),
+        created_at: at(0),
+    };
+    let mut unit = acquire("node-b", 63, 93);
+    unit.push(Mutation::InsertTeam(team.clone()));
+    assert!(!held(store.commit(unit).await));
+    assert_eq!(store.find_team(team.id).await.unwrap(), None);
 }

@@ -82,6 +82,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// The customer with this id, with identities.
     async fn find_customer(&self, id: CustomerId) -> StoreResult<Option<Customer>>;
+    /// The customers with these ids, with identities, in one read (names for a page of
+    /// tickets). Unknown ids are left out; repeated ids give one customer; no order is promised.
+    async fn find_customers(&self, ids: &[CustomerId]) -> StoreResult<Vec<Customer>>;
     /// The customer that owns this identity.
     async fn find_customer_by_identity(
         &self,

@@ -135,6 +135,20 @@ pub enum Mutation {
         lease_until: Timestamp,
         limit: u32,
     },
+    /// Takes or renews the lease `name` for `holder` until `until`: succeeds when nobody holds
+    /// it, when `holder` already does, or when the other holder's lease ended by `now`; fails
+    /// with `Conflict { constraint: "leases.held" }` otherwise.
+    AcquireLease {
+        name: String,
+        holder: String,
+        now: Timestamp,
+        until: Timestamp,
+    },
+    /// Gives the lease up if `holder` holds it (a no-op otherwise).
+    ReleaseLease {
+        name: String,
+        holder: String,
+    },
     /// Stores a named instance secret once; fails with `Conflict { constraint:
     /// "instance_secrets.name" }` when another node stored it first.
     InsertInstanceSecret {
