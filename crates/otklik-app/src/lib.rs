@@ -12,9 +12,12 @@ mod error;
 pub mod idempotency;
 pub mod leases;
 pub mod mail;
+pub mod presence;
 pub mod search;
+pub mod split;
 pub mod staff;
 pub mod tickets;
+pub mod ui_queries;
 pub mod views;
 
 use std::sync::Arc;

@@ -64,6 +64,9 @@ const RARE_QUERY: &str = "ксилофоны";
 const TARGET_SEARCH_P99_MS: f64 = 50.0;
 const TARGET_LIST_P99_MS: f64 = 20.0;
 const TARGET_VIEWS_P99_MS: f64 = 5.0;
+/// The agent-workspace issue's targets at 100k tickets: page server time and inbox weight.
+const TARGET_UI_P99_MS: f64 = 30.0;
+const TARGET_UI_INBOX_BYTES: u64 = 150 * 1024;
 /// Pages followed through `next_cursor` by the cursor mix.
 const CURSOR_PAGES: usize = 3;
 /// Customers created before the creation phase, for requests that name a `customer_id`.
@@ -111,6 +114,10 @@ pub struct BenchOptions {
     pub scale_tickets: Vec<usize>,
     /// Measured requests per scale probe.
     pub scale_requests: usize,
+    /// Measure the agent workspace's pages (inbox, views, ticket) after the list phase.
+    pub ui: bool,
+    /// Measured requests per workspace page kind.
+    pub ui_requests: usize,
 }
 
 impl Default for BenchOptions {
@@ -125,6 +132,8 @@ impl Default for BenchOptions {
             keep_data: false,
             scale_tickets: vec![100_000],
             scale_requests: 500,
+            ui: false,
+            ui_requests: 300,
         }
     }
 }
@@ -289,6 +298,30 @@ struct BackendReport {
     list: ListReport,
     rss: MemoryReport,
     scale: Vec<ScaleReport>,
+    ui: Option<UiReport>,
+}
+
+/// The agent workspace: server time of its pages and what a browser downloads.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+struct UiReport {
+    dataset_tickets: usize,
+    /// `GET /views/{id}` of the view with the most rows on its first page.
+    inbox: Latency,
+    inbox_rows: usize,
+    /// `GET /views/{id}` over every view.
+    views: Latency,
+    /// `GET /tickets/{id}` over tickets found in the views and filters.
+    tickets: Latency,
+    distinct_tickets: usize,
+    inbox_html_bytes: u64,
+    inbox_html_gzip_bytes: u64,
+    ticket_html_bytes: u64,
+    ticket_html_gzip_bytes: u64,
+    /// CSS, scripts and icon of a first visit (cached for a year afterwards).
+    assets_bytes: u64,
+    assets_gzip_bytes: u64,
+    errors: usize,
+    first_error: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -449,10 +482,74 @@ fn format_report(report: &BenchReport) -> String {
             );
         }
     }
+    for backend in &report.backends {
+        if let Some(ui) = &backend.ui {
+            format_ui(&mut out, &backend.backend, ui);
+        }
+    }
     for failure in &report.failures {
         let _ = writeln!(out, "\nFAILED: {failure}");
     }
     out
+}
+
+fn format_ui(out: &mut String, backend: &str, ui: &UiReport) {
+    let _ = writeln!(
+        out,
+        "\nWorkspace pages on {backend} at {} tickets (one client, signed in through the login form; targets: p99 ≤ {TARGET_UI_P99_MS} ms, inbox ≤ {} KB with assets cached):",
+        ui.dataset_tickets,
+        TARGET_UI_INBOX_BYTES / 1024
+    );
+    for (label, latency) in [
+        ("inbox, fullest view (GET /views/{id})", &ui.inbox),
+        ("every view (GET /views/{id})", &ui.views),
+        ("ticket page (GET /tickets/{id})", &ui.tickets),
+    ] {
+        let verdict = if latency.p99_ms <= TARGET_UI_P99_MS {
+            "meets"
+        } else {
+            "MISSES"
+        };
+        let _ = writeln!(
+            out,
+            "    {label:38} {:>5} req  p50 {:>6.2} ms  p99 {:>6.2} ms  max {:>7.2} ms  ({verdict} the target)",
+            latency.requests, latency.p50_ms, latency.p99_ms, latency.max_ms
+        );
+    }
+    let _ = writeln!(
+        out,
+        "    rows on the inbox page: {}; ticket pages visited: {} distinct",
+        ui.inbox_rows, ui.distinct_tickets
+    );
+    let _ = writeln!(
+        out,
+        "    inbox HTML {} (gzip {}); ticket HTML {} (gzip {}); first-visit assets {} (gzip {})",
+        human_bytes(ui.inbox_html_bytes),
+        human_bytes(ui.inbox_html_gzip_bytes),
+        human_bytes(ui.ticket_html_bytes),
+        human_bytes(ui.ticket_html_gzip_bytes),
+        human_bytes(ui.assets_bytes),
+        human_bytes(ui.assets_gzip_bytes)
+    );
+    let verdict = if ui.inbox_html_gzip_bytes <= TARGET_UI_INBOX_BYTES {
+        "meets"
+    } else {
+        "MISSES"
+    };
+    let _ = writeln!(
+        out,
+        "    sent for the inbox with assets cached: {} ({verdict} the target); on a first visit: {}",
+        human_bytes(ui.inbox_html_gzip_bytes),
+        human_bytes(ui.inbox_html_gzip_bytes + ui.assets_gzip_bytes)
+    );
+    if ui.errors > 0 {
+        let _ = writeln!(
+            out,
+            "    {} requests failed; first: {}",
+            ui.errors,
+            ui.first_error.as_deref().unwrap_or("?")
+        );
+    }
 }
 
 fn format_scale(out: &mut String, scale: &ScaleReport) {
@@ -827,6 +924,15 @@ async fn measure(
         analyzed_after_seeding: analyzed,
         ..list
     };
+    if options.ui {
+        eprintln!(
+            "[{name}] workspace pages: {} requests per page kind on {} tickets",
+            options.ui_requests, report.list.dataset_tickets
+        );
+        let mut ui = ui_phase(&server.base_url, options.ui_requests).await?;
+        ui.dataset_tickets = report.list.dataset_tickets;
+        report.ui = Some(ui);
+    }
 
     let database = match database_url {
         Some(url) => Database::Postgres(url.to_owned()),
@@ -1956,6 +2062,273 @@ async fn scale_phase(
 }
 
 // ---------------------------------------------------------------------------------------------
+// The agent workspace
+
+/// A browser as far as the benchmark needs one: cookies by name, no redirects followed.
+struct UiBrowser {
+    client: reqwest::Client,
+    base_url: String,
+    cookies: Vec<(String, String)>,
+}
+
+/// The `name=value` of a `Set-Cookie` header, and whether it deletes the cookie.
+fn parse_set_cookie(header: &str) -> Option<(String, String, bool)> {
+    let pair = header.split(';').next()?;
+    let (name, value) = pair.split_once('=')?;
+    let deletes = header
+        .split(';')
+        .any(|attribute| attribute.trim().eq_ignore_ascii_case("max-age=0"));
+    Some((name.trim().to_owned(), value.trim().to_owned(), deletes))
+}
+
+/// The CSRF token of a page (its `<meta name="csrf-token">`).
+fn csrf_of(html: &str) -> Option<String> {
+    let marker = "<meta name=\"csrf-token\" content=\"";
+    let start = html.find(marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_owned())
+}
+
+/// Every distinct `prefix{uuid}` link target in a page, in order.
+fn linked_ids(html: &str, prefix: &str) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::new();
+    for (index, _) in html.match_indices(prefix) {
+        let rest = &html[index + prefix.len()..];
+        let id: String = rest.chars().take(36).collect();
+        if id.len() == 36
+            && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+            && !ids.contains(&id)
+        {
+            ids.push(id);
+        }
+    }
+    ids
+}
+
+struct Fetched {
+    status: u16,
+    location: String,
+    body: Vec<u8>,
+    elapsed: Duration,
+}
+
+impl UiBrowser {
+    async fn request(
+        &mut self,
+        method: reqwest::Method,
+        path: &str,
+        form: Option<&[(&str, &str)]>,
+        gzip: bool,
+    ) -> anyhow::Result<Fetched> {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base_url));
+        if !self.cookies.is_empty() {
+            let header: Vec<String> = self
+                .cookies
+                .iter()
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect();
+            request = request.header(reqwest::header::COOKIE, header.join("; "));
+        }
+        if gzip {
+            request = request.header(reqwest::header::ACCEPT_ENCODING, "gzip");
+        }
+        if let Some(fields) = form {
+            let body: Vec<String> = fields
+                .iter()
+                .map(|(name, value)| format!("{}={}", percent_encode(name), percent_encode(value)))
+                .collect();
+            request = request
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                )
+                .body(body.join("&"));
+        }
+        let started = Instant::now();
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("{path}: no answer"))?;
+        let status = response.status().as_u16();
+        for value in response.headers().get_all(reqwest::header::SET_COOKIE) {
+            if let Some((name, value, deletes)) = value.to_str().ok().and_then(parse_set_cookie) {
+                self.cookies.retain(|(known, _)| *known != name);
+                if !deletes {
+                    self.cookies.push((name, value));
+                }
+            }
+        }
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let body = response
+            .bytes()
+            .await
+            .with_context(|| format!("{path}: the body broke off"))?
+            .to_vec();
+        Ok(Fetched {
+            status,
+            location,
+            body,
+            elapsed: started.elapsed(),
+        })
+    }
+
+    async fn get(&mut self, path: &str, gzip: bool) -> anyhow::Result<Fetched> {
+        self.request(reqwest::Method::GET, path, None, gzip).await
+    }
+
+    /// The page at `path`, which must answer 200.
+    async fn page(&mut self, path: &str) -> anyhow::Result<String> {
+        let fetched = self.get(path, false).await?;
+        anyhow::ensure!(fetched.status == 200, "{path} answered {}", fetched.status);
+        Ok(String::from_utf8_lossy(&fetched.body).into_owned())
+    }
+}
+
+/// Signs in through the login form, finds views and tickets from the pages themselves, then
+/// times the pages one request at a time (so the figure is the server's time, not a queue's)
+/// and weighs what a browser downloads, gzip-compressed as browsers ask for it.
+async fn ui_phase(base_url: &str, requests: usize) -> anyhow::Result<UiReport> {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .tcp_nodelay(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .context("cannot build the HTTP client")?;
+    let mut browser = UiBrowser {
+        client,
+        base_url: base_url.to_owned(),
+        cookies: Vec::new(),
+    };
+    let login = browser.page("/login").await?;
+    let csrf = csrf_of(&login).context("the login page has no CSRF token")?;
+    let signed_in = browser
+        .request(
+            reqwest::Method::POST,
+            "/login",
+            Some(&[
+                ("_csrf", csrf.as_str()),
+                ("email", BENCH_EMAIL),
+                ("password", BENCH_PASSWORD),
+                ("next", "/inbox"),
+            ]),
+            false,
+        )
+        .await?;
+    anyhow::ensure!(
+        signed_in.status == 303,
+        "signing in answered {}",
+        signed_in.status
+    );
+    let inbox = browser.get("/inbox", false).await?;
+    anyhow::ensure!(
+        inbox.status == 303 && inbox.location.starts_with("/views/"),
+        "/inbox answered {} to {:?}",
+        inbox.status,
+        inbox.location
+    );
+    let first_view = inbox.location;
+    let first_page = browser.page(&first_view).await?;
+    let views: Vec<String> = linked_ids(&first_page, "href=\"/views/")
+        .into_iter()
+        .map(|id| format!("/views/{id}"))
+        .collect();
+    anyhow::ensure!(!views.is_empty(), "the inbox lists no views");
+    // The inbox is measured on its fullest view: the first one (the agent's own open tickets)
+    // may be empty for the bench admin, and an empty page flatters both time and weight.
+    let mut fullest = (0, first_view.clone());
+    let mut tickets: Vec<String> = Vec::new();
+    let filters = [
+        "/tickets?status=open",
+        "/tickets?status=pending",
+        "/tickets?status=solved",
+        "/tickets?priority=high",
+        "/tickets?assignee=none",
+        "/tickets",
+    ];
+    for path in views.iter().map(String::as_str).chain(filters) {
+        let html = browser.page(path).await?;
+        let rows = html.matches("data-row").count();
+        if path.starts_with("/views/") && rows > fullest.0 {
+            fullest = (rows, path.to_owned());
+        }
+        for id in linked_ids(&html, "href=\"/tickets/") {
+            if !tickets.contains(&id) {
+                tickets.push(id);
+            }
+        }
+    }
+    anyhow::ensure!(!tickets.is_empty(), "the lists show no tickets");
+
+    let mut report = UiReport {
+        distinct_tickets: tickets.len().min(requests),
+        ..UiReport::default()
+    };
+    let errors = Mutex::new(Errors::default());
+    let timed =
+        |fetched: anyhow::Result<Fetched>, path: &str, samples: &mut Vec<Duration>| match fetched {
+            Ok(fetched) if fetched.status == 200 => samples.push(fetched.elapsed),
+            Ok(fetched) => Errors::record(&errors, format!("{path}: {}", fetched.status)),
+            Err(error) => Errors::record(&errors, format!("{error:#}")),
+        };
+    // Warm up, as a running server is.
+    for path in views.iter().take(SCALE_WARMUP) {
+        let _ = browser.get(path, true).await;
+    }
+    let inbox_view = fullest.1;
+    report.inbox_rows = fullest.0;
+    let mut samples = Vec::with_capacity(requests);
+    for _ in 0..requests {
+        let fetched = browser.get(&inbox_view, true).await;
+        timed(fetched, &inbox_view, &mut samples);
+    }
+    report.inbox = Latency::of(&samples);
+    let mut samples = Vec::with_capacity(requests);
+    for index in 0..requests {
+        let path = &views[index % views.len()];
+        let fetched = browser.get(path, true).await;
+        timed(fetched, path, &mut samples);
+    }
+    report.views = Latency::of(&samples);
+    let mut samples = Vec::with_capacity(requests);
+    for index in 0..requests {
+        let path = format!("/tickets/{}", tickets[index % tickets.len()]);
+        let fetched = browser.get(&path, true).await;
+        timed(fetched, &path, &mut samples);
+    }
+    report.tickets = Latency::of(&samples);
+
+    let plain = browser.get(&inbox_view, false).await?;
+    let packed = browser.get(&inbox_view, true).await?;
+    report.inbox_html_bytes = plain.body.len() as u64;
+    report.inbox_html_gzip_bytes = packed.body.len() as u64;
+    let ticket_path = format!("/tickets/{}", tickets[0]);
+    report.ticket_html_bytes = browser.get(&ticket_path, false).await?.body.len() as u64;
+    report.ticket_html_gzip_bytes = browser.get(&ticket_path, true).await?.body.len() as u64;
+    let html = String::from_utf8_lossy(&plain.body).into_owned();
+    for (index, _) in html.match_indices("/assets/") {
+        let rest = &html[index..];
+        let Some(end) = rest.find('"') else { continue };
+        let asset = &rest[..end];
+        report.assets_bytes += browser.get(asset, false).await?.body.len() as u64;
+        report.assets_gzip_bytes += browser.get(asset, true).await?.body.len() as u64;
+    }
+    let errors = errors
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    report.errors = errors.count;
+    report.first_error = errors.first;
+    Ok(report)
+}
+
+// ---------------------------------------------------------------------------------------------
 // PostgreSQL
 
 pub(crate) struct BenchDatabase {
@@ -2305,6 +2678,22 @@ mod tests {
                     peak_listing_mb: 30.0,
                 },
                 scale: vec![sample_scale()],
+                ui: Some(UiReport {
+                    dataset_tickets: 100_000,
+                    inbox: latency.clone(),
+                    inbox_rows: 25,
+                    views: latency.clone(),
+                    tickets: latency.clone(),
+                    distinct_tickets: 150,
+                    inbox_html_bytes: 40_000,
+                    inbox_html_gzip_bytes: 6_000,
+                    ticket_html_bytes: 30_000,
+                    ticket_html_gzip_bytes: 5_000,
+                    assets_bytes: 70_000,
+                    assets_gzip_bytes: 25_000,
+                    errors: 0,
+                    first_error: None,
+                }),
             }],
             failures: vec![],
             sqlite_ceiling: Some(CeilingReport {
@@ -2403,6 +2792,9 @@ mod tests {
             "GET /views/{Unassigned}/tickets",
             "target p99 ≤ 20 ms: OVER",
             "view counts: Unassigned 1234",
+            "Workspace pages on sqlite at 100000 tickets",
+            "ticket page (GET /tickets/{id})",
+            "sent for the inbox with assets cached: 5.9 KiB",
         ] {
             assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
         }
@@ -2530,6 +2922,27 @@ mod tests {
         assert_eq!(
             answer_sizes(&serde_json::json!([{"name": "Unassigned"}])),
             (1, 0)
+        );
+    }
+
+    #[test]
+    fn the_workspace_phase_reads_cookies_tokens_and_links_from_pages() {
+        assert_eq!(
+            parse_set_cookie("otklik_pre=abc; Path=/; Max-Age=86400; HttpOnly"),
+            Some(("otklik_pre".into(), "abc".into(), false))
+        );
+        assert_eq!(
+            parse_set_cookie("otklik_session=; Path=/; Max-Age=0; HttpOnly"),
+            Some(("otklik_session".into(), String::new(), true))
+        );
+        let page = "<meta name=\"csrf-token\" content=\"tok-1\">\
+            <a href=\"/tickets/01a20000-0000-7000-8000-000000000001\">#1</a>\
+            <a href=\"/tickets/01a20000-0000-7000-8000-000000000001\">again</a>\
+            <a href=\"/tickets/bulk\">not a ticket</a>";
+        assert_eq!(csrf_of(page).as_deref(), Some("tok-1"));
+        assert_eq!(
+            linked_ids(page, "href=\"/tickets/"),
+            vec!["01a20000-0000-7000-8000-000000000001".to_owned()]
         );
     }
 

@@ -177,6 +177,13 @@ struct BenchArgs {
     /// Measured requests per scale probe.
     #[arg(long, default_value_t = 500)]
     scale_requests: usize,
+    /// Also measure the agent workspace's pages (inbox, views, ticket page: server time and
+    /// bytes sent) on the list phase's dataset (`--list-tickets`).
+    #[arg(long)]
+    ui: bool,
+    /// Measured requests per workspace page kind.
+    #[arg(long, default_value_t = 300)]
+    ui_requests: usize,
 }
 
 impl BenchArgs {
@@ -200,6 +207,8 @@ impl BenchArgs {
             keep_data: self.keep_data,
             scale_tickets: self.scale_tickets,
             scale_requests: self.scale_requests.max(1),
+            ui: self.ui,
+            ui_requests: self.ui_requests.max(1),
         })
     }
 }

@@ -54,13 +54,151 @@
         }
       }
     });
+    source.addEventListener("presence", function (message) {
+      var change = {};
+      try {
+        change = JSON.parse(message.data);
+      } catch (ignored) {
+        return;
+      }
+      if (window.htmx && ticketId && change.ticket_id === ticketId) {
+        htmx.trigger(document.body, "otklik:presence-changed", change);
+      }
+    });
     window.addEventListener("pagehide", function () {
       source.close();
     });
   }
 
-  // Keyboard: j/k move in a list, Enter opens, r reply, n note, a assign to me, s solve,
-  // / search, ? the list of shortcuts.
+  // Presence: the ticket page says every 15 s whether its agent is viewing or replying, and
+  // says goodbye when it goes away; the answer (and pushed changes) show who else is here.
+  var presenceTicket = document.body.dataset.ticketId;
+  if (presenceTicket && document.getElementById("presence") && window.htmx) {
+    var presenceUrl = "/tickets/" + presenceTicket + "/presence";
+    var activity = "viewing";
+    var beat = function () {
+      if (document.getElementById("presence")) {
+        htmx.ajax("POST", presenceUrl, {
+          target: "#presence",
+          swap: "outerHTML",
+          values: { activity: activity },
+        });
+      }
+    };
+    var replyBody = document.getElementById("reply-body");
+    if (replyBody) {
+      var follow = function () {
+        var now = replyBody.value.trim() !== "" ? "replying" : "viewing";
+        if (now !== activity) {
+          activity = now;
+          beat();
+        }
+      };
+      replyBody.addEventListener("input", follow);
+      replyBody.addEventListener("blur", follow);
+    }
+    beat();
+    window.setInterval(beat, 15000);
+    window.addEventListener("pagehide", function () {
+      try {
+        fetch(presenceUrl, {
+          method: "POST",
+          keepalive: true,
+          credentials: "same-origin",
+          headers: {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-CSRF-Token": csrf,
+          },
+          body: "activity=left",
+        });
+      } catch (ignored) {
+        // The heartbeat's expiry covers a page that could not say goodbye.
+      }
+    });
+  }
+
+  // Ticking rows for bulk actions: x ticks the selected row, shift-click ticks a range, the
+  // header box ticks the page; ticks survive the live refresh of the list.
+  var ticked = {};
+  var lastTicked = null;
+
+  function rowChecks() {
+    return Array.prototype.slice.call(document.querySelectorAll("input.row-check"));
+  }
+
+  function showTicked() {
+    var count = rowChecks().filter(function (box) {
+      return box.checked;
+    }).length;
+    var counter = document.getElementById("bulk-count");
+    var form = document.getElementById("bulk-form");
+    if (counter) {
+      counter.textContent = count > 0 ? counter.dataset.label + " " + count : "";
+    }
+    if (form) {
+      form.classList.toggle("has-selection", count > 0);
+    }
+  }
+
+  function tick(box, checked) {
+    box.checked = checked;
+    if (checked) {
+      ticked[box.value] = true;
+    } else {
+      delete ticked[box.value];
+    }
+  }
+
+  document.addEventListener("click", function (event) {
+    var box = event.target;
+    if (!box || !box.classList) {
+      return;
+    }
+    if (box.id === "select-all") {
+      rowChecks().forEach(function (other) {
+        tick(other, box.checked);
+      });
+      showTicked();
+      return;
+    }
+    if (!box.classList.contains("row-check")) {
+      return;
+    }
+    var boxes = rowChecks();
+    if (event.shiftKey && lastTicked && lastTicked !== box && boxes.indexOf(lastTicked) !== -1) {
+      var from = boxes.indexOf(lastTicked);
+      var to = boxes.indexOf(box);
+      for (var i = Math.min(from, to); i <= Math.max(from, to); i++) {
+        tick(boxes[i], box.checked);
+      }
+    } else {
+      tick(box, box.checked);
+    }
+    lastTicked = box;
+    showTicked();
+  });
+
+  document.body.addEventListener("htmx:afterSwap", function () {
+    rowChecks().forEach(function (box) {
+      box.checked = !!ticked[box.value];
+    });
+    showTicked();
+  });
+
+  function tickSelected() {
+    var row = document.querySelector("[data-list] [data-row].is-selected");
+    var box = row ? row.querySelector("input.row-check") : null;
+    if (!box) {
+      return false;
+    }
+    tick(box, !box.checked);
+    lastTicked = box;
+    showTicked();
+    return true;
+  }
+
+  // Keyboard: j/k move in a list, Enter opens, x ticks, r reply, n note, a assign to me,
+  // s solve, / search, ? the list of shortcuts.
   var selectedHref = null;
 
   function rows() {
@@ -165,6 +303,9 @@
         break;
       case "k":
         move(-1);
+        break;
+      case "x":
+        handled = tickSelected();
         break;
       case "r":
         handled = focusReply("reply");

@@ -17,12 +17,17 @@ pub const CSRF_FIELD: &str = "_csrf";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 /// Forms are small; a reply is at most 200,000 characters, i.e. under 2 MB url-encoded Cyrillic.
 pub const MAX_FORM_BYTES: usize = 2 * 1024 * 1024;
+/// A reply with attachments (`multipart/form-data`): the files of one message together, as
+/// mail providers commonly cap a message at 25 MB, plus room for the text and the part headers.
+pub const MAX_UPLOAD_BYTES: usize = 25 * 1024 * 1024 + MAX_FORM_BYTES;
 
 /// The policy of every page. Scripts come only from our own embedded files, so neither inline
 /// script nor `on…` attributes run, even if some text escaped escaping.
+/// Frames may come only from our own origin: the sandboxed e-mail bodies (see
+/// `pages::email::html_body`), which carry their own stricter policy.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
      style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; \
-     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+     frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 fn is_safe(method: &Method) -> bool {
     matches!(
@@ -34,8 +39,8 @@ fn is_safe(method: &Method) -> bool {
 /// Refuses a state-changing request unless it comes from our own pages: not announced as
 /// cross-site by the browser (`Sec-Fetch-Site`), from our own origin if it names one, and with
 /// the CSRF token of the browser's session (or pre-session, for sign-in and set-up) in the
-/// `X-CSRF-Token` header or the `_csrf` field of a url-encoded form. Only url-encoded forms
-/// are accepted, so the token can always be checked before a handler runs.
+/// `X-CSRF-Token` header or the `_csrf` field of a url-encoded or multipart form. Other bodies
+/// are refused, so the token can always be checked before a handler runs.
 pub async fn csrf_guard(
     State(state): State<UiState>,
     request: Request,
@@ -81,23 +86,42 @@ pub async fn csrf_guard(
         .get(CSRF_HEADER)
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned);
-    let is_form = headers
+    let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-        .map(|value| value.split(';').next().unwrap_or("").trim())
-        .is_none_or(|essence| essence.eq_ignore_ascii_case("application/x-www-form-urlencoded"));
-    if !is_form {
-        return Err(UiError::BadRequest);
-    }
-    let (parts, body) = request.into_parts();
-    let bytes = to_bytes(body, MAX_FORM_BYTES)
-        .await
-        .map_err(|_| UiError::TooLarge)?;
-    let token = header_token.or_else(|| {
-        form_urlencoded_pairs(&bytes)
-            .find(|(key, _)| key == CSRF_FIELD)
-            .map(|(_, value)| value)
+        .map(str::to_owned);
+    let essence = content_type.as_deref().map(|value| {
+        value
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase()
     });
+    let boundary = match essence.as_deref() {
+        None | Some("application/x-www-form-urlencoded") => None,
+        Some("multipart/form-data") => Some(
+            content_type
+                .as_deref()
+                .and_then(|value| multer::parse_boundary(value).ok())
+                .ok_or(UiError::BadRequest)?,
+        ),
+        Some(_) => return Err(UiError::BadRequest),
+    };
+    let limit = if boundary.is_some() {
+        MAX_UPLOAD_BYTES
+    } else {
+        MAX_FORM_BYTES
+    };
+    let (parts, body) = request.into_parts();
+    let bytes = to_bytes(body, limit).await.map_err(|_| UiError::TooLarge)?;
+    let token = match (header_token, boundary) {
+        (Some(token), _) => Some(token),
+        (None, None) => form_urlencoded_pairs(&bytes)
+            .find(|(key, _)| key == CSRF_FIELD)
+            .map(|(_, value)| value),
+        (None, Some(boundary)) => multipart_field(bytes.clone(), boundary, CSRF_FIELD).await,
+    };
     match token {
         Some(token)
             if secrets
@@ -112,7 +136,21 @@ pub async fn csrf_guard(
     }
 }
 
-fn form_urlencoded_pairs(bytes: &[u8]) -> impl Iterator<Item = (String, String)> + '_ {
+/// The text of the first field `name` of a buffered multipart body (our forms put `_csrf`
+/// first, so the files after it are not even looked at).
+async fn multipart_field(bytes: axum::body::Bytes, boundary: String, name: &str) -> Option<String> {
+    let stream = futures::stream::once(async move { Ok::<_, std::convert::Infallible>(bytes) });
+    let mut multipart = multer::Multipart::new(stream, boundary);
+    while let Ok(Some(field)) = multipart.next_field().await {
+        if field.name() == Some(name) {
+            return field.text().await.ok();
+        }
+    }
+    None
+}
+
+/// The pairs of a url-encoded body, in order (repeated names kept).
+pub(crate) fn form_urlencoded_pairs(bytes: &[u8]) -> impl Iterator<Item = (String, String)> + '_ {
     bytes.split(|byte| *byte == b'&').filter_map(|pair| {
         let text = std::str::from_utf8(pair).ok()?;
         let (key, value) = text.split_once('=').unwrap_or((text, ""));

@@ -1,11 +1,13 @@
 //! Otklik's agent workspace: server-rendered pages (askama templates, auto-escaped) made lively
 //! with htmx, in Russian and English (Fluent), over the use cases of [`otklik_app::App`].
 //!
-//! [`router`] serves the pages at `/`, `/login`, `/inbox`, `/views/{id}`, `/tickets/{id}`,
-//! `/customers/{id}`, `/search`, … and the embedded assets at `/assets/*`; the server mounts it
-//! next to the JSON API, which owns `/api/*`. Every state-changing request passes the CSRF
-//! guard, and every response carries a Content-Security-Policy that allows only our own
-//! script files. This crate must not depend on a store implementation, SQL, or the API crate.
+//! [`router`] serves the pages at `/`, `/login`, `/inbox`, `/views/{id}`, `/tickets`,
+//! `/tickets/{id}`, `/customers`, `/customers/{id}`, `/search`, `/admin/*`, … and the embedded
+//! assets at `/assets/*`; the server mounts it next to the JSON API, which owns `/api/*`. Every
+//! state-changing request passes the CSRF guard, and every response carries a
+//! Content-Security-Policy that allows only our own script files (customer HTML is served on
+//! its own, sandboxed, script-free route). Answers are gzip-compressed when the browser asks.
+//! This crate must not depend on a store implementation, SQL, or the API crate.
 //!
 //! Building needs the front-end packages of `package-lock.json` (htmx): run
 //! `npm ci --prefix crates/otklik-ui` once; `build.rs` embeds them with our own `assets/`.
@@ -20,9 +22,12 @@ pub mod session;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::{get, post};
 use otklik_app::App;
+use otklik_app::presence::PresenceHub;
+use tower_http::compression::CompressionLayer;
 
 pub use i18n::Lang;
 
@@ -50,14 +55,24 @@ impl Default for UiConfig {
 pub struct UiState {
     pub app: App,
     pub config: Arc<UiConfig>,
+    /// Who is viewing or replying to which ticket (this node's view; see the hub's docs for
+    /// several nodes).
+    pub presence: Arc<PresenceHub>,
 }
 
 /// The agent workspace.
 pub fn router(app: App, config: UiConfig) -> Router {
-    use pages::{auth, customer, events, inbox, ticket};
+    router_with_presence(app, config, Arc::new(PresenceHub::default()))
+}
+
+/// The agent workspace sharing a presence hub (one per node; a hub with a cross-node transport
+/// when several nodes serve the same database).
+pub fn router_with_presence(app: App, config: UiConfig, presence: Arc<PresenceHub>) -> Router {
+    use pages::{admin, auth, bulk, customer, email, events, inbox, presence as here, ticket};
     let state = UiState {
         app,
         config: Arc::new(config),
+        presence,
     };
     Router::new()
         .route("/", get(auth::root))
@@ -70,17 +85,64 @@ pub fn router(app: App, config: UiConfig) -> Router {
         .route("/views/{id}", get(inbox::view_page))
         .route("/views/{id}/rows", get(inbox::view_rows))
         .route("/views/{id}/count", get(inbox::view_count))
+        .route("/views", post(bulk::create_view))
         .route("/search", get(inbox::search))
+        .route("/tickets", get(bulk::filter))
+        .route("/tickets/rows", get(bulk::filter_rows))
+        .route("/tickets/bulk", post(bulk::bulk))
+        .route("/tickets/bulk-merge", post(bulk::bulk_merge))
         .route(
             "/tickets/{id}",
             get(ticket::ticket_page).post(ticket::update),
         )
         .route("/tickets/{id}/timeline", get(ticket::timeline))
-        .route("/tickets/{id}/messages", post(ticket::add_message))
+        .route(
+            "/tickets/{id}/messages",
+            post(ticket::add_message).layer(DefaultBodyLimit::max(guard::MAX_UPLOAD_BYTES)),
+        )
         .route("/tickets/{id}/assign-to-me", post(ticket::assign_to_me))
         .route("/tickets/{id}/solve", post(ticket::solve))
+        .route(
+            "/tickets/{id}/merge",
+            get(ticket::merge_form).post(ticket::merge),
+        )
+        .route(
+            "/tickets/{id}/split/{message}",
+            get(ticket::split_form).post(ticket::split),
+        )
+        .route("/tickets/{id}/presence", get(here::others).post(here::beat))
+        .route("/customers", get(customer::customers))
         .route("/customers/{id}", get(customer::customer_page))
+        .route(
+            "/customers/{id}/merge",
+            get(customer::merge_form).post(customer::merge),
+        )
+        .route("/customers/merges/{id}/undo", post(customer::unmerge))
         .route("/attachments/{id}", get(ticket::download))
+        .route("/emails/{id}/html", get(email::html_body))
+        .route("/emails/{id}/raw", get(email::raw))
+        .route("/emails/{id}/retry", post(email::retry))
+        .route("/admin", get(admin::admin_home))
+        .route("/admin/agents", get(admin::agents).post(admin::invite))
+        .route("/admin/agents/{id}", post(admin::update_agent))
+        .route("/admin/agents/{id}/active", post(admin::set_active))
+        .route("/admin/teams", get(admin::teams).post(admin::create_team))
+        .route("/admin/teams/{id}", post(admin::rename_team))
+        .route("/admin/teams/{id}/delete", post(admin::delete_team))
+        .route("/admin/tags", get(admin::tags).post(admin::create_tag))
+        .route("/admin/tags/{id}/delete", post(admin::delete_tag))
+        .route(
+            "/admin/tokens",
+            get(admin::tokens).post(admin::create_token),
+        )
+        .route("/admin/tokens/{id}/revoke", post(admin::revoke_token))
+        .route(
+            "/admin/mailboxes",
+            get(admin::mailboxes).post(admin::create_mailbox),
+        )
+        .route("/admin/mailboxes/{id}/check", post(admin::check_mailbox))
+        .route("/admin/mail", get(admin::mail))
+        .route("/admin/emails/{id}/reprocess", post(admin::reprocess))
         .route("/events", get(events::events))
         .route("/assets/{name}", get(assets::serve))
         .fallback(|| async { error::UiError::NotFound })
@@ -94,5 +156,8 @@ pub fn router(app: App, config: UiConfig) -> Router {
             error::render_errors,
         ))
         .layer(middleware::from_fn(guard::security_headers))
+        // Outermost, so error pages are compressed too; the SSE stream is left alone by the
+        // layer's default predicate.
+        .layer(CompressionLayer::new())
         .with_state(state)
 }

@@ -1,10 +1,14 @@
 //! The pages, and what they share: the frame every page is drawn in ([`Frame`]), ticket rows,
 //! labels, time and URL helpers.
 
+pub mod admin;
 pub mod auth;
+pub mod bulk;
 pub mod customer;
+pub mod email;
 pub mod events;
 pub mod inbox;
+pub mod presence;
 pub mod ticket;
 
 use std::collections::HashMap;
@@ -13,8 +17,9 @@ use askama::Template;
 use axum::response::{Html, IntoResponse, Response};
 use jiff::Timestamp;
 use otklik_app::App;
+use otklik_domain::agent::Agent;
 use otklik_domain::ids::{AgentId, CustomerId};
-use otklik_domain::permission::Principal;
+use otklik_domain::permission::{Action, Principal};
 use otklik_domain::ticket::Ticket;
 
 use crate::error::UiError;
@@ -33,6 +38,8 @@ pub struct Frame {
     pub path: String,
     /// The search box's current text.
     pub search: String,
+    /// Whether the top bar links to the admin pages.
+    pub is_admin: bool,
 }
 
 impl Frame {
@@ -44,6 +51,7 @@ impl Frame {
             me: Some(staff.agent.name.clone()),
             path: staff.path.clone(),
             search: String::new(),
+            is_admin: staff.principal.require(Action::ManageAgents).is_ok(),
         }
     }
 
@@ -55,6 +63,7 @@ impl Frame {
             me: None,
             path,
             search: String::new(),
+            is_admin: false,
         }
     }
 
@@ -63,14 +72,15 @@ impl Frame {
         self.lang.t(key)
     }
 
-    /// A message with a count (plural forms). Templates pass numbers by reference or value.
-    pub fn count(&self, key: &str, count: impl std::borrow::Borrow<i64>) -> String {
-        self.lang.count(key, *count.borrow())
+    /// A message with a count (plural forms). Templates pass numbers by value or through
+    /// any number of references.
+    pub fn count(&self, key: &str, count: impl AsCount) -> String {
+        self.lang.count(key, count.as_count())
     }
 
-    /// A message with one text argument.
-    pub fn with(&self, key: &str, value: &str) -> String {
-        self.lang.with(key, value)
+    /// A message with one text argument (templates pass `&str`, `String` or references).
+    pub fn with(&self, key: &str, value: impl AsRef<str>) -> String {
+        self.lang.with(key, value.as_ref())
     }
 
     /// The label of a ticket status, priority, channel or similar code: `{kind}-{code}`.
@@ -90,6 +100,23 @@ impl Frame {
             .copied()
             .filter(|lang| *lang != self.lang)
             .collect()
+    }
+}
+
+/// A number a template hands to [`Frame::count`], however deeply referenced.
+pub trait AsCount {
+    fn as_count(&self) -> i64;
+}
+
+impl AsCount for i64 {
+    fn as_count(&self) -> i64 {
+        *self
+    }
+}
+
+impl<T: AsCount + ?Sized> AsCount for &T {
+    fn as_count(&self) -> i64 {
+        (**self).as_count()
     }
 }
 
@@ -136,42 +163,43 @@ pub struct Names {
     pub customers: HashMap<CustomerId, String>,
 }
 
-/// Most staff lists fit in one page of this many agents.
-pub const DIRECTORY_PAGE: u32 = 200;
+/// Agents are read in pages of this many (the store's largest page).
+pub const DIRECTORY_PAGE: u32 = otklik_store::MAX_PAGE_SIZE;
+
+/// Every agent, page by page: a shop has tens of agents, but an assignee select or a name in a
+/// list must not silently miss the 201st.
+pub async fn all_agents(app: &App, principal: &Principal) -> Result<Vec<Agent>, UiError> {
+    let mut agents: Vec<Agent> = Vec::new();
+    loop {
+        let after = agents.last().map(|agent| agent.id);
+        let page = app.list_agents(principal, after, DIRECTORY_PAGE).await?;
+        let full = page.len() == DIRECTORY_PAGE as usize;
+        agents.extend(page);
+        if !full {
+            return Ok(agents);
+        }
+    }
+}
 
 impl Names {
-    /// Loads the names of every agent (one query) and of the customers of `tickets`. The store
-    /// has no batch read of customers yet, so each distinct customer is one point query, run
-    /// concurrently.
+    /// Loads the names of every agent and of the customers of `tickets` (one batch read).
     pub async fn load(
         app: &App,
         principal: &Principal,
         tickets: &[Ticket],
     ) -> Result<Names, UiError> {
-        let agents = app
-            .list_agents(principal, None, DIRECTORY_PAGE)
-            .await
-            .unwrap_or_default();
-        let mut customer_ids: Vec<CustomerId> =
+        let customer_ids: Vec<CustomerId> =
             tickets.iter().map(|ticket| ticket.customer_id).collect();
-        customer_ids.sort();
-        customer_ids.dedup();
-        let customers = futures::future::join_all(
-            customer_ids
-                .iter()
-                .map(|id| app.get_customer(principal, *id)),
-        )
-        .await;
+        let (agents, customers) = tokio::join!(
+            all_agents(app, principal),
+            app.customer_names(principal, &customer_ids)
+        );
         Ok(Names {
-            agents: agents
+            agents: agents?
                 .into_iter()
                 .map(|agent| (agent.id, agent.name))
                 .collect(),
-            customers: customers
-                .into_iter()
-                .filter_map(Result::ok)
-                .map(|customer| (customer.id, customer.name))
-                .collect(),
+            customers: customers?,
         })
     }
 
@@ -194,6 +222,34 @@ impl Names {
                 .map(|id| self.agents.get(&id).cloned().unwrap_or_else(|| "—".into())),
             updated: When::of(ticket.updated_at),
         }
+    }
+}
+
+/// A url-encoded form whose fields may repeat (checkbox lists: `team=…&team=…`), which the
+/// `Form` extractor cannot read into a struct.
+#[derive(Debug, Default, Clone)]
+pub struct Pairs(pub Vec<(String, String)>);
+
+impl Pairs {
+    pub fn parse(bytes: &[u8]) -> Pairs {
+        Pairs(crate::guard::form_urlencoded_pairs(bytes).collect())
+    }
+
+    /// The first value of `name`, or "".
+    pub fn get(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(key, _)| key == name)
+            .map_or("", |(_, value)| value.as_str())
+    }
+
+    /// Every value of `name`, in order.
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+            .collect()
     }
 }
 

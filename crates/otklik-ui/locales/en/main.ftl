@@ -173,3 +173,245 @@ customer-identities = Contacts
 customer-tickets = Tickets
 customer-other-tickets = Other tickets
 customer-no-other-tickets = No other tickets.
+
+## Navigation
+nav-label = Sections
+cancel = Cancel
+yes = Yes
+no = No
+shortcut-select = Tick or untick the selected ticket (shift-click ticks a range)
+action-merge = Merge into another ticket…
+
+## Admin
+admin-title = Admin
+admin-agents = Agents
+admin-teams = Teams
+admin-tags = Tags
+admin-tokens = API tokens
+admin-mailboxes = Mailboxes
+admin-mail = Mail problems
+admin-actions = Actions
+admin-state = State
+admin-active = Active
+admin-inactive = Deactivated
+admin-you = you
+admin-edit = Change…
+admin-create = Create
+admin-rename = Rename
+admin-delete = Delete
+admin-delete-named = Delete { $value }
+admin-deactivate = Deactivate
+admin-reactivate = Reactivate
+admin-done-saved = Saved.
+admin-done-created = Created.
+admin-done-deleted = Deleted.
+admin-done-revoked = The token is revoked and stops working at once.
+admin-done-retried = The reply is queued to be sent again.
+admin-agent-invited = { $value } can now sign in.
+admin-agent-not-saved = The agent was not changed; see the marked field.
+admin-cannot-deactivate-self = You cannot deactivate yourself or change your own role.
+admin-invite = Invite an agent
+admin-invite-password = Password (optional)
+admin-invite-password-hint = Leave empty to generate one; it is shown once, here, for you to pass on.
+admin-invite-submit = Invite
+admin-password-once = The password of { $value } (shown only now; copy it and pass it on safely):
+field-role = Role
+field-teams = Teams
+field-agent-name = Name
+role-agent = Agent
+role-supervisor = Supervisor
+role-admin = Admin
+form-error-name-taken = This name is already used.
+form-error-files = The files were not accepted; attach them again within the limits.
+admin-no-teams = No teams yet.
+admin-team-name = Team name
+admin-new-team = New team
+admin-team-delete-hint = Deleting a team leaves its tickets without a team and its agents without the membership.
+admin-no-tags = No tags yet.
+admin-tag-name = Tag
+admin-new-tag = New tag
+admin-tag-delete-hint = Deleting a tag removes it from every ticket.
+admin-tokens-intro = Your own tokens for the API. A token never allows more than your role.
+admin-no-tokens = You have no tokens.
+admin-new-token = New token
+admin-token-name = Name
+admin-token-prefix = Begins with
+admin-token-scopes = Allows
+admin-token-created-at = Created
+admin-token-expires = Expires
+admin-token-never = never
+admin-token-revoked = revoked
+admin-token-revoke = Revoke
+admin-token-days = Expires after (days)
+admin-token-days-hint = Leave empty for a token that does not expire.
+admin-token-days-invalid = Enter a whole number of days from 1 to 3650.
+admin-token-scopes-required = Choose at least one permission.
+admin-token-created = Token created.
+admin-token-once = The token { $value } (shown only now; store it in your integration's secrets):
+scope-tickets-read = Read tickets
+scope-tickets-write = Change tickets
+scope-customers-read = Read customers
+scope-customers-write = Change customers
+scope-admin = Everything (admin)
+admin-no-mailboxes = No mailboxes yet.
+admin-new-mailbox = Add a mailbox
+admin-mailbox-name = Short name
+admin-mailbox-address = Support address
+admin-mailbox-imap = IMAP URL (incoming mail)
+admin-mailbox-smtp = SMTP URL (outgoing replies)
+admin-mailbox-ack = Acknowledge new requests automatically
+admin-mailbox-not-set = not set
+admin-mailbox-check = Test connection
+admin-mailbox-url-invalid = Enter a URL such as imaps://user:password@host:993/INBOX or smtps://user:password@host:465.
+admin-mailbox-name-invalid = Use 1–64 letters, digits, "-", "_" or ".".
+admin-mailbox-address-taken = Another mailbox already uses this address.
+admin-check-ok = connected and signed in
+admin-check-none = not configured
+admin-check-unavailable = This server process does not talk to mail servers, so the connection cannot be tested here.
+admin-quarantine = Quarantine
+admin-quarantine-intro = Mail that could not be read is kept here with its raw bytes, never dropped.
+admin-quarantine-empty = Nothing is in quarantine.
+admin-failed-replies = Replies that could not be delivered
+admin-failed-empty = No failed replies.
+admin-reprocess = Process again
+admin-open-ticket = Open the ticket
+admin-reprocessed-ticket = Processed: it is in ticket #{ $value }.
+admin-reprocessed-duplicate = It had been processed already; nothing changed.
+admin-reprocessed-quarantined = Still unreadable: { $value }
+admin-reprocessed-ignored = Recorded without a ticket: { $value }
+admin-reprocess-not-quarantined = This e-mail is no longer in quarantine.
+emails-count = { $count ->
+    [one] { $count } e-mail
+   *[other] { $count } e-mails
+}
+
+## E-mail in the timeline
+email-raw = Original e-mail
+email-reason = Reason
+email-retry = Send again
+email-no-subject = (no subject)
+email-frame-title = The e-mail as the customer formatted it
+email-plain-text = Plain text
+email-show-quoted = Show quoted text
+delivery-queued = queued to send
+delivery-sent = sent
+delivery-failed = not delivered
+done-retried = The reply is queued to be sent again.
+reply-files = Files
+upload-hint-files = { $count ->
+    [one] Up to { $count } file,
+   *[other] Up to { $count } files,
+}
+upload-hint-size = { $count ->
+    [one] { $count } MB each, 25 MB together.
+   *[other] { $count } MB each, 25 MB together.
+}
+event-split = Split a message into a new ticket.
+event-split-from = Split from another ticket.
+event-open-new = Open the new ticket
+event-open-original = Open the original ticket
+event-merged-in = Ticket #{ $value } was merged into this one.
+event-merged-away = Merged into another ticket.
+
+## Presence
+presence-viewing = { $value } is viewing this ticket
+presence-replying = { $value } is replying to this ticket
+
+## Merge and split
+merge-title = Merge ticket
+merge-intro = Find the ticket this one duplicates. Its messages will move there, and this ticket will be closed.
+merge-search = Ticket number or words
+merge-preview = What will happen
+merge-into = Into ticket #{ $value }
+merge-moves-messages = { $count ->
+    [one] { $count } message moves
+   *[other] { $count } messages move
+}
+merge-moves-files = { $count ->
+    [one] { $count } file
+   *[other] { $count } files
+}
+merge-moves-identities = { $count ->
+    [one] { $count } contact
+   *[other] { $count } contacts
+}
+merge-moves-tickets = { $count ->
+    [one] { $count } ticket
+   *[other] { $count } tickets
+}
+merge-closes = Ticket #{ $value } is closed and points to the other one.
+merge-other-customer = The other ticket belongs to a different customer.
+merge-confirm = Merge into #{ $value }
+merge-refused = These tickets cannot be merged (one of them is already merged, or it is the same ticket).
+merge-target-missing = The chosen ticket no longer exists or is not visible to you.
+done-merged = The tickets are merged.
+split-action = Split into a new ticket
+split-title = Split into a new ticket
+split-intro = This message of ticket #{ $value } is copied into a new ticket of the same customer; it also stays where it is.
+split-subject = Subject of the new ticket
+split-confirm = Create the ticket
+split-refused = Only a customer's message can be split into a new ticket.
+done-split = A new ticket was made from the message.
+messages-count = { $count ->
+    [one] { $count } message
+   *[other] { $count } messages
+}
+
+## Inbox: filters and bulk actions
+filter-title = Filter
+filter-any = Any
+filter-me = Me
+filter-channel = Channel
+filter-tag = Tag
+filter-apply = Show
+view-save-label = Save as my view, named
+view-save = Save view
+view-created = The view is saved.
+view-not-saveable = Filters by tag or channel cannot be saved as a view.
+view-name-invalid = Give the view a name of 1 to 100 characters.
+view-too-many = You have too many views; delete one first.
+bulk-label = With the ticked tickets
+bulk-select-all = Tick every ticket on the page
+bulk-select-ticket = Tick ticket #{ $value }
+bulk-assign = Assign
+bulk-apply = Set
+bulk-tag = Tag
+bulk-add = Add
+bulk-merge = Merge…
+bulk-done = { $count ->
+    [one] { $count } ticket changed.
+   *[other] { $count } tickets changed.
+}
+bulk-failed = { $count ->
+    [one] { $count } ticket could not be changed (closed, merged, or the change is not allowed).
+   *[other] { $count } tickets could not be changed (closed, merged, or the change is not allowed).
+}
+bulk-merge-title = Merge tickets
+bulk-merge-intro = Choose the ticket that stays; the others are merged into it and closed.
+bulk-merge-survivor = The ticket that stays
+bulk-merge-hint = The oldest ticket is suggested. Merging cannot be undone.
+bulk-merge-confirm = Merge
+bulk-merge-needs-two = Tick at least two tickets to merge.
+
+## Customers
+customers-title = Customers
+customers-search = Name, e-mail or phone
+customers-nothing = No customer matches.
+customers-none = No customers yet.
+customer-merges = Merges
+customer-merged-into = Merged into
+customer-took-in = Took in
+customer-merge-undone = undone
+customer-unmerge = Undo the merge
+customer-merge-action = Merge into another customer…
+customer-merge-title = Merge customer
+customer-merge-intro = Find the customer this one duplicates. Contacts and tickets move there; the merge can be undone.
+customer-merge-into = Merge into { $value }
+customer-merge-undo-hint = If this was a mistake, "Undo the merge" on the customer's page gives back exactly what moved.
+customer-merge-confirm = Merge
+customer-merge-refused = These customers cannot be merged (one of them is already merged, or it is the same customer).
+customer-unmerge-refused = This merge cannot be undone now: it was undone already, or a later merge must be undone first.
+customer-already-merged = This customer was already merged into another one.
+customer-done-merged = The customers are merged.
+customer-done-unmerged = The merge is undone.
+bulk-ticked = Ticked:

@@ -175,3 +175,255 @@ customer-identities = Контакты
 customer-tickets = Тикеты
 customer-other-tickets = Другие тикеты
 customer-no-other-tickets = Других тикетов нет.
+
+## Навигация
+nav-label = Разделы
+cancel = Отмена
+yes = Да
+no = Нет
+shortcut-select = Отметить выбранный тикет или снять отметку (shift-клик отмечает диапазон)
+action-merge = Объединить с другим тикетом…
+
+## Администрирование
+admin-title = Администрирование
+admin-agents = Агенты
+admin-teams = Команды
+admin-tags = Теги
+admin-tokens = API-токены
+admin-mailboxes = Почтовые ящики
+admin-mail = Проблемы с почтой
+admin-actions = Действия
+admin-state = Состояние
+admin-active = Активен
+admin-inactive = Отключён
+admin-you = вы
+admin-edit = Изменить…
+admin-create = Создать
+admin-rename = Переименовать
+admin-delete = Удалить
+admin-delete-named = Удалить { $value }
+admin-deactivate = Отключить
+admin-reactivate = Включить снова
+admin-done-saved = Сохранено.
+admin-done-created = Создано.
+admin-done-deleted = Удалено.
+admin-done-revoked = Токен отозван и сразу перестал работать.
+admin-done-retried = Ответ снова поставлен в очередь на отправку.
+admin-agent-invited = { $value } теперь может войти.
+admin-agent-not-saved = Агент не изменён: см. отмеченное поле.
+admin-cannot-deactivate-self = Нельзя отключить себя или сменить себе роль.
+admin-invite = Пригласить агента
+admin-invite-password = Пароль (необязательно)
+admin-invite-password-hint = Оставьте пустым, чтобы создать пароль автоматически; он будет показан один раз, здесь.
+admin-invite-submit = Пригласить
+admin-password-once = Пароль для { $value } (показан только сейчас; скопируйте и передайте его надёжным способом):
+field-role = Роль
+field-teams = Команды
+field-agent-name = Имя
+role-agent = Агент
+role-supervisor = Руководитель
+role-admin = Администратор
+form-error-name-taken = Это имя уже занято.
+form-error-files = Файлы не приняты; прикрепите их снова, не превышая ограничений.
+admin-no-teams = Команд пока нет.
+admin-team-name = Название команды
+admin-new-team = Новая команда
+admin-team-delete-hint = После удаления команды её тикеты останутся без команды, а агенты — без членства в ней.
+admin-no-tags = Тегов пока нет.
+admin-tag-name = Тег
+admin-new-tag = Новый тег
+admin-tag-delete-hint = Удалённый тег снимается со всех тикетов.
+admin-tokens-intro = Ваши собственные токены для API. Токен никогда не даёт больше, чем ваша роль.
+admin-no-tokens = У вас нет токенов.
+admin-new-token = Новый токен
+admin-token-name = Название
+admin-token-prefix = Начинается с
+admin-token-scopes = Разрешает
+admin-token-created-at = Создан
+admin-token-expires = Истекает
+admin-token-never = никогда
+admin-token-revoked = отозван
+admin-token-revoke = Отозвать
+admin-token-days = Срок действия (дней)
+admin-token-days-hint = Оставьте пустым для бессрочного токена.
+admin-token-days-invalid = Введите целое число дней от 1 до 3650.
+admin-token-scopes-required = Выберите хотя бы одно разрешение.
+admin-token-created = Токен создан.
+admin-token-once = Токен { $value } (показан только сейчас; сохраните его в секретах интеграции):
+scope-tickets-read = Чтение тикетов
+scope-tickets-write = Изменение тикетов
+scope-customers-read = Чтение клиентов
+scope-customers-write = Изменение клиентов
+scope-admin = Всё (администратор)
+admin-no-mailboxes = Почтовых ящиков пока нет.
+admin-new-mailbox = Добавить почтовый ящик
+admin-mailbox-name = Короткое имя
+admin-mailbox-address = Адрес поддержки
+admin-mailbox-imap = URL IMAP (входящая почта)
+admin-mailbox-smtp = URL SMTP (исходящие ответы)
+admin-mailbox-ack = Автоматически подтверждать новые обращения
+admin-mailbox-not-set = не задан
+admin-mailbox-check = Проверить подключение
+admin-mailbox-url-invalid = Введите URL вида imaps://user:password@host:993/INBOX или smtps://user:password@host:465.
+admin-mailbox-name-invalid = Используйте от 1 до 64 букв, цифр, «-», «_» или «.».
+admin-mailbox-address-taken = Этот адрес уже использует другой почтовый ящик.
+admin-check-ok = подключение и вход выполнены
+admin-check-none = не настроен
+admin-check-unavailable = Этот процесс сервера не работает с почтовыми серверами, поэтому проверить подключение отсюда нельзя.
+admin-quarantine = Карантин
+admin-quarantine-intro = Письма, которые не удалось прочитать, хранятся здесь вместе с исходными байтами и никогда не теряются.
+admin-quarantine-empty = В карантине пусто.
+admin-failed-replies = Ответы, которые не удалось доставить
+admin-failed-empty = Недоставленных ответов нет.
+admin-reprocess = Обработать снова
+admin-open-ticket = Открыть тикет
+admin-reprocessed-ticket = Обработано: письмо в тикете #{ $value }.
+admin-reprocessed-duplicate = Письмо уже было обработано; ничего не изменилось.
+admin-reprocessed-quarantined = По-прежнему не читается: { $value }
+admin-reprocessed-ignored = Записано без тикета: { $value }
+admin-reprocess-not-quarantined = Этого письма больше нет в карантине.
+emails-count = { $count ->
+    [one] { $count } письмо
+    [few] { $count } письма
+   *[many] { $count } писем
+}
+
+## Письма в переписке
+email-raw = Исходное письмо
+email-reason = Причина
+email-retry = Отправить снова
+email-no-subject = (без темы)
+email-frame-title = Письмо в оформлении клиента
+email-plain-text = Простой текст
+email-show-quoted = Показать цитату
+delivery-queued = в очереди на отправку
+delivery-sent = отправлено
+delivery-failed = не доставлено
+done-retried = Ответ снова поставлен в очередь на отправку.
+reply-files = Файлы
+upload-hint-files = { $count ->
+    [one] До { $count } файла,
+    [few] До { $count } файлов,
+   *[many] До { $count } файлов,
+}
+upload-hint-size = { $count ->
+    [one] не больше { $count } МБ каждый, 25 МБ вместе.
+    [few] не больше { $count } МБ каждый, 25 МБ вместе.
+   *[many] не больше { $count } МБ каждый, 25 МБ вместе.
+}
+event-split = Сообщение выделено в новый тикет.
+event-split-from = Выделен из другого тикета.
+event-open-new = Открыть новый тикет
+event-open-original = Открыть исходный тикет
+event-merged-in = Тикет #{ $value } объединён с этим.
+event-merged-away = Объединён с другим тикетом.
+
+## Присутствие
+presence-viewing = { $value } смотрит этот тикет
+presence-replying = { $value } пишет ответ в этом тикете
+
+## Объединение и разделение
+merge-title = Объединить тикет
+merge-intro = Найдите тикет, который дублирует этот. Сообщения переедут туда, а этот тикет будет закрыт.
+merge-search = Номер тикета или слова
+merge-preview = Что произойдёт
+merge-into = В тикет #{ $value }
+merge-moves-messages = { $count ->
+    [one] переедет { $count } сообщение
+    [few] переедут { $count } сообщения
+   *[many] переедут { $count } сообщений
+}
+merge-moves-files = { $count ->
+    [one] { $count } файл
+    [few] { $count } файла
+   *[many] { $count } файлов
+}
+merge-moves-identities = { $count ->
+    [one] { $count } контакт
+    [few] { $count } контакта
+   *[many] { $count } контактов
+}
+merge-moves-tickets = { $count ->
+    [one] { $count } тикет
+    [few] { $count } тикета
+   *[many] { $count } тикетов
+}
+merge-closes = Тикет #{ $value } будет закрыт и будет ссылаться на другой.
+merge-other-customer = Другой тикет принадлежит другому клиенту.
+merge-confirm = Объединить с #{ $value }
+merge-refused = Эти тикеты нельзя объединить (один из них уже объединён, или это один и тот же тикет).
+merge-target-missing = Выбранного тикета больше нет, или он вам не виден.
+done-merged = Тикеты объединены.
+split-action = Выделить в новый тикет
+split-title = Выделить в новый тикет
+split-intro = Это сообщение тикета #{ $value } будет скопировано в новый тикет того же клиента; в исходном оно тоже останется.
+split-subject = Тема нового тикета
+split-confirm = Создать тикет
+split-refused = В новый тикет можно выделить только сообщение клиента.
+done-split = Из сообщения создан новый тикет.
+messages-count = { $count ->
+    [one] { $count } сообщение
+    [few] { $count } сообщения
+   *[many] { $count } сообщений
+}
+
+## Входящие: фильтры и массовые действия
+filter-title = Фильтр
+filter-any = Любой
+filter-me = Я
+filter-channel = Канал
+filter-tag = Тег
+filter-apply = Показать
+view-save-label = Сохранить как моё представление с именем
+view-save = Сохранить
+view-created = Представление сохранено.
+view-not-saveable = Фильтр по тегу или каналу нельзя сохранить как представление.
+view-name-invalid = Дайте представлению имя длиной от 1 до 100 символов.
+view-too-many = У вас слишком много представлений; сначала удалите одно.
+bulk-label = С отмеченными тикетами
+bulk-select-all = Отметить все тикеты на странице
+bulk-select-ticket = Отметить тикет #{ $value }
+bulk-assign = Назначить
+bulk-apply = Установить
+bulk-tag = Тег
+bulk-add = Добавить
+bulk-merge = Объединить…
+bulk-done = { $count ->
+    [one] Изменён { $count } тикет.
+    [few] Изменено { $count } тикета.
+   *[many] Изменено { $count } тикетов.
+}
+bulk-failed = { $count ->
+    [one] { $count } тикет изменить не удалось (закрыт, объединён или изменение недопустимо).
+    [few] { $count } тикета изменить не удалось (закрыты, объединены или изменение недопустимо).
+   *[many] { $count } тикетов изменить не удалось (закрыты, объединены или изменение недопустимо).
+}
+bulk-merge-title = Объединить тикеты
+bulk-merge-intro = Выберите тикет, который останется; остальные будут объединены с ним и закрыты.
+bulk-merge-survivor = Остаётся тикет
+bulk-merge-hint = Предложен самый старый тикет. Объединение нельзя отменить.
+bulk-merge-confirm = Объединить
+bulk-merge-needs-two = Отметьте хотя бы два тикета для объединения.
+
+## Клиенты
+customers-title = Клиенты
+customers-search = Имя, e-mail или телефон
+customers-nothing = Клиенты не найдены.
+customers-none = Клиентов пока нет.
+customer-merges = Объединения
+customer-merged-into = Объединён с
+customer-took-in = Принял клиента
+customer-merge-undone = отменено
+customer-unmerge = Отменить объединение
+customer-merge-action = Объединить с другим клиентом…
+customer-merge-title = Объединить клиента
+customer-merge-intro = Найдите клиента, который дублирует этого. Контакты и тикеты переедут к нему; объединение можно отменить.
+customer-merge-into = Объединить с клиентом { $value }
+customer-merge-undo-hint = Если это ошибка, кнопка «Отменить объединение» на странице клиента вернёт ровно то, что переехало.
+customer-merge-confirm = Объединить
+customer-merge-refused = Этих клиентов нельзя объединить (один из них уже объединён, или это один и тот же клиент).
+customer-unmerge-refused = Это объединение сейчас нельзя отменить: оно уже отменено, или сначала нужно отменить более позднее.
+customer-already-merged = Этот клиент уже объединён с другим.
+customer-done-merged = Клиенты объединены.
+customer-done-unmerged = Объединение отменено.
+bulk-ticked = Отмечено:

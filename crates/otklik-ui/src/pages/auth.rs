@@ -36,6 +36,11 @@ impl FieldErrors {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// Adds every problem of `other`.
+    pub fn merge(&mut self, other: FieldErrors) {
+        self.0.extend(other.0);
+    }
 }
 
 /// A person-readable message for a refused field value. Domain reasons are English sentences

@@ -45,7 +45,11 @@ fn default_view_key(name: &str) -> Option<&'static str> {
     }
 }
 
-fn view_links(page: &Frame, views: &[CountedView], current: Option<ViewId>) -> Vec<ViewLink> {
+pub(crate) fn view_links(
+    page: &Frame,
+    views: &[CountedView],
+    current: Option<ViewId>,
+) -> Vec<ViewLink> {
     views
         .iter()
         .map(|counted| ViewLink {
@@ -59,11 +63,11 @@ fn view_links(page: &Frame, views: &[CountedView], current: Option<ViewId>) -> V
 }
 
 /// `{micros}_{uuid}` of the last ticket of a page.
-fn encode_cursor(cursor: &TicketCursor) -> String {
+pub(crate) fn encode_cursor(cursor: &TicketCursor) -> String {
     format!("{}_{}", to_micros(cursor.updated_at), cursor.id)
 }
 
-fn decode_cursor(raw: &str) -> Result<TicketCursor, UiError> {
+pub(crate) fn decode_cursor(raw: &str) -> Result<TicketCursor, UiError> {
     let (micros, id) = raw.split_once('_').ok_or(UiError::BadRequest)?;
     Ok(TicketCursor {
         updated_at: from_micros(micros.parse().map_err(|_| UiError::BadRequest)?),
@@ -77,23 +81,30 @@ fn parse_view_id(raw: &str) -> Result<ViewId, UiError> {
 
 #[derive(Template)]
 #[template(path = "inbox.html")]
-struct InboxTemplate {
-    page: Frame,
-    views: Vec<ViewLink>,
-    current_id: String,
-    title: String,
-    count: i64,
-    rows: Vec<TicketRow>,
-    next: Option<String>,
+pub(crate) struct InboxTemplate {
+    pub(crate) page: Frame,
+    pub(crate) views: Vec<ViewLink>,
+    pub(crate) current_id: String,
+    pub(crate) title: String,
+    /// The list's count, when the counters know it (views); `None` for ad-hoc filters.
+    pub(crate) count: Option<i64>,
+    pub(crate) count_url: String,
+    /// Where the live refresh reloads the first page of rows from.
+    pub(crate) rows_url: String,
+    pub(crate) rows: Vec<TicketRow>,
+    /// The next page: (page URL, rows URL for htmx).
+    pub(crate) more: Option<(String, String)>,
+    pub(crate) filter: Option<crate::pages::bulk::FilterForm>,
+    pub(crate) bulk: crate::pages::bulk::BulkChoices,
+    pub(crate) done: Option<String>,
 }
 
 #[derive(Template)]
 #[template(path = "_rows.html")]
-struct RowsTemplate {
-    page: Frame,
-    current_id: String,
-    rows: Vec<TicketRow>,
-    next: Option<String>,
+pub(crate) struct RowsTemplate {
+    pub(crate) page: Frame,
+    pub(crate) rows: Vec<TicketRow>,
+    pub(crate) more: Option<(String, String)>,
 }
 
 #[derive(Template)]
@@ -107,6 +118,18 @@ struct ViewsTemplate {
 #[derive(Debug, Deserialize)]
 pub struct PageQuery {
     after: Option<String>,
+    done: Option<String>,
+    ok: Option<i64>,
+    failed: Option<i64>,
+}
+
+fn view_more(view_id: ViewId, next: Option<&TicketCursor>) -> Option<(String, String)> {
+    next.map(encode_cursor).map(|after| {
+        (
+            format!("/views/{view_id}?after={after}"),
+            format!("/views/{view_id}/rows?after={after}"),
+        )
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -121,14 +144,20 @@ pub async fn inbox(State(state): State<UiState>, staff: Staff) -> Result<Respons
         Some(first) => Ok(Redirect::to(&format!("/views/{}", first.view.id)).into_response()),
         None => {
             let page = Frame::of(&staff);
+            let bulk = crate::pages::bulk::BulkChoices::load(&state, &staff, &page).await?;
             html(&InboxTemplate {
                 title: page.t("inbox-title"),
                 page,
                 views: Vec::new(),
                 current_id: String::new(),
-                count: 0,
+                count: Some(0),
+                count_url: String::new(),
+                rows_url: String::new(),
                 rows: Vec::new(),
-                next: None,
+                more: None,
+                filter: None,
+                bulk,
+                done: None,
             })
         }
     }
@@ -152,17 +181,29 @@ pub async fn view_page(
     let ticket_page = app
         .view_tickets(&staff.principal, view_id, after, PAGE_SIZE)
         .await?;
-    let names = Names::load(app, &staff.principal, &ticket_page.tickets).await?;
     let page = Frame::of(&staff);
+    let (names, bulk) = tokio::join!(
+        Names::load(app, &staff.principal, &ticket_page.tickets),
+        crate::pages::bulk::BulkChoices::load(&state, &staff, &page)
+    );
+    let (names, bulk) = (names?, bulk?);
     let links = view_links(&page, &views, Some(view_id));
     let title = links
         .iter()
         .find(|link| link.current)
         .map(|link| link.name.clone())
         .unwrap_or_default();
+    let done = crate::pages::bulk::done_message(
+        staff.lang,
+        query.done.as_deref(),
+        query.ok.unwrap_or(0),
+        query.failed.unwrap_or(0),
+    );
     html(&InboxTemplate {
         title,
-        count: current.count,
+        count: Some(current.count),
+        count_url: format!("/views/{view_id}/count"),
+        rows_url: format!("/views/{view_id}/rows"),
         views: links,
         current_id: view_id.to_string(),
         rows: ticket_page
@@ -170,7 +211,10 @@ pub async fn view_page(
             .iter()
             .map(|ticket| names.row(ticket))
             .collect(),
-        next: ticket_page.next.as_ref().map(encode_cursor),
+        more: view_more(view_id, ticket_page.next.as_ref()),
+        filter: None,
+        bulk,
+        done,
         page,
     })
 }
@@ -191,13 +235,12 @@ pub async fn view_rows(
     let names = Names::load(&state.app, &staff.principal, &ticket_page.tickets).await?;
     html(&RowsTemplate {
         page: Frame::of(&staff),
-        current_id: view_id.to_string(),
         rows: ticket_page
             .tickets
             .iter()
             .map(|ticket| names.row(ticket))
             .collect(),
-        next: ticket_page.next.as_ref().map(encode_cursor),
+        more: view_more(view_id, ticket_page.next.as_ref()),
     })
 }
 

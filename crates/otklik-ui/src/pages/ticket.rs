@@ -1,17 +1,22 @@
 //! The ticket page: the conversation as a timeline, the reply box, the ticket's fields, quick
 //! actions, the customer beside it; and attachment downloads.
 
+use std::collections::HashMap;
+
 use askama::Template;
 use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use jiff::Timestamp;
 use otklik_app::AppError;
-use otklik_app::tickets::{AddMessageInput, AuthorKind};
+use otklik_app::tickets::{AddMessageInput, AuthorKind, NewAttachment};
 use otklik_domain::DomainError;
-use otklik_domain::agent::Agent;
+use otklik_domain::agent::{Agent, Team};
+use otklik_domain::audit::StoredAuditEvent;
 use otklik_domain::customer::Customer;
-use otklik_domain::ids::{AgentId, AttachmentId, TeamId, TicketId};
+use otklik_domain::email::{EmailDirection, EmailRecord, EmailStatus};
+use otklik_domain::ids::{AgentId, AttachmentId, MessageId, TeamId, TicketId};
 use otklik_domain::message::{Author, Message, MessageVisibility};
 use otklik_domain::ticket::{Priority, Ticket, TicketPatch, TicketStatus};
 use otklik_store::TicketFilter;
@@ -21,7 +26,8 @@ use crate::UiState;
 use crate::error::UiError;
 use crate::i18n::Lang;
 use crate::pages::auth::{FieldErrors, field_message};
-use crate::pages::{DIRECTORY_PAGE, Frame, Names, TicketRow, When, html};
+use crate::pages::email::is_inert_image;
+use crate::pages::{Frame, Names, TicketRow, When, all_agents, html};
 use crate::session::Staff;
 
 /// How many of the customer's other tickets the sidebar lists.
@@ -33,18 +39,53 @@ pub struct AttachmentLink {
     pub id: String,
     pub name: String,
     pub size: String,
+    /// A picture of a type we sniffed as inert: previewed with `<img>`.
+    pub image: bool,
 }
 
-/// One entry of the timeline.
+/// What became of an outbound reply.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub email_id: String,
+    /// `queued`, `sent` or `failed`.
+    pub status: &'static str,
+    pub reason: Option<String>,
+    pub retry: bool,
+}
+
+/// The e-mail behind a message.
+#[derive(Debug, Clone)]
+pub struct EmailView {
+    pub id: String,
+    /// The customer's HTML is shown in a sandboxed frame.
+    pub html: bool,
+    /// Quoted history folded away from the message, shown on demand.
+    pub folded: Option<String>,
+    pub delivery: Option<Delivery>,
+}
+
+/// One entry of the timeline: a message, or a change from the ticket's history.
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub id: String,
-    /// `customer`, `agent`, `note` or `system`: how it is drawn and labelled.
+    /// `customer`, `agent`, `note`, `system` (messages) or `event` (history): how it is drawn.
     pub kind: &'static str,
     pub author: String,
     pub body: String,
     pub when: When,
     pub attachments: Vec<AttachmentLink>,
+    pub email: Option<EmailView>,
+    /// The e-mail whose HTML body is framed in place of the plain text.
+    pub frame_id: Option<String>,
+    /// A customer's message that may become a ticket of its own.
+    pub can_split: bool,
+    /// For events: one line per change ("Status: New → Open").
+    pub changes: Vec<String>,
+    /// For events: a related ticket (split into, split from).
+    pub link: Option<(String, String)>,
+    /// For sorting: messages before the history events of the same instant.
+    at: Timestamp,
+    order: u8,
 }
 
 /// A choice in a select.
@@ -128,6 +169,10 @@ struct TicketTemplate {
     /// Why the last change failed, for the whole page.
     failure: Option<String>,
     customer: Option<CustomerCard>,
+    /// "Up to 10 files, 10 MB each, 25 MB together".
+    upload_hint: String,
+    /// Other agents on this ticket now: (name, activity key).
+    others: Vec<(String, &'static str)>,
 }
 
 #[derive(Template)]
@@ -136,6 +181,15 @@ struct TimelineTemplate {
     page: Frame,
     id: String,
     entries: Vec<Entry>,
+}
+
+#[derive(Template)]
+#[template(path = "_presence.html")]
+pub(crate) struct PresenceTemplate {
+    pub(crate) page: Frame,
+    pub(crate) id: String,
+    /// (name, activity key)
+    pub(crate) others: Vec<(String, &'static str)>,
 }
 
 fn parse_ticket_id(raw: &str) -> Result<TicketId, UiError> {
@@ -153,47 +207,234 @@ fn human_size(bytes: i64, lang: Lang) -> String {
     }
 }
 
-fn entries(messages: &[Message], names: &Names, lang: Lang) -> Vec<Entry> {
-    messages
-        .iter()
-        .map(|message| {
-            let (kind, author) = match message.author {
-                Author::Customer(id) => (
-                    "customer",
-                    names
-                        .customers
-                        .get(&id)
-                        .cloned()
-                        .unwrap_or_else(|| lang.t("author-customer")),
-                ),
-                Author::Agent(id) => (
-                    if message.visibility == MessageVisibility::Internal {
-                        "note"
-                    } else {
-                        "agent"
-                    },
-                    names.agents.get(&id).cloned().unwrap_or_else(|| "—".into()),
-                ),
-                Author::System => ("system", lang.t("author-system")),
-            };
-            Entry {
-                id: message.id.to_string(),
-                kind,
-                author,
-                body: message.body.clone(),
-                when: When::of(message.created_at),
-                attachments: message
-                    .attachments
-                    .iter()
-                    .map(|attachment| AttachmentLink {
-                        id: attachment.id.to_string(),
-                        name: attachment.file_name.clone(),
-                        size: human_size(attachment.size_bytes, lang),
-                    })
-                    .collect(),
-            }
+fn message_entry(
+    message: &Message,
+    names: &Names,
+    emails: &HashMap<MessageId, &EmailRecord>,
+    lang: Lang,
+    editable: bool,
+) -> Entry {
+    let (kind, author) = match message.author {
+        Author::Customer(id) => (
+            "customer",
+            names
+                .customers
+                .get(&id)
+                .cloned()
+                .unwrap_or_else(|| lang.t("author-customer")),
+        ),
+        Author::Agent(id) => (
+            if message.visibility == MessageVisibility::Internal {
+                "note"
+            } else {
+                "agent"
+            },
+            names.agents.get(&id).cloned().unwrap_or_else(|| "—".into()),
+        ),
+        Author::System => ("system", lang.t("author-system")),
+    };
+    let email = emails.get(&message.id).map(|email| EmailView {
+        id: email.id.to_string(),
+        html: email.direction == EmailDirection::Inbound && email.html_body.is_some(),
+        folded: email
+            .folded_text
+            .clone()
+            .filter(|text| !text.trim().is_empty()),
+        delivery: (email.direction == EmailDirection::Outbound).then(|| Delivery {
+            email_id: email.id.to_string(),
+            status: match email.status {
+                EmailStatus::Sent => "sent",
+                EmailStatus::Failed => "failed",
+                _ => "queued",
+            },
+            reason: email.status_reason.clone(),
+            retry: email.status == EmailStatus::Failed,
+        }),
+    });
+    Entry {
+        id: message.id.to_string(),
+        frame_id: email
+            .as_ref()
+            .filter(|email| email.html)
+            .map(|email| email.id.clone()),
+        kind,
+        author,
+        body: message.body.clone(),
+        when: When::of(message.created_at),
+        attachments: message
+            .attachments
+            .iter()
+            .map(|attachment| AttachmentLink {
+                id: attachment.id.to_string(),
+                name: attachment.file_name.clone(),
+                size: human_size(attachment.size_bytes, lang),
+                image: is_inert_image(&attachment.content_type),
+            })
+            .collect(),
+        email,
+        can_split: editable
+            && kind == "customer"
+            && message.visibility == MessageVisibility::Public,
+        changes: Vec::new(),
+        link: None,
+        at: message.created_at,
+        order: 0,
+    }
+}
+
+/// The fields of the history worth a line in the conversation, with their labels.
+const EVENT_FIELDS: &[(&str, &str)] = &[
+    ("status", "field-status"),
+    ("assignee_id", "field-assignee"),
+    ("priority", "field-priority"),
+    ("team_id", "field-team"),
+    ("subject", "field-subject"),
+    ("tags", "field-tags"),
+];
+
+fn event_value(
+    field: &str,
+    value: Option<&str>,
+    names: &Names,
+    teams: &[Team],
+    lang: Lang,
+) -> String {
+    let Some(value) = value.filter(|value| !value.is_empty()) else {
+        return match field {
+            "assignee_id" => lang.t("nobody"),
+            "team_id" => lang.t("no-team"),
+            _ => "—".into(),
+        };
+    };
+    match field {
+        "status" => lang.t(&format!("status-{}", value.replace('_', "-"))),
+        "priority" => lang.t(&format!("priority-{value}")),
+        "assignee_id" => value
+            .parse::<AgentId>()
+            .ok()
+            .and_then(|id| names.agents.get(&id).cloned())
+            .unwrap_or_else(|| "—".into()),
+        "team_id" => value
+            .parse::<TeamId>()
+            .ok()
+            .and_then(|id| teams.iter().find(|team| team.id == id))
+            .map_or_else(|| "—".into(), |team| team.name.clone()),
+        "tags" => value.replace(',', ", "),
+        _ => value.to_owned(),
+    }
+}
+
+/// A line of the timeline for a history event, if it says something a person cares about
+/// (messages speak for themselves; creation is the first message).
+fn event_entry(
+    event: &StoredAuditEvent,
+    names: &Names,
+    teams: &[Team],
+    lang: Lang,
+) -> Option<Entry> {
+    let changes: Vec<(String, Option<String>, Option<String>)> = event
+        .changes
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|item| {
+                    let text = |key: &str| item[key].as_str().map(str::to_owned);
+                    (
+                        text("field").unwrap_or_default(),
+                        text("before"),
+                        text("after"),
+                    )
+                })
+                .collect()
         })
-        .collect()
+        .unwrap_or_default();
+    let after_of = |field: &str| {
+        changes
+            .iter()
+            .find(|(name, _, _)| name == field)
+            .and_then(|(_, _, after)| after.clone())
+    };
+    let mut lines = Vec::new();
+    let mut link = None;
+    match event.action.as_str() {
+        "ticket.created" => {
+            let source = after_of("split_from_ticket_id")?;
+            lines.push(lang.t("event-split-from"));
+            link = Some((format!("/tickets/{source}"), lang.t("event-open-original")));
+        }
+        "ticket.split" => {
+            let target = after_of("new_ticket_id")?;
+            lines.push(lang.t("event-split"));
+            link = Some((format!("/tickets/{target}"), lang.t("event-open-new")));
+        }
+        "ticket.merged_in" => {
+            let number = after_of("merged_ticket_number").unwrap_or_default();
+            lines.push(lang.with("event-merged-in", &number));
+        }
+        "ticket.merged_away" => lines.push(lang.t("event-merged-away")),
+        _ => {
+            for (field, key) in EVENT_FIELDS {
+                if let Some((_, before, after)) = changes.iter().find(|(name, _, _)| name == field)
+                {
+                    lines.push(format!(
+                        "{}: {} → {}",
+                        lang.t(key),
+                        event_value(field, before.as_deref(), names, teams, lang),
+                        event_value(field, after.as_deref(), names, teams, lang)
+                    ));
+                }
+            }
+        }
+    }
+    if lines.is_empty() {
+        return None;
+    }
+    Some(Entry {
+        id: event.id.to_string(),
+        kind: "event",
+        author: event
+            .actor_agent_id
+            .and_then(|id| names.agents.get(&id).cloned())
+            .unwrap_or_else(|| lang.t("author-system")),
+        body: String::new(),
+        when: When::of(event.at),
+        attachments: Vec::new(),
+        email: None,
+        frame_id: None,
+        can_split: false,
+        changes: lines,
+        link,
+        at: event.at,
+        order: 1,
+    })
+}
+
+/// The conversation: messages (with their e-mails) and the ticket's history, oldest first.
+fn entries(loaded: &Loaded, lang: Lang) -> Vec<Entry> {
+    let emails: HashMap<MessageId, &EmailRecord> = loaded
+        .emails
+        .iter()
+        .filter_map(|email| email.message_id.map(|id| (id, email)))
+        .collect();
+    let editable = !is_frozen(&loaded.ticket);
+    let mut entries: Vec<Entry> = loaded
+        .messages
+        .iter()
+        .map(|message| message_entry(message, &loaded.names, &emails, lang, editable))
+        .chain(
+            loaded
+                .history
+                .iter()
+                .filter_map(|event| event_entry(event, &loaded.names, &loaded.teams, lang)),
+        )
+        .collect();
+    entries.sort_by_key(|entry| (entry.at, entry.order));
+    entries
+}
+
+fn is_frozen(ticket: &Ticket) -> bool {
+    ticket.merged_into.is_some() || ticket.status == TicketStatus::Closed
 }
 
 fn fields_of(ticket: &Ticket) -> FieldsForm {
@@ -214,8 +455,10 @@ fn fields_of(ticket: &Ticket) -> FieldsForm {
 struct Loaded {
     ticket: Ticket,
     messages: Vec<Message>,
+    emails: Vec<EmailRecord>,
+    history: Vec<StoredAuditEvent>,
     agents: Vec<Agent>,
-    teams: Vec<otklik_domain::agent::Team>,
+    teams: Vec<Team>,
     customer: Option<Customer>,
     other_tickets: Vec<Ticket>,
     names: Names,
@@ -225,9 +468,11 @@ async fn load(state: &UiState, staff: &Staff, id: TicketId) -> Result<Loaded, Ui
     let app = &state.app;
     let principal = &staff.principal;
     let ticket = app.get_ticket(principal, id).await?;
-    let (messages, agents, teams, customer, others) = tokio::join!(
+    let (messages, emails, history, agents, teams, customer, others) = tokio::join!(
         app.list_messages(principal, id),
-        app.list_agents(principal, None, DIRECTORY_PAGE),
+        app.ticket_emails(principal, id),
+        app.ticket_audit(principal, id),
+        all_agents(app, principal),
         app.list_teams(principal),
         app.get_customer(principal, ticket.customer_id),
         app.list_tickets(
@@ -241,7 +486,9 @@ async fn load(state: &UiState, staff: &Staff, id: TicketId) -> Result<Loaded, Ui
         ),
     );
     let messages = messages?;
-    let agents = agents.unwrap_or_default();
+    let emails = emails?;
+    let history = history?;
+    let agents = agents?;
     let customer = customer.ok();
     let other_tickets: Vec<Ticket> = others
         .map(|page| page.tickets)
@@ -263,6 +510,8 @@ async fn load(state: &UiState, staff: &Staff, id: TicketId) -> Result<Loaded, Ui
     Ok(Loaded {
         ticket,
         messages,
+        emails,
+        history,
         agents,
         teams: teams.unwrap_or_default(),
         customer,
@@ -282,7 +531,12 @@ struct FormState {
     failure: Option<String>,
 }
 
-fn render(staff: &Staff, loaded: Loaded, forms: FormState) -> Result<Response, UiError> {
+fn render(
+    state: &UiState,
+    staff: &Staff,
+    loaded: Loaded,
+    forms: FormState,
+) -> Result<Response, UiError> {
     let page = Frame::of(staff);
     let lang = staff.lang;
     let ticket = &loaded.ticket;
@@ -359,7 +613,7 @@ fn render(staff: &Staff, loaded: Loaded, forms: FormState) -> Result<Response, U
         status: ticket.status.as_str(),
         priority: ticket.priority.as_str(),
         channel: ticket.channel.as_str(),
-        reply_via: page.with("reply-via", &page.label("channel", ticket.channel.as_str())),
+        reply_via: page.with("reply-via", page.label("channel", ticket.channel.as_str())),
         assignee: ticket.assignee_id.map(|id| {
             loaded
                 .names
@@ -370,11 +624,13 @@ fn render(staff: &Staff, loaded: Loaded, forms: FormState) -> Result<Response, U
         }),
         tags: ticket.tags.clone(),
         created: When::of(ticket.created_at),
-        frozen: ticket.merged_into.is_some() || ticket.status == TicketStatus::Closed,
+        frozen: is_frozen(ticket),
         merged_into: ticket.merged_into.map(|id| id.to_string()),
         assigned_to_me: ticket.assignee_id == Some(staff.principal.agent_id),
         solved: ticket.status == TicketStatus::Solved,
-        entries: entries(&loaded.messages, &loaded.names, lang),
+        entries: entries(&loaded, lang),
+        upload_hint: upload_hint(&state.app.limits, lang),
+        others: crate::pages::presence::others_here(state, staff, ticket.id),
         fields,
         field_errors: forms.field_errors,
         statuses,
@@ -405,8 +661,22 @@ fn done_key(done: Option<&str>) -> Option<String> {
         "saved" => Some("done-saved".into()),
         "assigned" => Some("done-assigned".into()),
         "solved" => Some("done-solved".into()),
+        "merged" => Some("done-merged".into()),
+        "split" => Some("done-split".into()),
+        "retried" => Some("done-retried".into()),
         _ => None,
     }
+}
+
+/// What the reply box accepts, in words.
+fn upload_hint(limits: &otklik_app::Limits, lang: Lang) -> String {
+    let each_mb = i64::try_from(limits.max_attachment_bytes / (1024 * 1024)).unwrap_or(i64::MAX);
+    let files = i64::try_from(limits.max_attachments_per_message).unwrap_or(i64::MAX);
+    format!(
+        "{} {}",
+        lang.count("upload-hint-files", files),
+        lang.count("upload-hint-size", each_mb)
+    )
 }
 
 /// `GET /tickets/{id}`.
@@ -420,6 +690,7 @@ pub async fn ticket_page(
     let loaded = load(&state, &staff, id).await?;
     let done = done_key(query.done.as_deref()).map(|key| staff.lang.t(&key));
     render(
+        &state,
         &staff,
         loaded,
         FormState {
@@ -440,7 +711,7 @@ pub async fn timeline(
     html(&TimelineTemplate {
         page: Frame::of(&staff),
         id: id.to_string(),
-        entries: entries(&loaded.messages, &loaded.names, staff.lang),
+        entries: entries(&loaded, staff.lang),
     })
 }
 
@@ -545,6 +816,7 @@ pub async fn update(
     }
     let loaded = load(&state, &staff, id).await?;
     let response = render(
+        &state,
         &staff,
         loaded,
         FormState {
@@ -557,15 +829,74 @@ pub async fn update(
     Ok((StatusCode::UNPROCESSABLE_ENTITY, response).into_response())
 }
 
-/// `POST /tickets/{id}/messages`: a public reply or an internal note, optionally moving the
-/// ticket to another status.
+/// The reply box as sent: a url-encoded form, or `multipart/form-data` when files are attached
+/// (the CSRF guard has checked the token of either before this runs).
+async fn read_reply(
+    state: &UiState,
+    request: Request,
+) -> Result<(ReplyForm, Vec<NewAttachment>), UiError> {
+    let is_multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| {
+            value
+                .to_ascii_lowercase()
+                .starts_with("multipart/form-data")
+        });
+    if !is_multipart {
+        let Form(form) = Form::<ReplyForm>::from_request(request, state)
+            .await
+            .map_err(|_| UiError::BadRequest)?;
+        return Ok((form, Vec::new()));
+    }
+    let mut multipart = Multipart::from_request(request, state)
+        .await
+        .map_err(|_| UiError::BadRequest)?;
+    let mut form = ReplyForm::default();
+    let mut files = Vec::new();
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|_| UiError::BadRequest)?
+    {
+        let name = field.name().unwrap_or_default().to_owned();
+        match name.as_str() {
+            "files" => {
+                let file_name = field.file_name().unwrap_or_default().to_owned();
+                let bytes = field.bytes().await.map_err(|_| UiError::TooLarge)?;
+                // A file input left empty still sends a part, with no name and no bytes.
+                if !(file_name.is_empty() && bytes.is_empty()) {
+                    files.push(NewAttachment {
+                        file_name,
+                        bytes: bytes.to_vec(),
+                    });
+                }
+            }
+            "body" | "kind" | "status" => {
+                let text = field.text().await.map_err(|_| UiError::BadRequest)?;
+                match name.as_str() {
+                    "body" => form.body = text,
+                    "kind" => form.kind = text,
+                    _ => form.status = text,
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok((form, files))
+}
+
+/// `POST /tickets/{id}/messages`: a public reply or an internal note, with files, optionally
+/// moving the ticket to another status.
 pub async fn add_message(
     State(state): State<UiState>,
     staff: Staff,
     Path(id): Path<String>,
-    Form(form): Form<ReplyForm>,
+    request: Request,
 ) -> Result<Response, UiError> {
     let id = parse_ticket_id(&id)?;
+    let (form, files) = read_reply(&state, request).await?;
     let mut errors = FieldErrors::default();
     let visibility = match form.kind.as_str() {
         "note" => MessageVisibility::Internal,
@@ -592,7 +923,7 @@ pub async fn add_message(
             visibility,
             author: AuthorKind::Agent,
             status,
-            attachments: Vec::new(),
+            attachments: files,
         };
         match state
             .app
@@ -611,6 +942,15 @@ pub async fn add_message(
                 ))
                 .into_response());
             }
+            // The files are not kept by the browser: the message says to attach them again.
+            Err(AppError::TooLarge(_)) => errors.add(
+                "files",
+                format!(
+                    "{} {}",
+                    staff.lang.t("form-error-files"),
+                    upload_hint(&state.app.limits, staff.lang)
+                ),
+            ),
             Err(error) => match refusal(error, staff.lang, "status")? {
                 Refusal::Field(field, message) => errors.add(field, message),
                 Refusal::Page(message) => failure = Some(message),
@@ -619,6 +959,7 @@ pub async fn add_message(
     }
     let loaded = load(&state, &staff, id).await?;
     let response = render(
+        &state,
         &staff,
         loaded,
         FormState {
@@ -646,6 +987,7 @@ async fn quick_change(
             };
             let loaded = load(state, staff, id).await?;
             let response = render(
+                state,
                 staff,
                 loaded,
                 FormState {
@@ -684,6 +1026,299 @@ pub async fn solve(
         ..TicketPatch::default()
     };
     quick_change(&state, &staff, id, patch, "solved").await
+}
+
+// --- Merge and split -----------------------------------------------------------------------
+
+/// The ticket another one would be merged into, and what would move.
+#[derive(Debug, Clone)]
+pub struct MergePreview {
+    pub id: String,
+    pub number: i64,
+    pub subject: String,
+    pub customer: String,
+    pub same_customer: bool,
+}
+
+#[derive(Template)]
+#[template(path = "merge.html")]
+struct MergeTemplate {
+    page: Frame,
+    id: String,
+    number: i64,
+    subject: String,
+    query: String,
+    searched: bool,
+    results: Vec<TicketRow>,
+    target: Option<MergePreview>,
+    /// What moves: messages and files of this ticket.
+    messages: i64,
+    files: i64,
+    failure: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MergeQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    target: String,
+}
+
+/// Results offered as merge targets.
+const MERGE_RESULTS: u32 = 20;
+
+async fn merge_page(
+    state: &UiState,
+    staff: &Staff,
+    source_id: TicketId,
+    query: MergeQuery,
+    failure: Option<String>,
+) -> Result<Response, UiError> {
+    let app = &state.app;
+    let principal = &staff.principal;
+    let source = app.get_ticket(principal, source_id).await?;
+    let messages = app.list_messages(principal, source_id).await?;
+    let mut results = Vec::new();
+    let searched = !query.q.trim().is_empty();
+    if searched {
+        let text = query.q.trim().trim_start_matches('#');
+        match app
+            .search(principal, text, TicketFilter::default(), MERGE_RESULTS)
+            .await
+        {
+            Ok(found) => {
+                let tickets: Vec<Ticket> = found
+                    .tickets
+                    .into_iter()
+                    .map(|hit| hit.ticket)
+                    .filter(|ticket| ticket.id != source.id && !is_frozen(ticket))
+                    .collect();
+                let names = Names::load(app, principal, &tickets).await?;
+                results = tickets.iter().map(|ticket| names.row(ticket)).collect();
+            }
+            Err(AppError::Domain(DomainError::Validation { .. })) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    let target = match query.target.parse::<TicketId>() {
+        Ok(target_id) if target_id != source.id => {
+            let target = app.get_ticket(principal, target_id).await?;
+            let names = Names::load(app, principal, std::slice::from_ref(&target)).await?;
+            Some(MergePreview {
+                id: target.id.to_string(),
+                number: target.number,
+                subject: target.subject.clone(),
+                customer: names.row(&target).customer,
+                same_customer: target.customer_id == source.customer_id,
+            })
+        }
+        _ => None,
+    };
+    let files: usize = messages
+        .iter()
+        .map(|message| message.attachments.len())
+        .sum();
+    let mut page = Frame::of(staff);
+    page.search = String::new();
+    html(&MergeTemplate {
+        id: source.id.to_string(),
+        number: source.number,
+        subject: source.subject.clone(),
+        query: query.q,
+        searched,
+        results,
+        target,
+        messages: i64::try_from(messages.len()).unwrap_or(i64::MAX),
+        files: i64::try_from(files).unwrap_or(i64::MAX),
+        failure: failure.or_else(|| is_frozen(&source).then(|| staff.lang.t("ticket-closed"))),
+        page,
+    })
+}
+
+/// `GET /tickets/{id}/merge?q=…&target=…`: pick the ticket to merge into, and see what moves.
+pub async fn merge_form(
+    State(state): State<UiState>,
+    staff: Staff,
+    Path(id): Path<String>,
+    Query(query): Query<MergeQuery>,
+) -> Result<Response, UiError> {
+    let id = parse_ticket_id(&id)?;
+    merge_page(&state, &staff, id, query, None).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MergeForm {
+    #[serde(default)]
+    target: String,
+}
+
+/// `POST /tickets/{id}/merge`: merges this ticket into `target` and opens the survivor.
+pub async fn merge(
+    State(state): State<UiState>,
+    staff: Staff,
+    Path(id): Path<String>,
+    Form(form): Form<MergeForm>,
+) -> Result<Response, UiError> {
+    let id = parse_ticket_id(&id)?;
+    let target: TicketId = form.target.parse().map_err(|_| UiError::BadRequest)?;
+    let lang = staff.lang;
+    let failure = match state.app.merge_tickets(&staff.principal, id, target).await {
+        Ok(survivor) => {
+            return Ok(
+                Redirect::to(&format!("/tickets/{}?done=merged", survivor.id)).into_response(),
+            );
+        }
+        Err(AppError::Domain(DomainError::InvalidMerge(_))) => lang.t("merge-refused"),
+        Err(AppError::InvalidReference { .. }) => lang.t("merge-target-missing"),
+        Err(error) => match refusal(error, lang, "status")? {
+            Refusal::Field(_, message) | Refusal::Page(message) => message,
+        },
+    };
+    let query = MergeQuery {
+        q: String::new(),
+        target: form.target,
+    };
+    let response = merge_page(&state, &staff, id, query, Some(failure)).await?;
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, response).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "split.html")]
+struct SplitTemplate {
+    page: Frame,
+    id: String,
+    number: i64,
+    message_id: String,
+    author: String,
+    body: String,
+    when: When,
+    files: Vec<String>,
+    subject: String,
+    errors: FieldErrors,
+    failure: Option<String>,
+}
+
+async fn split_page(
+    state: &UiState,
+    staff: &Staff,
+    ticket_id: TicketId,
+    message_id: MessageId,
+    subject: Option<String>,
+    errors: FieldErrors,
+    failure: Option<String>,
+) -> Result<Response, UiError> {
+    let app = &state.app;
+    let ticket = app.get_ticket(&staff.principal, ticket_id).await?;
+    let message = app
+        .list_messages(&staff.principal, ticket_id)
+        .await?
+        .into_iter()
+        .find(|message| message.id == message_id)
+        .ok_or(UiError::NotFound)?;
+    let author = match message.author {
+        Author::Customer(customer_id) => app
+            .get_customer(&staff.principal, customer_id)
+            .await
+            .map_or_else(
+                |_| staff.lang.t("author-customer"),
+                |customer| customer.name,
+            ),
+        _ => return Err(UiError::NotFound),
+    };
+    html(&SplitTemplate {
+        page: Frame::of(staff),
+        id: ticket.id.to_string(),
+        number: ticket.number,
+        message_id: message.id.to_string(),
+        author,
+        body: message.body.clone(),
+        when: When::of(message.created_at),
+        files: message
+            .attachments
+            .iter()
+            .map(|file| file.file_name.clone())
+            .collect(),
+        subject: subject.unwrap_or(ticket.subject),
+        errors,
+        failure,
+    })
+}
+
+fn parse_message_id(raw: &str) -> Result<MessageId, UiError> {
+    raw.parse().map_err(|_| UiError::NotFound)
+}
+
+/// `GET /tickets/{id}/split/{message}`: what the new ticket will hold, and its subject.
+pub async fn split_form(
+    State(state): State<UiState>,
+    staff: Staff,
+    Path((id, message)): Path<(String, String)>,
+) -> Result<Response, UiError> {
+    let id = parse_ticket_id(&id)?;
+    let message = parse_message_id(&message)?;
+    split_page(
+        &state,
+        &staff,
+        id,
+        message,
+        None,
+        FieldErrors::default(),
+        None,
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SplitForm {
+    #[serde(default)]
+    subject: String,
+}
+
+/// `POST /tickets/{id}/split/{message}`: copies the message into a new ticket and opens it.
+pub async fn split(
+    State(state): State<UiState>,
+    staff: Staff,
+    Path((id, message)): Path<(String, String)>,
+    Form(form): Form<SplitForm>,
+) -> Result<Response, UiError> {
+    let id = parse_ticket_id(&id)?;
+    let message = parse_message_id(&message)?;
+    let lang = staff.lang;
+    let mut errors = FieldErrors::default();
+    let mut failure = None;
+    match state
+        .app
+        .split_message(&staff.principal, id, message, &form.subject)
+        .await
+    {
+        Ok(ticket) => {
+            return Ok(Redirect::to(&format!("/tickets/{}?done=split", ticket.id)).into_response());
+        }
+        Err(AppError::Domain(DomainError::Validation {
+            field: "subject",
+            reason,
+        })) => {
+            errors.add("subject", field_message(lang, "subject", &reason));
+        }
+        Err(AppError::Domain(DomainError::Validation { .. })) => {
+            failure = Some(lang.t("split-refused"));
+        }
+        Err(error) => match refusal(error, lang, "status")? {
+            Refusal::Field(_, message) | Refusal::Page(message) => failure = Some(message),
+        },
+    }
+    let response = split_page(
+        &state,
+        &staff,
+        id,
+        message,
+        Some(form.subject),
+        errors,
+        failure,
+    )
+    .await?;
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, response).into_response())
 }
 
 /// `attachment; filename="ascii"; filename*=UTF-8''percent-encoded` (RFC 6266).

@@ -1,7 +1,8 @@
 //! End to end in a real headless Chromium (Debian's `chromium` + `chromedriver`, installed
 //! with apt-get when missing), driven over WebDriver: an agent signs in, works a ticket from the
-//! keyboard and the mouse, searches, switches the language, sees a new ticket arrive live, and
-//! the browser logs no error. Screenshots go to `$CARGO_TARGET_DIR/ui-screenshots/`.
+//! keyboard and the mouse, searches, switches the language, sees a new ticket arrive live,
+//! assigns in bulk, merges, reads an HTML e-mail whose script never runs, opens an admin page,
+//! and the browser logs no error. Screenshots go to `$CARGO_TARGET_DIR/ui-screenshots/`.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -459,6 +460,128 @@ async fn scenario(client: &Client, ui: &TestUi, base: &str, backend: Backend) {
     assert_no_console_errors(client, "at phone width").await;
 }
 
+/// The rest of a day: bulk assignment from the keyboard, a merge, an e-mail whose HTML is
+/// framed (and whose script never runs), and an admin page.
+async fn more_of_the_day(client: &Client, ui: &TestUi, base: &str, backend: Backend) {
+    client.set_window_size(1280, 900).await.unwrap();
+    let principal = ui.admin_principal();
+    let open_new = ui
+        .app
+        .list_tickets(
+            &principal,
+            otklik_store::TicketFilter {
+                statuses: vec![otklik_domain::ticket::TicketStatus::New],
+                ..Default::default()
+            },
+            None,
+            10,
+        )
+        .await
+        .unwrap()
+        .tickets;
+    assert_eq!(
+        open_new.len(),
+        2,
+        "two new tickets are left from the first part"
+    );
+
+    // Bulk: j/x tick both new tickets, then assign them to me.
+    client
+        .goto(&format!("{base}/tickets?status=new"))
+        .await
+        .unwrap();
+    wait_for_text(client, "#ticket-rows", "Вопрос о размере").await;
+    press(client, 'j').await;
+    press(client, 'x').await;
+    press(client, 'j').await;
+    press(client, 'x').await;
+    wait_for_text(client, "#bulk-count", "Отмечено: 2").await;
+    save_screenshot(client, backend, "bulk").await;
+    click(client, "#bulk-assign").await;
+    wait_for_text(client, "#done", "Изменено 2 тикета.").await;
+    // Assigned, they are open now and counted as mine.
+    wait_for_text(client, "#views-nav", "Мои открытые 2").await;
+    assert_no_console_errors(client, "assigning in bulk").await;
+
+    // Merge the payment question into the size question, after seeing what moves.
+    let (source, target) = match open_new[0].subject.contains("оплат") {
+        true => (&open_new[0], &open_new[1]),
+        false => (&open_new[1], &open_new[0]),
+    };
+    client
+        .goto(&format!("{base}/tickets/{}", source.id))
+        .await
+        .unwrap();
+    click(client, "#merge-link").await;
+    let search = client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("#merge-q"))
+        .await
+        .unwrap();
+    search
+        .send_keys(&format!("{}\u{e007}", target.number))
+        .await
+        .unwrap();
+    click(client, "#merge-results a.choose").await;
+    let preview = wait_for_text(client, "#merge-preview", "переедет 1 сообщение").await;
+    assert!(
+        preview.contains(&format!("#{}", source.number)),
+        "{preview}"
+    );
+    click(client, "#merge-confirm").await;
+    wait_for_text(client, "#done", "Тикеты объединены.").await;
+    wait_for_text(client, "#timeline", "Не проходит карта").await;
+    assert_no_console_errors(client, "merging").await;
+
+    // An HTML e-mail: its text shows in the sandboxed frame, its script never runs.
+    let mailbox = ui.mailbox().await;
+    let mail = ui
+        .receive(&mailbox, crate::conversation::HOSTILE_HTML_MAIL)
+        .await;
+    client
+        .goto(&format!("{base}/tickets/{}", mail.id))
+        .await
+        .unwrap();
+    let frame = client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("iframe.email-frame"))
+        .await
+        .expect("the e-mail frame");
+    assert_eq!(
+        frame.attr("sandbox").await.unwrap().as_deref(),
+        Some("allow-popups allow-popups-to-escape-sandbox")
+    );
+    frame.enter_frame().await.expect("enter the frame");
+    let inside = wait_for_text(client, "body", "my order").await;
+    assert!(inside.contains("Where is my order?"), "{inside}");
+    client.enter_parent_frame().await.unwrap();
+    // Time for a script to have run, had it been allowed to.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sentinel = client
+        .execute(
+            "return [document.body.dataset.pwned || 'clean', document.title]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(sentinel[0].as_str(), Some("clean"), "{sentinel:?}");
+    assert_ne!(sentinel[1].as_str(), Some("pwned"), "{sentinel:?}");
+    click(client, "details.quoted summary").await;
+    wait_for_text(client, ".quoted-text", "Your order has shipped").await;
+    save_screenshot(client, backend, "ticket-email").await;
+    assert_no_console_errors(client, "reading an HTML e-mail").await;
+
+    // An admin page.
+    click(client, "#admin-link").await;
+    wait_for_text(client, "h1", "Агенты").await;
+    let agents = text_of(client, "#agents").await;
+    assert!(agents.contains("Анна Админова"), "{agents}");
+    save_screenshot(client, backend, "admin").await;
+    assert_no_console_errors(client, "on the admin pages").await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_works_a_ticket_in_a_real_browser_without_console_errors() {
     work_a_ticket_in_a_browser(Backend::Sqlite).await;
@@ -470,6 +593,7 @@ async fn an_agent_works_a_ticket_in_a_real_browser_on_postgresql() {
 }
 
 async fn work_a_ticket_in_a_browser(backend: Backend) {
+    let _ = tracing_subscriber::fmt().with_env_filter("warn").try_init();
     let driver = Chromedriver::start().await;
     let ui = test_ui_on(backend).await;
     ui.ticket(
@@ -487,9 +611,12 @@ async fn work_a_ticket_in_a_browser(backend: Backend) {
     let base = serve(ui.router.clone()).await;
     let profile = tempfile::tempdir().expect("a fresh Chromium profile");
     let client = connect(&driver, profile.path()).await;
-    let outcome = std::panic::AssertUnwindSafe(scenario(&client, &ui, &base, backend))
-        .catch_unwind()
-        .await;
+    let outcome = std::panic::AssertUnwindSafe(async {
+        scenario(&client, &ui, &base, backend).await;
+        more_of_the_day(&client, &ui, &base, backend).await;
+    })
+    .catch_unwind()
+    .await;
     if outcome.is_err() {
         save_screenshot(&client, backend, "failure").await;
     }

@@ -163,6 +163,37 @@ impl TestUi {
             .expect("agent")
     }
 
+    /// A mailbox (no servers: mail arrives through the use case, as from the pipe).
+    pub async fn mailbox(&self) -> otklik_domain::email::Mailbox {
+        self.app
+            .create_mailbox_from_cli(otklik_app::mail::MailboxInput {
+                name: "support".into(),
+                address: "support@shop.test".into(),
+                imap_url: None,
+                smtp_url: Some("smtp://127.0.0.1:9?tls=none".into()),
+                auto_acknowledge: false,
+            })
+            .await
+            .expect("mailbox")
+    }
+
+    /// Receives a raw e-mail into `mailbox` and returns the ticket it went to.
+    pub async fn receive(&self, mailbox: &otklik_domain::email::Mailbox, raw: &str) -> Ticket {
+        match self
+            .app
+            .ingest_email(mailbox, raw.as_bytes().to_vec())
+            .await
+            .expect("ingest")
+        {
+            otklik_app::mail::IngestOutcome::Ticket { ticket_id, .. } => self
+                .app
+                .get_ticket(&self.admin_principal(), ticket_id)
+                .await
+                .expect("the ticket"),
+            other => panic!("the e-mail did not become a ticket: {other:?}"),
+        }
+    }
+
     pub fn browser(&self) -> Browser {
         Browser {
             router: self.router.clone(),
@@ -308,6 +339,46 @@ impl Browser {
             .request(Method::POST, path)
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .body(Body::from(body.join("&")))
+            .expect("request");
+        self.send(request).await
+    }
+
+    /// A `multipart/form-data` post: text fields, then files as (field, file name, bytes).
+    pub async fn post_multipart(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        files: &[(&str, &str, &[u8])],
+    ) -> Page {
+        let boundary = "otklik-test-boundary-7f3a";
+        let mut body: Vec<u8> = Vec::new();
+        for (name, value) in fields {
+            body.extend(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        for (name, file_name, bytes) in files {
+            body.extend(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{file_name}\"\r\n\
+                     Content-Type: application/octet-stream\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            body.extend_from_slice(bytes);
+            body.extend(b"\r\n");
+        }
+        body.extend(format!("--{boundary}--\r\n").as_bytes());
+        let request = self
+            .request(Method::POST, path)
+            .header(
+                header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(Body::from(body))
             .expect("request");
         self.send(request).await
     }

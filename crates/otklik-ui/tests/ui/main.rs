@@ -1,8 +1,11 @@
 //! The workspace's tests: one binary (fast to link), driving the router over a real SQLite
 //! store; `browser` drives a real headless Chromium.
 
+mod admin;
 mod browser;
 mod catalogue;
+mod conversation;
 mod helpers;
+mod lists;
 mod security;
 mod workspace;
