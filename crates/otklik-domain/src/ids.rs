@@ -76,4 +76,8 @@ typed_id!(
     MailboxId,
     /// One e-mail received or sent, with its raw bytes kept.
     EmailId,
+    /// A chat site: the shop's pages where the chat widget runs.
+    ChatSiteId,
+    /// A visitor of a chat site (one browser, or one verified shop customer).
+    VisitorId,
 );

@@ -10,6 +10,7 @@
 pub mod agent;
 pub mod attachment;
 pub mod audit;
+pub mod chat;
 pub mod clock;
 pub mod customer;
 pub mod email;

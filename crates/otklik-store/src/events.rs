@@ -19,6 +19,10 @@ pub enum ChangeKind {
     TicketCreated,
     TicketUpdated,
     MessageAdded,
+    /// A chat changed: state, agent, a new entry, read marks.
+    ChatUpdated,
+    /// An agent's chat availability changed (no ticket): routing may have work.
+    AvailabilityChanged,
     /// Events may have been missed: refetch whatever is on screen.
     Resync,
 }
@@ -30,6 +34,8 @@ impl ChangeKind {
             ChangeKind::TicketCreated => "ticket.created",
             ChangeKind::TicketUpdated => "ticket.updated",
             ChangeKind::MessageAdded => "message.added",
+            ChangeKind::ChatUpdated => "chat.updated",
+            ChangeKind::AvailabilityChanged => "chat.availability",
             ChangeKind::Resync => "resync",
         }
     }
@@ -59,6 +65,7 @@ pub const EVENT_BUFFER: usize = 4096;
 /// The events a committed unit announces, in order, without repeats.
 pub fn events_of(unit: &UnitOfWork) -> Vec<ChangeEvent> {
     let mut events: Vec<ChangeEvent> = Vec::new();
+    let mut availability_changed = false;
     let mut push = |kind: ChangeKind, ticket_id: TicketId| {
         let event = ChangeEvent {
             kind,
@@ -82,6 +89,12 @@ pub fn events_of(unit: &UnitOfWork) -> Vec<ChangeEvent> {
                     push(ChangeKind::TicketUpdated, *ticket_id);
                 }
             }
+            Mutation::InsertChat(chat) => push(ChangeKind::ChatUpdated, chat.ticket_id),
+            Mutation::UpdateChat { chat, .. } => push(ChangeKind::ChatUpdated, chat.ticket_id),
+            Mutation::InsertChatEntry(entry) => push(ChangeKind::ChatUpdated, entry.ticket_id),
+            Mutation::SetAgentChatStatus(_)
+            | Mutation::ReserveChatSlot { .. }
+            | Mutation::ReleaseChatSlot { .. } => availability_changed = true,
             // Delivery status of a reply changed (sent, failed, retried).
             Mutation::UpdateEmail(email) => {
                 if let Some(ticket_id) = email.ticket_id {
@@ -91,7 +104,27 @@ pub fn events_of(unit: &UnitOfWork) -> Vec<ChangeEvent> {
             _ => {}
         }
     }
+    if availability_changed {
+        events.push(ChangeEvent {
+            kind: ChangeKind::AvailabilityChanged,
+            ticket_id: None,
+        });
+    }
     events
+}
+
+/// The largest serialised signal: PostgreSQL refuses notifications of 8,000 bytes or more.
+pub const MAX_SIGNAL_BYTES: usize = 7_000;
+
+/// A short-lived signal between nodes: someone is typing, an agent is viewing a ticket. Unlike
+/// change events it may carry small data (a name, a flag), never customer content, and it is
+/// neither stored nor transactional.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Signal {
+    /// What the signal is about, for subscribers to pick theirs: `typing`, `presence`.
+    pub topic: String,
+    pub ticket_id: Option<TicketId>,
+    pub data: serde_json::Value,
 }
 
 #[cfg(test)]

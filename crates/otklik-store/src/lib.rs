@@ -249,6 +249,67 @@ pub trait Store: Send + Sync + 'static {
     /// A named instance secret (the key that signs reply tokens).
     async fn find_instance_secret(&self, name: &str) -> StoreResult<Option<Vec<u8>>>;
 
+    // Live chat.
+
+    /// A chat site.
+    async fn find_chat_site(
+        &self,
+        id: otklik_domain::ids::ChatSiteId,
+    ) -> StoreResult<Option<otklik_domain::chat::ChatSite>>;
+    /// Every chat site, by name.
+    async fn list_chat_sites(&self) -> StoreResult<Vec<otklik_domain::chat::ChatSite>>;
+    /// A visitor.
+    async fn find_visitor(
+        &self,
+        id: otklik_domain::ids::VisitorId,
+    ) -> StoreResult<Option<otklik_domain::chat::Visitor>>;
+    /// The visitor holding the token with this SHA-256.
+    async fn find_visitor_by_token(
+        &self,
+        token_hash: &[u8],
+    ) -> StoreResult<Option<otklik_domain::chat::Visitor>>;
+    /// The visitor of a site with this verified external id.
+    async fn find_visitor_by_external_id(
+        &self,
+        site_id: otklik_domain::ids::ChatSiteId,
+        external_id: &str,
+    ) -> StoreResult<Option<otklik_domain::chat::Visitor>>;
+    /// The chat of a ticket.
+    async fn find_chat(&self, ticket_id: TicketId)
+    -> StoreResult<Option<otklik_domain::chat::Chat>>;
+    /// Chats matching the query, oldest queued first (ties by ticket id).
+    async fn list_chats(&self, query: &ChatQuery) -> StoreResult<Vec<otklik_domain::chat::Chat>>;
+    /// Entries of a chat numbered above `after_seq`, in order, at most `limit`.
+    async fn list_chat_entries(
+        &self,
+        ticket_id: TicketId,
+        after_seq: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<ChatEntry>>;
+    /// The entry of a chat with this client id.
+    async fn find_chat_entry_by_client_id(
+        &self,
+        ticket_id: TicketId,
+        client_id: &str,
+    ) -> StoreResult<Option<ChatEntry>>;
+    /// An agent's chat availability and load.
+    async fn find_agent_chat_status(
+        &self,
+        agent_id: AgentId,
+    ) -> StoreResult<Option<otklik_domain::chat::AgentChatStatus>>;
+    /// Every agent's chat status that was ever set.
+    async fn list_agent_chat_statuses(
+        &self,
+    ) -> StoreResult<Vec<otklik_domain::chat::AgentChatStatus>>;
+
+    // Signals between nodes.
+
+    /// Sends a short-lived signal (typing, presence) to every node's subscribers, this one
+    /// included. Not durable and not transactional: a lost signal must heal by itself.
+    async fn publish_signal(&self, signal: events::Signal) -> StoreResult<()>;
+    /// Signals from every node, from now on.
+    fn subscribe_signals(&self) -> tokio::sync::broadcast::Receiver<events::Signal>;
+
     // Audit.
 
     /// The audit history of one object, oldest first.

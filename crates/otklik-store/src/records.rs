@@ -195,3 +195,43 @@ pub struct EmailQuery {
     pub before: Option<otklik_domain::ids::EmailId>,
     pub limit: u32,
 }
+
+/// What a chat entry is: a message the visitor sees, or an event of the chat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChatEntryKind {
+    /// A public message of the ticket (the visitor's, an agent's).
+    Message(otklik_domain::ids::MessageId),
+    /// Something that happened in the chat, shown to the visitor in their language:
+    /// `agent_joined`, `transferred`, `ended`, `offline`. `agent_name` names the agent
+    /// concerned, when there is one.
+    Event {
+        code: String,
+        agent_name: Option<String>,
+    },
+}
+
+/// One numbered entry of a chat: what the visitor's widget shows, in order. The sequence lets a
+/// reconnecting widget ask for exactly what it missed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatEntry {
+    pub ticket_id: otklik_domain::ids::TicketId,
+    /// 1, 2, 3… within the chat, without gaps.
+    pub seq: i64,
+    pub kind: ChatEntryKind,
+    /// The widget's id for a visitor message, so a resent message is stored once.
+    pub client_id: Option<String>,
+    pub created_at: jiff::Timestamp,
+}
+
+/// Which chats to list, oldest queued first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChatQuery {
+    /// Any of these states; empty means every state.
+    pub states: Vec<otklik_domain::chat::ChatState>,
+    pub agent_id: Option<otklik_domain::ids::AgentId>,
+    pub visitor_id: Option<otklik_domain::ids::VisitorId>,
+    pub site_id: Option<otklik_domain::ids::ChatSiteId>,
+    /// At most this many (the newest ones are dropped first when listing a visitor's history,
+    /// so callers ask generously); 0 means 500.
+    pub limit: u32,
+}

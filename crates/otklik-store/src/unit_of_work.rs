@@ -11,7 +11,7 @@ use otklik_domain::message::Message;
 use otklik_domain::ticket::{NewTicket, Ticket};
 
 use crate::records::{
-    ApiTokenRecord, IdempotencyRecord, ImapCursorRecord, SessionRecord, SetupTokenRecord,
+    ApiTokenRecord, ChatEntry, IdempotencyRecord, ImapCursorRecord, SessionRecord, SetupTokenRecord,
 };
 
 /// One change to persist. Each maps to a few SQL statements in each backend.
@@ -155,6 +155,50 @@ pub enum Mutation {
         name: String,
         secret: Vec<u8>,
     },
+
+    // Live chat.
+    /// Adds a chat site.
+    InsertChatSite(otklik_domain::chat::ChatSite),
+    /// Saves every field of a chat site if its version is still `expected_version`.
+    UpdateChatSite {
+        site: otklik_domain::chat::ChatSite,
+        expected_version: i64,
+    },
+    /// Adds a visitor; fails with `Conflict { constraint: "visitors.external_id" }` when the
+    /// site already has a visitor with the same verified external id.
+    InsertVisitor(otklik_domain::chat::Visitor),
+    /// Adds a sign-in token of a visitor (only its SHA-256 is stored; a verified visitor has
+    /// one per browser).
+    InsertVisitorToken {
+        token_hash: Vec<u8>,
+        visitor_id: otklik_domain::ids::VisitorId,
+        created_at: Timestamp,
+    },
+    /// Adds the chat of a ticket (the ticket is inserted in the same unit).
+    InsertChat(otklik_domain::chat::Chat),
+    /// Saves every field of a chat if its version is still `expected_version`; the stored
+    /// version becomes `expected_version + 1`.
+    UpdateChat {
+        chat: otklik_domain::chat::Chat,
+        expected_version: i64,
+    },
+    /// Adds a numbered entry to a chat; fails with `Conflict { constraint:
+    /// "chat_entries.client_id" }` when the chat has an entry with the same client id (a
+    /// resent message) and with `"chat_entries.seq"` when the number is taken.
+    InsertChatEntry(ChatEntry),
+    /// Saves an agent's availability, maximum and languages (creating the row), leaving the
+    /// maintained count of active chats alone.
+    SetAgentChatStatus(otklik_domain::chat::AgentChatStatus),
+    /// Counts one more active chat for the agent and records `at` as their last assignment,
+    /// only if they are online below their maximum; fails with `Conflict { constraint:
+    /// "agent_chat_status.capacity" }` otherwise. Concurrent reservations are serialised, so
+    /// no agent ever exceeds the maximum.
+    ReserveChatSlot {
+        agent_id: AgentId,
+        at: Timestamp,
+    },
+    /// Counts one active chat fewer for the agent (never below zero).
+    ReleaseChatSlot { agent_id: AgentId },
 }
 
 /// An ordered list of mutations that succeed or fail together.
