@@ -27,7 +27,7 @@ pub const SETUP_TOKEN_TTL: SignedDuration = SignedDuration::from_hours(24);
 /// How long a browser session lasts without signing in again.
 pub const SESSION_TTL: SignedDuration = SignedDuration::from_hours(12);
 
-fn random_secret() -> String {
+pub(crate) fn random_secret() -> String {
     let bytes: [u8; 32] = rand::random();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }

@@ -32,6 +32,16 @@ pub enum AppError {
     /// Input larger than allowed.
     #[error("{0}")]
     TooLarge(String),
+    /// The caller is refused for a reason of their own making that is not a role (a wrong
+    /// identity signature, an identity the site requires); `code` is stable for clients.
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
+    /// The caller sent too much too fast; try again after `retry_after_seconds`.
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        retry_after_seconds: u64,
+    },
     /// Storage failed; details are logged, not shown.
     #[error("storage failure")]
     Store(#[source] StoreError),
@@ -53,6 +63,12 @@ impl From<StoreError> for AppError {
                     "the {what} was changed by someone else at the same moment; retry"
                 ),
             },
+            StoreError::Conflict { constraint } if constraint == "agent_chat_status.capacity" => {
+                AppError::Conflict {
+                    code: "chat_capacity",
+                    message: "set yourself online with a free chat slot to take this chat".into(),
+                }
+            }
             other => AppError::Store(other),
         }
     }

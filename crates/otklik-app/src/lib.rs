@@ -7,6 +7,7 @@
 //! calls these methods, the store crates persist the units.
 
 pub mod auth;
+pub mod chat;
 pub mod customers;
 mod error;
 pub mod idempotency;

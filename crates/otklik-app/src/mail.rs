@@ -8,7 +8,7 @@
 
 mod admin;
 mod ingest;
-mod outbox;
+pub(crate) mod outbox;
 
 use async_trait::async_trait;
 use otklik_email::ReplyTokenKey;
@@ -102,4 +102,15 @@ pub(crate) fn domain_of(address: &str) -> &str {
     address
         .rsplit_once('@')
         .map_or("otklik.invalid", |(_, domain)| domain)
+}
+
+/// How a reply finds its way to e-mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EmailRoute {
+    /// Only when the ticket is an e-mail conversation (came in by e-mail or opened on the
+    /// e-mail channel).
+    IfEmailTicket,
+    /// Whatever the channel (a chat that continues by e-mail), from this mailbox, or from the
+    /// ticket's last inbound mailbox or the first mailbox when `None`.
+    Via(Option<otklik_domain::ids::MailboxId>),
 }

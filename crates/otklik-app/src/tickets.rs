@@ -17,6 +17,7 @@ use otklik_store::{
 };
 
 use crate::idempotency::{Committed, IdempotencyKey, commit_with_key, find_replay};
+use crate::mail::EmailRoute;
 use crate::{App, AppError, AppResult, MAX_ATTEMPTS};
 
 /// Who a new ticket is for.
@@ -542,18 +543,35 @@ impl App {
                 attachments: attachments.clone(),
                 created_at: now,
             };
+            let agent_reply =
+                input.author == AuthorKind::Agent && input.visibility == MessageVisibility::Public;
+            // A reply in a chat is the next entry the visitor sees (see `chat::agents`).
+            let chat = if agent_reply && ticket.channel == Channel::Chat {
+                self.store.find_chat(ticket_id).await?
+            } else {
+                None
+            };
+            let chat_reply = self
+                .chat_reply(principal, chat, &mut ticket, &message)
+                .await?;
             let mut changes = vec![
                 set("message_id", message_id),
                 set("visibility", input.visibility),
             ];
             changes.extend(diff(&before, &ticket));
             // A public reply on an e-mail ticket goes out through the outbox, queued in the
-            // same transaction as the message so neither exists without the other.
-            let outbound = match (input.author, input.visibility) {
-                (AuthorKind::Agent, MessageVisibility::Public) => {
-                    self.outbound_reply(&ticket, &message).await?
-                }
-                _ => None,
+            // same transaction as the message so neither exists without the other. A live
+            // chat is answered in the chat; a chat that is over, by e-mail.
+            let outbound = match (&chat_reply, agent_reply) {
+                (Some(reply), _) => match reply.by_email_via {
+                    Some(mailbox) => {
+                        self.outbound_reply_via(&ticket, &message, EmailRoute::Via(mailbox))
+                            .await?
+                    }
+                    None => None,
+                },
+                (None, true) => self.outbound_reply(&ticket, &message).await?,
+                (None, false) => None,
             };
             if let Some(email) = &outbound {
                 changes.push(set("email_id", email.id));
@@ -574,6 +592,11 @@ impl App {
                 )));
             if let Some(email) = outbound {
                 unit.push(Mutation::InsertEmail(email));
+            }
+            if let Some(reply) = chat_reply {
+                for mutation in reply.mutations {
+                    unit.push(mutation);
+                }
             }
             match commit_with_key(self.store.as_ref(), unit, key, "message", message_id.0, now)
                 .await

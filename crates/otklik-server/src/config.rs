@@ -49,6 +49,10 @@ pub struct Settings {
     /// Mark the workspace's cookies `Secure` (serve over HTTPS, e.g. behind a TLS proxy). Off by
     /// default so `otklik serve` works on http://127.0.0.1 out of the box.
     pub secure_cookies: bool,
+    /// New chat visitors one IP address may start per minute (per node).
+    pub widget_visitors_per_ip_per_minute: u32,
+    /// Messages, files, typing and read marks one chat visitor may send per minute.
+    pub widget_actions_per_visitor_per_minute: u32,
 }
 
 impl Default for Settings {
@@ -66,6 +70,8 @@ impl Default for Settings {
             outbox_interval_ms: 1000,
             secure_cookies: false,
             node_id: None,
+            widget_visitors_per_ip_per_minute: 30,
+            widget_actions_per_visitor_per_minute: 120,
         }
     }
 }
@@ -85,6 +91,14 @@ impl std::fmt::Debug for Settings {
             .field("outbox_interval_ms", &self.outbox_interval_ms)
             .field("secure_cookies", &self.secure_cookies)
             .field("node_id", &self.node_id)
+            .field(
+                "widget_visitors_per_ip_per_minute",
+                &self.widget_visitors_per_ip_per_minute,
+            )
+            .field(
+                "widget_actions_per_visitor_per_minute",
+                &self.widget_actions_per_visitor_per_minute,
+            )
             .finish()
     }
 }
@@ -185,6 +199,14 @@ impl Settings {
                 }
                 "OTKLIK_OUTBOX_INTERVAL_MS" => {
                     settings.outbox_interval_ms = value.parse().map_err(|e| invalid(&e))?
+                }
+                "OTKLIK_WIDGET_VISITORS_PER_IP_PER_MINUTE" => {
+                    settings.widget_visitors_per_ip_per_minute =
+                        value.parse().map_err(|e| invalid(&e))?
+                }
+                "OTKLIK_WIDGET_ACTIONS_PER_VISITOR_PER_MINUTE" => {
+                    settings.widget_actions_per_visitor_per_minute =
+                        value.parse().map_err(|e| invalid(&e))?
                 }
                 _ => {}
             }

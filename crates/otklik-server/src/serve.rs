@@ -60,9 +60,15 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             ..otklik_ui::UiConfig::default()
         },
     );
-    let state = AppState::new(app, Some(metrics));
+    let chat_router = tokio::spawn(route_chats_periodically(app.clone()));
+    let state =
+        AppState::new(app, Some(metrics)).with_widget_limits(otklik_web::widget::WidgetLimits {
+            visitors_per_ip_per_minute: settings.widget_visitors_per_ip_per_minute,
+            actions_per_visitor_per_minute: settings.widget_actions_per_visitor_per_minute,
+        });
     let ready = state.ready.clone();
     let router = otklik_web::router_with_pages(state, Some(pages));
+    let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
@@ -71,6 +77,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         })
         .await
         .context("the HTTP server failed")?;
+    chat_router.abort();
     let _ = stop_mail.send(true);
     match mail_workers.await {
         Ok(Ok(())) => {}
@@ -105,5 +112,19 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = terminate => {}
+    }
+}
+
+/// Gives waiting chats to agents who became free. Use cases route at once after the changes
+/// they make; this tick catches what they could not see (another node's agent went online, a
+/// plan lost a race), so a waiting chat is offered within a couple of seconds on any node.
+async fn route_chats_periodically(app: otklik_app::App) {
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(error) = app.route_chats().await {
+            tracing::warn!(%error, "routing waiting chats failed; retrying on the next tick");
+        }
     }
 }

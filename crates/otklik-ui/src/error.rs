@@ -79,6 +79,8 @@ impl From<AppError> for UiError {
             AppError::Domain(_)
             | AppError::InvalidReference { .. }
             | AppError::Conflict { .. }
+            | AppError::Refused { .. }
+            | AppError::RateLimited { .. }
             | AppError::IdempotencyKeyReused => UiError::BadRequest,
             AppError::TooLarge(_) => UiError::TooLarge,
             AppError::Store(error) => {

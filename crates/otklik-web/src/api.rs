@@ -1,5 +1,6 @@
 //! The REST API under `/api/v1`: one module per resource, each handler documented for OpenAPI.
 
+pub mod chat;
 pub mod customers;
 pub mod events;
 pub mod mail;
@@ -84,6 +85,17 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(mail::raw_email))
         .routes(routes!(mail::retry_email))
         .routes(routes!(mail::reprocess_email))
-        .routes(routes!(mail::ticket_emails));
+        .routes(routes!(mail::ticket_emails))
+        .routes(routes!(chat::list_sites, chat::create_site))
+        .routes(routes!(chat::get_site, chat::update_site))
+        .routes(routes!(chat::rotate_secret))
+        .routes(routes!(chat::get_availability, chat::set_availability))
+        .routes(routes!(chat::queue))
+        .routes(routes!(chat::get_chat))
+        .routes(routes!(chat::accept))
+        .routes(routes!(chat::transfer))
+        .routes(routes!(chat::end))
+        .routes(routes!(chat::typing))
+        .routes(routes!(chat::read));
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
 }

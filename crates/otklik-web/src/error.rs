@@ -141,6 +141,13 @@ impl ApiError {
                     "payload_too_large",
                     "Payload too large",
                 ),
+                AppError::Refused { code, .. } if *code == "unsupported_type" => {
+                    (S::UNSUPPORTED_MEDIA_TYPE, code, "Unsupported file type")
+                }
+                AppError::Refused { code, .. } => (S::FORBIDDEN, code, "Refused"),
+                AppError::RateLimited { .. } => {
+                    (S::TOO_MANY_REQUESTS, "rate_limited", "Too many requests")
+                }
                 AppError::Store(_) => {
                     (S::INTERNAL_SERVER_ERROR, "internal_error", "Internal error")
                 }
@@ -213,6 +220,15 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let ApiError::App(AppError::RateLimited {
+            retry_after_seconds,
+            ..
+        }) = &self
+        {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
         }
         response
     }

@@ -9,6 +9,7 @@ pub mod api;
 pub mod dto;
 pub mod error;
 pub mod extract;
+pub mod widget;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -43,6 +44,8 @@ pub struct AppState {
     /// False while starting and once shutdown begins: `/readyz` then answers 503 so a load
     /// balancer stops sending traffic before the node stops.
     pub ready: Arc<AtomicBool>,
+    /// The chat widget's live-event hub and rate limits on this node.
+    pub widget: Arc<widget::WidgetRuntime>,
 }
 
 impl AppState {
@@ -52,7 +55,14 @@ impl AppState {
             app,
             metrics,
             ready: Arc::new(AtomicBool::new(true)),
+            widget: Arc::default(),
         }
+    }
+
+    /// The same state with other widget rate limits (benchmarks raise them).
+    pub fn with_widget_limits(mut self, limits: widget::WidgetLimits) -> Self {
+        self.widget = Arc::new(widget::WidgetRuntime::new(limits));
+        self
     }
 }
 
@@ -74,6 +84,7 @@ pub fn router_with_pages(state: AppState, pages: Option<Router>) -> Router {
     let openapi = Arc::new(openapi);
     let api = Router::new()
         .merge(api_routes)
+        .merge(widget::routes())
         .route(
             "/api/v1/openapi.json",
             get(move || async move { Json(openapi.as_ref().clone()) }),

@@ -11,7 +11,7 @@ use otklik_domain::permission::{Action, Principal};
 use otklik_domain::ticket::{Channel, Ticket};
 use otklik_store::{Mutation, UnitOfWork};
 
-use super::{MailTransport, SendFailure, domain_of};
+use super::{EmailRoute, MailTransport, SendFailure, domain_of};
 use crate::{App, AppError, AppResult};
 
 /// How long a claimed e-mail is reserved for the worker that claimed it. A worker that dies
@@ -22,7 +22,7 @@ const SEND_LEASE: SignedDuration = SignedDuration::from_mins(5);
 const CLAIM_BATCH: u32 = 20;
 
 /// What an outbound e-mail is when it enters the outbox.
-pub(super) struct QueuedEmail<'a> {
+pub(crate) struct QueuedEmail<'a> {
     pub id: EmailId,
     pub mailbox: &'a Mailbox,
     pub ticket_id: TicketId,
@@ -36,7 +36,7 @@ pub(super) struct QueuedEmail<'a> {
 }
 
 /// The outbox row of an e-mail whose bytes (and so its Message-ID) are already fixed; due now.
-pub(super) fn queued_email(queued: QueuedEmail<'_>) -> EmailRecord {
+pub(crate) fn queued_email(queued: QueuedEmail<'_>) -> EmailRecord {
     EmailRecord {
         id: queued.id,
         mailbox_id: queued.mailbox.id,
@@ -78,17 +78,35 @@ impl App {
         ticket: &Ticket,
         message: &Message,
     ) -> AppResult<Option<EmailRecord>> {
+        self.outbound_reply_via(ticket, message, EmailRoute::IfEmailTicket)
+            .await
+    }
+
+    /// The outbound e-mail for a reply, routed as `route` says.
+    pub(crate) async fn outbound_reply_via(
+        &self,
+        ticket: &Ticket,
+        message: &Message,
+        route: EmailRoute,
+    ) -> AppResult<Option<EmailRecord>> {
         let history = self.store.list_ticket_emails(ticket.id).await?;
         let last_inbound = history
             .iter()
             .rev()
             .find(|email| email.direction == EmailDirection::Inbound && email.ticket_id.is_some());
-        if last_inbound.is_none() && ticket.channel != Channel::Email {
-            return Ok(None);
-        }
-        let mailbox = match last_inbound {
-            Some(email) => self.store.find_mailbox(email.mailbox_id).await?,
-            None => self.store.list_mailboxes().await?.into_iter().next(),
+        let preferred = match route {
+            EmailRoute::IfEmailTicket => {
+                if last_inbound.is_none() && ticket.channel != Channel::Email {
+                    return Ok(None);
+                }
+                None
+            }
+            EmailRoute::Via(mailbox_id) => mailbox_id,
+        };
+        let mailbox = match (last_inbound, preferred) {
+            (Some(email), _) => self.store.find_mailbox(email.mailbox_id).await?,
+            (None, Some(mailbox_id)) => self.store.find_mailbox(mailbox_id).await?,
+            (None, None) => self.store.list_mailboxes().await?.into_iter().next(),
         };
         let Some(mailbox) = mailbox else {
             return Ok(None);
@@ -168,7 +186,7 @@ impl App {
         })))
     }
 
-    async fn customer_email(&self, ticket: &Ticket) -> AppResult<Option<String>> {
+    pub(crate) async fn customer_email(&self, ticket: &Ticket) -> AppResult<Option<String>> {
         let customer = self.store.find_customer(ticket.customer_id).await?;
         Ok(customer.and_then(|customer| {
             customer
