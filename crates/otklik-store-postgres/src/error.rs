@@ -56,6 +56,12 @@ fn conflict_name(constraint: &str) -> String {
         "mailboxes_address_key" => "mailboxes.address",
         "emails_dedup_key_key" => "emails.dedup_key",
         "instance_secrets_pkey" => "instance_secrets.name",
+        "visitors_external_id_key" => "visitors.external_id",
+        "visitor_tokens_pkey" => "visitor_tokens.token_hash",
+        "chats_pkey" => "chats.ticket_id",
+        "chat_entries_pkey" => "chat_entries.seq",
+        "chat_entries_client_id_key" => "chat_entries.client_id",
+        "agent_chat_status_pkey" => "agent_chat_status.agent_id",
         // Every other primary key is a UUID `id` column: `<table>_pkey` → `<table>.id`.
         other => match other.strip_suffix("_pkey") {
             Some(table) => return format!("{table}.id"),
@@ -71,7 +77,10 @@ fn conflict_name(constraint: &str) -> String {
 /// (`<table>_<column>_fkey`).
 fn referenced_kind(constraint: &str) -> &'static str {
     let column = constraint.strip_suffix("_fkey").unwrap_or(constraint);
-    if column == "tickets_merged_into" || column.ends_with("_ticket_id") {
+    // A chat entry's ticket id names the chat (the chats row), not only the ticket.
+    if column == "chat_entries_ticket_id" {
+        "chat"
+    } else if column == "tickets_merged_into" || column.ends_with("_ticket_id") {
         "ticket"
     } else if column == "customers_merged_into"
         || column.ends_with("_customer_id")
@@ -90,6 +99,12 @@ fn referenced_kind(constraint: &str) -> &'static str {
         "tag"
     } else if column.ends_with("_message_id") {
         "message"
+    } else if column.ends_with("_site_id") {
+        "chat site"
+    } else if column.ends_with("_visitor_id") {
+        "visitor"
+    } else if column.ends_with("_mailbox_id") {
+        "mailbox"
     } else {
         "referenced row"
     }
@@ -108,6 +123,15 @@ mod tests {
         assert_eq!(conflict_name("idempotency_keys_pkey"), "idempotency_keys");
         assert_eq!(conflict_name("tickets_pkey"), "tickets.id");
         assert_eq!(conflict_name("something_new"), "something_new");
+        assert_eq!(conflict_name("chat_entries_pkey"), "chat_entries.seq");
+        assert_eq!(
+            conflict_name("chat_entries_client_id_key"),
+            "chat_entries.client_id"
+        );
+        assert_eq!(
+            conflict_name("visitors_external_id_key"),
+            "visitors.external_id"
+        );
     }
 
     #[test]
@@ -118,5 +142,9 @@ mod tests {
         assert_eq!(referenced_kind("attachments_message_id_fkey"), "message");
         assert_eq!(referenced_kind("customer_merges_merged_by_fkey"), "agent");
         assert_eq!(referenced_kind("ticket_tags_tag_id_fkey"), "tag");
+        assert_eq!(referenced_kind("chat_entries_ticket_id_fkey"), "chat");
+        assert_eq!(referenced_kind("chats_ticket_id_fkey"), "ticket");
+        assert_eq!(referenced_kind("visitors_site_id_fkey"), "chat site");
+        assert_eq!(referenced_kind("chats_visitor_id_fkey"), "visitor");
     }
 }

@@ -16,6 +16,10 @@
 //! - keeping the full-text index (`tsvector` + GIN over terms from `otklik-search`) and the
 //!   queue counters current in the same transaction as the data (`derived.rs`), and answering
 //!   searches and counts from them;
+//! - keeping each agent's count of active chats race-free across nodes with one conditional
+//!   `UPDATE` per reservation (`chat.rs`);
+//! - carrying change events and short-lived signals between nodes with NOTIFY, heard by one
+//!   LISTEN connection per node (`listen.rs`);
 //! - reporting its logical schema (`schema.rs`) so a test can prove both backends agree.
 //!
 //! Differences from SQLite that callers may notice: ticket numbers come from a sequence, so a
@@ -26,6 +30,7 @@
 //! It must not depend on HTTP, on the app crate or on the SQLite backend; only it knows
 //! PostgreSQL's SQL. The URL it is given may hold a password: nothing here prints or logs it.
 
+mod chat;
 mod derived;
 mod email;
 mod error;
@@ -46,18 +51,21 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use otklik_domain::agent::{Agent, Tag, Team};
 use otklik_domain::attachment::AttachmentMeta;
 use otklik_domain::audit::StoredAuditEvent;
+use otklik_domain::chat::{AgentChatStatus, Chat, ChatSite, Visitor};
 use otklik_domain::customer::{Customer, CustomerMerge, IdentityValue};
 use otklik_domain::ids::{
-    AgentId, AttachmentId, CustomerId, CustomerMergeId, TagId, TeamId, TicketId, ViewId,
+    AgentId, AttachmentId, ChatSiteId, CustomerId, CustomerMergeId, TagId, TeamId, TicketId,
+    ViewId, VisitorId,
 };
 use otklik_domain::message::Message;
 use otklik_domain::ticket::Ticket;
 use otklik_domain::view::SavedView;
 use otklik_search::SearchQuery;
+use otklik_store::events::Signal;
 use otklik_store::{
-    ApiTokenRecord, Backend, ColumnInfo, CommitReceipt, CustomerQuery, IdPage, IdempotencyRecord,
-    Mutation, SessionRecord, SetupTokenRecord, Store, StoreError, StoreResult, TicketCountQuery,
-    TicketQuery, TicketSearch, UnitOfWork,
+    ApiTokenRecord, Backend, ChatEntry, ChatQuery, ColumnInfo, CommitReceipt, CustomerQuery,
+    IdPage, IdempotencyRecord, Mutation, SessionRecord, SetupTokenRecord, Store, StoreError,
+    StoreResult, TicketCountQuery, TicketQuery, TicketSearch, UnitOfWork,
 };
 use tokio_postgres::NoTls;
 
@@ -76,6 +84,8 @@ const WAIT_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct PostgresStore {
     pool: Pool,
     events: tokio::sync::broadcast::Sender<otklik_store::events::ChangeEvent>,
+    /// Signals heard from every node (this one included) on the LISTEN connection.
+    signals: tokio::sync::broadcast::Sender<otklik_store::events::Signal>,
     /// The LISTEN task; aborted when the store closes.
     listener: tokio::task::JoinHandle<()>,
     /// Whether the LISTEN connection is up right now.
@@ -154,15 +164,20 @@ impl PostgresStore {
             .build()
             .map_err(StoreError::database)?;
         let (events, _) = tokio::sync::broadcast::channel(otklik_store::events::EVENT_BUFFER);
+        let (signals, _) = tokio::sync::broadcast::channel(otklik_store::events::EVENT_BUFFER);
         let (listening_sender, listening) = tokio::sync::watch::channel(false);
         let listener = tokio::spawn(listen::listen(
             listen_config,
-            events.clone(),
+            listen::Broadcasts {
+                events: events.clone(),
+                signals: signals.clone(),
+            },
             listening_sender,
         ));
         let store = PostgresStore {
             pool,
             events,
+            signals,
             listener,
             listening,
             target,
@@ -450,6 +465,75 @@ impl Store for PostgresStore {
         self.commit(UnitOfWork::new().with(Mutation::RebuildDerivedData))
             .await
             .map(|_| ())
+    }
+
+    async fn find_chat_site(&self, id: ChatSiteId) -> StoreResult<Option<ChatSite>> {
+        chat::find_chat_site(&self.client().await?, id).await
+    }
+
+    async fn list_chat_sites(&self) -> StoreResult<Vec<ChatSite>> {
+        chat::list_chat_sites(&self.client().await?).await
+    }
+
+    async fn find_visitor(&self, id: VisitorId) -> StoreResult<Option<Visitor>> {
+        chat::find_visitor(&self.client().await?, id).await
+    }
+
+    async fn find_visitor_by_token(&self, token_hash: &[u8]) -> StoreResult<Option<Visitor>> {
+        chat::find_visitor_by_token(&self.client().await?, token_hash).await
+    }
+
+    async fn find_visitor_by_external_id(
+        &self,
+        site_id: ChatSiteId,
+        external_id: &str,
+    ) -> StoreResult<Option<Visitor>> {
+        chat::find_visitor_by_external_id(&self.client().await?, site_id, external_id).await
+    }
+
+    async fn find_chat(&self, ticket_id: TicketId) -> StoreResult<Option<Chat>> {
+        chat::find_chat(&self.client().await?, ticket_id).await
+    }
+
+    async fn list_chats(&self, query: &ChatQuery) -> StoreResult<Vec<Chat>> {
+        chat::list_chats(&self.client().await?, query).await
+    }
+
+    async fn list_chat_entries(
+        &self,
+        ticket_id: TicketId,
+        after_seq: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<ChatEntry>> {
+        chat::list_chat_entries(&self.client().await?, ticket_id, after_seq, limit).await
+    }
+
+    async fn find_chat_entry_by_client_id(
+        &self,
+        ticket_id: TicketId,
+        client_id: &str,
+    ) -> StoreResult<Option<ChatEntry>> {
+        chat::find_chat_entry_by_client_id(&self.client().await?, ticket_id, client_id).await
+    }
+
+    async fn find_agent_chat_status(
+        &self,
+        agent_id: AgentId,
+    ) -> StoreResult<Option<AgentChatStatus>> {
+        chat::find_agent_chat_status(&self.client().await?, agent_id).await
+    }
+
+    async fn list_agent_chat_statuses(&self) -> StoreResult<Vec<AgentChatStatus>> {
+        chat::list_agent_chat_statuses(&self.client().await?).await
+    }
+
+    async fn publish_signal(&self, signal: Signal) -> StoreResult<()> {
+        let payload = otklik_store::events::signal_payload(&signal)?;
+        chat::publish_signal(&self.client().await?, &payload).await
+    }
+
+    fn subscribe_signals(&self) -> tokio::sync::broadcast::Receiver<Signal> {
+        self.signals.subscribe()
     }
 
     async fn list_audit_events(&self, object_id: uuid::Uuid) -> StoreResult<Vec<StoredAuditEvent>> {

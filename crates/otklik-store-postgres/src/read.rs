@@ -68,18 +68,18 @@ fn page_limit(limit: u32) -> i64 {
 /// Numbered parameters for a query whose WHERE clause is built at run time. Values are only ever
 /// bound, never written into the SQL text.
 #[derive(Default)]
-struct Params {
+pub(crate) struct Params {
     values: Vec<Box<dyn ToSql + Sync + Send>>,
 }
 
 impl Params {
     /// Binds a value and returns its placeholder (`$1`, `$2`, …).
-    fn bind(&mut self, value: impl ToSql + Sync + Send + 'static) -> String {
+    pub(crate) fn bind(&mut self, value: impl ToSql + Sync + Send + 'static) -> String {
         self.values.push(Box::new(value));
         format!("${}", self.values.len())
     }
 
-    fn as_refs(&self) -> Vec<&(dyn ToSql + Sync)> {
+    pub(crate) fn as_refs(&self) -> Vec<&(dyn ToSql + Sync)> {
         self.values
             .iter()
             .map(|value| &**value as &(dyn ToSql + Sync))
@@ -88,7 +88,7 @@ impl Params {
 }
 
 /// `WHERE a AND b …`, or nothing when there is no condition.
-fn where_clause(conditions: &[String]) -> String {
+pub(crate) fn where_clause(conditions: &[String]) -> String {
     if conditions.is_empty() {
         String::new()
     } else {

@@ -136,9 +136,18 @@ pub async fn fresh_database() -> TestDatabase {
     }
 }
 
-/// The factory the conformance suite calls once per case.
+/// The factory the conformance suite calls once per case. It returns once the store's LISTEN
+/// connection is up, so cases that subscribe to change events or signals hear everything they
+/// cause (NOTIFY reaches only connections already listening).
 pub async fn fresh_store() -> TestStore {
     let database = fresh_database().await;
+    assert!(
+        database
+            .store
+            .wait_until_listening(std::time::Duration::from_secs(10))
+            .await,
+        "the store listens for notifications within ten seconds"
+    );
     TestStore {
         store: database.store.clone(),
         guard: Box::new(database),

@@ -20,6 +20,7 @@ use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use crate::Client;
+use crate::chat;
 use crate::derived::{self, Pending, StoredTicket};
 use crate::email;
 use crate::error::map_error;
@@ -88,10 +89,22 @@ async fn versioned(
     id: Uuid,
     what: &'static str,
 ) -> StoreResult<()> {
+    versioned_by(transaction, touched, table, "id", id, what).await
+}
+
+/// [`versioned`] for a table whose key column is not `id` (chats are keyed by ticket).
+pub(crate) async fn versioned_by(
+    transaction: &Transaction<'_>,
+    touched: u64,
+    table: &str,
+    key_column: &str,
+    id: Uuid,
+    what: &'static str,
+) -> StoreResult<()> {
     if touched > 0 {
         return Ok(());
     }
-    let sql = format!("SELECT 1 FROM {table} WHERE id = $1");
+    let sql = format!("SELECT 1 FROM {table} WHERE {key_column} = $1");
     let statement = transaction.prepare_cached(&sql).await.map_err(map_error)?;
     let exists = transaction
         .query_opt(&statement, &[&id])
@@ -744,6 +757,32 @@ async fn apply(
         } => email::acquire_lease(transaction, &name, &holder, now, until).await?,
         Mutation::ReleaseLease { name, holder } => {
             email::release_lease(transaction, &name, &holder).await?;
+        }
+        Mutation::InsertChatSite(site) => chat::insert_chat_site(transaction, &site).await?,
+        Mutation::UpdateChatSite {
+            site,
+            expected_version,
+        } => chat::update_chat_site(transaction, &site, expected_version).await?,
+        Mutation::InsertVisitor(visitor) => chat::insert_visitor(transaction, &visitor).await?,
+        Mutation::InsertVisitorToken {
+            token_hash,
+            visitor_id,
+            created_at,
+        } => chat::insert_visitor_token(transaction, &token_hash, visitor_id, created_at).await?,
+        Mutation::InsertChat(record) => chat::insert_chat(transaction, &record).await?,
+        Mutation::UpdateChat {
+            chat: record,
+            expected_version,
+        } => chat::update_chat(transaction, &record, expected_version).await?,
+        Mutation::InsertChatEntry(entry) => chat::insert_chat_entry(transaction, &entry).await?,
+        Mutation::SetAgentChatStatus(status) => {
+            chat::set_agent_chat_status(transaction, &status).await?;
+        }
+        Mutation::ReserveChatSlot { agent_id, at } => {
+            chat::reserve_chat_slot(transaction, agent_id, at).await?;
+        }
+        Mutation::ReleaseChatSlot { agent_id } => {
+            chat::release_chat_slot(transaction, agent_id).await?;
         }
         Mutation::InsertView(view) => {
             let definition = serde_json::to_value(&view.filter).map_err(StoreError::database)?;

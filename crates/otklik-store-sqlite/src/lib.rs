@@ -11,6 +11,7 @@
 //!
 //! This crate must not depend on HTTP or on the app crate; only it knows SQLite's SQL.
 
+mod chat;
 mod derived;
 mod email;
 mod read;
@@ -25,19 +26,21 @@ use async_trait::async_trait;
 use otklik_domain::agent::{Agent, Tag, Team};
 use otklik_domain::attachment::AttachmentMeta;
 use otklik_domain::audit::StoredAuditEvent;
+use otklik_domain::chat::{AgentChatStatus, Chat, ChatSite, Visitor};
 use otklik_domain::customer::{Customer, CustomerMerge, IdentityValue};
 use otklik_domain::email::{EmailDirection, EmailRecord, Mailbox};
 use otklik_domain::ids::{
-    AgentId, AttachmentId, CustomerId, CustomerMergeId, EmailId, MailboxId, TagId, TeamId,
-    TicketId, ViewId,
+    AgentId, AttachmentId, ChatSiteId, CustomerId, CustomerMergeId, EmailId, MailboxId, TagId,
+    TeamId, TicketId, ViewId, VisitorId,
 };
 use otklik_domain::message::Message;
 use otklik_domain::ticket::Ticket;
 use otklik_domain::view::SavedView;
+use otklik_store::events::Signal;
 use otklik_store::{
-    ApiTokenRecord, Backend, ColumnInfo, CommitReceipt, CustomerQuery, EmailQuery, IdPage,
-    IdempotencyRecord, ImapCursorRecord, SessionRecord, SetupTokenRecord, Store, StoreError,
-    StoreResult, TicketCountQuery, TicketQuery, TicketSearch, UnitOfWork,
+    ApiTokenRecord, Backend, ChatEntry, ChatQuery, ColumnInfo, CommitReceipt, CustomerQuery,
+    EmailQuery, IdPage, IdempotencyRecord, ImapCursorRecord, SessionRecord, SetupTokenRecord,
+    Store, StoreError, StoreResult, TicketCountQuery, TicketQuery, TicketSearch, UnitOfWork,
 };
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Semaphore, oneshot};
@@ -64,6 +67,8 @@ pub struct SqliteStore {
     readers: Mutex<Vec<Connection>>,
     read_permits: Semaphore,
     events: tokio::sync::broadcast::Sender<otklik_store::events::ChangeEvent>,
+    /// Signals stay in this process: one SQLite file serves one node.
+    signals: tokio::sync::broadcast::Sender<otklik_store::events::Signal>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -136,6 +141,7 @@ impl SqliteStore {
 
         let (sender, receiver) = mpsc::channel::<WriteRequest>();
         let (events, _) = tokio::sync::broadcast::channel(otklik_store::events::EVENT_BUFFER);
+        let (signals, _) = tokio::sync::broadcast::channel(otklik_store::events::EVENT_BUFFER);
         let writer_thread = std::thread::Builder::new()
             .name("otklik-sqlite-writer".into())
             .spawn({
@@ -150,6 +156,7 @@ impl SqliteStore {
             readers: Mutex::new(readers),
             read_permits: Semaphore::new(READ_CONNECTIONS),
             events,
+            signals,
         })
     }
 
@@ -455,6 +462,87 @@ impl Store for SqliteStore {
         let name = name.to_owned();
         self.read(move |c| email::find_instance_secret(c, &name))
             .await
+    }
+
+    async fn find_chat_site(&self, id: ChatSiteId) -> StoreResult<Option<ChatSite>> {
+        self.read(move |c| chat::find_chat_site(c, id)).await
+    }
+
+    async fn list_chat_sites(&self) -> StoreResult<Vec<ChatSite>> {
+        self.read(chat::list_chat_sites).await
+    }
+
+    async fn find_visitor(&self, id: VisitorId) -> StoreResult<Option<Visitor>> {
+        self.read(move |c| chat::find_visitor(c, id)).await
+    }
+
+    async fn find_visitor_by_token(&self, token_hash: &[u8]) -> StoreResult<Option<Visitor>> {
+        let token_hash = token_hash.to_vec();
+        self.read(move |c| chat::find_visitor_by_token(c, &token_hash))
+            .await
+    }
+
+    async fn find_visitor_by_external_id(
+        &self,
+        site_id: ChatSiteId,
+        external_id: &str,
+    ) -> StoreResult<Option<Visitor>> {
+        let external_id = external_id.to_owned();
+        self.read(move |c| chat::find_visitor_by_external_id(c, site_id, &external_id))
+            .await
+    }
+
+    async fn find_chat(&self, ticket_id: TicketId) -> StoreResult<Option<Chat>> {
+        self.read(move |c| chat::find_chat(c, ticket_id)).await
+    }
+
+    async fn list_chats(&self, query: &ChatQuery) -> StoreResult<Vec<Chat>> {
+        let query = query.clone();
+        self.read(move |c| chat::list_chats(c, &query)).await
+    }
+
+    async fn list_chat_entries(
+        &self,
+        ticket_id: TicketId,
+        after_seq: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<ChatEntry>> {
+        self.read(move |c| chat::list_chat_entries(c, ticket_id, after_seq, limit))
+            .await
+    }
+
+    async fn find_chat_entry_by_client_id(
+        &self,
+        ticket_id: TicketId,
+        client_id: &str,
+    ) -> StoreResult<Option<ChatEntry>> {
+        let client_id = client_id.to_owned();
+        self.read(move |c| chat::find_chat_entry_by_client_id(c, ticket_id, &client_id))
+            .await
+    }
+
+    async fn find_agent_chat_status(
+        &self,
+        agent_id: AgentId,
+    ) -> StoreResult<Option<AgentChatStatus>> {
+        self.read(move |c| chat::find_agent_chat_status(c, agent_id))
+            .await
+    }
+
+    async fn list_agent_chat_statuses(&self) -> StoreResult<Vec<AgentChatStatus>> {
+        self.read(chat::list_agent_chat_statuses).await
+    }
+
+    async fn publish_signal(&self, signal: Signal) -> StoreResult<()> {
+        // The same size rule as PostgreSQL, so a signal that works here works on every backend.
+        otklik_store::events::signal_payload(&signal)?;
+        // Having no subscriber is not an error.
+        let _ = self.signals.send(signal);
+        Ok(())
+    }
+
+    fn subscribe_signals(&self) -> tokio::sync::broadcast::Receiver<Signal> {
+        self.signals.subscribe()
     }
 
     async fn list_audit_events(&self, object_id: uuid::Uuid) -> StoreResult<Vec<StoredAuditEvent>> {

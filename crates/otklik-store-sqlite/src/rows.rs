@@ -96,3 +96,30 @@ pub fn placeholders(n: usize) -> String {
 pub fn key_value(id: Option<uuid::Uuid>) -> Value {
     Value::Blob(id.unwrap_or(uuid::Uuid::nil()).as_bytes().to_vec())
 }
+
+/// A JSON array of strings (a chat site's origins, an agent's languages).
+pub fn string_list_at(row: &Row<'_>, index: usize) -> rusqlite::Result<Vec<String>> {
+    let text: String = row.get(index)?;
+    serde_json::from_str(&text).map_err(|error| {
+        rusqlite::Error::FromSqlConversionFailure(
+            index,
+            rusqlite::types::Type::Text,
+            Box::new(error),
+        )
+    })
+}
+
+/// A chat site's working hours, stored as JSON.
+pub fn working_hours_at(
+    row: &Row<'_>,
+    index: usize,
+) -> rusqlite::Result<otklik_domain::chat::WorkingHours> {
+    let text: String = row.get(index)?;
+    serde_json::from_str(&text).map_err(|error| {
+        rusqlite::Error::FromSqlConversionFailure(
+            index,
+            rusqlite::types::Type::Text,
+            Box::new(error),
+        )
+    })
+}

@@ -17,6 +17,7 @@ use rusqlite::{
 };
 
 use crate::WriteRequest;
+use crate::chat;
 use crate::derived;
 use crate::email;
 use crate::rows::*;
@@ -110,6 +111,10 @@ fn constraint_name(message: &str) -> String {
         "customer_identities" => "customer_identities.value".into(),
         "idempotency_keys" => "idempotency_keys".into(),
         "emails" => "emails.dedup_key".into(),
+        "visitors" if columns.contains("verified_external_id") => "visitors.external_id".into(),
+        // Two unique rules on one table: the second column tells them apart.
+        "chat_entries" if columns.contains("client_id") => "chat_entries.client_id".into(),
+        "chat_entries" => "chat_entries.seq".into(),
         _ if columns.contains(", ") => table.into(),
         _ => first.into(),
     }
@@ -157,7 +162,18 @@ fn versioned_miss(
     id: uuid::Uuid,
     what: &'static str,
 ) -> Outcome {
-    let sql = format!("SELECT 1 FROM {table} WHERE id = ?1");
+    versioned_miss_by(transaction, table, "id", id, what)
+}
+
+/// [`versioned_miss`] for a table whose key column is not `id` (chats are keyed by ticket).
+pub(crate) fn versioned_miss_by(
+    transaction: &Transaction<'_>,
+    table: &'static str,
+    key_column: &'static str,
+    id: uuid::Uuid,
+    what: &'static str,
+) -> Outcome {
+    let sql = format!("SELECT 1 FROM {table} WHERE {key_column} = ?1");
     let exists = db(transaction
         .prepare_cached(&sql)
         .and_then(|mut s| s.query_row([&id.as_bytes()[..]], |_| Ok(())).optional()))?;
@@ -607,6 +623,28 @@ fn apply(
             until,
         } => email::acquire_lease(transaction, name, holder, *now, *until),
         Mutation::ReleaseLease { name, holder } => email::release_lease(transaction, name, holder),
+        Mutation::InsertChatSite(site) => chat::insert_chat_site(transaction, site),
+        Mutation::UpdateChatSite {
+            site,
+            expected_version,
+        } => chat::update_chat_site(transaction, site, *expected_version),
+        Mutation::InsertVisitor(visitor) => chat::insert_visitor(transaction, visitor),
+        Mutation::InsertVisitorToken {
+            token_hash,
+            visitor_id,
+            created_at,
+        } => chat::insert_visitor_token(transaction, token_hash, *visitor_id, *created_at),
+        Mutation::InsertChat(record) => chat::insert_chat(transaction, record),
+        Mutation::UpdateChat {
+            chat: record,
+            expected_version,
+        } => chat::update_chat(transaction, record, *expected_version),
+        Mutation::InsertChatEntry(entry) => chat::insert_chat_entry(transaction, entry),
+        Mutation::SetAgentChatStatus(status) => chat::set_agent_chat_status(transaction, status),
+        Mutation::ReserveChatSlot { agent_id, at } => {
+            chat::reserve_chat_slot(transaction, *agent_id, *at)
+        }
+        Mutation::ReleaseChatSlot { agent_id } => chat::release_chat_slot(transaction, *agent_id),
         Mutation::Audit(event) => {
             db(transaction.prepare_cached(
                 "INSERT INTO audit_events (id, at, actor_agent_id, action, object_kind, object_id, changes) \

@@ -66,7 +66,16 @@ macro_rules! conformance_tests {
             due_outbound_emails_are_claimed_once_until_their_lease_ends,
             automatic_emails_are_counted_per_recipient_and_hour,
             imap_cursors_and_instance_secrets_round_trip,
-            a_lease_has_one_holder_until_it_ends_or_is_released
+            a_lease_has_one_holder_until_it_ends_or_is_released,
+            chat_sites_round_trip_every_field_and_refuse_a_stale_version,
+            visitors_are_found_by_id_token_and_external_id_which_is_unique_per_site,
+            chats_round_trip_refuse_a_stale_version_and_list_by_filters_in_queue_order,
+            chat_entries_are_numbered_once_per_seq_and_client_id_and_page_after_a_seq,
+            setting_an_agents_chat_status_keeps_the_count_of_active_chats,
+            a_chat_slot_is_reserved_only_online_below_the_maximum_and_released_down_to_zero,
+            concurrent_chat_slot_reservations_never_exceed_the_maximum,
+            chat_mutations_announce_chat_and_availability_changes_after_commit,
+            a_published_signal_reaches_every_subscriber_and_an_oversized_one_is_refused
         );
     };
     (@cases $factory:path; $($case:ident),+) => {
@@ -2328,4 +2337,1170 @@ pub async fn a_lease_has_one_holder_until_it_ends_or_is_released(store: Arc<dyn 
     unit.push(Mutation::InsertTeam(team.clone()));
     assert!(!held(store.commit(unit).await));
     assert_eq!(store.find_team(team.id).await.unwrap(), None);
+}
+
+// Live chat.
+
+fn new_chat_site(name: &str) -> otklik_domain::chat::ChatSite {
+    use otklik_domain::chat::{ChatSite, PreChatForm, WorkingHours};
+    ChatSite {
+        id: ChatSiteId::new(),
+        name: name.into(),
+        allowed_origins: vec!["https://shop.example".into()],
+        greeting: "Здравствуйте!".into(),
+        accent_colour: "#1f6feb".into(),
+        working_hours: WorkingHours::around_the_clock(),
+        pre_chat: PreChatForm::default(),
+        identity_secret: format!("secret of {name}"),
+        require_identity: false,
+        team_id: None,
+        mailbox_id: None,
+        active: true,
+        created_at: at(0),
+        updated_at: at(0),
+        version: 1,
+    }
+}
+
+fn new_visitor(
+    site_id: ChatSiteId,
+    customer_id: CustomerId,
+    external_id: Option<&str>,
+) -> otklik_domain::chat::Visitor {
+    otklik_domain::chat::Visitor {
+        id: VisitorId::new(),
+        site_id,
+        customer_id,
+        verified_external_id: external_id.map(str::to_owned),
+        created_at: at(1),
+    }
+}
+
+fn new_chat(
+    ticket_id: TicketId,
+    visitor: &otklik_domain::chat::Visitor,
+    queued: i64,
+) -> otklik_domain::chat::Chat {
+    otklik_domain::chat::Chat {
+        ticket_id,
+        site_id: visitor.site_id,
+        visitor_id: visitor.id,
+        state: otklik_domain::chat::ChatState::Queued,
+        agent_id: None,
+        team_id: None,
+        language: None,
+        queued_at: at(queued),
+        accepted_at: None,
+        ended_at: None,
+        first_visitor_message_at: None,
+        first_agent_message_at: None,
+        last_seq: 0,
+        visitor_read_seq: 0,
+        agent_read_seq: 0,
+        version: 1,
+    }
+}
+
+/// A chat ticket with its chat, for a visitor, queued at `queued`: the mutations that create
+/// both (as the app does, in one unit).
+fn chat_ticket(
+    visitor: &otklik_domain::chat::Visitor,
+    queued: i64,
+) -> (otklik_domain::chat::Chat, Vec<Mutation>) {
+    let mut draft = new_ticket(visitor.customer_id, "Чат с сайта", queued);
+    draft.channel = Channel::Chat;
+    let chat = new_chat(draft.id, visitor, queued);
+    let mutations = vec![
+        Mutation::InsertTicket(draft),
+        Mutation::InsertChat(chat.clone()),
+    ];
+    (chat, mutations)
+}
+
+/// A site with one anonymous visitor.
+async fn seed_chat_site_and_visitor(
+    store: &Arc<dyn Store>,
+    email: &str,
+) -> (otklik_domain::chat::ChatSite, otklik_domain::chat::Visitor) {
+    let customer = seed_customer(store, "Посетитель", email).await;
+    let site = new_chat_site(&format!("site of {email}"));
+    let visitor = new_visitor(site.id, customer.id, None);
+    commit(
+        store,
+        vec![
+            Mutation::InsertChatSite(site.clone()),
+            Mutation::InsertVisitor(visitor.clone()),
+        ],
+    )
+    .await;
+    (site, visitor)
+}
+
+fn chat_status(
+    agent_id: AgentId,
+    availability: otklik_domain::chat::Availability,
+    max_chats: u16,
+) -> otklik_domain::chat::AgentChatStatus {
+    otklik_domain::chat::AgentChatStatus {
+        availability,
+        max_chats,
+        updated_at: at(1),
+        ..otklik_domain::chat::AgentChatStatus::offline(agent_id, at(1))
+    }
+}
+
+fn conflict_on(result: StoreResult<CommitReceipt>) -> String {
+    match result {
+        Err(StoreError::Conflict { constraint }) => constraint,
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+}
+
+pub async fn chat_sites_round_trip_every_field_and_refuse_a_stale_version(store: Arc<dyn Store>) {
+    use otklik_domain::chat::{DayHours, FieldMode, PreChatForm, WorkingHours};
+    let team = seed_team(&store, "Чат").await;
+    let mailbox = new_mailbox("chat", "chat@shop.test");
+    commit(&store, vec![Mutation::InsertMailbox(mailbox.clone())]).await;
+    let mut days = [None; 7];
+    for day in days.iter_mut().take(5) {
+        *day = Some(DayHours {
+            from_minute: 9 * 60,
+            to_minute: 18 * 60,
+        });
+    }
+    days[5] = Some(DayHours {
+        from_minute: 10 * 60,
+        to_minute: 24 * 60,
+    });
+    let site = otklik_domain::chat::ChatSite {
+        allowed_origins: vec![
+            "https://shop.example".into(),
+            "http://127.0.0.1:8000".into(),
+        ],
+        working_hours: WorkingHours {
+            time_zone: "Europe/Moscow".into(),
+            days,
+        },
+        pre_chat: PreChatForm {
+            name: FieldMode::Required,
+            email: FieldMode::Hidden,
+            order_number: FieldMode::Optional,
+        },
+        require_identity: true,
+        team_id: Some(team.id),
+        mailbox_id: Some(mailbox.id),
+        active: false,
+        created_at: at(5),
+        updated_at: at(6),
+        version: 3,
+        ..new_chat_site("Магазин")
+    };
+    let plain = new_chat_site("Alpha");
+    commit(
+        &store,
+        vec![
+            Mutation::InsertChatSite(site.clone()),
+            Mutation::InsertChatSite(plain.clone()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        store.find_chat_site(site.id).await.unwrap(),
+        Some(site.clone())
+    );
+    assert_eq!(
+        store.list_chat_sites().await.unwrap(),
+        vec![plain.clone(), site.clone()],
+        "by name"
+    );
+    assert_eq!(store.find_chat_site(ChatSiteId::new()).await.unwrap(), None);
+    assert_eq!(
+        conflict_on(
+            store
+                .commit(UnitOfWork::new().with(Mutation::InsertChatSite(plain.clone())))
+                .await
+        ),
+        "chat_sites.id"
+    );
+
+    // Every field is saved; the stored version moves one past the expected one.
+    let edited = otklik_domain::chat::ChatSite {
+        name: "Магазин 2".into(),
+        allowed_origins: vec!["https://shop2.example".into()],
+        greeting: String::new(),
+        accent_colour: "#aabbcc".into(),
+        working_hours: WorkingHours::around_the_clock(),
+        pre_chat: PreChatForm::default(),
+        identity_secret: "rotated".into(),
+        require_identity: false,
+        team_id: None,
+        mailbox_id: None,
+        active: true,
+        updated_at: at(9),
+        ..site.clone()
+    };
+    commit(
+        &store,
+        vec![Mutation::UpdateChatSite {
+            site: edited.clone(),
+            expected_version: site.version,
+        }],
+    )
+    .await;
+    let saved = otklik_domain::chat::ChatSite {
+        version: site.version + 1,
+        ..edited.clone()
+    };
+    assert_eq!(
+        store.find_chat_site(site.id).await.unwrap(),
+        Some(saved.clone())
+    );
+
+    // A stale version is refused and changes nothing; a missing site is not found.
+    let stale = store
+        .commit(UnitOfWork::new().with(Mutation::UpdateChatSite {
+            site: otklik_domain::chat::ChatSite {
+                name: "lost update".into(),
+                ..edited.clone()
+            },
+            expected_version: site.version,
+        }))
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::VersionConflict { .. })),
+        "{stale:?}"
+    );
+    assert_eq!(store.find_chat_site(site.id).await.unwrap(), Some(saved));
+    let missing = store
+        .commit(UnitOfWork::new().with(Mutation::UpdateChatSite {
+            site: new_chat_site("nowhere"),
+            expected_version: 1,
+        }))
+        .await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound { .. })),
+        "{missing:?}"
+    );
+}
+
+pub async fn visitors_are_found_by_id_token_and_external_id_which_is_unique_per_site(
+    store: Arc<dyn Store>,
+) {
+    let customer = seed_customer(&store, "Ольга", "olga@example.ru").await;
+    let (site_a, site_b) = (new_chat_site("A"), new_chat_site("B"));
+    let anonymous = new_visitor(site_a.id, customer.id, None);
+    let another_anonymous = new_visitor(site_a.id, customer.id, None);
+    let verified = new_visitor(site_a.id, customer.id, Some("shop-42"));
+    let verified_elsewhere = new_visitor(site_b.id, customer.id, Some("shop-42"));
+    commit(
+        &store,
+        vec![
+            Mutation::InsertChatSite(site_a.clone()),
+            Mutation::InsertChatSite(site_b.clone()),
+            Mutation::InsertVisitor(anonymous.clone()),
+            Mutation::InsertVisitor(another_anonymous.clone()),
+            Mutation::InsertVisitor(verified.clone()),
+            Mutation::InsertVisitor(verified_elsewhere.clone()),
+        ],
+    )
+    .await;
+    for visitor in [
+        &anonymous,
+        &another_anonymous,
+        &verified,
+        &verified_elsewhere,
+    ] {
+        assert_eq!(
+            store.find_visitor(visitor.id).await.unwrap().as_ref(),
+            Some(visitor)
+        );
+    }
+    assert_eq!(store.find_visitor(VisitorId::new()).await.unwrap(), None);
+    assert_eq!(
+        store
+            .find_visitor_by_external_id(site_a.id, "shop-42")
+            .await
+            .unwrap(),
+        Some(verified.clone())
+    );
+    assert_eq!(
+        store
+            .find_visitor_by_external_id(site_b.id, "shop-42")
+            .await
+            .unwrap(),
+        Some(verified_elsewhere.clone())
+    );
+    assert_eq!(
+        store
+            .find_visitor_by_external_id(site_a.id, "shop-43")
+            .await
+            .unwrap(),
+        None
+    );
+    // The same verified id twice on one site is refused, and the unit with it.
+    let twin = new_visitor(site_a.id, customer.id, Some("shop-42"));
+    let site_c = new_chat_site("C");
+    let refused = store
+        .commit(UnitOfWork {
+            mutations: vec![
+                Mutation::InsertChatSite(site_c.clone()),
+                Mutation::InsertVisitor(twin.clone()),
+            ],
+        })
+        .await;
+    assert_eq!(conflict_on(refused), "visitors.external_id");
+    assert_eq!(store.find_visitor(twin.id).await.unwrap(), None);
+    assert_eq!(store.find_chat_site(site_c.id).await.unwrap(), None);
+
+    // A verified visitor signs in from two browsers: one token each.
+    let (laptop, phone) = (vec![1_u8; 32], vec![2_u8; 32]);
+    let token = |hash: &Vec<u8>, visitor_id: VisitorId| Mutation::InsertVisitorToken {
+        token_hash: hash.clone(),
+        visitor_id,
+        created_at: at(3),
+    };
+    commit(
+        &store,
+        vec![
+            token(&laptop, verified.id),
+            token(&phone, verified.id),
+            token(&vec![3_u8; 32], anonymous.id),
+        ],
+    )
+    .await;
+    assert_eq!(
+        store.find_visitor_by_token(&laptop).await.unwrap(),
+        Some(verified.clone())
+    );
+    assert_eq!(
+        store.find_visitor_by_token(&phone).await.unwrap(),
+        Some(verified.clone())
+    );
+    assert_eq!(
+        store.find_visitor_by_token(&[3_u8; 32]).await.unwrap(),
+        Some(anonymous.clone())
+    );
+    assert_eq!(
+        store.find_visitor_by_token(&[9_u8; 32]).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        conflict_on(
+            store
+                .commit(UnitOfWork::new().with(token(&laptop, anonymous.id)))
+                .await
+        ),
+        "visitor_tokens.token_hash"
+    );
+    let orphan = store
+        .commit(UnitOfWork::new().with(token(&vec![4_u8; 32], VisitorId::new())))
+        .await;
+    assert!(
+        matches!(orphan, Err(StoreError::NotFound { .. })),
+        "{orphan:?}"
+    );
+}
+
+pub async fn chats_round_trip_refuse_a_stale_version_and_list_by_filters_in_queue_order(
+    store: Arc<dyn Store>,
+) {
+    use otklik_domain::chat::ChatState;
+    let team = seed_team(&store, "Поддержка").await;
+    let (anna, boris) = (
+        new_agent("anna@shop.test", Role::Agent, vec![team.id]),
+        new_agent("boris@shop.test", Role::Agent, vec![]),
+    );
+    commit(
+        &store,
+        vec![
+            Mutation::InsertAgent {
+                agent: anna.clone(),
+                password_hash: None,
+            },
+            Mutation::InsertAgent {
+                agent: boris.clone(),
+                password_hash: None,
+            },
+        ],
+    )
+    .await;
+    let (site_a, first) = seed_chat_site_and_visitor(&store, "first@example.ru").await;
+    let (site_b, third) = seed_chat_site_and_visitor(&store, "third@example.ru").await;
+    let second = new_visitor(site_a.id, first.customer_id, Some("shop-2"));
+    commit(&store, vec![Mutation::InsertVisitor(second.clone())]).await;
+
+    // Queued last; active with Anna (two tie on their queueing time); ended long ago.
+    let (waiting, mutations) = chat_ticket(&first, 10);
+    commit(&store, mutations).await;
+    let (mut with_anna, mutations) = chat_ticket(&second, 5);
+    commit(&store, mutations).await;
+    let (mut with_anna_too, mutations) = chat_ticket(&third, 5);
+    commit(&store, mutations).await;
+    let (mut ended, mutations) = chat_ticket(&first, 1);
+    commit(&store, mutations).await;
+    assert_eq!(
+        store.find_chat(waiting.ticket_id).await.unwrap(),
+        Some(waiting.clone())
+    );
+
+    // Every field round trips through an update.
+    with_anna.accept(anna.id, at(6)).unwrap();
+    with_anna.team_id = Some(team.id);
+    with_anna.language = Some("ru".into());
+    with_anna.first_visitor_message_at = Some(at(5));
+    with_anna.first_agent_message_at = Some(at(7));
+    with_anna.last_seq = 4;
+    with_anna.visitor_read_seq = 3;
+    with_anna.agent_read_seq = 4;
+    with_anna_too.accept(anna.id, at(8)).unwrap();
+    ended.accept(boris.id, at(2)).unwrap();
+    ended.end(at(3)).unwrap();
+    for chat in [&mut with_anna, &mut with_anna_too, &mut ended] {
+        let expected_version = chat.version;
+        commit(
+            &store,
+            vec![Mutation::UpdateChat {
+                chat: chat.clone(),
+                expected_version,
+            }],
+        )
+        .await;
+        chat.version = expected_version + 1;
+        assert_eq!(
+            store.find_chat(chat.ticket_id).await.unwrap().as_ref(),
+            Some(&*chat)
+        );
+    }
+
+    // A stale version is refused and changes nothing; an unknown chat is not found.
+    let mut lost = with_anna.clone();
+    lost.agent_read_seq = 1;
+    let stale = store
+        .commit(UnitOfWork::new().with(Mutation::UpdateChat {
+            chat: lost,
+            expected_version: with_anna.version - 1,
+        }))
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::VersionConflict { .. })),
+        "{stale:?}"
+    );
+    assert_eq!(
+        store.find_chat(with_anna.ticket_id).await.unwrap(),
+        Some(with_anna.clone())
+    );
+    let unknown = store
+        .commit(UnitOfWork::new().with(Mutation::UpdateChat {
+            chat: new_chat(TicketId::new(), &first, 0),
+            expected_version: 1,
+        }))
+        .await;
+    assert!(
+        matches!(unknown, Err(StoreError::NotFound { .. })),
+        "{unknown:?}"
+    );
+    assert_eq!(
+        conflict_on(
+            store
+                .commit(UnitOfWork::new().with(Mutation::InsertChat(waiting.clone())))
+                .await
+        ),
+        "chats.ticket_id"
+    );
+    assert_eq!(store.find_chat(TicketId::new()).await.unwrap(), None);
+
+    // Lists: oldest queued first, ties by ticket id; filters combine.
+    let mut all = vec![
+        waiting.clone(),
+        with_anna.clone(),
+        with_anna_too.clone(),
+        ended.clone(),
+    ];
+    all.sort_by_key(|chat| (chat.queued_at, chat.ticket_id));
+    let list = |query: crate::ChatQuery| {
+        let store = store.clone();
+        async move { store.list_chats(&query).await.unwrap() }
+    };
+    let tickets = |chats: &[otklik_domain::chat::Chat]| -> Vec<TicketId> {
+        chats.iter().map(|chat| chat.ticket_id).collect()
+    };
+    assert_eq!(
+        list(crate::ChatQuery::default()).await,
+        all,
+        "limit 0 means all"
+    );
+    assert_eq!(
+        tickets(
+            &list(crate::ChatQuery {
+                limit: 2,
+                ..Default::default()
+            })
+            .await
+        ),
+        tickets(&all[..2])
+    );
+    assert_eq!(
+        list(crate::ChatQuery {
+            states: vec![ChatState::Queued],
+            ..Default::default()
+        })
+        .await,
+        vec![waiting.clone()]
+    );
+    let mut live = vec![with_anna.clone(), with_anna_too.clone()];
+    live.sort_by_key(|chat| (chat.queued_at, chat.ticket_id));
+    assert_eq!(
+        list(crate::ChatQuery {
+            states: vec![ChatState::Active, ChatState::Queued],
+            ..Default::default()
+        })
+        .await
+        .len(),
+        3
+    );
+    assert_eq!(
+        list(crate::ChatQuery {
+            agent_id: Some(anna.id),
+            ..Default::default()
+        })
+        .await,
+        live
+    );
+    assert_eq!(
+        list(crate::ChatQuery {
+            agent_id: Some(anna.id),
+            site_id: Some(site_a.id),
+            ..Default::default()
+        })
+        .await,
+        vec![with_anna.clone()]
+    );
+    assert_eq!(
+        list(crate::ChatQuery {
+            site_id: Some(site_b.id),
+            ..Default::default()
+        })
+        .await,
+        vec![with_anna_too.clone()]
+    );
+    assert_eq!(
+        list(crate::ChatQuery {
+            visitor_id: Some(first.id),
+            ..Default::default()
+        })
+        .await,
+        vec![ended.clone(), waiting.clone()]
+    );
+    assert_eq!(
+        list(crate::ChatQuery {
+            visitor_id: Some(first.id),
+            states: vec![ChatState::Active],
+            ..Default::default()
+        })
+        .await,
+        vec![]
+    );
+    assert_eq!(
+        list(crate::ChatQuery {
+            agent_id: Some(boris.id),
+            states: vec![ChatState::Ended, ChatState::Offline],
+            ..Default::default()
+        })
+        .await,
+        vec![ended.clone()]
+    );
+}
+
+pub async fn chat_entries_are_numbered_once_per_seq_and_client_id_and_page_after_a_seq(
+    store: Arc<dyn Store>,
+) {
+    let (_, visitor) = seed_chat_site_and_visitor(&store, "entries@example.ru").await;
+    let (chat, mutations) = chat_ticket(&visitor, 1);
+    commit(&store, mutations).await;
+    let (other_chat, mutations) = chat_ticket(&visitor, 2);
+    commit(&store, mutations).await;
+    let message = |body: &str| Message {
+        id: MessageId::new(),
+        ticket_id: chat.ticket_id,
+        author: Author::Customer(visitor.customer_id),
+        visibility: MessageVisibility::Public,
+        channel: Channel::Chat,
+        body: body.into(),
+        attachments: vec![],
+        created_at: at(3),
+    };
+    let (question, answer) = (message("Где заказ?"), message("Уже в пути"));
+    let entry = |seq: i64, kind: ChatEntryKind, client_id: Option<&str>| ChatEntry {
+        ticket_id: chat.ticket_id,
+        seq,
+        kind,
+        client_id: client_id.map(str::to_owned),
+        created_at: at(3 + seq),
+    };
+    let entries = vec![
+        entry(1, ChatEntryKind::Message(question.id), Some("c-1")),
+        entry(
+            2,
+            ChatEntryKind::Event {
+                code: "agent_joined".into(),
+                agent_name: Some("Анна".into()),
+            },
+            None,
+        ),
+        entry(3, ChatEntryKind::Message(answer.id), None),
+        entry(
+            4,
+            ChatEntryKind::Event {
+                code: "ended".into(),
+                agent_name: None,
+            },
+            None,
+        ),
+    ];
+    let mut mutations = vec![
+        Mutation::InsertMessage(question.clone()),
+        Mutation::InsertMessage(answer.clone()),
+    ];
+    mutations.extend(entries.iter().cloned().map(Mutation::InsertChatEntry));
+    commit(&store, mutations).await;
+
+    assert_eq!(
+        store.list_chat_entries(chat.ticket_id, 0, 0).await.unwrap(),
+        entries,
+        "limit 0 means all"
+    );
+    assert_eq!(
+        store.list_chat_entries(chat.ticket_id, 1, 2).await.unwrap(),
+        entries[1..3].to_vec()
+    );
+    assert_eq!(
+        store
+            .list_chat_entries(chat.ticket_id, 3, 10)
+            .await
+            .unwrap(),
+        entries[3..].to_vec()
+    );
+    assert!(
+        store
+            .list_chat_entries(chat.ticket_id, 4, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .list_chat_entries(other_chat.ticket_id, 0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .find_chat_entry_by_client_id(chat.ticket_id, "c-1")
+            .await
+            .unwrap(),
+        Some(entries[0].clone())
+    );
+    assert_eq!(
+        store
+            .find_chat_entry_by_client_id(chat.ticket_id, "c-2")
+            .await
+            .unwrap(),
+        None
+    );
+
+    // A resent message (same client id) and a taken number are refused with their names.
+    let resent = message("Где заказ?");
+    let refused = store
+        .commit(UnitOfWork {
+            mutations: vec![
+                Mutation::InsertMessage(resent.clone()),
+                Mutation::InsertChatEntry(entry(5, ChatEntryKind::Message(resent.id), Some("c-1"))),
+            ],
+        })
+        .await;
+    assert_eq!(conflict_on(refused), "chat_entries.client_id");
+    let taken = store
+        .commit(UnitOfWork {
+            mutations: vec![
+                Mutation::InsertMessage(resent.clone()),
+                Mutation::InsertChatEntry(entry(4, ChatEntryKind::Message(resent.id), Some("c-5"))),
+            ],
+        })
+        .await;
+    assert_eq!(conflict_on(taken), "chat_entries.seq");
+    assert_eq!(
+        store.list_messages(chat.ticket_id).await.unwrap().len(),
+        2,
+        "the refused units left no message behind"
+    );
+    assert_eq!(
+        store.list_chat_entries(chat.ticket_id, 0, 0).await.unwrap(),
+        entries
+    );
+
+    // Client ids and numbers belong to one chat: another chat may reuse both.
+    let elsewhere = ChatEntry {
+        ticket_id: other_chat.ticket_id,
+        ..entry(
+            1,
+            ChatEntryKind::Event {
+                code: "offline".into(),
+                agent_name: None,
+            },
+            Some("c-1"),
+        )
+    };
+    commit(&store, vec![Mutation::InsertChatEntry(elsewhere.clone())]).await;
+    assert_eq!(
+        store
+            .find_chat_entry_by_client_id(other_chat.ticket_id, "c-1")
+            .await
+            .unwrap(),
+        Some(elsewhere)
+    );
+    // An entry needs its chat.
+    let orphan = store
+        .commit(UnitOfWork::new().with(Mutation::InsertChatEntry(ChatEntry {
+            ticket_id: TicketId::new(),
+            ..entries[1].clone()
+        })))
+        .await;
+    assert!(
+        matches!(orphan, Err(StoreError::NotFound { .. })),
+        "{orphan:?}"
+    );
+}
+
+pub async fn setting_an_agents_chat_status_keeps_the_count_of_active_chats(store: Arc<dyn Store>) {
+    use otklik_domain::chat::Availability;
+    let (anna, boris) = (
+        new_agent("anna@shop.test", Role::Agent, vec![]),
+        new_agent("boris@shop.test", Role::Agent, vec![]),
+    );
+    commit(
+        &store,
+        vec![
+            Mutation::InsertAgent {
+                agent: anna.clone(),
+                password_hash: None,
+            },
+            Mutation::InsertAgent {
+                agent: boris.clone(),
+                password_hash: None,
+            },
+        ],
+    )
+    .await;
+    assert_eq!(store.find_agent_chat_status(anna.id).await.unwrap(), None);
+    assert!(store.list_agent_chat_statuses().await.unwrap().is_empty());
+
+    let mut online = chat_status(anna.id, Availability::Online, 3);
+    online.languages = vec!["ru".into(), "en".into()];
+    commit(&store, vec![Mutation::SetAgentChatStatus(online.clone())]).await;
+    assert_eq!(
+        store.find_agent_chat_status(anna.id).await.unwrap(),
+        Some(online.clone())
+    );
+    for second in [2, 3] {
+        commit(
+            &store,
+            vec![Mutation::ReserveChatSlot {
+                agent_id: anna.id,
+                at: at(second),
+            }],
+        )
+        .await;
+    }
+
+    // Changing availability, maximum and languages leaves the count and last assignment alone,
+    // whatever the saved status says about them.
+    let away = otklik_domain::chat::AgentChatStatus {
+        availability: Availability::Away,
+        max_chats: 5,
+        languages: vec!["en".into()],
+        active_chats: 0,
+        last_assigned_at: None,
+        updated_at: at(4),
+        agent_id: anna.id,
+    };
+    commit(&store, vec![Mutation::SetAgentChatStatus(away.clone())]).await;
+    let expected = otklik_domain::chat::AgentChatStatus {
+        active_chats: 2,
+        last_assigned_at: Some(at(3)),
+        ..away.clone()
+    };
+    assert_eq!(
+        store.find_agent_chat_status(anna.id).await.unwrap(),
+        Some(expected.clone())
+    );
+    // A status set for the first time starts with no chats, whatever it says.
+    let boris_status = otklik_domain::chat::AgentChatStatus {
+        active_chats: 7,
+        last_assigned_at: Some(at(1)),
+        ..chat_status(boris.id, Availability::Offline, 2)
+    };
+    commit(
+        &store,
+        vec![Mutation::SetAgentChatStatus(boris_status.clone())],
+    )
+    .await;
+    let boris_stored = otklik_domain::chat::AgentChatStatus {
+        active_chats: 0,
+        last_assigned_at: None,
+        ..boris_status
+    };
+    let mut every = vec![expected, boris_stored];
+    every.sort_by_key(|status| status.agent_id);
+    assert_eq!(store.list_agent_chat_statuses().await.unwrap(), every);
+    // A status needs its agent.
+    let nobody = store
+        .commit(
+            UnitOfWork::new().with(Mutation::SetAgentChatStatus(chat_status(
+                AgentId::new(),
+                Availability::Online,
+                1,
+            ))),
+        )
+        .await;
+    assert!(
+        matches!(nobody, Err(StoreError::NotFound { .. })),
+        "{nobody:?}"
+    );
+}
+
+pub async fn a_chat_slot_is_reserved_only_online_below_the_maximum_and_released_down_to_zero(
+    store: Arc<dyn Store>,
+) {
+    use otklik_domain::chat::Availability;
+    let anna = new_agent("anna@shop.test", Role::Agent, vec![]);
+    let boris = new_agent("boris@shop.test", Role::Agent, vec![]);
+    commit(
+        &store,
+        vec![
+            Mutation::InsertAgent {
+                agent: anna.clone(),
+                password_hash: None,
+            },
+            Mutation::InsertAgent {
+                agent: boris.clone(),
+                password_hash: None,
+            },
+        ],
+    )
+    .await;
+    let reserve = |second: i64| {
+        UnitOfWork::new().with(Mutation::ReserveChatSlot {
+            agent_id: anna.id,
+            at: at(second),
+        })
+    };
+    let release = || UnitOfWork::new().with(Mutation::ReleaseChatSlot { agent_id: anna.id });
+    let load = |status: Option<otklik_domain::chat::AgentChatStatus>| {
+        status.map(|status| (status.active_chats, status.last_assigned_at))
+    };
+    const CAPACITY: &str = "agent_chat_status.capacity";
+
+    // An agent who never set a status is offline.
+    assert_eq!(conflict_on(store.commit(reserve(1)).await), CAPACITY);
+    assert_eq!(store.find_agent_chat_status(anna.id).await.unwrap(), None);
+    for availability in [Availability::Offline, Availability::Away] {
+        commit(
+            &store,
+            vec![Mutation::SetAgentChatStatus(chat_status(
+                anna.id,
+                availability,
+                2,
+            ))],
+        )
+        .await;
+        assert_eq!(conflict_on(store.commit(reserve(1)).await), CAPACITY);
+        assert_eq!(
+            load(store.find_agent_chat_status(anna.id).await.unwrap()),
+            Some((0, None))
+        );
+    }
+
+    commit(
+        &store,
+        vec![Mutation::SetAgentChatStatus(chat_status(
+            anna.id,
+            Availability::Online,
+            2,
+        ))],
+    )
+    .await;
+    store.commit(reserve(10)).await.expect("first slot");
+    assert_eq!(
+        load(store.find_agent_chat_status(anna.id).await.unwrap()),
+        Some((1, Some(at(10))))
+    );
+    store.commit(reserve(11)).await.expect("second slot");
+    assert_eq!(
+        load(store.find_agent_chat_status(anna.id).await.unwrap()),
+        Some((2, Some(at(11))))
+    );
+    // At the maximum: refused, and the whole unit with it.
+    let mut full = reserve(12);
+    full.push(Mutation::SetAgentChatStatus(chat_status(
+        boris.id,
+        Availability::Online,
+        1,
+    )));
+    assert_eq!(conflict_on(store.commit(full).await), CAPACITY);
+    assert_eq!(
+        load(store.find_agent_chat_status(anna.id).await.unwrap()),
+        Some((2, Some(at(11))))
+    );
+    assert_eq!(store.find_agent_chat_status(boris.id).await.unwrap(), None);
+    // Lowering the maximum below the load keeps the chats and takes no new ones.
+    commit(
+        &store,
+        vec![Mutation::SetAgentChatStatus(chat_status(
+            anna.id,
+            Availability::Online,
+            1,
+        ))],
+    )
+    .await;
+    store.commit(release()).await.expect("release");
+    assert_eq!(conflict_on(store.commit(reserve(13)).await), CAPACITY);
+    store.commit(release()).await.expect("release");
+    store
+        .commit(release())
+        .await
+        .expect("a release at zero is fine");
+    assert_eq!(
+        load(store.find_agent_chat_status(anna.id).await.unwrap()),
+        Some((0, Some(at(11)))),
+        "never below zero"
+    );
+    store.commit(reserve(14)).await.expect("free again");
+    assert_eq!(
+        load(store.find_agent_chat_status(anna.id).await.unwrap()),
+        Some((1, Some(at(14))))
+    );
+    // Releasing for an agent without a status changes nothing and is not an error.
+    store
+        .commit(UnitOfWork::new().with(Mutation::ReleaseChatSlot { agent_id: boris.id }))
+        .await
+        .expect("nothing to release");
+    assert_eq!(store.find_agent_chat_status(boris.id).await.unwrap(), None);
+}
+
+pub async fn concurrent_chat_slot_reservations_never_exceed_the_maximum(store: Arc<dyn Store>) {
+    use otklik_domain::chat::Availability;
+    let anna = new_agent("anna@shop.test", Role::Agent, vec![]);
+    commit(
+        &store,
+        vec![
+            Mutation::InsertAgent {
+                agent: anna.clone(),
+                password_hash: None,
+            },
+            Mutation::SetAgentChatStatus(chat_status(anna.id, Availability::Online, 3)),
+        ],
+    )
+    .await;
+    let mut tasks = Vec::new();
+    for index in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .commit(UnitOfWork::new().with(Mutation::ReserveChatSlot {
+                    agent_id: anna.id,
+                    at: at(100 + index),
+                }))
+                .await
+        }));
+    }
+    let mut n_reserved = 0;
+    for task in tasks {
+        match task.await.expect("the task ran") {
+            Ok(_) => n_reserved += 1,
+            Err(StoreError::Conflict { constraint }) => {
+                assert_eq!(constraint, "agent_chat_status.capacity");
+            }
+            Err(other) => panic!("a reservation failed otherwise: {other}"),
+        }
+    }
+    assert_eq!(n_reserved, 3, "exactly the maximum succeeds");
+    let status = store
+        .find_agent_chat_status(anna.id)
+        .await
+        .unwrap()
+        .expect("a status");
+    assert_eq!(status.active_chats, 3);
+    assert!(status.last_assigned_at.is_some());
+}
+
+/// The next change event other than `resync` (which a reconnecting listener may add), or a
+/// panic after ten seconds.
+async fn next_change(
+    events: &mut tokio::sync::broadcast::Receiver<events::ChangeEvent>,
+) -> events::ChangeEvent {
+    let wait = async {
+        loop {
+            match events.recv().await {
+                Ok(event) if event.kind == events::ChangeKind::Resync => continue,
+                Ok(event) => return event,
+                Err(error) => panic!("the event stream failed: {error}"),
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), wait)
+        .await
+        .expect("an event within ten seconds")
+}
+
+pub async fn chat_mutations_announce_chat_and_availability_changes_after_commit(
+    store: Arc<dyn Store>,
+) {
+    use events::{ChangeEvent, ChangeKind};
+    use otklik_domain::chat::Availability;
+    let anna = new_agent("anna@shop.test", Role::Agent, vec![]);
+    commit(
+        &store,
+        vec![Mutation::InsertAgent {
+            agent: anna.clone(),
+            password_hash: None,
+        }],
+    )
+    .await;
+    let (_, visitor) = seed_chat_site_and_visitor(&store, "events@example.ru").await;
+    let mut changes = store.subscribe();
+    let chat_event = |ticket_id: TicketId| ChangeEvent {
+        kind: ChangeKind::ChatUpdated,
+        ticket_id: Some(ticket_id),
+    };
+    let availability = ChangeEvent {
+        kind: ChangeKind::AvailabilityChanged,
+        ticket_id: None,
+    };
+
+    let (mut chat, mutations) = chat_ticket(&visitor, 1);
+    commit(&store, mutations).await;
+    assert_eq!(
+        next_change(&mut changes).await,
+        ChangeEvent {
+            kind: ChangeKind::TicketCreated,
+            ticket_id: Some(chat.ticket_id),
+        }
+    );
+    assert_eq!(next_change(&mut changes).await, chat_event(chat.ticket_id));
+    assert!(
+        store.find_chat(chat.ticket_id).await.unwrap().is_some(),
+        "announced only once committed"
+    );
+
+    commit(
+        &store,
+        vec![Mutation::SetAgentChatStatus(chat_status(
+            anna.id,
+            Availability::Online,
+            2,
+        ))],
+    )
+    .await;
+    assert_eq!(next_change(&mut changes).await, availability);
+
+    // A failed unit announces nothing: the next event is the next unit's.
+    let refused = store
+        .commit(UnitOfWork::new().with(Mutation::InsertChat(chat.clone())))
+        .await;
+    assert!(refused.is_err());
+
+    // Accepting a chat: one chat event and one availability event for the unit.
+    let expected_version = chat.version;
+    chat.accept(anna.id, at(2)).unwrap();
+    chat.last_seq = 1;
+    commit(
+        &store,
+        vec![
+            Mutation::ReserveChatSlot {
+                agent_id: anna.id,
+                at: at(2),
+            },
+            Mutation::UpdateChat {
+                chat: chat.clone(),
+                expected_version,
+            },
+            Mutation::InsertChatEntry(ChatEntry {
+                ticket_id: chat.ticket_id,
+                seq: 1,
+                kind: ChatEntryKind::Event {
+                    code: "agent_joined".into(),
+                    agent_name: Some(anna.name.clone()),
+                },
+                client_id: None,
+                created_at: at(2),
+            }),
+        ],
+    )
+    .await;
+    assert_eq!(next_change(&mut changes).await, chat_event(chat.ticket_id));
+    assert_eq!(next_change(&mut changes).await, availability);
+    assert_eq!(
+        store
+            .find_agent_chat_status(anna.id)
+            .await
+            .unwrap()
+            .map(|status| status.active_chats),
+        Some(1)
+    );
+
+    commit(
+        &store,
+        vec![Mutation::ReleaseChatSlot { agent_id: anna.id }],
+    )
+    .await;
+    assert_eq!(next_change(&mut changes).await, availability);
+}
+
+/// The next signal, or a panic after ten seconds.
+async fn next_signal(
+    signals: &mut tokio::sync::broadcast::Receiver<events::Signal>,
+) -> events::Signal {
+    tokio::time::timeout(std::time::Duration::from_secs(10), signals.recv())
+        .await
+        .expect("a signal within ten seconds")
+        .expect("the signal stream is open")
+}
+
+pub async fn a_published_signal_reaches_every_subscriber_and_an_oversized_one_is_refused(
+    store: Arc<dyn Store>,
+) {
+    let mut first = store.subscribe_signals();
+    let mut second = store.subscribe_signals();
+    let typing = events::Signal {
+        topic: "typing".into(),
+        ticket_id: Some(TicketId::new()),
+        data: serde_json::json!({ "name": "Анна", "typing": true }),
+    };
+    store
+        .publish_signal(typing.clone())
+        .await
+        .expect("published");
+    assert_eq!(next_signal(&mut first).await, typing);
+    assert_eq!(next_signal(&mut second).await, typing);
+
+    let oversized = events::Signal {
+        topic: "typing".into(),
+        ticket_id: None,
+        data: serde_json::Value::String("x".repeat(events::MAX_SIGNAL_BYTES)),
+    };
+    let refused = store.publish_signal(oversized).await;
+    assert!(refused.is_err(), "{refused:?}");
+    // Nothing of the refused signal arrives: the next one is the next published.
+    let presence = events::Signal {
+        topic: "presence".into(),
+        ticket_id: None,
+        data: serde_json::json!({ "agent": "anna", "viewing": true }),
+    };
+    store
+        .publish_signal(presence.clone())
+        .await
+        .expect("published");
+    assert_eq!(next_signal(&mut first).await, presence);
+    assert_eq!(next_signal(&mut second).await, presence);
 }

@@ -127,6 +127,20 @@ pub struct Signal {
     pub data: serde_json::Value,
 }
 
+/// The JSON a signal travels as, refused when it is larger than [`MAX_SIGNAL_BYTES`]. Every
+/// backend applies this rule, so a signal that is published on one is published on all.
+pub fn signal_payload(signal: &Signal) -> crate::StoreResult<String> {
+    let payload = serde_json::to_string(signal).map_err(crate::StoreError::database)?;
+    if payload.len() > MAX_SIGNAL_BYTES {
+        return Err(crate::StoreError::corrupt(format!(
+            "a {}-byte signal on topic {:?} is larger than the {MAX_SIGNAL_BYTES} bytes allowed",
+            payload.len(),
+            signal.topic
+        )));
+    }
+    Ok(payload)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,5 +154,21 @@ mod tests {
         let json = serde_json::to_string(&event).unwrap();
         assert!(json.contains("\"message_added\""), "{json}");
         assert_eq!(serde_json::from_str::<ChangeEvent>(&json).unwrap(), event);
+    }
+
+    #[test]
+    fn a_signal_travels_as_json_up_to_the_size_postgresql_allows() {
+        let signal = Signal {
+            topic: "typing".into(),
+            ticket_id: Some(TicketId::new()),
+            data: serde_json::json!({ "name": "Анна" }),
+        };
+        let payload = signal_payload(&signal).unwrap();
+        assert_eq!(serde_json::from_str::<Signal>(&payload).unwrap(), signal);
+        let oversized = Signal {
+            data: serde_json::Value::String("x".repeat(MAX_SIGNAL_BYTES)),
+            ..signal
+        };
+        assert!(signal_payload(&oversized).is_err());
     }
 }

@@ -275,8 +275,10 @@ pub trait Store: Send + Sync + 'static {
         external_id: &str,
     ) -> StoreResult<Option<otklik_domain::chat::Visitor>>;
     /// The chat of a ticket.
-    async fn find_chat(&self, ticket_id: TicketId)
-    -> StoreResult<Option<otklik_domain::chat::Chat>>;
+    async fn find_chat(
+        &self,
+        ticket_id: TicketId,
+    ) -> StoreResult<Option<otklik_domain::chat::Chat>>;
     /// Chats matching the query, oldest queued first (ties by ticket id).
     async fn list_chats(&self, query: &ChatQuery) -> StoreResult<Vec<otklik_domain::chat::Chat>>;
     /// Entries of a chat numbered above `after_seq`, in order, at most `limit`.

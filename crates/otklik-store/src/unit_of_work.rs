@@ -198,7 +198,9 @@ pub enum Mutation {
         at: Timestamp,
     },
     /// Counts one active chat fewer for the agent (never below zero).
-    ReleaseChatSlot { agent_id: AgentId },
+    ReleaseChatSlot {
+        agent_id: AgentId,
+    },
 }
 
 /// An ordered list of mutations that succeed or fail together.
