@@ -227,7 +227,9 @@ impl App {
                 self.transfer_to_agent(ticket_id, agent_id, actor).await?;
             }
         }
-        self.get_chat(principal, ticket_id).await
+        // The caller saw the chat when handing it over; they may no longer see its ticket now.
+        self.chat_summary(self.existing_chat(ticket_id).await?)
+            .await
     }
 
     async fn transfer_to_agent(
