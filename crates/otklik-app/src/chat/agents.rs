@@ -49,7 +49,7 @@ pub(crate) struct ChatReply {
 impl App {
     /// The caller's chat availability (offline with the default maximum if never set).
     pub async fn chat_status(&self, principal: &Principal) -> AppResult<AgentChatStatus> {
-        principal.require(Action::WriteTickets)?;
+        principal.require(Action::ReadTickets)?;
         Ok(self
             .store
             .find_agent_chat_status(principal.agent_id)
@@ -64,6 +64,7 @@ impl App {
         principal: &Principal,
         input: SetAvailabilityInput,
     ) -> AppResult<AgentChatStatus> {
+        principal.require(Action::WriteTickets)?;
         let mut status = self.chat_status(principal).await?;
         status.max_chats = AgentChatStatus::parse_max_chats(input.max_chats)?;
         let mut languages = Vec::new();

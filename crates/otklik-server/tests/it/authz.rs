@@ -74,6 +74,10 @@ enum Kind {
     FailedEmail,
     /// A quarantined inbound e-mail (what "reprocess" takes).
     QuarantinedEmail,
+    /// A chat site (admins only).
+    ChatSite,
+    /// The chat of a ticket, waiting in the queue.
+    Chat,
 }
 
 /// Who may reach an object (given a role and scope that allow the action at all).
@@ -742,6 +746,122 @@ fn routes() -> Vec<Route> {
             200,
             no_body,
         ),
+        // Live chat.
+        route(
+            get.clone(),
+            "/api/v1/chat-sites",
+            None,
+            Needs(Admin, AdminScope),
+            200,
+            no_body,
+        ),
+        route(
+            post.clone(),
+            "/api/v1/chat-sites",
+            None,
+            Needs(Admin, AdminScope),
+            201,
+            |_, n| Some(chat_site_body(n)),
+        ),
+        route(
+            get.clone(),
+            "/api/v1/chat-sites/{id}",
+            Some(K::ChatSite),
+            Needs(Admin, AdminScope),
+            200,
+            no_body,
+        ),
+        route(
+            Method::PUT,
+            "/api/v1/chat-sites/{id}",
+            Some(K::ChatSite),
+            Needs(Admin, AdminScope),
+            200,
+            |_, n| Some(chat_site_body(n)),
+        ),
+        route(
+            post.clone(),
+            "/api/v1/chat-sites/{id}/rotate-secret",
+            Some(K::ChatSite),
+            Needs(Admin, AdminScope),
+            200,
+            no_body,
+        ),
+        route(
+            get.clone(),
+            "/api/v1/chat/availability",
+            None,
+            Needs(Agent, TicketsRead),
+            200,
+            no_body,
+        ),
+        route(
+            Method::PUT,
+            "/api/v1/chat/availability",
+            None,
+            Needs(Agent, TicketsWrite),
+            200,
+            // Away: takes no chats, so the walk's queue stays as it is.
+            |_, _| Some(json!({ "availability": "away", "max_chats": 2 })),
+        ),
+        route(
+            get.clone(),
+            "/api/v1/chat/queue",
+            None,
+            Needs(Agent, TicketsRead),
+            200,
+            no_body,
+        ),
+        route(
+            get.clone(),
+            "/api/v1/tickets/{id}/chat",
+            Some(K::Chat),
+            Needs(Agent, TicketsRead),
+            200,
+            no_body,
+        ),
+        // Every caller of the walk is offline, so an allowed accept reaches the capacity rule
+        // (409 chat_capacity) and changes nothing; a refused one never gets that far.
+        route(
+            post.clone(),
+            "/api/v1/tickets/{id}/chat/accept",
+            Some(K::Chat),
+            Needs(Agent, TicketsWrite),
+            409,
+            no_body,
+        ),
+        route(
+            post.clone(),
+            "/api/v1/tickets/{id}/chat/transfer",
+            Some(K::Chat),
+            Needs(Agent, TicketsWrite),
+            200,
+            |fixture, _| Some(json!({ "team_id": fixture.red_team })),
+        ),
+        route(
+            post.clone(),
+            "/api/v1/tickets/{id}/chat/end",
+            Some(K::Chat),
+            Needs(Agent, TicketsWrite),
+            200,
+            no_body,
+        ),
+        route(
+            post.clone(),
+            "/api/v1/tickets/{id}/chat/typing",
+            Some(K::Chat),
+            Needs(Agent, TicketsWrite),
+            204,
+            |_, _| Some(json!({ "typing": true })),
+        ),
+        route(
+            post.clone(),
+            "/api/v1/tickets/{id}/chat/read",
+            Some(K::Chat),
+            Needs(Agent, TicketsWrite),
+            204,
+            |_, _| Some(json!({ "seq": 1 })),
+        ),
         route(post.clone(), "/api/v1/setup", None, Setup, 201, |_, n| {
             Some(json!({
                 "setup_token": format!("not-the-setup-token-{n}"),
@@ -1263,6 +1383,7 @@ async fn fixture(test: &TestApp) -> Fixture {
         &quarantined,
         Reach::ChannelAdmins,
     )];
+    let (chat_sites, chats) = walk_chats(test, &red_team_id, &blue_team_id).await;
     let with_unknown = |mut targets: Vec<Target>| {
         targets.push(Target::unknown());
         targets
@@ -1353,6 +1474,22 @@ async fn fixture(test: &TestApp) -> Fixture {
         (Kind::Email, with_unknown(emails)),
         (Kind::FailedEmail, with_unknown(failed_emails)),
         (Kind::QuarantinedEmail, with_unknown(quarantined_emails)),
+        (
+            Kind::ChatSite,
+            with_unknown(
+                chat_sites
+                    .iter()
+                    .map(|(team, site)| {
+                        Target::new(
+                            format!("chat_site:{}", team.as_deref().unwrap_or("none")),
+                            site.to_string(),
+                            Reach::ChannelAdmins,
+                        )
+                    })
+                    .collect(),
+            ),
+        ),
+        (Kind::Chat, with_unknown(chats)),
     ]);
     Fixture {
         callers,
@@ -1567,6 +1704,17 @@ async fn throwaway(
                 .await
                 .failed
         }
+        (Kind::Chat, Reach::Ticket { team, .. }) => {
+            let site = walk_chat_site(test, team.as_deref()).await;
+            walk_chat(test, site, n).await
+        }
+        (Kind::ChatSite, _) => test
+            .app
+            .create_chat_site(&admin_principal(test).await, chat_site_input(None, n))
+            .await
+            .expect("a chat site")
+            .id
+            .to_string(),
         (Kind::QuarantinedEmail, _) => {
             let mailbox = test
                 .app
@@ -2494,4 +2642,173 @@ async fn nobody_widens_their_own_role_teams_or_e_mail(backend: Backend) {
         StatusCode::NOT_FOUND,
         "Red still does not see Blue"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chats
+// ---------------------------------------------------------------------------------------------
+
+fn chat_site_body(n: u32) -> Value {
+    json!({ "name": format!("Walk site {n}"), "allowed_origins": ["https://walk.example"] })
+}
+
+fn chat_site_input(
+    team_id: Option<otklik_domain::ids::TeamId>,
+    n: u32,
+) -> otklik_app::chat::ChatSiteInput {
+    otklik_app::chat::ChatSiteInput {
+        name: format!("Walk site {n}"),
+        allowed_origins: vec!["https://walk.example".into()],
+        greeting: String::new(),
+        accent_colour: "#1f6feb".into(),
+        working_hours: otklik_domain::chat::WorkingHours::around_the_clock(),
+        pre_chat: otklik_domain::chat::PreChatForm::default(),
+        require_identity: false,
+        team_id,
+        mailbox_id: None,
+        active: true,
+    }
+}
+
+async fn admin_principal(test: &TestApp) -> otklik_domain::permission::Principal {
+    test.app
+        .authenticate_token(&test.admin_token)
+        .await
+        .expect("the admin's token")
+}
+
+/// The walk's chat site for a team (`None`: the site without a team).
+async fn walk_chat_site(test: &TestApp, team: Option<&str>) -> otklik_domain::ids::ChatSiteId {
+    let name = format!("Walk site for {}", team.unwrap_or("everyone"));
+    let sites = test
+        .app
+        .list_chat_sites(&admin_principal(test).await)
+        .await
+        .expect("chat sites");
+    sites
+        .into_iter()
+        .find(|site| site.name == name)
+        .expect("the walk created its sites")
+        .id
+}
+
+/// A chat waiting in the queue of `site`, started by a new visitor.
+async fn walk_chat(test: &TestApp, site: otklik_domain::ids::ChatSiteId, n: u32) -> String {
+    let (_, session) = test
+        .app
+        .create_visitor(site, None)
+        .await
+        .expect("a visitor");
+    let (chat, _, _) = test
+        .app
+        .start_chat(
+            &session,
+            otklik_app::chat::StartChatInput {
+                client_id: format!("walk-{n}"),
+                body: format!("Walk chat {n}"),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("a chat");
+    assert_eq!(
+        chat.chat.state,
+        otklik_domain::chat::ChatState::Queued,
+        "walk chats wait in the queue"
+    );
+    chat.chat.ticket_id.to_string()
+}
+
+/// Chat sites for no team, Red and Blue, and a waiting chat on each. Chats wait (rather than
+/// being offline) because one agent of both teams is online, and stay waiting because that
+/// agent is already at their maximum.
+async fn walk_chats(
+    test: &TestApp,
+    red_team: &otklik_domain::ids::TeamId,
+    blue_team: &otklik_domain::ids::TeamId,
+) -> (
+    Vec<(Option<String>, otklik_domain::ids::ChatSiteId)>,
+    Vec<Target>,
+) {
+    let admin = admin_principal(test).await;
+    let mut sites = Vec::new();
+    for (label, team) in [
+        ("everyone", None),
+        ("red", Some(*red_team)),
+        ("blue", Some(*blue_team)),
+    ] {
+        let mut input = chat_site_input(team, 0);
+        input.name = format!(
+            "Walk site for {}",
+            team.map_or("everyone".into(), |t| t.to_string())
+        );
+        let site = test
+            .app
+            .create_chat_site(&admin, input)
+            .await
+            .expect("a chat site");
+        sites.push((label, team.map(|t| t.to_string()), site.id));
+    }
+    let busy = test
+        .app
+        .create_agent(
+            &admin,
+            otklik_app::auth::NewAgentInput {
+                email: "busy@shop.test".into(),
+                name: "Busy".into(),
+                role: Role::Agent,
+                team_ids: vec![*red_team, *blue_team],
+                password: None,
+            },
+        )
+        .await
+        .expect("the busy agent");
+    let busy = otklik_app::App::principal_of(&busy, None, None);
+    test.app
+        .set_chat_availability(
+            &busy,
+            otklik_app::chat::SetAvailabilityInput {
+                availability: otklik_domain::chat::Availability::Online,
+                max_chats: 1,
+                languages: Vec::new(),
+            },
+        )
+        .await
+        .expect("online");
+    // The chat that keeps them busy.
+    let (_, session) = test
+        .app
+        .create_visitor(sites[0].2, None)
+        .await
+        .expect("a visitor");
+    test.app
+        .start_chat(
+            &session,
+            otklik_app::chat::StartChatInput {
+                client_id: "keeps-busy".into(),
+                body: "Busy".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("the busy agent's chat");
+    let mut chats = Vec::new();
+    for (index, (label, team, site)) in sites.iter().enumerate() {
+        let id = walk_chat(test, *site, index as u32).await;
+        chats.push(Target::new(
+            format!("chat:{label}"),
+            id,
+            Reach::Ticket {
+                team: team.clone(),
+                assignee: None,
+            },
+        ));
+    }
+    (
+        sites
+            .into_iter()
+            .map(|(_, team, site)| (team, site))
+            .collect(),
+        chats,
+    )
 }
