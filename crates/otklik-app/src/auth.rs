@@ -317,6 +317,7 @@ impl App {
             created_at: now,
             updated_at: now,
             version: 1,
+            locale: None,
         };
         Ok((
             agent.clone(),
