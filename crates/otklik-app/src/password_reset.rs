@@ -75,7 +75,9 @@ impl App {
             _ => return Ok(ResetRequest::Accepted),
         };
         let now = self.clock.now();
-        let hour_ago = now.checked_sub(SignedDuration::from_hours(1)).unwrap_or(now);
+        let hour_ago = now
+            .checked_sub(SignedDuration::from_hours(1))
+            .unwrap_or(now);
         let recent = self
             .store
             .count_password_reset_tokens_since(agent.id, hour_ago)

@@ -806,11 +806,7 @@ fn reset_link(raw: &[u8]) -> String {
     let start = text
         .find("http://otklik.test/reset-password?token=")
         .unwrap_or_else(|| panic!("no link in {text}"));
-    text[start..]
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned()
+    text[start..].split_whitespace().next().unwrap().to_owned()
 }
 
 fn token_of(link: &str) -> String {
@@ -834,7 +830,10 @@ async fn a_reset_link_goes_only_to_an_active_agent_at_most_three_times_an_hour()
     let base = "http://otklik.test";
     for email in ["nobody@shop.test", "not an e-mail", "ADMIN@shop.test"] {
         assert_eq!(
-            h.app.request_password_reset(email, base, "ru").await.unwrap(),
+            h.app
+                .request_password_reset(email, base, "ru")
+                .await
+                .unwrap(),
             otklik_app::password_reset::ResetRequest::Accepted,
             "{email}"
         );
@@ -844,8 +843,15 @@ async fn a_reset_link_goes_only_to_an_active_agent_at_most_three_times_an_hour()
     assert_eq!(sent.len(), 1, "only the agent's address gets a link");
     assert_eq!(sent[0].0, vec!["admin@shop.test".to_owned()]);
     let parsed = otklik_email::parse_inbound(&sent[0].1, &Default::default()).unwrap();
-    assert!(parsed.subject.contains("сброс пароля"), "{}", parsed.subject);
-    assert_eq!(parsed.from.as_ref().unwrap().name.as_deref(), Some("Магазин Пример"));
+    assert!(
+        parsed.subject.contains("сброс пароля"),
+        "{}",
+        parsed.subject
+    );
+    assert_eq!(
+        parsed.from.as_ref().unwrap().name.as_deref(),
+        Some("Магазин Пример")
+    );
     for _ in 0..4 {
         h.app
             .request_password_reset("admin@shop.test", base, "ru")
@@ -853,7 +859,11 @@ async fn a_reset_link_goes_only_to_an_active_agent_at_most_three_times_an_hour()
             .unwrap();
     }
     h.app.deliver_due_emails(&transport).await.unwrap();
-    assert_eq!(transport.sent().len(), 3, "three links an hour, however often asked");
+    assert_eq!(
+        transport.sent().len(),
+        3,
+        "three links an hour, however often asked"
+    );
     // After an hour the limit lets one more through; only the newest link works.
     let older = token_of(&reset_link(&transport.sent()[2].1));
     h.clock.advance(SignedDuration::from_mins(61));
@@ -920,19 +930,36 @@ async fn a_reset_link_sets_the_password_once_ends_sessions_and_expires_after_an_
         matches!(too_short, Err(otklik_app::AppError::Domain(_))),
         "{too_short:?}"
     );
-    assert!(h.app.password_reset_token_usable(&token).await.unwrap(), "a refused password spends nothing");
+    assert!(
+        h.app.password_reset_token_usable(&token).await.unwrap(),
+        "a refused password spends nothing"
+    );
     h.app
         .reset_password(&token, "a brand new passphrase".into())
         .await
         .unwrap();
-    assert!(h.app.authenticate_session(&old_session).await.is_err(), "old sessions end");
-    assert!(h.app.sign_in("admin@shop.test", "a long enough password".into()).await.is_err());
+    assert!(
+        h.app.authenticate_session(&old_session).await.is_err(),
+        "old sessions end"
+    );
+    assert!(
+        h.app
+            .sign_in("admin@shop.test", "a long enough password".into())
+            .await
+            .is_err()
+    );
     h.app
         .sign_in("admin@shop.test", "a brand new passphrase".into())
         .await
         .unwrap();
-    let again = h.app.reset_password(&token, "yet another passphrase".into()).await;
-    assert!(matches!(again, Err(otklik_app::AppError::Unauthenticated)), "{again:?}");
+    let again = h
+        .app
+        .reset_password(&token, "yet another passphrase".into())
+        .await;
+    assert!(
+        matches!(again, Err(otklik_app::AppError::Unauthenticated)),
+        "{again:?}"
+    );
     // An unspent link stops working after an hour.
     h.app
         .request_password_reset("admin@shop.test", base, "en")
@@ -941,10 +968,25 @@ async fn a_reset_link_sets_the_password_once_ends_sessions_and_expires_after_an_
     h.app.deliver_due_emails(&transport).await.unwrap();
     let late = token_of(&reset_link(&transport.sent()[1].1));
     h.clock.advance(SignedDuration::from_mins(61));
-    let expired = h.app.reset_password(&late, "yet another passphrase".into()).await;
-    assert!(matches!(expired, Err(otklik_app::AppError::Unauthenticated)), "{expired:?}");
-    let history = h.app.store.list_audit_events(h.admin.agent_id.0).await.unwrap();
-    assert!(history.iter().any(|event| event.action == "agent.password_reset"));
+    let expired = h
+        .app
+        .reset_password(&late, "yet another passphrase".into())
+        .await;
+    assert!(
+        matches!(expired, Err(otklik_app::AppError::Unauthenticated)),
+        "{expired:?}"
+    );
+    let history = h
+        .app
+        .store
+        .list_audit_events(h.admin.agent_id.0)
+        .await
+        .unwrap();
+    assert!(
+        history
+            .iter()
+            .any(|event| event.action == "agent.password_reset")
+    );
 }
 
 #[tokio::test]
@@ -977,12 +1019,33 @@ async fn settings_are_admin_only_validated_field_by_field_and_audited() {
         Err(otklik_app::AppError::Forbidden(_))
     ));
     for (field, bad) in [
-        ("helpdesk_name", SettingsInput { helpdesk_name: " ".into(), ..input.clone() }),
-        ("default_language", SettingsInput { default_language: "de".into(), ..input.clone() }),
-        ("public_base_url", SettingsInput { public_base_url: "help.shop.test".into(), ..input.clone() }),
+        (
+            "helpdesk_name",
+            SettingsInput {
+                helpdesk_name: " ".into(),
+                ..input.clone()
+            },
+        ),
+        (
+            "default_language",
+            SettingsInput {
+                default_language: "de".into(),
+                ..input.clone()
+            },
+        ),
+        (
+            "public_base_url",
+            SettingsInput {
+                public_base_url: "help.shop.test".into(),
+                ..input.clone()
+            },
+        ),
     ] {
         match h.app.update_settings(&h.admin, &bad).await {
-            Err(otklik_app::AppError::Domain(otklik_domain::DomainError::Validation { field: named, .. })) => {
+            Err(otklik_app::AppError::Domain(otklik_domain::DomainError::Validation {
+                field: named,
+                ..
+            })) => {
                 assert_eq!(named, field);
             }
             other => panic!("{field}: {other:?}"),
@@ -994,11 +1057,21 @@ async fn settings_are_admin_only_validated_field_by_field_and_audited() {
     };
     assert!(matches!(
         h.app.update_settings(&h.admin, &unknown).await,
-        Err(otklik_app::AppError::InvalidReference { field: "system_mailbox_id", .. })
+        Err(otklik_app::AppError::InvalidReference {
+            field: "system_mailbox_id",
+            ..
+        })
     ));
-    assert_eq!(h.app.instance_settings().await.unwrap(), Default::default(), "nothing saved");
+    assert_eq!(
+        h.app.instance_settings().await.unwrap(),
+        Default::default(),
+        "nothing saved"
+    );
     let saved = h.app.update_settings(&h.admin, &input).await.unwrap();
-    assert_eq!(saved.public_base_url.as_deref(), Some("https://help.shop.test"));
+    assert_eq!(
+        saved.public_base_url.as_deref(),
+        Some("https://help.shop.test")
+    );
     assert_eq!(h.app.instance_settings().await.unwrap(), saved);
     let history = h
         .app

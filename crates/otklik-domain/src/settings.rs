@@ -55,7 +55,9 @@ impl InstanceSettings {
                     }
                 }
                 keys::DEFAULT_LANGUAGE => settings.default_language = parse_language(value).ok(),
-                keys::PUBLIC_BASE_URL => settings.public_base_url = parse_public_base_url(value).ok(),
+                keys::PUBLIC_BASE_URL => {
+                    settings.public_base_url = parse_public_base_url(value).ok()
+                }
                 keys::SYSTEM_MAILBOX_ID => settings.system_mailbox_id = value.parse().ok(),
                 _ => {}
             }

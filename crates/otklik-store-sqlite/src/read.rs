@@ -1010,7 +1010,10 @@ pub fn count_password_reset_tokens_since(
             "SELECT count(*) FROM password_reset_tokens WHERE agent_id = ?1 AND created_at >= ?2",
         )?
         .query_row(
-            (&agent_id.as_bytes()[..], otklik_domain::clock::to_micros(since)),
+            (
+                &agent_id.as_bytes()[..],
+                otklik_domain::clock::to_micros(since),
+            ),
             |row| row.get(0),
         )
 }

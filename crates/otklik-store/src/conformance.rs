@@ -2346,7 +2346,10 @@ pub async fn an_agents_locale_is_saved_on_its_own_without_a_new_version(store: A
         }],
     )
     .await;
-    assert_eq!(store.find_agent(agent.id).await.unwrap(), Some(agent.clone()));
+    assert_eq!(
+        store.find_agent(agent.id).await.unwrap(),
+        Some(agent.clone())
+    );
     commit(
         &store,
         vec![Mutation::SetAgentLocale {
@@ -2392,14 +2395,20 @@ pub async fn an_agents_locale_is_saved_on_its_own_without_a_new_version(store: A
         }],
     )
     .await;
-    assert_eq!(store.find_agent(agent.id).await.unwrap().unwrap().locale, None);
+    assert_eq!(
+        store.find_agent(agent.id).await.unwrap().unwrap().locale,
+        None
+    );
     let unknown = store
         .commit(UnitOfWork::new().with(Mutation::SetAgentLocale {
             agent_id: AgentId::new(),
             locale: Some("en".into()),
         }))
         .await;
-    assert!(matches!(unknown, Err(StoreError::NotFound { .. })), "{unknown:?}");
+    assert!(
+        matches!(unknown, Err(StoreError::NotFound { .. })),
+        "{unknown:?}"
+    );
 }
 
 pub async fn a_password_reset_token_is_spent_once_expires_and_a_newer_one_voids_it(
@@ -2430,18 +2439,28 @@ pub async fn a_password_reset_token_is_spent_once_expires_and_a_newer_one_voids_
             at: at(second),
         })
     };
-    let refused = |result: StoreResult<CommitReceipt>| {
-        matches!(&result, Err(StoreError::Conflict { constraint }) if constraint == "password_reset_tokens.used")
-    };
+    let refused = |result: StoreResult<CommitReceipt>| matches!(&result, Err(StoreError::Conflict { constraint }) if constraint == "password_reset_tokens.used");
 
-    commit(&store, vec![Mutation::InsertPasswordResetToken(token(1, agent.id, 0))]).await;
-    commit(&store, vec![Mutation::InsertPasswordResetToken(token(7, other.id, 0))]).await;
+    commit(
+        &store,
+        vec![Mutation::InsertPasswordResetToken(token(1, agent.id, 0))],
+    )
+    .await;
+    commit(
+        &store,
+        vec![Mutation::InsertPasswordResetToken(token(7, other.id, 0))],
+    )
+    .await;
     assert_eq!(
         store.find_password_reset_token(&[1; 32]).await.unwrap(),
         Some(token(1, agent.id, 0))
     );
     // A newer request voids the older link of the same agent only.
-    commit(&store, vec![Mutation::InsertPasswordResetToken(token(2, agent.id, 10))]).await;
+    commit(
+        &store,
+        vec![Mutation::InsertPasswordResetToken(token(2, agent.id, 10))],
+    )
+    .await;
     assert_eq!(
         store
             .find_password_reset_token(&[1; 32])

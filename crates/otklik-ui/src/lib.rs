@@ -90,10 +90,7 @@ pub fn router_with_presence(app: App, config: UiConfig, presence: Arc<PresenceHu
             "/forgot-password",
             get(auth::forgot_page).post(auth::forgot),
         )
-        .route(
-            "/reset-password",
-            get(auth::reset_page).post(auth::reset),
-        )
+        .route("/reset-password", get(auth::reset_page).post(auth::reset))
         .route("/inbox", get(inbox::inbox))
         .route("/inbox/nav", get(inbox::views_nav))
         .route("/views/{id}", get(inbox::view_page))

@@ -162,8 +162,10 @@ impl FromRequestParts<UiState> for Staff {
         let Some(secret) = secret else {
             return Err(to_sign_in(parts, state, &path, false));
         };
-        let (authenticated, settings) =
-            tokio::join!(authenticate(&state.app, &secret), state.app.instance_settings());
+        let (authenticated, settings) = tokio::join!(
+            authenticate(&state.app, &secret),
+            state.app.instance_settings()
+        );
         let settings = settings.map_err(|error| UiError::from(error).into_response())?;
         match authenticated {
             Ok((principal, agent)) => {

@@ -789,11 +789,21 @@ async fn a_forgotten_password_is_reset_by_an_e_mailed_one_time_link(backend: Bac
 
     // Without a mailbox the page says so and names the CLI, which does reset a password.
     let page = browser.get("/forgot-password").await;
-    assert!(page.body.contains("id=\"forgot-not-configured\""), "{}", page.body);
+    assert!(
+        page.body.contains("id=\"forgot-not-configured\""),
+        "{}",
+        page.body
+    );
     assert!(page.body.contains("otklik admin reset-password"));
     let mut reset = otklik
         .command()
-        .args(["admin", "reset-password", "--email", "owner@shop.test", "--password-stdin"])
+        .args([
+            "admin",
+            "reset-password",
+            "--email",
+            "owner@shop.test",
+            "--password-stdin",
+        ])
         .stdin(Stdio::piped())
         .spawn()
         .unwrap();
@@ -803,9 +813,14 @@ async fn a_forgotten_password_is_reset_by_an_e_mailed_one_time_link(backend: Bac
         .unwrap()
         .write_all(b"a password set by the cli\n")
         .unwrap();
-    assert!(reset.wait().unwrap().success(), "admin reset-password failed");
+    assert!(
+        reset.wait().unwrap().success(),
+        "admin reset-password failed"
+    );
     assert_eq!(
-        browser.sign_in("owner@shop.test", "a password set by the cli").await,
+        browser
+            .sign_in("owner@shop.test", "a password set by the cli")
+            .await,
         StatusCode::SEE_OTHER
     );
     let mut old_session = browser;
@@ -816,14 +831,28 @@ async fn a_forgotten_password_is_reset_by_an_e_mailed_one_time_link(backend: Bac
     let page = browser.get("/forgot-password").await;
     let csrf = page.csrf();
     let unknown = browser
-        .post("/forgot-password", &[("_csrf", &csrf), ("email", "stranger@shop.test")])
+        .post(
+            "/forgot-password",
+            &[("_csrf", &csrf), ("email", "stranger@shop.test")],
+        )
         .await;
     let known = browser
-        .post("/forgot-password", &[("_csrf", &csrf), ("email", "owner@shop.test")])
+        .post(
+            "/forgot-password",
+            &[("_csrf", &csrf), ("email", "owner@shop.test")],
+        )
         .await;
-    assert_eq!((unknown.status, known.status), (StatusCode::OK, StatusCode::OK));
+    assert_eq!(
+        (unknown.status, known.status),
+        (StatusCode::OK, StatusCode::OK)
+    );
     assert!(known.body.contains("id=\"forgot-sent\""));
-    assert_eq!(unknown.body.replace("stranger@shop.test", "owner@shop.test"), known.body);
+    assert_eq!(
+        unknown
+            .body
+            .replace("stranger@shop.test", "owner@shop.test"),
+        known.body
+    );
 
     let mails = sink.wait_for_mails(1, Duration::from_secs(30));
     assert_eq!(mails.len(), 1, "one mail, to the account that exists");
@@ -848,11 +877,17 @@ async fn a_forgotten_password_is_reset_by_an_e_mailed_one_time_link(backend: Bac
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
     assert_eq!(done.location, "/login?reset=1");
     let ended = old_session.get("/search").await;
-    assert_eq!(ended.status, StatusCode::SEE_OTHER, "the old session is gone");
+    assert_eq!(
+        ended.status,
+        StatusCode::SEE_OTHER,
+        "the old session is gone"
+    );
     assert!(ended.location.starts_with("/login"));
     let mut fresh = PageBrowser::new(&base);
     assert_eq!(
-        fresh.sign_in("owner@shop.test", "a password set by the cli").await,
+        fresh
+            .sign_in("owner@shop.test", "a password set by the cli")
+            .await,
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
@@ -866,7 +901,10 @@ async fn a_forgotten_password_is_reset_by_an_e_mailed_one_time_link(backend: Bac
     // A link left unused past its hour is refused too.
     let csrf = browser.get("/forgot-password").await.csrf();
     browser
-        .post("/forgot-password", &[("_csrf", &csrf), ("email", "owner@shop.test")])
+        .post(
+            "/forgot-password",
+            &[("_csrf", &csrf), ("email", "owner@shop.test")],
+        )
         .await;
     let mails = sink.wait_for_mails(2, Duration::from_secs(30));
     assert_eq!(mails.len(), 2);

@@ -14,9 +14,7 @@ use crate::UiState;
 use crate::error::UiError;
 use crate::i18n::{LANG_COOKIE, Lang};
 use crate::pages::{Frame, html};
-use crate::session::{
-    Staff, cookie, csrf_token, presession, request_lang, safe_next, set_cookie,
-};
+use crate::session::{Staff, cookie, csrf_token, presession, request_lang, safe_next, set_cookie};
 
 /// Field-level problems of a submitted form, shown next to each field.
 #[derive(Debug, Default, Clone)]

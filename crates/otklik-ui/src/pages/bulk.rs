@@ -21,9 +21,7 @@ use crate::UiState;
 use crate::error::UiError;
 use crate::i18n::Lang;
 use crate::pages::auth::FieldErrors;
-use crate::pages::inbox::{
-    InboxTemplate, PAGE_SIZE, RowsTemplate, view_links,
-};
+use crate::pages::inbox::{InboxTemplate, PAGE_SIZE, RowsTemplate, view_links};
 use crate::pages::ticket::Choice;
 use crate::pages::{Frame, Names, Pairs, TicketRow, all_agents, html, url_encode};
 use crate::session::{Staff, safe_next};
@@ -343,12 +341,12 @@ async fn filtered(
         .as_ref()
         .map(crate::pages::inbox::encode_sorted_cursor)
         .map(|after| {
-        let joiner = if query.is_empty() { "" } else { "&" };
-        (
-            format!("/tickets?{query}{joiner}after={after}"),
-            format!("/tickets/rows?{query}{joiner}after={after}"),
-        )
-    });
+            let joiner = if query.is_empty() { "" } else { "&" };
+            (
+                format!("/tickets?{query}{joiner}after={after}"),
+                format!("/tickets/rows?{query}{joiner}after={after}"),
+            )
+        });
     Ok((
         page.tickets
             .iter()

@@ -8,12 +8,12 @@ use otklik_app::views::CountedView;
 use otklik_domain::DomainError;
 use otklik_domain::ids::{TicketId, ViewId};
 use otklik_store::{SortedTicketCursor, TicketFilter, TicketSort, TicketSortKey};
+use serde::Deserialize;
 #[cfg(test)]
 use {
     otklik_domain::clock::{from_micros, to_micros},
     otklik_store::TicketCursor,
 };
-use serde::Deserialize;
 
 use crate::UiState;
 use crate::error::UiError;
@@ -265,7 +265,11 @@ pub async fn view_page(
 ) -> Result<Response, UiError> {
     let view_id = parse_view_id(&id)?;
     let sort = parse_sort(query.sort.as_deref())?;
-    let after = query.after.as_deref().map(decode_sorted_cursor).transpose()?;
+    let after = query
+        .after
+        .as_deref()
+        .map(decode_sorted_cursor)
+        .transpose()?;
     let app = &state.app;
     let views = app.list_views(&staff.principal).await?;
     let current = views
@@ -326,7 +330,11 @@ pub async fn view_rows(
 ) -> Result<Response, UiError> {
     let view_id = parse_view_id(&id)?;
     let sort = parse_sort(query.sort.as_deref())?;
-    let after = query.after.as_deref().map(decode_sorted_cursor).transpose()?;
+    let after = query
+        .after
+        .as_deref()
+        .map(decode_sorted_cursor)
+        .transpose()?;
     let ticket_page = state
         .app
         .view_tickets_sorted(&staff.principal, view_id, sort, after, PAGE_SIZE)

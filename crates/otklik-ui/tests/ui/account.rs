@@ -45,7 +45,9 @@ async fn queued_reset_token(ui: &TestUi) -> Option<String> {
     let text = otklik_email::parse_inbound(&raw, &Default::default())
         .unwrap()
         .text;
-    let link = text.split_whitespace().find(|word| word.contains("token="))?;
+    let link = text
+        .split_whitespace()
+        .find(|word| word.contains("token="))?;
     assert!(
         link.starts_with("http://otklik.test/reset-password?token="),
         "the configured fallback address: {link}"
@@ -80,16 +82,30 @@ async fn a_language_chosen_while_signed_in_follows_the_agent_to_another_browser(
     let signed_in = second
         .post_form(
             "/login",
-            &[("_csrf", &csrf), ("email", ADMIN_EMAIL), ("password", PASSWORD)],
+            &[
+                ("_csrf", &csrf),
+                ("email", ADMIN_EMAIL),
+                ("password", PASSWORD),
+            ],
         )
         .await;
     assert_eq!(signed_in.status, StatusCode::SEE_OTHER);
-    assert_eq!(second.jar.get("otklik_lang").map(String::as_str), Some("en"));
+    assert_eq!(
+        second.jar.get("otklik_lang").map(String::as_str),
+        Some("en")
+    );
     second.jar.insert("otklik_lang".into(), "ru".into());
     let page = second.get("/search").await;
-    assert!(page.body.contains("<html lang=\"en\""), "the agent's choice wins");
+    assert!(
+        page.body.contains("<html lang=\"en\""),
+        "the agent's choice wins"
+    );
     let history = ui.app.store.list_audit_events(ui.admin.id.0).await.unwrap();
-    assert!(history.iter().any(|event| event.action == "agent.locale_changed"));
+    assert!(
+        history
+            .iter()
+            .any(|event| event.action == "agent.locale_changed")
+    );
 }
 
 #[tokio::test]
@@ -99,7 +115,11 @@ async fn forgot_password_says_when_mail_is_not_set_up_and_otherwise_answers_alik
     let login = browser.get("/login").await;
     assert!(login.body.contains("href=\"/forgot-password\""));
     let page = browser.get("/forgot-password").await;
-    assert!(page.body.contains("id=\"forgot-not-configured\""), "{}", page.body);
+    assert!(
+        page.body.contains("id=\"forgot-not-configured\""),
+        "{}",
+        page.body
+    );
     assert!(page.body.contains("otklik admin reset-password"));
     assert!(!page.body.contains("id=\"forgot-email\""));
 
@@ -114,7 +134,10 @@ async fn forgot_password_says_when_mail_is_not_set_up_and_otherwise_answers_alik
         )
         .await;
     let known = browser
-        .post_form("/forgot-password", &[("_csrf", &csrf), ("email", ADMIN_EMAIL)])
+        .post_form(
+            "/forgot-password",
+            &[("_csrf", &csrf), ("email", ADMIN_EMAIL)],
+        )
         .await;
     assert_eq!(unknown.status, StatusCode::OK);
     assert_eq!(known.status, StatusCode::OK);
@@ -218,7 +241,10 @@ async fn settings_are_saved_shown_in_the_header_and_bad_input_comes_back_marked(
     let mailbox = ui.mailbox().await;
     ui.agent("petr@shop.test", vec![]).await;
     let mut agent = ui.signed_in("petr@shop.test").await;
-    assert_eq!(agent.get("/admin/settings").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        agent.get("/admin/settings").await.status,
+        StatusCode::FORBIDDEN
+    );
     let csrf = agent.csrf().await;
     let refused = agent
         .post_form(
@@ -247,7 +273,10 @@ async fn settings_are_saved_shown_in_the_header_and_bad_input_comes_back_marked(
         )
         .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(bad.body.contains("value=\"help.shop.test/otklik\""), "input kept");
+    assert!(
+        bad.body.contains("value=\"help.shop.test/otklik\""),
+        "input kept"
+    );
     assert!(bad.body.contains("id=\"set-url-error\""));
     assert!(bad.body.contains("aria-invalid=\"true\""));
     assert!(bad.body.contains("value=\"Магазин «Пример»\""));
@@ -265,7 +294,10 @@ async fn settings_are_saved_shown_in_the_header_and_bad_input_comes_back_marked(
         .await;
     assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
     let settings = ui.app.instance_settings().await.unwrap();
-    assert_eq!(settings.public_base_url.as_deref(), Some("https://help.shop.test"));
+    assert_eq!(
+        settings.public_base_url.as_deref(),
+        Some("https://help.shop.test")
+    );
     assert_eq!(settings.system_mailbox_id, Some(mailbox.id));
     let search = admin.get("/search").await;
     assert!(search.body.contains("id=\"brand\">Магазин «Пример»</a>"));
@@ -279,11 +311,20 @@ async fn settings_are_saved_shown_in_the_header_and_bad_input_comes_back_marked(
 async fn a_sort_stays_in_the_url_and_its_pages_never_skip_or_repeat_a_ticket() {
     let ui = test_ui().await;
     let principal = ui.admin_principal();
-    let priorities = [Priority::Low, Priority::Urgent, Priority::Normal, Priority::High];
+    let priorities = [
+        Priority::Low,
+        Priority::Urgent,
+        Priority::Normal,
+        Priority::High,
+    ];
     let mut tickets = Vec::new();
     for index in 0..60 {
         let ticket = ui
-            .ticket(&format!("Заказ {index}"), "Текст", &format!("c{index}@example.com"))
+            .ticket(
+                &format!("Заказ {index}"),
+                "Текст",
+                &format!("c{index}@example.com"),
+            )
             .await;
         let ticket = ui
             .app
@@ -323,7 +364,10 @@ async fn a_sort_stays_in_the_url_and_its_pages_never_skip_or_repeat_a_ticket() {
             next = next_page(&page.body);
             if let Some(link) = &next {
                 let code = start.split("sort=").nth(1).unwrap();
-                assert!(link.contains(&format!("sort={code}")), "{link} keeps the sort");
+                assert!(
+                    link.contains(&format!("sort={code}")),
+                    "{link} keeps the sort"
+                );
             }
             pages += 1;
         }
@@ -345,6 +389,12 @@ async fn a_sort_stays_in_the_url_and_its_pages_never_skip_or_repeat_a_ticket() {
         }
     }
     let page = browser.get(&format!("{view}?sort=priority-desc")).await;
-    assert!(page.body.contains("<option value=\"priority-desc\" selected>"));
-    assert_eq!(browser.get(&format!("{view}?sort=subject")).await.status, StatusCode::BAD_REQUEST);
+    assert!(
+        page.body
+            .contains("<option value=\"priority-desc\" selected>")
+    );
+    assert_eq!(
+        browser.get(&format!("{view}?sort=subject")).await.status,
+        StatusCode::BAD_REQUEST
+    );
 }
