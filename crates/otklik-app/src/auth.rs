@@ -27,6 +27,7 @@ pub const SETUP_TOKEN_TTL: SignedDuration = SignedDuration::from_hours(24);
 /// How long a browser session lasts without signing in again.
 pub const SESSION_TTL: SignedDuration = SignedDuration::from_hours(12);
 
+/// 32 random bytes, URL-safe base64: the secret of a token, session or link.
 pub(crate) fn random_secret() -> String {
     let bytes: [u8; 32] = rand::random();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
@@ -317,6 +318,7 @@ impl App {
             created_at: now,
             updated_at: now,
             version: 1,
+            locale: None,
         };
         Ok((
             agent.clone(),
@@ -486,6 +488,44 @@ impl App {
             return Err(AppError::Unauthenticated);
         }
         Ok(Self::principal_of(&agent, None, None))
+    }
+
+    /// Remembers the caller's interface language (`ru` or `en`) so it follows them to every
+    /// browser they sign in from.
+    pub async fn set_own_locale(&self, principal: &Principal, locale: &str) -> AppResult<()> {
+        principal.require(Action::ManageOwnAccount)?;
+        let locale = otklik_domain::customer::parse_language(locale)?;
+        let agent = self
+            .store
+            .find_agent(principal.agent_id)
+            .await?
+            .ok_or(AppError::NotFound { what: "agent" })?;
+        if agent.locale.as_deref() == Some(locale.as_str()) {
+            return Ok(());
+        }
+        let audit = AuditEvent::new(
+            self.clock.now(),
+            Actor::Agent(principal.agent_id),
+            "agent.locale_changed",
+            "agent",
+            principal.agent_id.0,
+            vec![otklik_domain::audit::FieldChange {
+                field: "locale",
+                before: agent.locale.clone(),
+                after: Some(locale.clone()),
+            }],
+        );
+        self.store
+            .commit(
+                UnitOfWork::new()
+                    .with(Mutation::SetAgentLocale {
+                        agent_id: principal.agent_id,
+                        locale: Some(locale),
+                    })
+                    .with(Mutation::Audit(audit)),
+            )
+            .await?;
+        Ok(())
     }
 
     /// Ends a session.

@@ -82,6 +82,13 @@ pub struct TicketPage {
     pub next: Option<TicketCursor>,
 }
 
+/// One page of tickets in a chosen order and the cursor of the next page (in that order).
+#[derive(Debug, Clone)]
+pub struct SortedTicketPage {
+    pub tickets: Vec<Ticket>,
+    pub next: Option<otklik_store::SortedTicketCursor>,
+}
+
 /// Guesses a file's type from its bytes, never from the sender's claim.
 pub fn sniff_content_type(bytes: &[u8]) -> String {
     if let Some(kind) = infer::get(bytes) {
@@ -418,6 +425,32 @@ impl App {
             _ => None,
         };
         Ok(TicketPage { tickets, next })
+    }
+
+    /// A page of the tickets the principal may see, filtered, in the chosen order.
+    pub async fn list_tickets_sorted(
+        &self,
+        principal: &Principal,
+        filter: TicketFilter,
+        sort: otklik_store::TicketSort,
+        after: Option<otklik_store::SortedTicketCursor>,
+        limit: u32,
+    ) -> AppResult<SortedTicketPage> {
+        principal.require(Action::ReadTickets)?;
+        let limit = limit.clamp(1, MAX_PAGE_SIZE);
+        let query = otklik_store::SortedTicketQuery {
+            filter,
+            visibility: Self::visibility(principal),
+            sort,
+            after,
+            limit,
+        };
+        let tickets = self.store.list_tickets_sorted(&query).await?;
+        let next = match tickets.last() {
+            Some(last) if tickets.len() == limit as usize => Some(sort.cursor_after(last)),
+            _ => None,
+        };
+        Ok(SortedTicketPage { tickets, next })
     }
 
     /// Changes a ticket's fields; returns it as saved. An empty change is not an error.

@@ -9,10 +9,11 @@ use otklik_domain::view::{
     SavedView, ViewAssignee, ViewFilter, ViewTeam, day_number, default_views,
 };
 use otklik_store::{
-    AssigneeFilter, Mutation, TeamFilter, TicketCountQuery, TicketCursor, TicketFilter, UnitOfWork,
+    AssigneeFilter, Mutation, SortedTicketCursor, TeamFilter, TicketCountQuery, TicketCursor,
+    TicketFilter, TicketSort, UnitOfWork,
 };
 
-use crate::tickets::TicketPage;
+use crate::tickets::{SortedTicketPage, TicketPage};
 use crate::{App, AppError, AppResult};
 
 /// A view and how many tickets it holds for the caller.
@@ -196,6 +197,28 @@ impl App {
         limit: u32,
     ) -> AppResult<TicketPage> {
         principal.require(Action::ReadTickets)?;
+        let ticket_filter = self.view_filter(principal, id).await?;
+        self.list_tickets(principal, ticket_filter, after, limit)
+            .await
+    }
+
+    /// A page of a view's tickets in a chosen order.
+    pub async fn view_tickets_sorted(
+        &self,
+        principal: &Principal,
+        id: ViewId,
+        sort: TicketSort,
+        after: Option<SortedTicketCursor>,
+        limit: u32,
+    ) -> AppResult<SortedTicketPage> {
+        principal.require(Action::ReadTickets)?;
+        let ticket_filter = self.view_filter(principal, id).await?;
+        self.list_tickets_sorted(principal, ticket_filter, sort, after, limit)
+            .await
+    }
+
+    /// The ticket filter of a view the caller may use, for the caller and now.
+    async fn view_filter(&self, principal: &Principal, id: ViewId) -> AppResult<TicketFilter> {
         let view = self.usable_view(principal, id).await?;
         let filter = &view.filter;
         let mut statuses = filter.statuses.clone();
@@ -207,15 +230,13 @@ impl App {
             jiff::Timestamp::from_second(first_excluded_day * 86_400)
                 .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
         });
-        let ticket_filter = TicketFilter {
+        Ok(TicketFilter {
             statuses,
             priorities: filter.priorities.clone(),
             assignee: assignee_filter(filter.assignee, principal),
             team: team_filter(filter.team),
             updated_before,
             ..TicketFilter::default()
-        };
-        self.list_tickets(principal, ticket_filter, after, limit)
-            .await
+        })
     }
 }

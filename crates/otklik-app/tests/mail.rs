@@ -797,3 +797,288 @@ async fn every_mail_of_the_corpora_is_stored_quarantined_or_ignored_never_lost()
         "every quarantined mail is listed for admins"
     );
 }
+
+/// The reset link in a raw e-mail.
+fn reset_link(raw: &[u8]) -> String {
+    let text = otklik_email::parse_inbound(raw, &Default::default())
+        .expect("a parseable e-mail")
+        .text;
+    let start = text
+        .find("http://otklik.test/reset-password?token=")
+        .unwrap_or_else(|| panic!("no link in {text}"));
+    text[start..].split_whitespace().next().unwrap().to_owned()
+}
+
+fn token_of(link: &str) -> String {
+    link.split_once("token=").unwrap().1.to_owned()
+}
+
+#[tokio::test]
+async fn a_reset_link_goes_only_to_an_active_agent_at_most_three_times_an_hour() {
+    let h = harness().await;
+    let transport = RecordingTransport::default();
+    h.app
+        .update_settings(
+            &h.admin,
+            &otklik_app::settings::SettingsInput {
+                helpdesk_name: "Магазин Пример".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let base = "http://otklik.test";
+    for email in ["nobody@shop.test", "not an e-mail", "ADMIN@shop.test"] {
+        assert_eq!(
+            h.app
+                .request_password_reset(email, base, "ru")
+                .await
+                .unwrap(),
+            otklik_app::password_reset::ResetRequest::Accepted,
+            "{email}"
+        );
+    }
+    h.app.deliver_due_emails(&transport).await.unwrap();
+    let sent = transport.sent();
+    assert_eq!(sent.len(), 1, "only the agent's address gets a link");
+    assert_eq!(sent[0].0, vec!["admin@shop.test".to_owned()]);
+    let parsed = otklik_email::parse_inbound(&sent[0].1, &Default::default()).unwrap();
+    assert!(
+        parsed.subject.contains("сброс пароля"),
+        "{}",
+        parsed.subject
+    );
+    assert_eq!(
+        parsed.from.as_ref().unwrap().name.as_deref(),
+        Some("Магазин Пример")
+    );
+    for _ in 0..4 {
+        h.app
+            .request_password_reset("admin@shop.test", base, "ru")
+            .await
+            .unwrap();
+    }
+    h.app.deliver_due_emails(&transport).await.unwrap();
+    assert_eq!(
+        transport.sent().len(),
+        3,
+        "three links an hour, however often asked"
+    );
+    // After an hour the limit lets one more through; only the newest link works.
+    let older = token_of(&reset_link(&transport.sent()[2].1));
+    h.clock.advance(SignedDuration::from_mins(61));
+    h.app
+        .request_password_reset("admin@shop.test", base, "ru")
+        .await
+        .unwrap();
+    h.app.deliver_due_emails(&transport).await.unwrap();
+    let newest = token_of(&reset_link(&transport.sent()[3].1));
+    assert!(!h.app.password_reset_token_usable(&older).await.unwrap());
+    assert!(h.app.password_reset_token_usable(&newest).await.unwrap());
+    // A deactivated agent gets nothing.
+    let petr = h
+        .app
+        .create_agent(
+            &h.admin,
+            otklik_app::auth::NewAgentInput {
+                email: "petr@shop.test".into(),
+                name: "Пётр".into(),
+                role: otklik_domain::agent::Role::Agent,
+                team_ids: vec![],
+                password: None,
+            },
+        )
+        .await
+        .unwrap();
+    h.app
+        .update_agent(
+            &h.admin,
+            petr.id,
+            otklik_app::staff::AgentPatch {
+                active: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    h.app
+        .request_password_reset("petr@shop.test", base, "ru")
+        .await
+        .unwrap();
+    h.app.deliver_due_emails(&transport).await.unwrap();
+    assert_eq!(transport.sent().len(), 4);
+}
+
+#[tokio::test]
+async fn a_reset_link_sets_the_password_once_ends_sessions_and_expires_after_an_hour() {
+    let h = harness().await;
+    let transport = RecordingTransport::default();
+    let base = "http://otklik.test";
+    let (old_session, _) = h
+        .app
+        .sign_in("admin@shop.test", "a long enough password".into())
+        .await
+        .unwrap();
+    h.app
+        .request_password_reset("admin@shop.test", base, "en")
+        .await
+        .unwrap();
+    h.app.deliver_due_emails(&transport).await.unwrap();
+    let token = token_of(&reset_link(&transport.sent()[0].1));
+    let too_short = h.app.reset_password(&token, "short".into()).await;
+    assert!(
+        matches!(too_short, Err(otklik_app::AppError::Domain(_))),
+        "{too_short:?}"
+    );
+    assert!(
+        h.app.password_reset_token_usable(&token).await.unwrap(),
+        "a refused password spends nothing"
+    );
+    h.app
+        .reset_password(&token, "a brand new passphrase".into())
+        .await
+        .unwrap();
+    assert!(
+        h.app.authenticate_session(&old_session).await.is_err(),
+        "old sessions end"
+    );
+    assert!(
+        h.app
+            .sign_in("admin@shop.test", "a long enough password".into())
+            .await
+            .is_err()
+    );
+    h.app
+        .sign_in("admin@shop.test", "a brand new passphrase".into())
+        .await
+        .unwrap();
+    let again = h
+        .app
+        .reset_password(&token, "yet another passphrase".into())
+        .await;
+    assert!(
+        matches!(again, Err(otklik_app::AppError::Unauthenticated)),
+        "{again:?}"
+    );
+    // An unspent link stops working after an hour.
+    h.app
+        .request_password_reset("admin@shop.test", base, "en")
+        .await
+        .unwrap();
+    h.app.deliver_due_emails(&transport).await.unwrap();
+    let late = token_of(&reset_link(&transport.sent()[1].1));
+    h.clock.advance(SignedDuration::from_mins(61));
+    let expired = h
+        .app
+        .reset_password(&late, "yet another passphrase".into())
+        .await;
+    assert!(
+        matches!(expired, Err(otklik_app::AppError::Unauthenticated)),
+        "{expired:?}"
+    );
+    let history = h
+        .app
+        .store
+        .list_audit_events(h.admin.agent_id.0)
+        .await
+        .unwrap();
+    assert!(
+        history
+            .iter()
+            .any(|event| event.action == "agent.password_reset")
+    );
+}
+
+#[tokio::test]
+async fn settings_are_admin_only_validated_field_by_field_and_audited() {
+    let h = harness().await;
+    use otklik_app::settings::SettingsInput;
+    let agent = h
+        .app
+        .create_agent(
+            &h.admin,
+            otklik_app::auth::NewAgentInput {
+                email: "agent@shop.test".into(),
+                name: "Агент".into(),
+                role: otklik_domain::agent::Role::Supervisor,
+                team_ids: vec![],
+                password: None,
+            },
+        )
+        .await
+        .unwrap();
+    let supervisor = otklik_app::App::principal_of(&agent, None, None);
+    let input = SettingsInput {
+        helpdesk_name: "Shop".into(),
+        default_language: "en".into(),
+        public_base_url: "https://help.shop.test/".into(),
+        system_mailbox_id: h.mailbox.id.to_string(),
+    };
+    assert!(matches!(
+        h.app.update_settings(&supervisor, &input).await,
+        Err(otklik_app::AppError::Forbidden(_))
+    ));
+    for (field, bad) in [
+        (
+            "helpdesk_name",
+            SettingsInput {
+                helpdesk_name: " ".into(),
+                ..input.clone()
+            },
+        ),
+        (
+            "default_language",
+            SettingsInput {
+                default_language: "de".into(),
+                ..input.clone()
+            },
+        ),
+        (
+            "public_base_url",
+            SettingsInput {
+                public_base_url: "help.shop.test".into(),
+                ..input.clone()
+            },
+        ),
+    ] {
+        match h.app.update_settings(&h.admin, &bad).await {
+            Err(otklik_app::AppError::Domain(otklik_domain::DomainError::Validation {
+                field: named,
+                ..
+            })) => {
+                assert_eq!(named, field);
+            }
+            other => panic!("{field}: {other:?}"),
+        }
+    }
+    let unknown = SettingsInput {
+        system_mailbox_id: otklik_domain::ids::MailboxId::new().to_string(),
+        ..input.clone()
+    };
+    assert!(matches!(
+        h.app.update_settings(&h.admin, &unknown).await,
+        Err(otklik_app::AppError::InvalidReference {
+            field: "system_mailbox_id",
+            ..
+        })
+    ));
+    assert_eq!(
+        h.app.instance_settings().await.unwrap(),
+        Default::default(),
+        "nothing saved"
+    );
+    let saved = h.app.update_settings(&h.admin, &input).await.unwrap();
+    assert_eq!(
+        saved.public_base_url.as_deref(),
+        Some("https://help.shop.test")
+    );
+    assert_eq!(h.app.instance_settings().await.unwrap(), saved);
+    let history = h
+        .app
+        .store
+        .list_audit_events(otklik_app::settings::SETTINGS_OBJECT_ID)
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].action, "settings.updated");
+}

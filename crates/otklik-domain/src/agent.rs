@@ -31,6 +31,9 @@ pub struct Agent {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub version: i64,
+    /// The interface language the agent chose (`ru` or `en`); `None` until they switch once.
+    /// Saved on its own (`Mutation::SetAgentLocale`), never by an agent update.
+    pub locale: Option<String>,
 }
 
 /// A team of agents (a queue: "Delivery", "Returns", "VIP").

@@ -18,6 +18,7 @@ pub mod error;
 pub mod ids;
 pub mod message;
 pub mod permission;
+pub mod settings;
 pub mod ticket;
 pub mod view;
 

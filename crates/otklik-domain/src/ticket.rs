@@ -102,6 +102,19 @@ string_enum!(
     }
 );
 
+impl Priority {
+    /// The priority as a number that sorts by urgency (low 0 … urgent 3). Both backends sort
+    /// and index by the same mapping, written as a `CASE` in their migrations.
+    pub fn rank(self) -> i64 {
+        match self {
+            Priority::Low => 0,
+            Priority::Normal => 1,
+            Priority::High => 2,
+            Priority::Urgent => 3,
+        }
+    }
+}
+
 string_enum!(
     /// The channel a ticket or message came through. A reply goes back on the same channel.
     Channel {

@@ -236,6 +236,21 @@ impl Settings {
         }
     }
 
+    /// Where links in e-mails point when Admin → Settings names no public base URL: the listen
+    /// address (`localhost` for a wildcard one). Behind a TLS proxy this is not what people
+    /// open, which is why the settings page asks for the public address.
+    pub fn fallback_base_url(&self) -> String {
+        let scheme = "http";
+        let host = if self.bind.ip().is_unspecified() {
+            "localhost".to_owned()
+        } else if self.bind.is_ipv6() {
+            format!("[{}]", self.bind.ip())
+        } else {
+            self.bind.ip().to_string()
+        };
+        format!("{scheme}://{host}:{}", self.bind.port())
+    }
+
     /// Where attachments are kept.
     pub fn attachments_dir(&self) -> PathBuf {
         self.attachments_dir

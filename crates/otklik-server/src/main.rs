@@ -225,6 +225,15 @@ enum AdminCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// Set an agent's password (ends their sessions): the way back in when no mailbox can
+    /// send a reset link.
+    ResetPassword {
+        #[arg(long)]
+        email: String,
+        /// Read the new password from the first line of standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -331,6 +340,22 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .map_err(|error| anyhow::anyhow!("{error}"))?;
             eprintln!("admin {} created", agent.email);
+            Ok(())
+        }
+        Command::Admin {
+            command:
+                AdminCommand::ResetPassword {
+                    email,
+                    password_stdin: _,
+                },
+        } => {
+            let app = node::build_app(&settings).await?;
+            let password = read_password_line()?;
+            let agent = app
+                .reset_password_from_cli(&email, password)
+                .await
+                .map_err(|error| anyhow::anyhow!("{error}"))?;
+            eprintln!("password of {} set; their sessions ended", agent.email);
             Ok(())
         }
         Command::Token {

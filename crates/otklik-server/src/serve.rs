@@ -57,6 +57,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         app.clone(),
         otklik_ui::UiConfig {
             secure_cookies: settings.secure_cookies,
+            fallback_base_url: settings.fallback_base_url(),
             ..otklik_ui::UiConfig::default()
         },
     );

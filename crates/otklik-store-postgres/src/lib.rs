@@ -549,6 +549,32 @@ impl Store for PostgresStore {
     async fn logical_schema(&self) -> StoreResult<Vec<ColumnInfo>> {
         schema::logical_schema(&self.client().await?).await
     }
+
+    async fn find_password_reset_token(
+        &self,
+        token_hash: &[u8],
+    ) -> StoreResult<Option<otklik_store::PasswordResetRecord>> {
+        read::find_password_reset_token(&self.client().await?, token_hash).await
+    }
+
+    async fn count_password_reset_tokens_since(
+        &self,
+        agent_id: AgentId,
+        since: jiff::Timestamp,
+    ) -> StoreResult<i64> {
+        read::count_password_reset_tokens_since(&self.client().await?, agent_id, since).await
+    }
+
+    async fn list_settings(&self) -> StoreResult<Vec<(String, String)>> {
+        read::list_settings(&self.client().await?).await
+    }
+
+    async fn list_tickets_sorted(
+        &self,
+        query: &otklik_store::SortedTicketQuery,
+    ) -> StoreResult<Vec<Ticket>> {
+        read::list_tickets_sorted(&self.client().await?, query).await
+    }
 }
 
 #[cfg(test)]

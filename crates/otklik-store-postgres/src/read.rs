@@ -21,8 +21,9 @@ use otklik_domain::ticket::Ticket;
 use otklik_domain::view::SavedView;
 use otklik_store::{
     ApiTokenRecord, AssigneeFilter, CustomerQuery, IdPage, IdempotencyRecord, MAX_PAGE_SIZE,
-    SessionRecord, SetupTokenRecord, StoreResult, TeamFilter, TicketCountQuery, TicketFilter,
-    TicketQuery, TicketSearch, Visibility,
+    PasswordResetRecord, SessionRecord, SetupTokenRecord, SortedTicketCursor, SortedTicketQuery,
+    StoreResult, TeamFilter, TicketCountQuery, TicketFilter, TicketQuery, TicketSearch, TicketSort,
+    TicketSortKey, Visibility,
 };
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
@@ -228,19 +229,68 @@ fn ticket_columns() -> String {
 }
 
 pub(crate) async fn list_tickets(client: &Client, query: &TicketQuery) -> StoreResult<Vec<Ticket>> {
+    let sorted = SortedTicketQuery {
+        filter: query.filter.clone(),
+        visibility: query.visibility.clone(),
+        sort: TicketSort::default(),
+        after: query.after.map(|cursor| SortedTicketCursor {
+            key: to_micros(cursor.updated_at),
+            id: cursor.id,
+        }),
+        limit: query.limit,
+    };
+    list_tickets_sorted(client, &sorted).await
+}
+
+/// The urgency of `t.priority` as a number: the very expression the `tickets_by_priority`
+/// indexes of migration V6 are built on, so PostgreSQL walks them instead of sorting.
+const PRIORITY_RANK: &str = "(CASE t.priority WHEN 'low' THEN 0 WHEN 'normal' THEN 1 \
+     WHEN 'high' THEN 2 WHEN 'urgent' THEN 3 ELSE 1 END)";
+
+pub(crate) async fn list_tickets_sorted(
+    client: &Client,
+    query: &SortedTicketQuery,
+) -> StoreResult<Vec<Ticket>> {
     let mut params = Params::default();
     let mut conditions = ticket_conditions(&query.filter, &query.visibility, &mut params);
+    let key = match query.sort.key {
+        TicketSortKey::Updated => "t.updated_at",
+        TicketSortKey::Created => "t.created_at",
+        TicketSortKey::Priority => PRIORITY_RANK,
+        TicketSortKey::Number => "t.number",
+    };
+    let (direction, beyond) = if query.sort.descending {
+        ("DESC", "<")
+    } else {
+        ("ASC", ">")
+    };
+    // Numbers are unique: the number alone orders and pages; every other key is tied by id.
     // Keyset pagination: a row comparison matches the ORDER BY exactly, so a page starts right
-    // after the cursor even when many tickets share one `updated_at`.
+    // after the cursor even when many tickets share one key value.
+    let unique_key = query.sort.key == TicketSortKey::Number;
     if let Some(after) = query.after {
-        conditions.push(format!(
-            "(t.updated_at, t.id) < ({}, {})",
-            params.bind(to_micros(after.updated_at)),
-            params.bind(after.id.0)
-        ));
+        if unique_key {
+            conditions.push(format!("{key} {beyond} {}", params.bind(after.key)));
+        } else {
+            // The rank is an `integer` expression: its parameter must be an i32, not a bigint.
+            let key_param = if query.sort.key == TicketSortKey::Priority {
+                params.bind(i32::try_from(after.key).unwrap_or(i32::MAX))
+            } else {
+                params.bind(after.key)
+            };
+            conditions.push(format!(
+                "({key}, t.id) {beyond} ({key_param}, {})",
+                params.bind(after.id.0)
+            ));
+        }
     }
+    let order = if unique_key {
+        format!("{key} {direction}")
+    } else {
+        format!("{key} {direction}, t.id {direction}")
+    };
     let sql = format!(
-        "SELECT {} FROM tickets t {} ORDER BY t.updated_at DESC, t.id DESC LIMIT {}",
+        "SELECT {} FROM tickets t {} ORDER BY {order} LIMIT {}",
         ticket_columns(),
         where_clause(&conditions),
         params.bind(page_limit(query.limit))
@@ -847,4 +897,58 @@ pub(crate) async fn list_audit_events(
     );
     let rows = query(client, &sql, &[&object_id]).await?;
     map_rows(&rows, rows::audit_event)
+}
+
+pub(crate) async fn find_password_reset_token(
+    client: &Client,
+    token_hash: &[u8],
+) -> StoreResult<Option<PasswordResetRecord>> {
+    let row = query_opt(
+        client,
+        "SELECT token_hash, agent_id, created_at, expires_at, used_at \
+         FROM password_reset_tokens WHERE token_hash = $1",
+        &[&token_hash],
+    )
+    .await?;
+    row.as_ref()
+        .map(|row| {
+            Ok(PasswordResetRecord {
+                token_hash: get(row, "token_hash")?,
+                agent_id: AgentId(get(row, "agent_id")?),
+                created_at: rows::time(row, "created_at")?,
+                expires_at: rows::time(row, "expires_at")?,
+                used_at: rows::opt_time(row, "used_at")?,
+            })
+        })
+        .transpose()
+}
+
+pub(crate) async fn count_password_reset_tokens_since(
+    client: &Client,
+    agent_id: AgentId,
+    since: jiff::Timestamp,
+) -> StoreResult<i64> {
+    let rows = query(
+        client,
+        "SELECT count(*) AS n FROM password_reset_tokens \
+         WHERE agent_id = $1 AND created_at >= $2",
+        &[&agent_id.0, &to_micros(since)],
+    )
+    .await?;
+    match rows.first() {
+        Some(row) => get(row, "n"),
+        None => Ok(0),
+    }
+}
+
+pub(crate) async fn list_settings(client: &Client) -> StoreResult<Vec<(String, String)>> {
+    let rows = query(
+        client,
+        "SELECT name, value FROM settings ORDER BY name COLLATE \"C\"",
+        &[],
+    )
+    .await?;
+    rows.iter()
+        .map(|row| Ok((get(row, "name")?, get(row, "value")?)))
+        .collect()
 }

@@ -40,7 +40,7 @@ pub(crate) const MESSAGE_COLUMNS: &str =
 pub(crate) const ATTACHMENT_COLUMNS: &str =
     "id, ticket_id, message_id, file_name, content_type, size_bytes, sha256";
 pub(crate) const AGENT_COLUMNS: &str =
-    "id, email, name, role, active, created_at, updated_at, version";
+    "id, email, name, role, active, created_at, updated_at, version, locale";
 pub(crate) const TOKEN_COLUMNS: &str =
     "id, agent_id, name, prefix, token_hash, scopes, created_at, expires_at, revoked_at";
 pub(crate) const AUDIT_COLUMNS: &str =
@@ -217,6 +217,7 @@ pub(crate) fn agent(row: &Row) -> StoreResult<Agent> {
         created_at: time(row, "created_at")?,
         updated_at: time(row, "updated_at")?,
         version: get(row, "version")?,
+        locale: get(row, "locale")?,
     })
 }
 

@@ -511,7 +511,7 @@ async fn apply(
             execute(
                 transaction,
                 "INSERT INTO agents (id, email, name, role, active, password_hash, created_at, \
-                 updated_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                 updated_at, version, locale) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 &[
                     &agent.id.0,
                     &agent.email,
@@ -522,6 +522,7 @@ async fn apply(
                     &to_micros(agent.created_at),
                     &to_micros(agent.updated_at),
                     &agent.version,
+                    &agent.locale,
                 ],
             )
             .await?;
@@ -827,6 +828,73 @@ async fn apply(
             )
             .await?;
         }
+        Mutation::SetAgentLocale { agent_id, locale } => {
+            let touched = execute(
+                transaction,
+                "UPDATE agents SET locale = $2 WHERE id = $1",
+                &[&agent_id.0, &locale],
+            )
+            .await?;
+            expect_row(touched, "agent")?;
+        }
+        Mutation::InsertPasswordResetToken(reset) => {
+            execute(
+                transaction,
+                "UPDATE password_reset_tokens SET used_at = $2 \
+                 WHERE agent_id = $1 AND used_at IS NULL",
+                &[&reset.agent_id.0, &to_micros(reset.created_at)],
+            )
+            .await?;
+            execute(
+                transaction,
+                "INSERT INTO password_reset_tokens (token_hash, agent_id, created_at, expires_at, \
+                 used_at) VALUES ($1, $2, $3, $4, $5)",
+                &[
+                    &reset.token_hash,
+                    &reset.agent_id.0,
+                    &to_micros(reset.created_at),
+                    &to_micros(reset.expires_at),
+                    &reset.used_at.map(to_micros),
+                ],
+            )
+            .await?;
+        }
+        Mutation::ConsumePasswordResetToken { token_hash, at } => {
+            // One statement tests and sets: of two racing uses, the second waits for the first's
+            // row lock, then re-checks `used_at IS NULL` and touches nothing.
+            let touched = execute(
+                transaction,
+                "UPDATE password_reset_tokens SET used_at = $2 \
+                 WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2",
+                &[&token_hash, &to_micros(at)],
+            )
+            .await?;
+            if touched == 0 {
+                return Err(StoreError::Conflict {
+                    constraint: "password_reset_tokens.used".into(),
+                });
+            }
+        }
+        Mutation::SaveSetting { name, value, at } => match value {
+            Some(value) => {
+                execute(
+                    transaction,
+                    "INSERT INTO settings (name, value, updated_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, \
+                     updated_at = EXCLUDED.updated_at",
+                    &[&name, &value, &to_micros(at)],
+                )
+                .await?;
+            }
+            None => {
+                execute(
+                    transaction,
+                    "DELETE FROM settings WHERE name = $1",
+                    &[&name],
+                )
+                .await?;
+            }
+        },
     }
     Ok(())
 }

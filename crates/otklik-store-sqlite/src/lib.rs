@@ -620,4 +620,35 @@ impl Store for SqliteStore {
     async fn logical_schema(&self) -> StoreResult<Vec<ColumnInfo>> {
         self.read(schema::logical_schema).await
     }
+
+    async fn find_password_reset_token(
+        &self,
+        token_hash: &[u8],
+    ) -> StoreResult<Option<otklik_store::PasswordResetRecord>> {
+        let token_hash = token_hash.to_vec();
+        self.read(move |c| read::find_password_reset_token(c, &token_hash))
+            .await
+    }
+
+    async fn count_password_reset_tokens_since(
+        &self,
+        agent_id: AgentId,
+        since: jiff::Timestamp,
+    ) -> StoreResult<i64> {
+        self.read(move |c| read::count_password_reset_tokens_since(c, agent_id, since))
+            .await
+    }
+
+    async fn list_settings(&self) -> StoreResult<Vec<(String, String)>> {
+        self.read(read::list_settings).await
+    }
+
+    async fn list_tickets_sorted(
+        &self,
+        query: &otklik_store::SortedTicketQuery,
+    ) -> StoreResult<Vec<Ticket>> {
+        let query = query.clone();
+        self.read(move |c| read::list_tickets_sorted(c, &query))
+            .await
+    }
 }

@@ -14,8 +14,9 @@ use otklik_domain::permission::Scope;
 use otklik_domain::ticket::Ticket;
 use otklik_store::{
     ApiTokenRecord, AssigneeFilter, CustomerQuery, IdPage, IdempotencyRecord, MAX_PAGE_SIZE,
-    RANKED_MATCHES, SessionRecord, SetupTokenRecord, TeamFilter, TicketCountQuery, TicketFilter,
-    TicketQuery, TicketSearch, Visibility,
+    PasswordResetRecord, RANKED_MATCHES, SessionRecord, SetupTokenRecord, SortedTicketCursor,
+    SortedTicketQuery, TeamFilter, TicketCountQuery, TicketFilter, TicketQuery, TicketSearch,
+    TicketSort, TicketSortKey, Visibility,
 };
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, ToSql, params_from_iter};
@@ -182,11 +183,53 @@ fn ticket_conditions(filter: &TicketFilter, visibility: &Visibility) -> (Vec<Str
 }
 
 pub fn list_tickets(connection: &Connection, query: &TicketQuery) -> rusqlite::Result<Vec<Ticket>> {
+    list_tickets_sorted(
+        connection,
+        &SortedTicketQuery {
+            filter: query.filter.clone(),
+            visibility: query.visibility.clone(),
+            sort: TicketSort::default(),
+            after: query.after.map(|cursor| SortedTicketCursor {
+                key: otklik_domain::clock::to_micros(cursor.updated_at),
+                id: cursor.id,
+            }),
+            limit: query.limit,
+        },
+    )
+}
+
+/// The urgency of `t.priority` as a number: the very expression the `tickets_by_priority`
+/// indexes of migration V6 are built on, so SQLite walks them instead of sorting.
+const PRIORITY_RANK: &str = "(CASE t.priority WHEN 'low' THEN 0 WHEN 'normal' THEN 1 \
+     WHEN 'high' THEN 2 WHEN 'urgent' THEN 3 ELSE 1 END)";
+
+pub fn list_tickets_sorted(
+    connection: &Connection,
+    query: &SortedTicketQuery,
+) -> rusqlite::Result<Vec<Ticket>> {
     let (mut conditions, mut params) = ticket_conditions(&query.filter, &query.visibility);
+    let key = match query.sort.key {
+        TicketSortKey::Updated => "t.updated_at",
+        TicketSortKey::Created => "t.created_at",
+        TicketSortKey::Priority => PRIORITY_RANK,
+        TicketSortKey::Number => "t.number",
+    };
+    let (direction, beyond) = if query.sort.descending {
+        ("DESC", "<")
+    } else {
+        ("ASC", ">")
+    };
+    // Numbers are unique: the number alone orders and pages; every other key is tied by id.
+    let unique_key = query.sort.key == TicketSortKey::Number;
     if let Some(cursor) = query.after {
-        conditions.push("(t.updated_at, t.id) < (?, ?)".into());
-        params.push(time_value(cursor.updated_at));
-        params.push(id_value(cursor.id.0));
+        if unique_key {
+            conditions.push(format!("{key} {beyond} ?"));
+            params.push(Value::Integer(cursor.key));
+        } else {
+            conditions.push(format!("({key}, t.id) {beyond} (?, ?)"));
+            params.push(Value::Integer(cursor.key));
+            params.push(id_value(cursor.id.0));
+        }
     }
     let where_clause = if conditions.is_empty() {
         String::new()
@@ -196,9 +239,13 @@ pub fn list_tickets(connection: &Connection, query: &TicketQuery) -> rusqlite::R
     params.push(Value::Integer(i64::from(
         query.limit.clamp(1, MAX_PAGE_SIZE),
     )));
-    let sql = format!(
-        "SELECT {TICKET_COLUMNS} FROM tickets t {where_clause} ORDER BY t.updated_at DESC, t.id DESC LIMIT ?"
-    );
+    let order = if unique_key {
+        format!("{key} {direction}")
+    } else {
+        format!("{key} {direction}, t.id {direction}")
+    };
+    let sql =
+        format!("SELECT {TICKET_COLUMNS} FROM tickets t {where_clause} ORDER BY {order} LIMIT ?");
     let mut statement = connection.prepare_cached(&sql)?;
     let mut tickets = statement
         .query_map(params_from_iter(params), ticket_from_row)?
@@ -672,7 +719,7 @@ pub fn list_customer_merges(
 }
 
 const AGENT_COLUMNS: &str =
-    "a.id, a.email, a.name, a.role, a.active, a.created_at, a.updated_at, a.version";
+    "a.id, a.email, a.name, a.role, a.active, a.created_at, a.updated_at, a.version, a.locale";
 
 fn agent_from_row(row: &Row<'_>) -> rusqlite::Result<Agent> {
     Ok(Agent {
@@ -685,6 +732,7 @@ fn agent_from_row(row: &Row<'_>) -> rusqlite::Result<Agent> {
         created_at: time_at(row, 5)?,
         updated_at: time_at(row, 6)?,
         version: row.get(7)?,
+        locale: row.get(8)?,
     })
 }
 
@@ -928,5 +976,51 @@ pub fn list_audit_events(
                     .map_err(|_| corrupt(6, "audit changes are not JSON"))?,
             })
         })?
+        .collect()
+}
+
+pub fn find_password_reset_token(
+    connection: &Connection,
+    token_hash: &[u8],
+) -> rusqlite::Result<Option<PasswordResetRecord>> {
+    connection
+        .prepare_cached(
+            "SELECT token_hash, agent_id, created_at, expires_at, used_at \
+             FROM password_reset_tokens WHERE token_hash = ?1",
+        )?
+        .query_row([token_hash], |row| {
+            Ok(PasswordResetRecord {
+                token_hash: row.get(0)?,
+                agent_id: AgentId(uuid_at(row, 1)?),
+                created_at: time_at(row, 2)?,
+                expires_at: time_at(row, 3)?,
+                used_at: opt_time_at(row, 4)?,
+            })
+        })
+        .optional()
+}
+
+pub fn count_password_reset_tokens_since(
+    connection: &Connection,
+    agent_id: AgentId,
+    since: jiff::Timestamp,
+) -> rusqlite::Result<i64> {
+    connection
+        .prepare_cached(
+            "SELECT count(*) FROM password_reset_tokens WHERE agent_id = ?1 AND created_at >= ?2",
+        )?
+        .query_row(
+            (
+                &agent_id.as_bytes()[..],
+                otklik_domain::clock::to_micros(since),
+            ),
+            |row| row.get(0),
+        )
+}
+
+pub fn list_settings(connection: &Connection) -> rusqlite::Result<Vec<(String, String)>> {
+    connection
+        .prepare_cached("SELECT name, value FROM settings ORDER BY name")?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
         .collect()
 }

@@ -371,8 +371,8 @@ fn apply(
             password_hash,
         } => {
             db(transaction.prepare_cached(
-                "INSERT INTO agents (id, email, name, role, active, password_hash, created_at, updated_at, version) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT INTO agents (id, email, name, role, active, password_hash, created_at, updated_at, version, locale) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -384,7 +384,8 @@ fn apply(
                     password_hash,
                     to_micros(agent.created_at),
                     to_micros(agent.updated_at),
-                    agent.version
+                    agent.version,
+                    agent.locale
                 ])
             }))?;
             write_agent_teams(transaction, agent, false)
@@ -661,6 +662,70 @@ fn apply(
                     event.changes_json().to_string()
                 ])
             }))?;
+            Ok(())
+        }
+        Mutation::SetAgentLocale { agent_id, locale } => {
+            let n_rows = db(transaction
+                .prepare_cached("UPDATE agents SET locale = ?1 WHERE id = ?2")
+                .and_then(|mut s| s.execute(params![locale, &agent_id.as_bytes()[..]])))?;
+            expect_one(n_rows, "agent")
+        }
+        Mutation::InsertPasswordResetToken(reset) => {
+            db(transaction
+                .prepare_cached(
+                    "UPDATE password_reset_tokens SET used_at = ?1 \
+                     WHERE agent_id = ?2 AND used_at IS NULL",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        to_micros(reset.created_at),
+                        &reset.agent_id.as_bytes()[..]
+                    ])
+                }))?;
+            db(transaction
+                .prepare_cached(
+                    "INSERT INTO password_reset_tokens \
+                     (token_hash, agent_id, created_at, expires_at, used_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        reset.token_hash,
+                        &reset.agent_id.as_bytes()[..],
+                        to_micros(reset.created_at),
+                        to_micros(reset.expires_at),
+                        opt_time_value(reset.used_at)
+                    ])
+                }))?;
+            Ok(())
+        }
+        Mutation::ConsumePasswordResetToken { token_hash, at } => {
+            let n_rows = db(transaction
+                .prepare_cached(
+                    "UPDATE password_reset_tokens SET used_at = ?1 \
+                     WHERE token_hash = ?2 AND used_at IS NULL AND expires_at > ?1",
+                )
+                .and_then(|mut s| s.execute(params![to_micros(*at), token_hash])))?;
+            if n_rows == 0 {
+                return Err(StoreError::Conflict {
+                    constraint: "password_reset_tokens.used".into(),
+                });
+            }
+            Ok(())
+        }
+        Mutation::SaveSetting { name, value, at } => {
+            match value {
+                Some(value) => db(transaction
+                    .prepare_cached(
+                        "INSERT INTO settings (name, value, updated_at) VALUES (?1, ?2, ?3) \
+                         ON CONFLICT (name) DO UPDATE SET value = excluded.value, \
+                         updated_at = excluded.updated_at",
+                    )
+                    .and_then(|mut s| s.execute(params![name, value, to_micros(*at)])))?,
+                None => db(transaction
+                    .prepare_cached("DELETE FROM settings WHERE name = ?1")
+                    .and_then(|mut s| s.execute([name])))?,
+            };
             Ok(())
         }
     }

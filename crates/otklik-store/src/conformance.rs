@@ -75,7 +75,11 @@ macro_rules! conformance_tests {
             a_chat_slot_is_reserved_only_online_below_the_maximum_and_released_down_to_zero,
             concurrent_chat_slot_reservations_never_exceed_the_maximum,
             chat_mutations_announce_chat_and_availability_changes_after_commit,
-            a_published_signal_reaches_every_subscriber_and_an_oversized_one_is_refused
+            a_published_signal_reaches_every_subscriber_and_an_oversized_one_is_refused,
+            an_agents_locale_is_saved_on_its_own_without_a_new_version,
+            a_password_reset_token_is_spent_once_expires_and_a_newer_one_voids_it,
+            settings_are_saved_replaced_and_removed,
+            every_ticket_sort_pages_without_gaps_or_repeats
         );
     };
     (@cases $factory:path; $($case:ident),+) => {
@@ -139,6 +143,7 @@ fn new_agent(email: &str, role: Role, team_ids: Vec<TeamId>) -> Agent {
         created_at: at(0),
         updated_at: at(0),
         version: 1,
+        locale: None,
     }
 }
 
@@ -3503,4 +3508,359 @@ pub async fn a_published_signal_reaches_every_subscriber_and_an_oversized_one_is
         .expect("published");
     assert_eq!(next_signal(&mut first).await, presence);
     assert_eq!(next_signal(&mut second).await, presence);
+}
+
+pub async fn an_agents_locale_is_saved_on_its_own_without_a_new_version(store: Arc<dyn Store>) {
+    let mut agent = new_agent("lang@example.com", Role::Agent, vec![]);
+    agent.locale = Some("en".into());
+    commit(
+        &store,
+        vec![Mutation::InsertAgent {
+            agent: agent.clone(),
+            password_hash: None,
+        }],
+    )
+    .await;
+    assert_eq!(
+        store.find_agent(agent.id).await.unwrap(),
+        Some(agent.clone())
+    );
+    commit(
+        &store,
+        vec![Mutation::SetAgentLocale {
+            agent_id: agent.id,
+            locale: Some("ru".into()),
+        }],
+    )
+    .await;
+    let read = store.find_agent(agent.id).await.unwrap().unwrap();
+    assert_eq!(read.locale.as_deref(), Some("ru"));
+    assert_eq!(read.version, agent.version, "a language switch is no edit");
+    let by_email = store
+        .find_agent_by_email("lang@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_email.locale.as_deref(), Some("ru"));
+    // An admin's edit of the agent keeps the language.
+    let mut edited = read.clone();
+    edited.name = "Renamed".into();
+    edited.locale = None;
+    commit(
+        &store,
+        vec![Mutation::UpdateAgent {
+            agent: edited,
+            expected_version: read.version,
+        }],
+    )
+    .await;
+    let listed = store
+        .list_agents(&IdPage {
+            after: None,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed[0].locale.as_deref(), Some("ru"));
+    commit(
+        &store,
+        vec![Mutation::SetAgentLocale {
+            agent_id: agent.id,
+            locale: None,
+        }],
+    )
+    .await;
+    assert_eq!(
+        store.find_agent(agent.id).await.unwrap().unwrap().locale,
+        None
+    );
+    let unknown = store
+        .commit(UnitOfWork::new().with(Mutation::SetAgentLocale {
+            agent_id: AgentId::new(),
+            locale: Some("en".into()),
+        }))
+        .await;
+    assert!(
+        matches!(unknown, Err(StoreError::NotFound { .. })),
+        "{unknown:?}"
+    );
+}
+
+pub async fn a_password_reset_token_is_spent_once_expires_and_a_newer_one_voids_it(
+    store: Arc<dyn Store>,
+) {
+    let agent = new_agent("reset@example.com", Role::Agent, vec![]);
+    let other = new_agent("other@example.com", Role::Agent, vec![]);
+    for agent in [&agent, &other] {
+        commit(
+            &store,
+            vec![Mutation::InsertAgent {
+                agent: agent.clone(),
+                password_hash: None,
+            }],
+        )
+        .await;
+    }
+    let token = |byte: u8, agent_id: AgentId, created: i64| PasswordResetRecord {
+        token_hash: vec![byte; 32],
+        agent_id,
+        created_at: at(created),
+        expires_at: at(created + 3600),
+        used_at: None,
+    };
+    let consume = |byte: u8, second: i64| {
+        UnitOfWork::new().with(Mutation::ConsumePasswordResetToken {
+            token_hash: vec![byte; 32],
+            at: at(second),
+        })
+    };
+    let refused = |result: StoreResult<CommitReceipt>| matches!(&result, Err(StoreError::Conflict { constraint }) if constraint == "password_reset_tokens.used");
+
+    commit(
+        &store,
+        vec![Mutation::InsertPasswordResetToken(token(1, agent.id, 0))],
+    )
+    .await;
+    commit(
+        &store,
+        vec![Mutation::InsertPasswordResetToken(token(7, other.id, 0))],
+    )
+    .await;
+    assert_eq!(
+        store.find_password_reset_token(&[1; 32]).await.unwrap(),
+        Some(token(1, agent.id, 0))
+    );
+    // A newer request voids the older link of the same agent only.
+    commit(
+        &store,
+        vec![Mutation::InsertPasswordResetToken(token(2, agent.id, 10))],
+    )
+    .await;
+    assert_eq!(
+        store
+            .find_password_reset_token(&[1; 32])
+            .await
+            .unwrap()
+            .unwrap()
+            .used_at,
+        Some(at(10))
+    );
+    assert!(refused(store.commit(consume(1, 20)).await));
+    assert_eq!(
+        store
+            .find_password_reset_token(&[7; 32])
+            .await
+            .unwrap()
+            .unwrap()
+            .used_at,
+        None
+    );
+    // Two racing uses of one link: exactly one wins.
+    let (first, second) = tokio::join!(store.commit(consume(2, 30)), store.commit(consume(2, 30)));
+    assert_eq!(
+        usize::from(first.is_ok()) + usize::from(second.is_ok()),
+        1,
+        "{first:?} {second:?}"
+    );
+    assert!(refused(if first.is_ok() { second } else { first }));
+    // An expired link is refused and stays unused; an unknown one is refused.
+    assert!(refused(store.commit(consume(7, 3600)).await));
+    assert_eq!(
+        store
+            .find_password_reset_token(&[7; 32])
+            .await
+            .unwrap()
+            .unwrap()
+            .used_at,
+        None
+    );
+    assert!(refused(store.commit(consume(9, 30)).await));
+    assert_eq!(
+        store
+            .count_password_reset_tokens_since(agent.id, at(0))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .count_password_reset_tokens_since(agent.id, at(5))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .count_password_reset_tokens_since(other.id, at(0))
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+pub async fn settings_are_saved_replaced_and_removed(store: Arc<dyn Store>) {
+    assert!(store.list_settings().await.unwrap().is_empty());
+    let save = |name: &str, value: Option<&str>| Mutation::SaveSetting {
+        name: name.into(),
+        value: value.map(Into::into),
+        at: at(0),
+    };
+    commit(
+        &store,
+        vec![save("helpdesk_name", Some("Магазин")), save("b", Some("1"))],
+    )
+    .await;
+    commit(&store, vec![save("b", Some("2")), save("a", Some("x"))]).await;
+    assert_eq!(
+        store.list_settings().await.unwrap(),
+        vec![
+            ("a".to_owned(), "x".to_owned()),
+            ("b".to_owned(), "2".to_owned()),
+            ("helpdesk_name".to_owned(), "Магазин".to_owned()),
+        ]
+    );
+    commit(&store, vec![save("b", None), save("missing", None)]).await;
+    assert_eq!(
+        store.list_settings().await.unwrap(),
+        vec![
+            ("a".to_owned(), "x".to_owned()),
+            ("helpdesk_name".to_owned(), "Магазин".to_owned()),
+        ]
+    );
+}
+
+pub async fn every_ticket_sort_pages_without_gaps_or_repeats(store: Arc<dyn Store>) {
+    let customer = seed_customer(&store, "S", "s@example.com").await;
+    let team = seed_team(&store, "Sorted").await;
+    let agent = new_agent("sorter@example.com", Role::Agent, vec![]);
+    commit(
+        &store,
+        vec![Mutation::InsertAgent {
+            agent: agent.clone(),
+            password_hash: None,
+        }],
+    )
+    .await;
+    let priorities = [
+        Priority::Low,
+        Priority::Urgent,
+        Priority::Normal,
+        Priority::High,
+    ];
+    let mut tickets = Vec::new();
+    for index in 0..31_i64 {
+        let mut ticket = new_ticket(customer.id, &format!("S{index}"), index % 5);
+        // Many ties on every key (five creation times, four priorities), so ids must break them.
+        ticket.priority = priorities[usize::try_from(index % 4).unwrap()];
+        ticket.status = if index % 3 == 0 {
+            TicketStatus::Open
+        } else {
+            TicketStatus::New
+        };
+        // A third of the tickets belong to a team the agent is not in.
+        ticket.team_id = (index % 3 == 1).then_some(team.id);
+        tickets.push(seed_ticket(&store, ticket).await);
+    }
+    // Updates reorder "last update" against "created".
+    for ticket in tickets.iter_mut().filter(|ticket| ticket.number % 4 == 0) {
+        let mut updated = ticket.clone();
+        updated.updated_at = at(100 - ticket.number % 7);
+        updated.version += 1;
+        commit(
+            &store,
+            vec![Mutation::UpdateTicket {
+                ticket: updated.clone(),
+                expected_version: ticket.version,
+            }],
+        )
+        .await;
+        *ticket = updated;
+    }
+    let keys = [
+        TicketSortKey::Updated,
+        TicketSortKey::Created,
+        TicketSortKey::Priority,
+        TicketSortKey::Number,
+    ];
+    let cases: Vec<(&str, TicketFilter, Visibility)> = vec![
+        ("everything", TicketFilter::default(), Visibility::All),
+        (
+            "open only",
+            TicketFilter {
+                statuses: vec![TicketStatus::Open],
+                ..TicketFilter::default()
+            },
+            Visibility::All,
+        ),
+        (
+            "an agent's sight",
+            TicketFilter::default(),
+            Visibility::Agent {
+                agent_id: agent.id,
+                team_ids: vec![],
+            },
+        ),
+    ];
+    for (name, filter, visibility) in cases {
+        for key in keys {
+            for descending in [true, false] {
+                let sort = TicketSort { key, descending };
+                let mut expected: Vec<&Ticket> = tickets
+                    .iter()
+                    .filter(|ticket| {
+                        (filter.statuses.is_empty() || filter.statuses.contains(&ticket.status))
+                            && match &visibility {
+                                Visibility::All => true,
+                                Visibility::Agent { .. } => ticket.team_id.is_none(),
+                            }
+                    })
+                    .collect();
+                expected.sort_by_key(|ticket| (sort.key_of(ticket), ticket.id));
+                if descending {
+                    expected.reverse();
+                }
+                for limit in [1, 4, 7] {
+                    let mut seen: Vec<Ticket> = Vec::new();
+                    let mut after = None;
+                    for _ in 0..100 {
+                        let page = store
+                            .list_tickets_sorted(&SortedTicketQuery {
+                                filter: filter.clone(),
+                                visibility: visibility.clone(),
+                                sort,
+                                after,
+                                limit,
+                            })
+                            .await
+                            .unwrap();
+                        assert!(page.len() <= limit as usize);
+                        let Some(last) = page.last() else { break };
+                        after = Some(sort.cursor_after(last));
+                        seen.extend(page);
+                    }
+                    assert_eq!(
+                        ids(&seen),
+                        expected.iter().map(|ticket| ticket.id).collect::<Vec<_>>(),
+                        "{name}, {sort:?}, pages of {limit}"
+                    );
+                }
+            }
+        }
+    }
+    // The unsorted list is the default sort.
+    let default = store
+        .list_tickets_sorted(&SortedTicketQuery {
+            filter: TicketFilter::default(),
+            visibility: Visibility::All,
+            sort: TicketSort::default(),
+            after: None,
+            limit: MAX_PAGE_SIZE,
+        })
+        .await
+        .unwrap();
+    let plain = store
+        .list_tickets(&query(Visibility::All, TicketFilter::default()))
+        .await
+        .unwrap();
+    assert_eq!(ids(&default), ids(&plain));
 }

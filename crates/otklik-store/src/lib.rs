@@ -324,4 +324,24 @@ pub trait Store: Send + Sync + 'static {
     /// Every table's columns with backend-neutral types, to prove both backends reach the same
     /// logical schema.
     async fn logical_schema(&self) -> StoreResult<Vec<ColumnInfo>>;
+
+    // Password resets, settings, sorted lists.
+
+    /// The password-reset token whose SHA-256 is `token_hash`.
+    async fn find_password_reset_token(
+        &self,
+        token_hash: &[u8],
+    ) -> StoreResult<Option<PasswordResetRecord>>;
+    /// How many password-reset tokens were issued for an agent since `since` (the rate limit,
+    /// counted in the database so it holds across nodes).
+    async fn count_password_reset_tokens_since(
+        &self,
+        agent_id: AgentId,
+        since: jiff::Timestamp,
+    ) -> StoreResult<i64>;
+    /// Every stored instance setting as (name, value), by name.
+    async fn list_settings(&self) -> StoreResult<Vec<(String, String)>>;
+    /// One page of tickets matching the query in its chosen order (keyset pagination on
+    /// `(sort key, id)`).
+    async fn list_tickets_sorted(&self, query: &SortedTicketQuery) -> StoreResult<Vec<Ticket>>;
 }

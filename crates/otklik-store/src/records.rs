@@ -235,3 +235,85 @@ pub struct ChatQuery {
     /// so callers ask generously); 0 means 500.
     pub limit: u32,
 }
+
+/// A password-reset token as stored: only its SHA-256; the link in the e-mail holds the secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordResetRecord {
+    pub token_hash: Vec<u8>,
+    pub agent_id: AgentId,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    /// When the token was spent, or made void by a newer request.
+    pub used_at: Option<Timestamp>,
+}
+
+/// What a ticket list is ordered by. Each key has an index that ends in `(key, id)` on both
+/// backends, so every page is a range scan whichever way it is sorted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TicketSortKey {
+    /// Last update (the default).
+    #[default]
+    Updated,
+    Created,
+    /// Urgency ([`Priority::rank`](otklik_domain::ticket::Priority::rank)), then id (newest first when descending).
+    Priority,
+    /// The human number (unique).
+    Number,
+}
+
+/// A sort key and direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TicketSort {
+    pub key: TicketSortKey,
+    pub descending: bool,
+}
+
+impl Default for TicketSort {
+    fn default() -> Self {
+        Self {
+            key: TicketSortKey::Updated,
+            descending: true,
+        }
+    }
+}
+
+impl TicketSort {
+    /// The value a ticket sorts by under this key (microseconds for times, the rank for
+    /// priority, the number for numbers).
+    pub fn key_of(&self, ticket: &otklik_domain::ticket::Ticket) -> i64 {
+        match self.key {
+            TicketSortKey::Updated => otklik_domain::clock::to_micros(ticket.updated_at),
+            TicketSortKey::Created => otklik_domain::clock::to_micros(ticket.created_at),
+            TicketSortKey::Priority => ticket.priority.rank(),
+            TicketSortKey::Number => ticket.number,
+        }
+    }
+
+    /// The cursor after `ticket` in this order.
+    pub fn cursor_after(&self, ticket: &otklik_domain::ticket::Ticket) -> SortedTicketCursor {
+        SortedTicketCursor {
+            key: self.key_of(ticket),
+            id: ticket.id,
+        }
+    }
+}
+
+/// The position after the last ticket of the previous page in a sorted list: its sort key
+/// value ([`TicketSort::key_of`]) and id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SortedTicketCursor {
+    pub key: i64,
+    pub id: TicketId,
+}
+
+/// A page of tickets in a chosen order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SortedTicketQuery {
+    pub filter: TicketFilter,
+    pub visibility: Visibility,
+    pub sort: TicketSort,
+    /// Must come from a page of the same sort.
+    pub after: Option<SortedTicketCursor>,
+    /// 1..=[`MAX_PAGE_SIZE`].
+    pub limit: u32,
+}

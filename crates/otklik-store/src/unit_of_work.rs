@@ -11,7 +11,8 @@ use otklik_domain::message::Message;
 use otklik_domain::ticket::{NewTicket, Ticket};
 
 use crate::records::{
-    ApiTokenRecord, ChatEntry, IdempotencyRecord, ImapCursorRecord, SessionRecord, SetupTokenRecord,
+    ApiTokenRecord, ChatEntry, IdempotencyRecord, ImapCursorRecord, PasswordResetRecord,
+    SessionRecord, SetupTokenRecord,
 };
 
 /// One change to persist. Each maps to a few SQL statements in each backend.
@@ -200,6 +201,29 @@ pub enum Mutation {
     /// Counts one active chat fewer for the agent (never below zero).
     ReleaseChatSlot {
         agent_id: AgentId,
+    },
+    /// Saves an agent's interface language (`None` forgets it); fails with `NotFound` for an
+    /// unknown agent. Leaves the agent's version alone: a language switch must not make a
+    /// concurrent admin edit fail.
+    SetAgentLocale {
+        agent_id: AgentId,
+        locale: Option<String>,
+    },
+    /// Stores a password-reset token and voids the agent's earlier unused ones (their
+    /// `used_at` becomes the new token's `created_at`), so only the newest link works.
+    InsertPasswordResetToken(PasswordResetRecord),
+    /// Spends a password-reset token if it is unused and not expired at `at`; fails with
+    /// `Conflict { constraint: "password_reset_tokens.used" }` otherwise (unknown, used, void or
+    /// expired), so two racing uses cannot both succeed.
+    ConsumePasswordResetToken {
+        token_hash: Vec<u8>,
+        at: Timestamp,
+    },
+    /// Sets an instance setting (`Some`) or removes it (`None`).
+    SaveSetting {
+        name: String,
+        value: Option<String>,
+        at: Timestamp,
     },
 }
 

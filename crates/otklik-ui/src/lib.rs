@@ -1,7 +1,7 @@
 //! Otklik's agent workspace: server-rendered pages (askama templates, auto-escaped) made lively
 //! with htmx, in Russian and English (Fluent), over the use cases of [`otklik_app::App`].
 //!
-//! [`router`] serves the pages at `/`, `/login`, `/inbox`, `/views/{id}`, `/tickets`,
+//! [`router`] serves the pages at `/`, `/login`, `/forgot-password`, `/reset-password`, `/inbox`, `/views/{id}`, `/tickets`,
 //! `/tickets/{id}`, `/customers`, `/customers/{id}`, `/search`, `/admin/*`, … and the embedded
 //! assets at `/assets/*`; the server mounts it next to the JSON API, which owns `/api/*`. Every
 //! state-changing request passes the CSRF guard, and every response carries a
@@ -37,8 +37,13 @@ pub struct UiConfig {
     /// Mark cookies `Secure` (and use `__Host-` names): on whenever the site is served over
     /// HTTPS, which should be always outside a developer's machine.
     pub secure_cookies: bool,
-    /// The language for browsers whose `Accept-Language` names neither Russian nor English.
+    /// The language for browsers whose `Accept-Language` names neither Russian nor English,
+    /// unless an admin chose one in the settings.
     pub default_language: Lang,
+    /// Where links in e-mails (password resets) point when the settings name no public base
+    /// URL: the address the server listens on. Never taken from the request's `Host`, which
+    /// the requester controls.
+    pub fallback_base_url: String,
 }
 
 impl Default for UiConfig {
@@ -46,6 +51,7 @@ impl Default for UiConfig {
         Self {
             secure_cookies: true,
             default_language: Lang::Ru,
+            fallback_base_url: "http://127.0.0.1:8080".into(),
         }
     }
 }
@@ -80,6 +86,11 @@ pub fn router_with_presence(app: App, config: UiConfig, presence: Arc<PresenceHu
         .route("/logout", post(auth::logout))
         .route("/setup", get(auth::setup_page).post(auth::setup))
         .route("/lang", post(auth::switch_language))
+        .route(
+            "/forgot-password",
+            get(auth::forgot_page).post(auth::forgot),
+        )
+        .route("/reset-password", get(auth::reset_page).post(auth::reset))
         .route("/inbox", get(inbox::inbox))
         .route("/inbox/nav", get(inbox::views_nav))
         .route("/views/{id}", get(inbox::view_page))
@@ -143,6 +154,10 @@ pub fn router_with_presence(app: App, config: UiConfig, presence: Arc<PresenceHu
         .route("/admin/mailboxes/{id}/check", post(admin::check_mailbox))
         .route("/admin/mail", get(admin::mail))
         .route("/admin/emails/{id}/reprocess", post(admin::reprocess))
+        .route(
+            "/admin/settings",
+            get(admin::settings).post(admin::save_settings),
+        )
         .route("/events", get(events::events))
         .route("/assets/{name}", get(assets::serve))
         .fallback(|| async { error::UiError::NotFound })

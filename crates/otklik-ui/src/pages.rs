@@ -40,6 +40,8 @@ pub struct Frame {
     pub search: String,
     /// Whether the top bar links to the admin pages.
     pub is_admin: bool,
+    /// The helpdesk's name, in the header and the title.
+    pub brand: String,
 }
 
 impl Frame {
@@ -52,6 +54,7 @@ impl Frame {
             path: staff.path.clone(),
             search: String::new(),
             is_admin: staff.principal.require(Action::ManageAgents).is_ok(),
+            brand: staff.helpdesk_name.clone(),
         }
     }
 
@@ -64,7 +67,14 @@ impl Frame {
             path,
             search: String::new(),
             is_admin: false,
+            brand: otklik_domain::settings::DEFAULT_HELPDESK_NAME.to_owned(),
         }
+    }
+
+    /// The same frame under the helpdesk's own name.
+    pub fn branded(mut self, name: &str) -> Frame {
+        name.clone_into(&mut self.brand);
+        self
     }
 
     /// A message of the catalogue.

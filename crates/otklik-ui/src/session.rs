@@ -142,6 +142,8 @@ pub struct Staff {
     pub csrf: String,
     /// The requested path and query, for the language switcher's way back.
     pub path: String,
+    /// The helpdesk's name (Admin → Settings), shown in the header.
+    pub helpdesk_name: String,
 }
 
 impl FromRequestParts<UiState> for Staff {
@@ -151,7 +153,6 @@ impl FromRequestParts<UiState> for Staff {
         parts: &mut Parts,
         state: &UiState,
     ) -> Result<Self, Self::Rejection> {
-        let lang = Lang::of_request(&parts.headers, state.config.default_language);
         let path = parts
             .uri
             .path_and_query()
@@ -161,18 +162,47 @@ impl FromRequestParts<UiState> for Staff {
         let Some(secret) = secret else {
             return Err(to_sign_in(parts, state, &path, false));
         };
-        match authenticate(&state.app, &secret).await {
-            Ok((principal, agent)) => Ok(Staff {
-                principal,
-                agent,
-                lang,
-                csrf: csrf_token(&secret),
-                path,
-            }),
+        let (authenticated, settings) = tokio::join!(
+            authenticate(&state.app, &secret),
+            state.app.instance_settings()
+        );
+        let settings = settings.map_err(|error| UiError::from(error).into_response())?;
+        match authenticated {
+            Ok((principal, agent)) => {
+                // The language the agent chose wins on every browser; else this browser's.
+                let lang = agent
+                    .locale
+                    .as_deref()
+                    .and_then(Lang::from_code)
+                    .unwrap_or_else(|| request_lang(&parts.headers, state, &settings));
+                Ok(Staff {
+                    principal,
+                    agent,
+                    lang,
+                    csrf: csrf_token(&secret),
+                    path,
+                    helpdesk_name: settings.helpdesk_name,
+                })
+            }
             Err(AppError::Unauthenticated) => Err(to_sign_in(parts, state, &path, true)),
             Err(error) => Err(UiError::from(error).into_response()),
         }
     }
+}
+
+/// The language of a request before anyone signs in: the switcher's cookie, else
+/// `Accept-Language`, else the settings' default, else the configured one.
+pub fn request_lang(
+    headers: &HeaderMap,
+    state: &UiState,
+    settings: &otklik_domain::settings::InstanceSettings,
+) -> Lang {
+    let default = settings
+        .default_language
+        .as_deref()
+        .and_then(Lang::from_code)
+        .unwrap_or(state.config.default_language);
+    Lang::of_request(headers, default)
 }
 
 async fn authenticate(app: &App, secret: &str) -> Result<(Principal, Agent), AppError> {

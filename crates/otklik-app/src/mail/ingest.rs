@@ -801,11 +801,12 @@ impl App {
         let domain = domain_of(&mailbox.address);
         let message_id_header =
             otklik_email::outbound_message_id(email_id.0, ticket_id.0, key, domain);
+        let helpdesk_name = self.instance_settings().await?.helpdesk_name;
         // The subject carries the ticket number and no text of the sender's.
         let outbound = otklik_email::OutboundEmail {
             from: otklik_email::Mailbox {
                 address: mailbox.address.clone(),
-                name: None,
+                name: Some(helpdesk_name),
             },
             to: vec![otklik_email::Mailbox {
                 address: recipient.clone(),

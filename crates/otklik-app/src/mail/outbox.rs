@@ -147,10 +147,12 @@ impl App {
             });
         }
         let subject = otklik_email::reply_subject(&ticket.subject, ticket.number);
+        // The helpdesk's name (Admin → Settings) is the display name customers see.
+        let helpdesk_name = self.instance_settings().await?.helpdesk_name;
         let outbound = otklik_email::OutboundEmail {
             from: otklik_email::Mailbox {
                 address: mailbox.address.clone(),
-                name: None,
+                name: Some(helpdesk_name),
             },
             to: vec![otklik_email::Mailbox {
                 address: recipient.clone(),

@@ -19,6 +19,7 @@ on_both_backends!(
     every_message_is_stored_exactly_once_when_the_server_is_killed_during_ingestion,
     the_smtp_listener_stores_before_it_answers_and_refuses_to_relay,
     an_auto_responder_never_gets_more_automatic_mail_than_the_hourly_cap,
+    a_forgotten_password_is_reset_by_an_e_mailed_one_time_link,
 );
 
 const BINARY: &str = env!("CARGO_BIN_EXE_otklik");
@@ -644,5 +645,292 @@ fn mail_ingest_prints_the_ticket_number_and_exits_75_when_it_cannot_store() {
         code,
         Some(75),
         "a database that cannot be reached is a temporary failure: {stderr}"
+    );
+}
+
+/// A browser for the workspace pages: cookies kept by hand, redirects not followed.
+struct PageBrowser {
+    client: reqwest::Client,
+    base: String,
+    cookies: std::collections::BTreeMap<String, String>,
+}
+
+/// A page as received: status, `Location`, body.
+struct Page {
+    status: StatusCode,
+    location: String,
+    body: String,
+}
+
+impl Page {
+    /// The CSRF token in the page's meta tag.
+    fn csrf(&self) -> String {
+        let marker = "<meta name=\"csrf-token\" content=\"";
+        let start = self
+            .body
+            .find(marker)
+            .unwrap_or_else(|| panic!("no csrf meta tag ({}): {}", self.status, self.body))
+            + marker.len();
+        self.body[start..].split('"').next().unwrap().to_owned()
+    }
+}
+
+impl PageBrowser {
+    fn new(base: &str) -> PageBrowser {
+        PageBrowser {
+            client: reqwest::Client::builder()
+                .no_proxy()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: base.to_owned(),
+            cookies: Default::default(),
+        }
+    }
+
+    async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
+        let cookies: Vec<String> = self
+            .cookies
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect();
+        let response = request
+            .header("cookie", cookies.join("; "))
+            .header("accept-language", "en")
+            .send()
+            .await
+            .unwrap();
+        for value in response.headers().get_all("set-cookie") {
+            let text = value.to_str().unwrap();
+            let (name, value) = text.split(';').next().unwrap().split_once('=').unwrap();
+            if text.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        let status = response.status();
+        let location = response
+            .headers()
+            .get("location")
+            .map(|value| value.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let body = response.text().await.unwrap();
+        Page {
+            status,
+            location,
+            body,
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let request = self.client.get(format!("{}{path}", self.base));
+        self.send(request).await
+    }
+
+    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let request = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .form(fields);
+        self.send(request).await
+    }
+
+    /// Signs in through the sign-in form; the status of the answer (303 on success).
+    async fn sign_in(&mut self, email: &str, password: &str) -> StatusCode {
+        let csrf = self.get("/login").await.csrf();
+        self.post(
+            "/login",
+            &[("_csrf", &csrf), ("email", email), ("password", password)],
+        )
+        .await
+        .status
+    }
+}
+
+impl Installation {
+    /// Makes every unspent password-reset link of the database expire, as an hour would.
+    async fn expire_reset_links(&self) {
+        let sql = "UPDATE password_reset_tokens SET expires_at = 0 WHERE used_at IS NULL";
+        match &self.database_url {
+            Some(url) => {
+                let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
+                tokio::spawn(connection);
+                client.execute(sql, &[]).await.unwrap();
+            }
+            None => {
+                let connection =
+                    rusqlite::Connection::open(self.data_dir.join("otklik.db")).unwrap();
+                connection.busy_timeout(Duration::from_secs(5)).unwrap();
+                connection.execute(sql, []).unwrap();
+            }
+        }
+    }
+}
+
+/// The reset link of a mail the sink received.
+fn link_in(raw: &[u8]) -> String {
+    parse(raw)
+        .text
+        .split_whitespace()
+        .find(|word| word.contains("/reset-password?token="))
+        .unwrap_or_else(|| panic!("no reset link in {}", String::from_utf8_lossy(raw)))
+        .to_owned()
+}
+
+async fn a_forgotten_password_is_reset_by_an_e_mailed_one_time_link(backend: Backend) {
+    let sink = SmtpSink::start();
+    let mut otklik = Installation::new(backend).await;
+    otklik.start().await;
+    let base = otklik.base();
+    let mut browser = PageBrowser::new(&base);
+
+    // Without a mailbox the page says so and names the CLI, which does reset a password.
+    let page = browser.get("/forgot-password").await;
+    assert!(
+        page.body.contains("id=\"forgot-not-configured\""),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("otklik admin reset-password"));
+    let mut reset = otklik
+        .command()
+        .args([
+            "admin",
+            "reset-password",
+            "--email",
+            "owner@shop.test",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    reset
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a password set by the cli\n")
+        .unwrap();
+    assert!(
+        reset.wait().unwrap().success(),
+        "admin reset-password failed"
+    );
+    assert_eq!(
+        browser
+            .sign_in("owner@shop.test", "a password set by the cli")
+            .await,
+        StatusCode::SEE_OTHER
+    );
+    let mut old_session = browser;
+    assert_eq!(old_session.get("/search").await.status, StatusCode::OK);
+
+    otklik.add_mailbox(None, Some(sink.url())).await;
+    let mut browser = PageBrowser::new(&base);
+    let page = browser.get("/forgot-password").await;
+    let csrf = page.csrf();
+    let unknown = browser
+        .post(
+            "/forgot-password",
+            &[("_csrf", &csrf), ("email", "stranger@shop.test")],
+        )
+        .await;
+    let known = browser
+        .post(
+            "/forgot-password",
+            &[("_csrf", &csrf), ("email", "owner@shop.test")],
+        )
+        .await;
+    assert_eq!(
+        (unknown.status, known.status),
+        (StatusCode::OK, StatusCode::OK)
+    );
+    assert!(known.body.contains("id=\"forgot-sent\""));
+    assert_eq!(
+        unknown
+            .body
+            .replace("stranger@shop.test", "owner@shop.test"),
+        known.body
+    );
+
+    let mails = sink.wait_for_mails(1, Duration::from_secs(30));
+    assert_eq!(mails.len(), 1, "one mail, to the account that exists");
+    assert_eq!(mails[0].rcpt_to, vec!["owner@shop.test".to_owned()]);
+    let link = link_in(&mails[0].raw);
+    let prefix = format!("{base}/reset-password?token=");
+    assert!(link.starts_with(&prefix), "the listen address: {link}");
+    let path = link.trim_start_matches(&base).to_owned();
+    let token = link.trim_start_matches(&prefix).to_owned();
+
+    let form = browser.get(&path).await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+    let csrf = form.csrf();
+    let new_password = "a new password from the link";
+    let fields = [
+        ("_csrf", csrf.as_str()),
+        ("token", token.as_str()),
+        ("password", new_password),
+        ("password_again", new_password),
+    ];
+    let done = browser.post("/reset-password", &fields).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_eq!(done.location, "/login?reset=1");
+    let ended = old_session.get("/search").await;
+    assert_eq!(
+        ended.status,
+        StatusCode::SEE_OTHER,
+        "the old session is gone"
+    );
+    assert!(ended.location.starts_with("/login"));
+    let mut fresh = PageBrowser::new(&base);
+    assert_eq!(
+        fresh
+            .sign_in("owner@shop.test", "a password set by the cli")
+            .await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        fresh.sign_in("owner@shop.test", new_password).await,
+        StatusCode::SEE_OTHER
+    );
+    let reused = browser.post("/reset-password", &fields).await;
+    assert_eq!(reused.status, StatusCode::NOT_FOUND, "a link works once");
+    assert!(reused.body.contains("id=\"reset-invalid\""));
+
+    // A link left unused past its hour is refused too.
+    let csrf = browser.get("/forgot-password").await.csrf();
+    browser
+        .post(
+            "/forgot-password",
+            &[("_csrf", &csrf), ("email", "owner@shop.test")],
+        )
+        .await;
+    let mails = sink.wait_for_mails(2, Duration::from_secs(30));
+    assert_eq!(mails.len(), 2);
+    let late = link_in(&mails[1].raw);
+    otklik.expire_reset_links().await;
+    let expired = browser.get(late.trim_start_matches(&base)).await;
+    assert_eq!(expired.status, StatusCode::NOT_FOUND);
+    let late_token = late.trim_start_matches(&prefix).to_owned();
+    let csrf = expired.csrf();
+    let refused = browser
+        .post(
+            "/reset-password",
+            &[
+                ("_csrf", &csrf),
+                ("token", &late_token),
+                ("password", "too late a password"),
+                ("password_again", "too late a password"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        PageBrowser::new(&base)
+            .sign_in("owner@shop.test", new_password)
+            .await,
+        StatusCode::SEE_OTHER,
+        "the password is unchanged"
     );
 }

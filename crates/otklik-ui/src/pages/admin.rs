@@ -35,6 +35,7 @@ const TABS: &[(&str, &str)] = &[
     ("tokens", "admin-tokens"),
     ("mailboxes", "admin-mailboxes"),
     ("mail", "admin-mail"),
+    ("settings", "admin-settings"),
 ];
 
 /// A tab link: (path segment, label, current).
@@ -1144,4 +1145,135 @@ pub async fn reprocess(
         Err(error) => return Err(error.into()),
     };
     mail_page(&state, &staff, done, failure).await
+}
+
+// --- Settings -------------------------------------------------------------------------------
+
+/// The settings form, as shown or as typed.
+#[derive(Debug, Clone, Default)]
+pub struct SettingsForm {
+    pub helpdesk_name: String,
+    pub default_language: String,
+    pub public_base_url: String,
+    pub system_mailbox_id: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_settings.html")]
+struct SettingsTemplate {
+    page: Frame,
+    tabs: Vec<Tab>,
+    form: SettingsForm,
+    languages: Vec<Choice>,
+    mailboxes: Vec<Choice>,
+    errors: FieldErrors,
+    done: Option<String>,
+}
+
+async fn settings_page(
+    state: &UiState,
+    staff: &Staff,
+    form: Option<SettingsForm>,
+    errors: FieldErrors,
+    done: Option<String>,
+) -> Result<Response, UiError> {
+    let (settings, mailboxes) = state.app.settings_page(&staff.principal).await?;
+    let mut page = Frame::of(staff);
+    // A just-saved name shows at once (the staff frame was read before the save).
+    page.brand.clone_from(&settings.helpdesk_name);
+    let form = form.unwrap_or_else(|| SettingsForm {
+        helpdesk_name: settings.helpdesk_name.clone(),
+        default_language: settings.default_language.clone().unwrap_or_default(),
+        public_base_url: settings.public_base_url.clone().unwrap_or_default(),
+        system_mailbox_id: settings
+            .system_mailbox_id
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
+    });
+    let languages = std::iter::once((String::new(), page.t("admin-settings-language-browser")))
+        .chain(
+            Lang::ALL
+                .iter()
+                .map(|lang| (lang.code().to_owned(), lang.native_name().to_owned())),
+        )
+        .map(|(value, label)| Choice {
+            selected: value == form.default_language,
+            value,
+            label,
+        })
+        .collect();
+    let mailboxes = std::iter::once((String::new(), page.t("admin-settings-mailbox-first")))
+        .chain(mailboxes.into_iter().map(|mailbox| {
+            (
+                mailbox.id.to_string(),
+                format!("{} <{}>", mailbox.name, mailbox.address),
+            )
+        }))
+        .map(|(value, label)| Choice {
+            selected: value == form.system_mailbox_id,
+            value,
+            label,
+        })
+        .collect();
+    html(&SettingsTemplate {
+        tabs: tabs(&page, "settings"),
+        form,
+        languages,
+        mailboxes,
+        errors,
+        done,
+        page,
+    })
+}
+
+/// `GET /admin/settings`.
+pub async fn settings(
+    State(state): State<UiState>,
+    staff: Staff,
+    axum::extract::Query(query): axum::extract::Query<DoneQuery>,
+) -> Result<Response, UiError> {
+    require_admin(&staff)?;
+    let done = done_message(staff.lang, query.done.as_deref());
+    settings_page(&state, &staff, None, FieldErrors::default(), done).await
+}
+
+/// `POST /admin/settings`: saves, or shows the form again with the input kept and the bad
+/// field marked.
+pub async fn save_settings(
+    State(state): State<UiState>,
+    staff: Staff,
+    body: Bytes,
+) -> Result<Response, UiError> {
+    require_admin(&staff)?;
+    let pairs = Pairs::parse(&body);
+    let form = SettingsForm {
+        helpdesk_name: pairs.get("helpdesk_name").to_owned(),
+        default_language: pairs.get("default_language").to_owned(),
+        public_base_url: pairs.get("public_base_url").to_owned(),
+        system_mailbox_id: pairs.get("system_mailbox_id").to_owned(),
+    };
+    let input = otklik_app::settings::SettingsInput {
+        helpdesk_name: form.helpdesk_name.clone(),
+        default_language: form.default_language.clone(),
+        public_base_url: form.public_base_url.clone(),
+        system_mailbox_id: form.system_mailbox_id.clone(),
+    };
+    let lang = staff.lang;
+    let mut errors = FieldErrors::default();
+    match state.app.update_settings(&staff.principal, &input).await {
+        Ok(_) => return Ok(back("/admin/settings", "saved")),
+        Err(AppError::Domain(DomainError::Validation { field, reason })) => {
+            let message = match field {
+                "public_base_url" => lang.t("admin-settings-url-invalid"),
+                _ => field_message(lang, field, &reason),
+            };
+            errors.add(field, message);
+        }
+        Err(AppError::InvalidReference { field, .. }) => {
+            errors.add(field, lang.t("admin-settings-mailbox-unknown"));
+        }
+        Err(error) => return Err(error.into()),
+    }
+    let response = settings_page(&state, &staff, Some(form), errors, None).await?;
+    Ok(unprocessable(response))
 }

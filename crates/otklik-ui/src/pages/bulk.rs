@@ -21,9 +21,7 @@ use crate::UiState;
 use crate::error::UiError;
 use crate::i18n::Lang;
 use crate::pages::auth::FieldErrors;
-use crate::pages::inbox::{
-    InboxTemplate, PAGE_SIZE, RowsTemplate, decode_cursor, encode_cursor, view_links,
-};
+use crate::pages::inbox::{InboxTemplate, PAGE_SIZE, RowsTemplate, view_links};
 use crate::pages::ticket::Choice;
 use crate::pages::{Frame, Names, Pairs, TicketRow, all_agents, html, url_encode};
 use crate::session::{Staff, safe_next};
@@ -124,6 +122,9 @@ pub struct FilterForm {
     pub channel: String,
     #[serde(default)]
     pub after: Option<String>,
+    /// The sort code (`updated-desc`…); empty is the default.
+    #[serde(default)]
+    pub sort: String,
     /// The choices, filled in for drawing.
     #[serde(skip)]
     pub statuses: Vec<Choice>,
@@ -135,6 +136,8 @@ pub struct FilterForm {
     pub teams: Vec<Choice>,
     #[serde(skip)]
     pub channels: Vec<Choice>,
+    #[serde(skip)]
+    pub sorts: Vec<Choice>,
     #[serde(skip)]
     pub errors: FieldErrors,
     #[serde(skip)]
@@ -151,6 +154,7 @@ impl FilterForm {
             ("team", &self.team),
             ("tag", &self.tag),
             ("channel", &self.channel),
+            ("sort", &self.sort),
         ]
         .iter()
         .filter(|(_, value)| !value.is_empty())
@@ -269,6 +273,8 @@ impl FilterForm {
             Channel::ALL.iter().map(|c| c.as_str()),
             &self.channel,
         );
+        let sort = crate::pages::inbox::parse_sort(Some(&self.sort)).unwrap_or_default();
+        self.sorts = crate::pages::inbox::sort_choices(page, sort);
         let mut assignees = vec![
             Choice {
                 value: "me".into(),
@@ -312,20 +318,35 @@ async fn filtered(
     if !errors.is_empty() {
         return Ok((Vec::new(), None));
     }
-    let after = form.after.as_deref().map(decode_cursor).transpose()?;
+    let sort = match crate::pages::inbox::parse_sort(Some(&form.sort)) {
+        Ok(sort) => sort,
+        Err(_) => {
+            errors.add("sort", staff.lang.t("form-error-invalid"));
+            return Ok((Vec::new(), None));
+        }
+    };
+    let after = form
+        .after
+        .as_deref()
+        .map(crate::pages::inbox::decode_sorted_cursor)
+        .transpose()?;
     let page = state
         .app
-        .list_tickets(&staff.principal, filter, after, PAGE_SIZE)
+        .list_tickets_sorted(&staff.principal, filter, sort, after, PAGE_SIZE)
         .await?;
     let names = Names::load(&state.app, &staff.principal, &page.tickets).await?;
     let query = form.query();
-    let more = page.next.as_ref().map(encode_cursor).map(|after| {
-        let joiner = if query.is_empty() { "" } else { "&" };
-        (
-            format!("/tickets?{query}{joiner}after={after}"),
-            format!("/tickets/rows?{query}{joiner}after={after}"),
-        )
-    });
+    let more = page
+        .next
+        .as_ref()
+        .map(crate::pages::inbox::encode_sorted_cursor)
+        .map(|after| {
+            let joiner = if query.is_empty() { "" } else { "&" };
+            (
+                format!("/tickets?{query}{joiner}after={after}"),
+                format!("/tickets/rows?{query}{joiner}after={after}"),
+            )
+        });
     Ok((
         page.tickets
             .iter()
@@ -369,6 +390,7 @@ async fn filter_page(
         filter: Some(form),
         bulk: bulk?,
         done,
+        sort: None,
         page,
     })?;
     Ok((status, response).into_response())

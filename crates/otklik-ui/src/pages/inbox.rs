@@ -6,10 +6,14 @@ use axum::response::{IntoResponse, Redirect, Response};
 use otklik_app::AppError;
 use otklik_app::views::CountedView;
 use otklik_domain::DomainError;
-use otklik_domain::clock::{from_micros, to_micros};
 use otklik_domain::ids::{TicketId, ViewId};
-use otklik_store::{TicketCursor, TicketFilter};
+use otklik_store::{SortedTicketCursor, TicketFilter, TicketSort, TicketSortKey};
 use serde::Deserialize;
+#[cfg(test)]
+use {
+    otklik_domain::clock::{from_micros, to_micros},
+    otklik_store::TicketCursor,
+};
 
 use crate::UiState;
 use crate::error::UiError;
@@ -62,17 +66,97 @@ pub(crate) fn view_links(
         .collect()
 }
 
-/// `{micros}_{uuid}` of the last ticket of a page.
+/// `{micros}_{uuid}` of the last ticket of a page (the unsorted lists' cursor, which the
+/// default sort's cursor reads the same as).
+#[cfg(test)]
 pub(crate) fn encode_cursor(cursor: &TicketCursor) -> String {
     format!("{}_{}", to_micros(cursor.updated_at), cursor.id)
 }
 
+#[cfg(test)]
 pub(crate) fn decode_cursor(raw: &str) -> Result<TicketCursor, UiError> {
     let (micros, id) = raw.split_once('_').ok_or(UiError::BadRequest)?;
     Ok(TicketCursor {
         updated_at: from_micros(micros.parse().map_err(|_| UiError::BadRequest)?),
         id: id.parse::<TicketId>().map_err(|_| UiError::BadRequest)?,
     })
+}
+
+/// Every sort the lists offer, by the code kept in the URL (`?sort=`), default first.
+const SORTS: &[(&str, TicketSortKey, bool)] = &[
+    ("updated-desc", TicketSortKey::Updated, true),
+    ("updated-asc", TicketSortKey::Updated, false),
+    ("created-desc", TicketSortKey::Created, true),
+    ("created-asc", TicketSortKey::Created, false),
+    ("priority-desc", TicketSortKey::Priority, true),
+    ("priority-asc", TicketSortKey::Priority, false),
+    ("number-desc", TicketSortKey::Number, true),
+    ("number-asc", TicketSortKey::Number, false),
+];
+
+/// The sort named in the URL; none means the default (last update, newest first).
+pub(crate) fn parse_sort(raw: Option<&str>) -> Result<TicketSort, UiError> {
+    match raw.unwrap_or("") {
+        "" => Ok(TicketSort::default()),
+        code => SORTS
+            .iter()
+            .find(|(name, _, _)| *name == code)
+            .map(|(_, key, descending)| TicketSort {
+                key: *key,
+                descending: *descending,
+            })
+            .ok_or(UiError::BadRequest),
+    }
+}
+
+/// The URL code of a sort.
+pub(crate) fn sort_code(sort: TicketSort) -> &'static str {
+    SORTS
+        .iter()
+        .find(|(_, key, descending)| *key == sort.key && *descending == sort.descending)
+        .map_or("updated-desc", |(name, _, _)| name)
+}
+
+/// `&sort=…` to append to a list's URLs, or nothing for the default sort.
+pub(crate) fn sort_param(sort: TicketSort) -> String {
+    if sort == TicketSort::default() {
+        String::new()
+    } else {
+        format!("&sort={}", sort_code(sort))
+    }
+}
+
+/// The sort select's options.
+pub(crate) fn sort_choices(page: &Frame, current: TicketSort) -> Vec<crate::pages::ticket::Choice> {
+    SORTS
+        .iter()
+        .map(|(name, _, _)| crate::pages::ticket::Choice {
+            value: (*name).to_owned(),
+            label: page.t(&format!("sort-{name}")),
+            selected: *name == sort_code(current),
+        })
+        .collect()
+}
+
+/// `{key}_{uuid}` of the last ticket of a sorted page (for the default sort, the same text as
+/// [`encode_cursor`]).
+pub(crate) fn encode_sorted_cursor(cursor: &SortedTicketCursor) -> String {
+    format!("{}_{}", cursor.key, cursor.id)
+}
+
+pub(crate) fn decode_sorted_cursor(raw: &str) -> Result<SortedTicketCursor, UiError> {
+    let (key, id) = raw.split_once('_').ok_or(UiError::BadRequest)?;
+    Ok(SortedTicketCursor {
+        key: key.parse().map_err(|_| UiError::BadRequest)?,
+        id: id.parse::<TicketId>().map_err(|_| UiError::BadRequest)?,
+    })
+}
+
+/// The sort control of a view page: a GET form back to the view.
+#[derive(Debug, Clone)]
+pub struct SortControl {
+    pub action: String,
+    pub choices: Vec<crate::pages::ticket::Choice>,
 }
 
 fn parse_view_id(raw: &str) -> Result<ViewId, UiError> {
@@ -97,6 +181,8 @@ pub(crate) struct InboxTemplate {
     pub(crate) filter: Option<crate::pages::bulk::FilterForm>,
     pub(crate) bulk: crate::pages::bulk::BulkChoices,
     pub(crate) done: Option<String>,
+    /// The sort select of a view (filters carry theirs in the filter form).
+    pub(crate) sort: Option<SortControl>,
 }
 
 #[derive(Template)]
@@ -118,16 +204,22 @@ struct ViewsTemplate {
 #[derive(Debug, Deserialize)]
 pub struct PageQuery {
     after: Option<String>,
+    sort: Option<String>,
     done: Option<String>,
     ok: Option<i64>,
     failed: Option<i64>,
 }
 
-fn view_more(view_id: ViewId, next: Option<&TicketCursor>) -> Option<(String, String)> {
-    next.map(encode_cursor).map(|after| {
+fn view_more(
+    view_id: ViewId,
+    sort: TicketSort,
+    next: Option<&SortedTicketCursor>,
+) -> Option<(String, String)> {
+    let sort = sort_param(sort);
+    next.map(encode_sorted_cursor).map(|after| {
         (
-            format!("/views/{view_id}?after={after}"),
-            format!("/views/{view_id}/rows?after={after}"),
+            format!("/views/{view_id}?after={after}{sort}"),
+            format!("/views/{view_id}/rows?after={after}{sort}"),
         )
     })
 }
@@ -158,6 +250,7 @@ pub async fn inbox(State(state): State<UiState>, staff: Staff) -> Result<Respons
                 filter: None,
                 bulk,
                 done: None,
+                sort: None,
             })
         }
     }
@@ -171,7 +264,12 @@ pub async fn view_page(
     Query(query): Query<PageQuery>,
 ) -> Result<Response, UiError> {
     let view_id = parse_view_id(&id)?;
-    let after = query.after.as_deref().map(decode_cursor).transpose()?;
+    let sort = parse_sort(query.sort.as_deref())?;
+    let after = query
+        .after
+        .as_deref()
+        .map(decode_sorted_cursor)
+        .transpose()?;
     let app = &state.app;
     let views = app.list_views(&staff.principal).await?;
     let current = views
@@ -179,7 +277,7 @@ pub async fn view_page(
         .find(|counted| counted.view.id == view_id)
         .ok_or(UiError::NotFound)?;
     let ticket_page = app
-        .view_tickets(&staff.principal, view_id, after, PAGE_SIZE)
+        .view_tickets_sorted(&staff.principal, view_id, sort, after, PAGE_SIZE)
         .await?;
     let page = Frame::of(&staff);
     let (names, bulk) = tokio::join!(
@@ -203,7 +301,7 @@ pub async fn view_page(
         title,
         count: Some(current.count),
         count_url: format!("/views/{view_id}/count"),
-        rows_url: format!("/views/{view_id}/rows"),
+        rows_url: format!("/views/{view_id}/rows?sort={}", sort_code(sort)),
         views: links,
         current_id: view_id.to_string(),
         rows: ticket_page
@@ -211,10 +309,14 @@ pub async fn view_page(
             .iter()
             .map(|ticket| names.row(ticket))
             .collect(),
-        more: view_more(view_id, ticket_page.next.as_ref()),
+        more: view_more(view_id, sort, ticket_page.next.as_ref()),
         filter: None,
         bulk,
         done,
+        sort: Some(SortControl {
+            action: format!("/views/{view_id}"),
+            choices: sort_choices(&page, sort),
+        }),
         page,
     })
 }
@@ -227,10 +329,15 @@ pub async fn view_rows(
     Query(query): Query<PageQuery>,
 ) -> Result<Response, UiError> {
     let view_id = parse_view_id(&id)?;
-    let after = query.after.as_deref().map(decode_cursor).transpose()?;
+    let sort = parse_sort(query.sort.as_deref())?;
+    let after = query
+        .after
+        .as_deref()
+        .map(decode_sorted_cursor)
+        .transpose()?;
     let ticket_page = state
         .app
-        .view_tickets(&staff.principal, view_id, after, PAGE_SIZE)
+        .view_tickets_sorted(&staff.principal, view_id, sort, after, PAGE_SIZE)
         .await?;
     let names = Names::load(&state.app, &staff.principal, &ticket_page.tickets).await?;
     html(&RowsTemplate {
@@ -240,7 +347,7 @@ pub async fn view_rows(
             .iter()
             .map(|ticket| names.row(ticket))
             .collect(),
-        more: view_more(view_id, ticket_page.next.as_ref()),
+        more: view_more(view_id, sort, ticket_page.next.as_ref()),
     })
 }
 
@@ -415,6 +522,31 @@ mod tests {
         assert_eq!(decode_cursor(&encode_cursor(&cursor)).unwrap(), cursor);
         assert!(decode_cursor("garbage").is_err());
         assert!(decode_cursor("12_not-a-uuid").is_err());
+        let sorted = SortedTicketCursor {
+            key: -3,
+            id: cursor.id,
+        };
+        assert_eq!(
+            decode_sorted_cursor(&encode_sorted_cursor(&sorted)).unwrap(),
+            sorted
+        );
+        // The default sort's cursor reads the same as the unsorted one.
+        assert_eq!(
+            encode_sorted_cursor(&SortedTicketCursor {
+                key: to_micros(cursor.updated_at),
+                id: cursor.id
+            }),
+            encode_cursor(&cursor)
+        );
+    }
+
+    #[test]
+    fn every_sort_round_trips_through_its_url_code() {
+        for (code, _, _) in SORTS {
+            assert_eq!(sort_code(parse_sort(Some(code)).unwrap()), *code);
+        }
+        assert_eq!(parse_sort(None).unwrap(), TicketSort::default());
+        assert!(parse_sort(Some("subject")).is_err());
     }
 
     #[test]

@@ -31,6 +31,7 @@ async fn an_agent_who_is_not_an_admin_gets_the_403_page_on_every_admin_page() {
         "/admin/tokens",
         "/admin/mailboxes",
         "/admin/mail",
+        "/admin/settings",
     ] {
         let page = browser.get(path).await;
         assert_eq!(page.status, StatusCode::FORBIDDEN, "{path}");

@@ -95,6 +95,7 @@ pub fn ui_router(app: App) -> Router {
         UiConfig {
             secure_cookies: false,
             default_language: Lang::Ru,
+            fallback_base_url: "http://otklik.test".into(),
         },
     )
 }

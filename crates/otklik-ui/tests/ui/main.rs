@@ -1,6 +1,7 @@
 //! The workspace's tests: one binary (fast to link), driving the router over a real SQLite
 //! store; `browser` drives a real headless Chromium.
 
+mod account;
 mod admin;
 mod browser;
 mod catalogue;
