@@ -9,10 +9,10 @@
 //! the list again, checking visibility as for any read.
 //!
 //! Several nodes: the hub hands every local change to a [`PresenceTransport`] and takes the
-//! other nodes' changes through [`PresenceHub::apply_remote`]. Without a transport the hub is
-//! node-local (right for SQLite, which runs one node). A PostgreSQL transport would `NOTIFY` a
-//! presence channel with the serialised [`PresenceBeat`] and feed what its `LISTEN` connection
-//! receives into `apply_remote`; expiry makes a lost notification heal by itself.
+//! other nodes' changes through [`PresenceHub::apply_remote`]. [`SignalTransport`] carries beats
+//! as store signals (on PostgreSQL, `NOTIFY` on the signals channel) and [`relay_signals`] feeds
+//! what arrives back into the hub; a node hears its own beats too, which change nothing.
+//! Expiry makes a lost notification heal by itself.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -227,9 +227,102 @@ impl PresenceHub {
     }
 }
 
+/// The signal topic of presence beats.
+pub const PRESENCE_TOPIC: &str = "presence";
+
+fn beat_to_json(beat: &PresenceBeat) -> serde_json::Value {
+    serde_json::json!({
+        "agent_id": beat.agent_id,
+        "name": beat.name,
+        "activity": beat.activity.map(Activity::as_str),
+        "at": beat.at.to_string(),
+    })
+}
+
+fn beat_from_signal(signal: &otklik_store::events::Signal) -> Option<PresenceBeat> {
+    let data = &signal.data;
+    Some(PresenceBeat {
+        ticket_id: signal.ticket_id?,
+        agent_id: serde_json::from_value(data.get("agent_id")?.clone()).ok()?,
+        name: data.get("name")?.as_str()?.to_owned(),
+        activity: match data.get("activity")? {
+            serde_json::Value::Null => None,
+            value => Some(Activity::parse(value.as_str()?)?),
+        },
+        at: data.get("at")?.as_str()?.parse().ok()?,
+    })
+}
+
+/// Sends presence beats to every node as store signals.
+pub struct SignalTransport {
+    store: Arc<dyn otklik_store::Store>,
+}
+
+impl SignalTransport {
+    /// A transport over the store's signals.
+    pub fn new(store: Arc<dyn otklik_store::Store>) -> SignalTransport {
+        SignalTransport { store }
+    }
+}
+
+impl PresenceTransport for SignalTransport {
+    fn publish(&self, beat: &PresenceBeat) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let store = self.store.clone();
+        let signal = otklik_store::events::Signal {
+            topic: PRESENCE_TOPIC.into(),
+            ticket_id: Some(beat.ticket_id),
+            data: beat_to_json(beat),
+        };
+        // Never block the page that beat: the send happens beside it.
+        runtime.spawn(async move {
+            if let Err(error) = store.publish_signal(signal).await {
+                tracing::debug!(%error, "a presence beat did not reach the other nodes");
+            }
+        });
+    }
+}
+
+/// Applies the presence beats of every node to `hub` until the store closes.
+pub async fn relay_signals(hub: Arc<PresenceHub>, store: Arc<dyn otklik_store::Store>) {
+    let mut signals = store.subscribe_signals();
+    loop {
+        match signals.recv().await {
+            Ok(signal) if signal.topic == PRESENCE_TOPIC => {
+                if let Some(beat) = beat_from_signal(&signal) {
+                    hub.apply_remote(&beat);
+                }
+            }
+            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_beat_survives_the_trip_through_a_signal() {
+        for activity in [Some(Activity::Replying), None] {
+            let beat = PresenceBeat {
+                ticket_id: TicketId::new(),
+                agent_id: AgentId::new(),
+                name: "Анна".into(),
+                activity,
+                at: "2026-11-23T10:00:00Z".parse().unwrap(),
+            };
+            let signal = otklik_store::events::Signal {
+                topic: PRESENCE_TOPIC.into(),
+                ticket_id: Some(beat.ticket_id),
+                data: beat_to_json(&beat),
+            };
+            assert_eq!(beat_from_signal(&signal), Some(beat));
+        }
+    }
 
     fn at(second: i64) -> Timestamp {
         Timestamp::from_second(1_800_000_000 + second).unwrap()

@@ -53,13 +53,24 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         mail_stopped,
     ));
 
-    let pages = otklik_ui::router(
+    // Presence (who views or replies to a ticket) travels between nodes as store signals.
+    let presence = Arc::new(
+        otklik_app::presence::PresenceHub::default().with_transport(Arc::new(
+            otklik_app::presence::SignalTransport::new(app.store.clone()),
+        )),
+    );
+    let presence_relay = tokio::spawn(otklik_app::presence::relay_signals(
+        presence.clone(),
+        app.store.clone(),
+    ));
+    let pages = otklik_ui::router_with_presence(
         app.clone(),
         otklik_ui::UiConfig {
             secure_cookies: settings.secure_cookies,
             fallback_base_url: settings.fallback_base_url(),
             ..otklik_ui::UiConfig::default()
         },
+        presence,
     );
     let chat_router = tokio::spawn(route_chats_periodically(app.clone()));
     let state =
@@ -79,6 +90,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .await
         .context("the HTTP server failed")?;
     chat_router.abort();
+    presence_relay.abort();
     let _ = stop_mail.send(true);
     match mail_workers.await {
         Ok(Ok(())) => {}
