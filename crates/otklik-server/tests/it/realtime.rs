@@ -126,3 +126,49 @@ async fn a_change_made_through_one_node_reaches_a_subscriber_on_another() {
     server_b.abort();
     store_b.close();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_viewing_a_ticket_on_one_node_is_seen_on_another() {
+    use otklik_app::presence::{
+        Activity, PresenceBeat, PresenceHub, SignalTransport, relay_signals,
+    };
+    let node_a = spawn_app(Backend::Postgres).await;
+    let url = node_a.postgres_url.clone().expect("a PostgreSQL test app");
+    let store_b = Arc::new(
+        otklik_store_postgres::PostgresStore::connect(&url, 2)
+            .await
+            .expect("node B connects"),
+    );
+    assert!(store_b.wait_until_listening(Duration::from_secs(10)).await);
+    let store_a = node_a.app.store.clone();
+    let hub = |store: Arc<dyn otklik_store::Store>| {
+        let hub = Arc::new(
+            PresenceHub::default().with_transport(Arc::new(SignalTransport::new(store.clone()))),
+        );
+        tokio::spawn(relay_signals(hub.clone(), store));
+        hub
+    };
+    let hub_a = hub(store_a);
+    let hub_b = hub(store_b.clone());
+    let ticket_id = otklik_domain::ids::TicketId::new();
+    let agent_id = otklik_domain::ids::AgentId::new();
+    let now = otklik_domain::clock::Clock::now(&otklik_domain::clock::SystemClock);
+    let mut changes_b = hub_b.subscribe();
+    hub_a.beat(PresenceBeat {
+        ticket_id,
+        agent_id,
+        name: "Анна".into(),
+        activity: Some(Activity::Replying),
+        at: now,
+    });
+    let changed = tokio::time::timeout(Duration::from_secs(10), changes_b.recv())
+        .await
+        .expect("node B hears of the beat")
+        .expect("the hub is open");
+    assert_eq!(changed, ticket_id);
+    let present = hub_b.present(ticket_id, now);
+    assert_eq!(present.len(), 1);
+    assert_eq!(present[0].name, "Анна");
+    assert_eq!(present[0].activity, Activity::Replying);
+    store_b.close();
+}
