@@ -83,8 +83,16 @@ impl App {
             None => None,
         };
         let queue = if chat.state == ChatState::Queued {
-            let waiting = self.waiting_chats().await?;
-            otklik_domain::chat::queue_position(&waiting, chat.ticket_id, self.clock.now())
+            // Counted by the database, so a long queue costs one indexed count per chat.
+            let ahead = self.store.count_queued_chats_before(&chat).await?;
+            Some(QueuePosition {
+                position: usize::try_from(ahead).unwrap_or(0) + 1,
+                waiting: self
+                    .clock
+                    .now()
+                    .duration_since(chat.queued_at)
+                    .max(jiff::SignedDuration::ZERO),
+            })
         } else {
             None
         };

@@ -538,6 +538,21 @@ pub(crate) async fn list_chats(client: &Client, chat_query: &ChatQuery) -> Store
         .collect()
 }
 
+pub(crate) async fn count_queued_chats_before(client: &Client, chat: &Chat) -> StoreResult<i64> {
+    let row = query_opt(
+        client,
+        "SELECT count(*) FROM chats WHERE state = 'queued' AND team_id IS NOT DISTINCT FROM $1 \
+         AND (queued_at, ticket_id) < ($2, $3)",
+        &[
+            &chat.team_id.map(|team| team.0),
+            &to_micros(chat.queued_at),
+            &chat.ticket_id.0,
+        ],
+    )
+    .await?;
+    Ok(row.map_or(0, |row| row.get::<_, i64>(0)))
+}
+
 pub(crate) async fn list_chat_entries(
     client: &Client,
     ticket_id: TicketId,

@@ -499,6 +499,10 @@ impl Store for PostgresStore {
         chat::list_chats(&self.client().await?, query).await
     }
 
+    async fn count_queued_chats_before(&self, chat: &Chat) -> StoreResult<i64> {
+        chat::count_queued_chats_before(&self.client().await?, chat).await
+    }
+
     async fn list_chat_entries(
         &self,
         ticket_id: TicketId,

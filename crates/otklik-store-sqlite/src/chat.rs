@@ -462,6 +462,22 @@ pub fn list_chats(connection: &Connection, query: &ChatQuery) -> rusqlite::Resul
         .collect()
 }
 
+pub fn count_queued_chats_before(connection: &Connection, chat: &Chat) -> rusqlite::Result<i64> {
+    connection
+        .prepare_cached(
+            "SELECT count(*) FROM chats WHERE state = 'queued' AND team_id IS ?1 \
+             AND (queued_at < ?2 OR (queued_at = ?2 AND ticket_id < ?3))",
+        )?
+        .query_row(
+            params![
+                chat.team_id.map(|team| id_value(team.0)),
+                time_value(chat.queued_at),
+                id_value(chat.ticket_id.0)
+            ],
+            |row| row.get(0),
+        )
+}
+
 pub fn list_chat_entries(
     connection: &Connection,
     ticket_id: TicketId,

@@ -501,6 +501,12 @@ impl Store for SqliteStore {
         self.read(move |c| chat::list_chats(c, &query)).await
     }
 
+    async fn count_queued_chats_before(&self, chat: &Chat) -> StoreResult<i64> {
+        let chat = chat.clone();
+        self.read(move |c| chat::count_queued_chats_before(c, &chat))
+            .await
+    }
+
     async fn list_chat_entries(
         &self,
         ticket_id: TicketId,

@@ -79,7 +79,8 @@ macro_rules! conformance_tests {
             an_agents_locale_is_saved_on_its_own_without_a_new_version,
             a_password_reset_token_is_spent_once_expires_and_a_newer_one_voids_it,
             settings_are_saved_replaced_and_removed,
-            every_ticket_sort_pages_without_gaps_or_repeats
+            every_ticket_sort_pages_without_gaps_or_repeats,
+            a_queue_position_counts_the_earlier_waiting_chats_of_the_same_team
         );
     };
     (@cases $factory:path; $($case:ident),+) => {
@@ -3863,4 +3864,46 @@ pub async fn every_ticket_sort_pages_without_gaps_or_repeats(store: Arc<dyn Stor
         .await
         .unwrap();
     assert_eq!(ids(&default), ids(&plain));
+}
+
+pub async fn a_queue_position_counts_the_earlier_waiting_chats_of_the_same_team(
+    store: Arc<dyn Store>,
+) {
+    use otklik_domain::chat::ChatState;
+    let team = seed_team(&store, "Возвраты").await;
+    let (_, visitor) = seed_chat_site_and_visitor(&store, "queue@example.ru").await;
+    let mut chats = Vec::new();
+    // Queued at 10, 20, 20 (a tie, broken by ticket id), 30; one for the team at 5; one
+    // active at 1.
+    for (queued, team_id, state) in [
+        (10, None, ChatState::Queued),
+        (20, None, ChatState::Queued),
+        (20, None, ChatState::Queued),
+        (30, None, ChatState::Queued),
+        (5, Some(team.id), ChatState::Queued),
+        (1, None, ChatState::Active),
+    ] {
+        let (mut chat, mut mutations) = chat_ticket(&visitor, queued);
+        chat.team_id = team_id;
+        chat.state = state;
+        mutations[1] = Mutation::InsertChat(chat.clone());
+        commit(&store, mutations).await;
+        chats.push(chat);
+    }
+    let mut tied = [chats[1].clone(), chats[2].clone()];
+    tied.sort_by_key(|chat| chat.ticket_id);
+    let ahead = |chat: &otklik_domain::chat::Chat| {
+        let store = store.clone();
+        let chat = chat.clone();
+        async move { store.count_queued_chats_before(&chat).await.unwrap() }
+    };
+    assert_eq!(
+        ahead(&chats[0]).await,
+        0,
+        "the team's and the active chat do not count"
+    );
+    assert_eq!(ahead(&tied[0]).await, 1);
+    assert_eq!(ahead(&tied[1]).await, 2);
+    assert_eq!(ahead(&chats[3]).await, 3);
+    assert_eq!(ahead(&chats[4]).await, 0, "alone in the team's queue");
 }

@@ -281,6 +281,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Option<otklik_domain::chat::Chat>>;
     /// Chats matching the query, oldest queued first (ties by ticket id).
     async fn list_chats(&self, query: &ChatQuery) -> StoreResult<Vec<otklik_domain::chat::Chat>>;
+    /// How many queued chats of the same team (or of no team, like `chat`) wait before `chat`
+    /// in queue order: its position in the queue, less one.
+    async fn count_queued_chats_before(&self, chat: &otklik_domain::chat::Chat)
+    -> StoreResult<i64>;
     /// Entries of a chat numbered above `after_seq`, in order, at most `limit`.
     async fn list_chat_entries(
         &self,

@@ -219,6 +219,22 @@ impl App {
         Ok(self.store.list_chat_sites().await?)
     }
 
+    /// The names of every chat site, for showing where a chat comes from to anyone who may
+    /// read tickets (the sites' settings and identity secrets stay admin-only).
+    pub async fn chat_site_names(
+        &self,
+        principal: &Principal,
+    ) -> AppResult<std::collections::HashMap<ChatSiteId, String>> {
+        principal.require(Action::ReadTickets)?;
+        Ok(self
+            .store
+            .list_chat_sites()
+            .await?
+            .into_iter()
+            .map(|site| (site.id, site.name))
+            .collect())
+    }
+
     /// What the widget of an active site needs before a visitor exists: the site, whether it
     /// is within working hours, and whether an agent is online for it.
     pub async fn public_chat_site(&self, id: ChatSiteId) -> AppResult<(ChatSite, bool, bool)> {
