@@ -13,6 +13,21 @@
     }
   });
 
+  // A form refused with 422 comes back as typed with its fields marked: show it.
+  document.body.addEventListener("htmx:beforeSwap", function (event) {
+    if (event.detail.xhr && event.detail.xhr.status === 422) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+
+  // Whether the keyboard is inside the element `id` (a live refresh would throw away what
+  // the agent is choosing there).
+  function focusedWithin(id) {
+    var element = document.getElementById(id);
+    return !!(element && document.activeElement && element.contains(document.activeElement));
+  }
+
   // Show times in the browser's time zone and the page's language.
   function localizeTimes(root) {
     var lang = document.documentElement.lang || "ru";
@@ -48,10 +63,37 @@
         return;
       }
       if (window.htmx) {
+        var kind = change.kind || "";
+        var resync = kind === "resync";
         htmx.trigger(document.body, "otklik:changed", change);
-        if (ticketId && (change.ticket_id === ticketId || change.kind === "resync")) {
+        if (ticketId && (change.ticket_id === ticketId || resync)) {
           htmx.trigger(document.body, "otklik:ticket-changed", change);
         }
+        // The chats page: the queue and the agent's chats.
+        if (resync || kind.indexOf("chat.") === 0 || kind.indexOf("ticket.") === 0) {
+          htmx.trigger(document.body, "otklik:chats-changed", change);
+        }
+        // The header's "2/3 chats" and state (a chat was routed to the agent, or ended).
+        if ((resync || kind === "chat.availability") && !focusedWithin("availability")) {
+          htmx.trigger(document.body, "otklik:availability-changed", change);
+        }
+        // The chat bar: its own chat changed, or (while it waits) the queue moved.
+        var bar = document.getElementById("chat-bar");
+        var queued = bar && bar.dataset.chatState === "queued" && kind === "chat.updated";
+        if (bar && (change.ticket_id === ticketId || resync || queued) && !focusedWithin("chat-bar")) {
+          htmx.trigger(document.body, "otklik:chat-changed", change);
+        }
+      }
+    });
+    source.addEventListener("typing", function (message) {
+      var typing = {};
+      try {
+        typing = JSON.parse(message.data);
+      } catch (ignored) {
+        return;
+      }
+      if (ticketId && typing.ticket_id === ticketId) {
+        showTyping(typing);
       }
     });
     source.addEventListener("presence", function (message) {
@@ -116,6 +158,208 @@
       }
     });
   }
+
+  // "The customer is typing…": who types on this ticket's chat, each forgotten after a few
+  // seconds without news (a page that went away never says "stopped").
+  var typers = {};
+  function drawTyping() {
+    var line = document.getElementById("chat-typing");
+    if (!line) {
+      return;
+    }
+    var now = Date.now();
+    var texts = [];
+    Object.keys(typers).forEach(function (key) {
+      if (typers[key].until < now) {
+        delete typers[key];
+      } else {
+        texts.push(typers[key].text);
+      }
+    });
+    line.textContent = texts.join(" ");
+    line.hidden = texts.length === 0;
+  }
+  function showTyping(typing) {
+    var line = document.getElementById("chat-typing");
+    if (!line) {
+      return;
+    }
+    var key = typing.by === "agent" ? "agent:" + typing.name : "visitor";
+    if (typing.typing) {
+      var text = typing.by === "agent"
+        ? (line.dataset.agentText || "").replace("{name}", typing.name || "")
+        : line.dataset.visitorText || "";
+      typers[key] = { text: text, until: Date.now() + 8000 };
+      window.setTimeout(drawTyping, 8100);
+    } else {
+      delete typers[key];
+    }
+    drawTyping();
+  }
+
+  function post(url, body, keepalive) {
+    try {
+      return fetch(url, {
+        method: "POST",
+        credentials: "same-origin",
+        keepalive: !!keepalive,
+        headers: {
+          "Content-Type": "application/x-www-form-urlencoded",
+          "X-CSRF-Token": csrf,
+        },
+        body: body,
+      }).catch(function () {
+        // Typing and read marks are best effort: the next one corrects a lost one.
+      });
+    } catch (ignored) {
+      return null;
+    }
+  }
+
+  // While the agent writes a public reply on a live chat, the visitor sees "typing…": at most
+  // one post every 2 s, and "stopped" after 5 s without a key, on leaving the box, on sending,
+  // and on switching to an internal note.
+  var chatTicket = document.body.dataset.ticketId;
+  var chatReply = document.getElementById("reply-body");
+  if (chatTicket && chatReply && document.getElementById("chat-bar")) {
+    var typingUrl = "/tickets/" + chatTicket + "/chat/typing";
+    var typingOn = false;
+    var typingSentAt = 0;
+    var typingIdle = null;
+    var stopTyping = function () {
+      window.clearTimeout(typingIdle);
+      if (typingOn) {
+        typingOn = false;
+        typingSentAt = 0;
+        post(typingUrl, "typing=0", true);
+      }
+    };
+    var isPublic = function () {
+      var radio = document.getElementById("kind-reply");
+      return !radio || radio.checked;
+    };
+    var chatIsLive = function () {
+      var bar = document.getElementById("chat-bar");
+      return !!(bar && bar.dataset.chatLive === "1");
+    };
+    chatReply.addEventListener("input", function () {
+      if (!isPublic() || !chatIsLive() || chatReply.value.trim() === "") {
+        stopTyping();
+        return;
+      }
+      var now = Date.now();
+      if (!typingOn || now - typingSentAt >= 2000) {
+        typingOn = true;
+        typingSentAt = now;
+        post(typingUrl, "typing=1");
+      }
+      window.clearTimeout(typingIdle);
+      typingIdle = window.setTimeout(stopTyping, 5000);
+    });
+    chatReply.addEventListener("blur", stopTyping);
+    var replyForm = document.getElementById("reply-form");
+    if (replyForm) {
+      replyForm.addEventListener("submit", stopTyping);
+      replyForm.addEventListener("change", function (event) {
+        if (event.target && event.target.name === "kind" && !isPublic()) {
+          stopTyping();
+        }
+      });
+    }
+    window.addEventListener("pagehide", stopTyping);
+  }
+
+  // The page shows the chat: mark it read up to its last entry, on load, when new entries
+  // arrive (the bar is redrawn) and when the tab comes back into view.
+  var readUpTo = 0;
+  function markChatRead() {
+    var bar = document.getElementById("chat-bar");
+    if (!bar || !chatTicket || document.visibilityState === "hidden") {
+      return;
+    }
+    var last = parseInt(bar.dataset.lastSeq, 10) || 0;
+    var read = parseInt(bar.dataset.readSeq, 10) || 0;
+    if (last > read && last > readUpTo) {
+      readUpTo = last;
+      post("/tickets/" + chatTicket + "/chat/read", "seq=" + last);
+    }
+  }
+  markChatRead();
+  document.body.addEventListener("htmx:afterSwap", markChatRead);
+  document.addEventListener("visibilitychange", markChatRead);
+
+  // Waiting times tick every second, counted from what the server drew (so the browser's
+  // clock does not matter).
+  function parseWaited(text) {
+    return text.split(":").reduce(function (total, part) {
+      return total * 60 + (parseInt(part, 10) || 0);
+    }, 0);
+  }
+  function formatWaited(seconds) {
+    var hours = Math.floor(seconds / 3600);
+    var minutes = Math.floor(seconds / 60) % 60;
+    var rest = seconds % 60;
+    var pad = function (n) {
+      return (n < 10 ? "0" : "") + n;
+    };
+    return (hours > 0 ? hours + ":" + pad(minutes) : String(minutes)) + ":" + pad(rest);
+  }
+  function tick() {
+    var now = Date.now();
+    document.querySelectorAll("[data-since]").forEach(function (element) {
+      if (!element.dataset.t0) {
+        element.dataset.t0 = String(now);
+        element.dataset.base = String(parseWaited(element.textContent.trim()));
+      }
+      var elapsed = Math.floor((now - Number(element.dataset.t0)) / 1000);
+      element.textContent = formatWaited(Number(element.dataset.base) + Math.max(0, elapsed));
+    });
+  }
+  if (
+    document.querySelector("[data-since]") ||
+    document.getElementById("chat-lists") ||
+    document.getElementById("chat-bar")
+  ) {
+    window.setInterval(tick, 1000);
+  }
+
+  // Changing the maximum of chats saves it at once (the state stays as it is).
+  document.addEventListener("change", function (event) {
+    var target = event.target;
+    if (target && target.id === "availability-max" && target.form) {
+      target.form.requestSubmit();
+    }
+  });
+
+  // Forms that do something hard to undo ask first (rotating a secret).
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form && form.dataset && form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  }, true);
+
+  // Copy buttons (the embed snippet, the identity secret).
+  document.addEventListener("click", function (event) {
+    var button = event.target && event.target.closest ? event.target.closest("[data-copy]") : null;
+    if (!button || !navigator.clipboard) {
+      return;
+    }
+    var source = document.querySelector(button.dataset.copy);
+    if (!source) {
+      return;
+    }
+    navigator.clipboard.writeText(source.textContent).then(function () {
+      var label = button.textContent;
+      button.textContent = button.dataset.copied || label;
+      window.setTimeout(function () {
+        button.textContent = label;
+      }, 2000);
+    }, function () {
+      // Without clipboard access the text stays selectable (user-select: all).
+    });
+  });
 
   // Ticking rows for bulk actions: x ticks the selected row, shift-click ticks a range, the
   // header box ticks the page; ticks survive the live refresh of the list.

@@ -2,7 +2,8 @@
 //! with htmx, in Russian and English (Fluent), over the use cases of [`otklik_app::App`].
 //!
 //! [`router`] serves the pages at `/`, `/login`, `/forgot-password`, `/reset-password`, `/inbox`, `/views/{id}`, `/tickets`,
-//! `/tickets/{id}`, `/customers`, `/customers/{id}`, `/search`, `/admin/*`, … and the embedded
+//! `/tickets/{id}` (with its chat bar, `/tickets/{id}/chat/*`), `/chats`, `/chat/availability`,
+//! `/customers`, `/customers/{id}`, `/search`, `/admin/*`, … and the embedded
 //! assets at `/assets/*`; the server mounts it next to the JSON API, which owns `/api/*`. Every
 //! state-changing request passes the CSRF guard, and every response carries a
 //! Content-Security-Policy that allows only our own script files (customer HTML is served on
@@ -74,7 +75,10 @@ pub fn router(app: App, config: UiConfig) -> Router {
 /// The agent workspace sharing a presence hub (one per node; a hub with a cross-node transport
 /// when several nodes serve the same database).
 pub fn router_with_presence(app: App, config: UiConfig, presence: Arc<PresenceHub>) -> Router {
-    use pages::{admin, auth, bulk, customer, email, events, inbox, presence as here, ticket};
+    use pages::admin::chat_sites;
+    use pages::{
+        admin, auth, bulk, chat, customer, email, events, inbox, presence as here, ticket,
+    };
     let state = UiState {
         app,
         config: Arc::new(config),
@@ -122,6 +126,18 @@ pub fn router_with_presence(app: App, config: UiConfig, presence: Arc<PresenceHu
             get(ticket::split_form).post(ticket::split),
         )
         .route("/tickets/{id}/presence", get(here::others).post(here::beat))
+        .route("/tickets/{id}/chat", get(chat::chat_bar))
+        .route("/tickets/{id}/chat/accept", post(chat::accept))
+        .route("/tickets/{id}/chat/transfer", post(chat::transfer))
+        .route("/tickets/{id}/chat/end", post(chat::end))
+        .route("/tickets/{id}/chat/typing", post(chat::typing))
+        .route("/tickets/{id}/chat/read", post(chat::read))
+        .route("/chats", get(chat::chats))
+        .route("/chats/lists", get(chat::chat_lists_fragment))
+        .route(
+            "/chat/availability",
+            get(chat::availability).post(chat::set_availability),
+        )
         .route("/customers", get(customer::customers))
         .route("/customers/{id}", get(customer::customer_page))
         .route(
@@ -157,6 +173,19 @@ pub fn router_with_presence(app: App, config: UiConfig, presence: Arc<PresenceHu
         .route(
             "/admin/settings",
             get(admin::settings).post(admin::save_settings),
+        )
+        .route(
+            "/admin/chat-sites",
+            get(chat_sites::list).post(chat_sites::create),
+        )
+        .route("/admin/chat-sites/new", get(chat_sites::new_form))
+        .route(
+            "/admin/chat-sites/{id}",
+            get(chat_sites::edit_form).post(chat_sites::update),
+        )
+        .route(
+            "/admin/chat-sites/{id}/rotate-secret",
+            post(chat_sites::rotate_secret),
         )
         .route("/events", get(events::events))
         .route("/assets/{name}", get(assets::serve))

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod auth;
 pub mod bulk;
+pub mod chat;
 pub mod customer;
 pub mod email;
 pub mod events;
@@ -42,6 +43,8 @@ pub struct Frame {
     pub is_admin: bool,
     /// The helpdesk's name, in the header and the title.
     pub brand: String,
+    /// The agent's chat availability control in the header.
+    pub chat: Option<chat::AvailabilityView>,
 }
 
 impl Frame {
@@ -55,6 +58,10 @@ impl Frame {
             search: String::new(),
             is_admin: staff.principal.require(Action::ManageAgents).is_ok(),
             brand: staff.helpdesk_name.clone(),
+            chat: staff
+                .chat
+                .as_ref()
+                .map(|status| chat::AvailabilityView::of(status, staff.lang)),
         }
     }
 
@@ -68,6 +75,7 @@ impl Frame {
             search: String::new(),
             is_admin: false,
             brand: otklik_domain::settings::DEFAULT_HELPDESK_NAME.to_owned(),
+            chat: None,
         }
     }
 
@@ -121,6 +129,12 @@ pub trait AsCount {
 impl AsCount for i64 {
     fn as_count(&self) -> i64 {
         *self
+    }
+}
+
+impl AsCount for usize {
+    fn as_count(&self) -> i64 {
+        i64::try_from(*self).unwrap_or(i64::MAX)
     }
 }
 

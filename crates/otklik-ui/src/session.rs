@@ -11,6 +11,7 @@ use base64::Engine;
 use hmac::Mac;
 use otklik_app::{App, AppError};
 use otklik_domain::agent::Agent;
+use otklik_domain::chat::AgentChatStatus;
 use otklik_domain::permission::Principal;
 
 use crate::error::UiError;
@@ -144,6 +145,9 @@ pub struct Staff {
     pub path: String,
     /// The helpdesk's name (Admin → Settings), shown in the header.
     pub helpdesk_name: String,
+    /// The agent's chat availability and load, shown in the header of every page; `None` for
+    /// a role that may not read tickets.
+    pub chat: Option<AgentChatStatus>,
 }
 
 impl FromRequestParts<UiState> for Staff {
@@ -169,6 +173,8 @@ impl FromRequestParts<UiState> for Staff {
         let settings = settings.map_err(|error| UiError::from(error).into_response())?;
         match authenticated {
             Ok((principal, agent)) => {
+                // One indexed read: the header shows it on every page ("2/3 chats").
+                let chat = state.app.chat_status(&principal).await.ok();
                 // The language the agent chose wins on every browser; else this browser's.
                 let lang = agent
                     .locale
@@ -182,6 +188,7 @@ impl FromRequestParts<UiState> for Staff {
                     csrf: csrf_token(&secret),
                     path,
                     helpdesk_name: settings.helpdesk_name,
+                    chat,
                 })
             }
             Err(AppError::Unauthenticated) => Err(to_sign_in(parts, state, &path, true)),

@@ -465,3 +465,141 @@ sort-priority-desc = Приоритет, сначала срочные
 sort-priority-asc = Приоритет, сначала низкие
 sort-number-desc = Номер, по убыванию
 sort-number-asc = Номер, по возрастанию
+
+## Живой чат
+chats-title = Чаты
+chat-availability = Доступность для чатов
+availability-online = В сети
+availability-away = Отошёл
+availability-offline = Не в сети
+chat-max = Макс. чатов
+chat-load-hint = Ваши активные чаты из максимума
+chats-count = { $count ->
+    [one] { $count } чат
+    [few] { $count } чата
+   *[many] { $count } чатов
+}
+chat-max-invalid = Выберите максимум от 1 до 20 чатов.
+chat-queue-title = Ожидают ответа
+chats-waiting = { $count ->
+    [one] { $count } чат
+    [few] { $count } чата
+   *[many] { $count } чатов
+}
+chat-queue-empty = Никто не ждёт.
+chat-col-position = Место
+chat-col-waiting = Ждёт
+chat-col-customer = Клиент
+chat-col-message = Первое сообщение
+chat-col-site = Сайт
+chat-col-language = Язык
+chat-col-actions = Действия
+chat-accept = Принять
+chat-accept-number = Принять чат №{ $value }
+chat-mine-title = Мои чаты
+chat-mine-empty = У вас нет активных чатов.
+chat-unread = { $count ->
+    [one] { $count } новое
+    [few] { $count } новых
+   *[many] { $count } новых
+}
+chat-visitor = Посетитель сайта
+chat-bar-title = Чат
+chat-state-queued = В очереди
+chat-state-active = Идёт
+chat-state-ended = Завершён
+chat-state-offline = Офлайн-сообщение
+chat-queued = ждёт в очереди
+chat-queue-position = №{ $value } в очереди
+chat-with-me = с вами
+chat-with-agent = ведёт { $value }
+chat-ended-detail = новый ответ уйдёт письмом
+chat-offline-detail = никого не было в сети — отвечаем письмом
+chat-waiting-for = ждёт
+chat-transfer-to = Передать
+chat-transfer-choose = — выберите —
+chat-transfer-agents = Агенты
+chat-transfer-teams = Команды (в их очередь)
+chat-transfer = Передать
+chat-end = Завершить чат
+chat-transfer-pick = Выберите агента или команду.
+chat-transfer-capacity = Этот агент не в сети для чатов или у него нет свободного места.
+chat-transfer-same = Чат уже у этого агента.
+chat-capacity = Вы не в сети для чатов или у вас уже максимум чатов. Включите «В сети» или увеличьте максимум вверху страницы.
+chat-not-waiting = Этот чат только что взял кто-то другой.
+chat-over = Чат уже завершён.
+chat-reply-capacity = Этот чат ждёт в очереди, и ваш ответ взял бы его, но вы не в сети для чатов или у вас нет свободного места. Включите «В сети» (или увеличьте максимум) вверху страницы либо напишите внутреннюю заметку. Текст сохранён.
+chat-visitor-typing = Клиент печатает…
+chat-agent-typing = { $value } печатает…
+reply-via-chat = (ответ клиенту уйдёт в чат)
+reply-via-chat-over = (чат завершён — ответ клиенту уйдёт письмом)
+done-chat-accepted = Вы приняли чат.
+done-chat-transferred = Чат передан.
+done-chat-ended = Чат завершён.
+
+## Администрирование: сайты с чатом
+admin-chat-sites = Сайты с чатом
+admin-done-rotated = Создан новый секрет; старый больше никого не подтверждает.
+chat-sites-intro = Сайт с чатом — это сайт магазина, на котором появляется виджет чата. Создайте его и вставьте тег на страницы магазина.
+chat-site-new = Новый сайт с чатом
+chat-sites-none = Сайтов с чатом пока нет.
+chat-sites-back = ← Все сайты с чатом
+chat-site-inactive = выключен
+chat-site-edit = Сайт с чатом
+chat-site-has-errors = Некоторые поля нужно исправить: они отмечены ниже.
+chat-site-embed = Встроить виджет
+chat-site-embed-hint = Вставьте этот тег на все страницы магазина, перед </body>.
+copy = Скопировать
+copied = Скопировано
+chat-site-identity = Проверка личности
+chat-site-identity-hint = Вошедший в магазин покупатель видит свою историю в любом браузере. Сервер магазина подписывает id покупателя этим секретом; без верной подписи никто не выдаст себя за него.
+chat-site-secret = Секрет подписи
+chat-site-rotate = Сменить секрет
+chat-site-rotate-confirm = Создать новый секрет? Старый сразу перестанет работать — обновите его на сервере магазина.
+chat-site-hmac-title = Как подписать покупателя на сервере магазина
+chat-site-hmac-hint = Подпись — это hex(HMAC-SHA256(секрет, id покупателя)). Считайте её на сервере; никогда не вставляйте секрет в страницу.
+chat-site-hmac-page = Затем на странице, перед тегом виджета:
+chat-site-settings = Настройки
+chat-site-name = Название
+chat-site-origins = Разрешённые сайты
+chat-site-origins-hint = По одному в строке, например https://shop.example. Виджет работает только на них.
+chat-site-greeting = Приветствие
+chat-site-colour = Цвет акцента
+chat-site-hours = Часы работы
+chat-site-hours-hint = Оставьте все дни пустыми — чат открыт круглосуточно. Если у какого-то дня есть часы, день без часов — выходной.
+chat-site-time-zone = Часовой пояс
+chat-site-day = День
+chat-site-from = С
+chat-site-to = До
+chat-site-closed = Выходной
+weekday-mon = Понедельник
+weekday-tue = Вторник
+weekday-wed = Среда
+weekday-thu = Четверг
+weekday-fri = Пятница
+weekday-sat = Суббота
+weekday-sun = Воскресенье
+chat-site-questions = Вопросы перед чатом
+chat-site-ask-name = Имя
+chat-site-ask-email = E-mail
+chat-site-ask-order = Номер заказа
+chat-field-hidden = Не спрашивать
+chat-field-optional = Необязательно
+chat-field-required = Обязательно
+chat-site-require-identity = Только для вошедших покупателей магазина
+chat-site-require-identity-hint = Анонимные посетители не смогут писать; магазин должен подписывать покупателей (см. выше).
+chat-site-any-team = Любая команда
+chat-site-team-hint = Чаты с этого сайта ждут агентов этой команды.
+chat-site-mailbox = Ящик для ответов письмом
+chat-site-any-mailbox = Любой ящик
+chat-site-mailbox-hint = С него отвечаем на офлайн-сообщения и завершённые чаты и отправляем расшифровки.
+chat-site-active = Включён (виджет появляется на сайте)
+chat-site-save = Сохранить
+chat-site-name-invalid = Дайте сайту название длиной 1–100 символов.
+chat-site-colour-invalid = Выберите цвет вида #1f6feb.
+chat-site-time-zone-invalid = Укажите часовой пояс, например Europe/Moscow.
+chat-site-day-invalid = Укажите оба времени, открытие раньше закрытия (00:00 — до полуночи).
+chat-site-hours-none-open = Откройте хотя бы один день или оставьте все дни пустыми — тогда чат работает круглосуточно.
+chat-site-origin-invalid = «{ $value }» — не адрес сайта вида https://shop.example (без пути).
+chat-site-origins-required = Укажите хотя бы один сайт, где работает виджет.
+chat-site-origins-too-many = Не больше 20 сайтов.

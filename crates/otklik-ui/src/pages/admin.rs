@@ -1,7 +1,9 @@
 //! The admin pages: agents (invite, role, teams, deactivate), teams, tags, the admin's own API
-//! tokens, mailboxes ("test connection"), and mail that went wrong (the quarantine, failed
-//! replies). Every page and action is for admins only; anyone else gets the 403 page, and the
-//! use cases check the same rights again.
+//! tokens, mailboxes ("test connection"), mail that went wrong (the quarantine, failed
+//! replies), settings, and chat sites ([`chat_sites`]). Every page and action is for admins
+//! only; anyone else gets the 403 page, and the use cases check the same rights again.
+
+pub mod chat_sites;
 
 use askama::Template;
 use axum::body::Bytes;
@@ -35,6 +37,7 @@ const TABS: &[(&str, &str)] = &[
     ("tokens", "admin-tokens"),
     ("mailboxes", "admin-mailboxes"),
     ("mail", "admin-mail"),
+    ("chat-sites", "admin-chat-sites"),
     ("settings", "admin-settings"),
 ];
 
@@ -46,7 +49,7 @@ pub struct Tab {
     pub current: bool,
 }
 
-fn tabs(page: &Frame, current: &str) -> Vec<Tab> {
+pub(crate) fn tabs(page: &Frame, current: &str) -> Vec<Tab> {
     TABS.iter()
         .map(|(slug, key)| Tab {
             slug,
@@ -65,13 +68,14 @@ fn require_admin(staff: &Staff) -> Result<(), UiError> {
 }
 
 /// `?done=` keys the admin pages may show after a redirect.
-fn done_message(lang: Lang, done: Option<&str>) -> Option<String> {
+pub(crate) fn done_message(lang: Lang, done: Option<&str>) -> Option<String> {
     let key = match done? {
         "saved" => "admin-done-saved",
         "created" => "admin-done-created",
         "deleted" => "admin-done-deleted",
         "revoked" => "admin-done-revoked",
         "retried" => "admin-done-retried",
+        "rotated" => "admin-done-rotated",
         _ => return None,
     };
     Some(lang.t(key))
@@ -79,15 +83,52 @@ fn done_message(lang: Lang, done: Option<&str>) -> Option<String> {
 
 #[derive(Debug, Deserialize)]
 pub struct DoneQuery {
-    done: Option<String>,
+    pub(crate) done: Option<String>,
 }
 
-fn back(path: &str, done: &str) -> Response {
+pub(crate) fn back(path: &str, done: &str) -> Response {
     Redirect::to(&format!("{path}?done={done}")).into_response()
 }
 
-fn unprocessable(response: Response) -> Response {
+pub(crate) fn unprocessable(response: Response) -> Response {
     (StatusCode::UNPROCESSABLE_ENTITY, response).into_response()
+}
+
+/// How a refusal of a use case's field maps onto a form: (the use case's field name, the
+/// form's field, the message key; `""` for the general message of [`field_message`]).
+pub(crate) type FieldMap = [(&'static str, &'static str, &'static str)];
+
+/// What admin form posts share. The form's own checks come first (`errors`); when they found
+/// nothing, `save` runs, and a refusal that concerns a field (a validation, an unknown team or
+/// mailbox) becomes a marked field in the form's language — so the caller answers either
+/// "saved" or "the form again, as typed, with the fields marked". Anything else is an error
+/// page.
+pub(crate) async fn submit<T>(
+    lang: Lang,
+    mut errors: FieldErrors,
+    fields: &FieldMap,
+    save: impl std::future::Future<Output = Result<T, AppError>>,
+) -> Result<Result<T, FieldErrors>, UiError> {
+    if !errors.is_empty() {
+        return Ok(Err(errors));
+    }
+    let (field, reason) = match save.await {
+        Ok(saved) => return Ok(Ok(saved)),
+        Err(AppError::Domain(DomainError::Validation { field, reason })) => (field, reason),
+        Err(AppError::InvalidReference { field, reason }) => (field, reason),
+        Err(error) => return Err(error.into()),
+    };
+    let (form_field, key) = fields
+        .iter()
+        .find(|(name, _, _)| *name == field)
+        .map_or((field, ""), |(_, form_field, key)| (*form_field, *key));
+    let message = if key.is_empty() {
+        field_message(lang, form_field, &reason)
+    } else {
+        lang.t(key)
+    };
+    errors.add(form_field, message);
+    Ok(Err(errors))
 }
 
 /// `GET /admin`.

@@ -10,6 +10,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use jiff::Timestamp;
 use otklik_app::AppError;
+use otklik_app::chat::ChatSummary;
 use otklik_app::tickets::{AddMessageInput, AuthorKind, NewAttachment};
 use otklik_domain::DomainError;
 use otklik_domain::agent::{Agent, Team};
@@ -18,7 +19,7 @@ use otklik_domain::customer::Customer;
 use otklik_domain::email::{EmailDirection, EmailRecord, EmailStatus};
 use otklik_domain::ids::{AgentId, AttachmentId, MessageId, TeamId, TicketId};
 use otklik_domain::message::{Author, Message, MessageVisibility};
-use otklik_domain::ticket::{Priority, Ticket, TicketPatch, TicketStatus};
+use otklik_domain::ticket::{Channel, Priority, Ticket, TicketPatch, TicketStatus};
 use otklik_store::TicketFilter;
 use serde::Deserialize;
 
@@ -26,6 +27,7 @@ use crate::UiState;
 use crate::error::UiError;
 use crate::i18n::Lang;
 use crate::pages::auth::{FieldErrors, field_message};
+use crate::pages::chat::ChatBar;
 use crate::pages::email::is_inert_image;
 use crate::pages::{Frame, Names, TicketRow, When, all_agents, html};
 use crate::session::Staff;
@@ -173,6 +175,8 @@ struct TicketTemplate {
     upload_hint: String,
     /// Other agents on this ticket now: (name, activity key).
     others: Vec<(String, &'static str)>,
+    /// The chat on top of a chat ticket.
+    chat: Option<ChatBar>,
 }
 
 #[derive(Template)]
@@ -462,6 +466,8 @@ struct Loaded {
     customer: Option<Customer>,
     other_tickets: Vec<Ticket>,
     names: Names,
+    /// The live chat of a chat ticket.
+    chat: Option<ChatSummary>,
 }
 
 async fn load(state: &UiState, staff: &Staff, id: TicketId) -> Result<Loaded, UiError> {
@@ -490,6 +496,11 @@ async fn load(state: &UiState, staff: &Staff, id: TicketId) -> Result<Loaded, Ui
     let history = history?;
     let agents = agents?;
     let customer = customer.ok();
+    let chat = if ticket.channel == Channel::Chat {
+        app.get_chat(principal, id).await.ok()
+    } else {
+        None
+    };
     let other_tickets: Vec<Ticket> = others
         .map(|page| page.tickets)
         .unwrap_or_default()
@@ -517,18 +528,34 @@ async fn load(state: &UiState, staff: &Staff, id: TicketId) -> Result<Loaded, Ui
         customer,
         other_tickets,
         names,
+        chat,
     })
 }
 
 /// The forms' state to draw: as saved, or as typed with what was wrong.
 #[derive(Default)]
-struct FormState {
-    fields: Option<FieldsForm>,
-    field_errors: FieldErrors,
-    reply: ReplyForm,
-    reply_errors: FieldErrors,
-    done: Option<String>,
-    failure: Option<String>,
+pub(crate) struct FormState {
+    pub(crate) fields: Option<FieldsForm>,
+    pub(crate) field_errors: FieldErrors,
+    pub(crate) reply: ReplyForm,
+    pub(crate) reply_errors: FieldErrors,
+    pub(crate) done: Option<String>,
+    pub(crate) failure: Option<String>,
+    /// The chat bar's transfer choice as picked, and what was wrong with it.
+    pub(crate) chat_target: String,
+    pub(crate) chat_errors: FieldErrors,
+}
+
+/// The ticket page again after a refused change (422), with the forms as typed.
+pub(crate) async fn show_again(
+    state: &UiState,
+    staff: &Staff,
+    id: TicketId,
+    forms: FormState,
+) -> Result<Response, UiError> {
+    let loaded = load(state, staff, id).await?;
+    let response = render(state, staff, loaded, forms)?;
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, response).into_response())
 }
 
 fn render(
@@ -606,6 +633,23 @@ fn render(
             .map(|other| loaded.names.row(other))
             .collect(),
     });
+    let chat = loaded.chat.as_ref().map(|summary| {
+        ChatBar::of(
+            summary,
+            staff.principal.agent_id,
+            &loaded.agents,
+            &loaded.teams,
+            &forms.chat_target,
+            &forms.chat_errors,
+            lang,
+        )
+    });
+    // A live chat is answered in the chat; one that is over, by e-mail.
+    let reply_via = match &chat {
+        Some(bar) if bar.live => page.t("reply-via-chat"),
+        Some(_) => page.t("reply-via-chat-over"),
+        None => page.with("reply-via", page.label("channel", ticket.channel.as_str())),
+    };
     let template = TicketTemplate {
         id: ticket.id.to_string(),
         number: ticket.number,
@@ -613,7 +657,8 @@ fn render(
         status: ticket.status.as_str(),
         priority: ticket.priority.as_str(),
         channel: ticket.channel.as_str(),
-        reply_via: page.with("reply-via", page.label("channel", ticket.channel.as_str())),
+        reply_via,
+        chat,
         assignee: ticket.assignee_id.map(|id| {
             loaded
                 .names
@@ -664,6 +709,9 @@ fn done_key(done: Option<&str>) -> Option<String> {
         "merged" => Some("done-merged".into()),
         "split" => Some("done-split".into()),
         "retried" => Some("done-retried".into()),
+        "chat-accepted" => Some("done-chat-accepted".into()),
+        "chat-transferred" => Some("done-chat-transferred".into()),
+        "chat-ended" => Some("done-chat-ended".into()),
         _ => None,
     }
 }
@@ -942,6 +990,11 @@ pub async fn add_message(
                 ))
                 .into_response());
             }
+            // A reply takes a waiting chat, which needs the agent online with a free slot.
+            Err(AppError::Conflict {
+                code: "chat_capacity",
+                ..
+            }) => errors.add("body", staff.lang.t("chat-reply-capacity")),
             // The files are not kept by the browser: the message says to attach them again.
             Err(AppError::TooLarge(_)) => errors.add(
                 "files",

@@ -5,6 +5,7 @@ mod account;
 mod admin;
 mod browser;
 mod catalogue;
+mod chat;
 mod conversation;
 mod helpers;
 mod lists;
