@@ -9,6 +9,7 @@
 
 mod agents;
 mod conversation;
+mod lifecycle;
 mod routing;
 mod sites;
 mod transcript;

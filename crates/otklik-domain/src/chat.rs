@@ -173,8 +173,7 @@ impl WorkingHours {
             Weekday::Sunday => 6,
         };
         let minute = local.hour() as u16 * 60 + local.minute() as u16;
-        self.days[day_index]
-            .is_some_and(|day| day.from_minute <= minute && minute < day.to_minute)
+        self.days[day_index].is_some_and(|day| day.from_minute <= minute && minute < day.to_minute)
     }
 }
 
@@ -264,7 +263,10 @@ pub fn parse_accent_colour(raw: &str) -> Result<String, DomainError> {
     }
     match hex.len() {
         6 => Ok(format!("#{hex}")),
-        3 => Ok(format!("#{}", hex.chars().flat_map(|c| [c, c]).collect::<String>())),
+        3 => Ok(format!(
+            "#{}",
+            hex.chars().flat_map(|c| [c, c]).collect::<String>()
+        )),
         _ => Err(DomainError::invalid(
             "accent_colour",
             "must be a colour like #1f6feb",
@@ -371,7 +373,10 @@ impl Chat {
         if self.state != ChatState::Queued {
             return Err(DomainError::invalid(
                 "chat",
-                format!("only a waiting chat can be accepted; this one is {}", self.state),
+                format!(
+                    "only a waiting chat can be accepted; this one is {}",
+                    self.state
+                ),
             ));
         }
         self.state = ChatState::Active;
@@ -404,6 +409,16 @@ impl Chat {
         self.state = ChatState::Queued;
         self.agent_id = None;
         self.team_id = Some(team_id);
+        Ok(())
+    }
+
+    /// Puts the chat back in the queue of its own team (its agent left), keeping its place.
+    pub fn requeue(&mut self) -> Result<(), DomainError> {
+        if !self.is_live() {
+            return Err(DomainError::invalid("chat", "the chat has ended"));
+        }
+        self.state = ChatState::Queued;
+        self.agent_id = None;
         Ok(())
     }
 
@@ -582,13 +597,15 @@ pub fn plan_routing(waiting: &[WaitingChat], agents: &[RoutableAgent]) -> Vec<As
             let status = &mut load[index].status;
             status.active_chats += 1;
             // Within one plan, later ties go to the others first.
-            status.last_assigned_at = Some(chat.queued_at.max(
-                status
-                    .last_assigned_at
-                    .unwrap_or(Timestamp::UNIX_EPOCH)
-                    .checked_add(SignedDuration::from_nanos(1))
-                    .unwrap_or(chat.queued_at),
-            ));
+            status.last_assigned_at = Some(
+                chat.queued_at.max(
+                    status
+                        .last_assigned_at
+                        .unwrap_or(Timestamp::UNIX_EPOCH)
+                        .checked_add(SignedDuration::from_nanos(1))
+                        .unwrap_or(chat.queued_at),
+                ),
+            );
             plan.push(Assignment {
                 ticket_id: chat.ticket_id,
                 agent_id: status.agent_id,
@@ -718,10 +735,17 @@ mod tests {
         speaker.status.languages = vec!["ru".into()];
         let mut english_only = agent(10, 0, 3);
         english_only.status.languages = vec!["en".into()];
-        let plan = plan_routing(std::slice::from_ref(&russian), &[english_only.clone(), speaker]);
+        let plan = plan_routing(
+            std::slice::from_ref(&russian),
+            &[english_only.clone(), speaker],
+        );
         assert_eq!(agent_of(&plan, 1), Some(11));
         let plan = plan_routing(&[russian], &[english_only]);
-        assert_eq!(agent_of(&plan, 1), Some(10), "nobody speaks it: anyone takes it");
+        assert_eq!(
+            agent_of(&plan, 1),
+            Some(10),
+            "nobody speaks it: anyone takes it"
+        );
     }
 
     #[test]
@@ -741,8 +765,8 @@ mod tests {
         let mut other_team = chat(1, 0);
         other_team.team_id = Some(team);
         let waiting = [other_team, chat(2, 10), chat(3, 20)];
-        let position = queue_position(&waiting, TicketId(uuid::Uuid::from_u128(3)), at(80))
-            .expect("queued");
+        let position =
+            queue_position(&waiting, TicketId(uuid::Uuid::from_u128(3)), at(80)).expect("queued");
         assert_eq!(position.position, 2);
         assert_eq!(position.waiting, SignedDuration::from_secs(60));
         assert!(queue_position(&waiting, TicketId(uuid::Uuid::from_u128(7)), at(0)).is_none());
@@ -770,7 +794,10 @@ mod tests {
         };
         let anna = AgentId::new();
         live.accept(anna, at(30)).unwrap();
-        assert!(live.accept(anna, at(31)).is_err(), "accepting twice is refused");
+        assert!(
+            live.accept(anna, at(31)).is_err(),
+            "accepting twice is refused"
+        );
         let team = TeamId::new();
         live.transfer_to_team(team).unwrap();
         assert_eq!(

@@ -10,6 +10,7 @@ use otklik_domain::permission::{Action, Principal};
 use otklik_domain::ticket::{Ticket, TicketStatus};
 use otklik_store::{ChatQuery, Mutation, StoreError, UnitOfWork};
 
+use super::lifecycle::Step;
 use super::{ChatSummary, TYPING_TOPIC, event_entry, message_entry};
 use crate::{App, AppError, AppResult, MAX_ATTEMPTS};
 
@@ -248,69 +249,21 @@ impl App {
                 field: "agent_id",
                 reason: format!("no active agent {agent_id}"),
             })?;
-        let mut chat = self.existing_chat(ticket_id).await?;
-        let mut ticket = self
-            .store
-            .find_ticket(ticket_id)
-            .await?
-            .ok_or(AppError::NotFound { what: "ticket" })?;
-        let previous = if chat.state == ChatState::Active {
-            chat.agent_id
-        } else {
-            None
-        };
-        let expected_chat = chat.version;
-        let before = ticket.clone();
-        let now = self.clock.now();
-        chat.transfer_to_agent(agent_id)?;
-        chat.accepted_at.get_or_insert(now);
-        ticket.assignee_id = Some(agent_id);
-        if ticket.status == TicketStatus::New {
-            ticket.transition(TicketStatus::Open, now)?;
-        }
-        ticket.updated_at = now;
-        let entry = event_entry(&mut chat, "transferred", Some(agent.name.clone()), now);
-        let mut unit = UnitOfWork::new().with(Mutation::ReserveChatSlot { agent_id, at: now });
-        if let Some(previous) = previous {
-            unit.push(Mutation::ReleaseChatSlot { agent_id: previous });
-        }
-        let changes = otklik_domain::ticket::diff(&before, &ticket);
-        unit.push(Mutation::UpdateChat {
-            chat,
-            expected_version: expected_chat,
-        });
-        unit.push(Mutation::UpdateTicket {
-            ticket,
-            expected_version: before.version,
-        });
-        unit.push(Mutation::InsertChatEntry(entry));
-        unit.push(Mutation::Audit(AuditEvent::new(
-            now,
-            actor,
-            "chat.transferred",
-            "ticket",
-            ticket_id.0,
-            changes,
-        )));
-        match self.store.commit(unit).await {
-            Ok(_) => Ok(()),
-            Err(StoreError::Conflict { constraint })
-                if constraint == "agent_chat_status.capacity" =>
-            {
-                Err(AppError::Conflict {
-                    code: "chat_capacity",
-                    message: format!(
-                        "{} is not online or already has the most chats they take",
-                        agent.name
-                    ),
-                })
+        self.step_chat(ticket_id, actor, "chat.transferred", |chat, ticket, now| {
+            chat.transfer_to_agent(agent_id)?;
+            chat.accepted_at.get_or_insert(now);
+            ticket.assignee_id = Some(agent_id);
+            if ticket.status == TicketStatus::New {
+                ticket.transition(TicketStatus::Open, now)?;
             }
-            Err(StoreError::VersionConflict { .. }) => Err(AppError::Conflict {
-                code: "concurrent_update",
-                message: "the chat changed meanwhile; try again".into(),
-            }),
-            Err(error) => Err(error.into()),
-        }
+            Ok(Step {
+                event: "transferred",
+                agent_name: Some(agent.name.clone()),
+                extra_changes: Vec::new(),
+            })
+        })
+        .await?;
+        Ok(())
     }
 
     /// Puts a live chat back in the queue (of `team_id` when given), releasing its agent.
@@ -320,71 +273,27 @@ impl App {
         team_id: Option<TeamId>,
         actor: Actor,
     ) -> AppResult<()> {
-        for _ in 0..MAX_ATTEMPTS {
-            let mut chat = self.existing_chat(ticket_id).await?;
-            let mut ticket = self
-                .store
-                .find_ticket(ticket_id)
-                .await?
-                .ok_or(AppError::NotFound { what: "ticket" })?;
-            let previous = if chat.state == ChatState::Active {
-                chat.agent_id
-            } else {
-                None
-            };
-            let expected_chat = chat.version;
-            let before = ticket.clone();
-            let now = self.clock.now();
-            match team_id {
+        self.step_chat(ticket_id, actor, "chat.requeued", |chat, ticket, _| {
+            let team_id = match team_id.or(chat.team_id) {
                 Some(team_id) => {
                     chat.transfer_to_team(team_id)?;
-                    ticket.team_id = Some(team_id);
+                    Some(team_id)
                 }
                 None => {
-                    let team = chat.team_id;
-                    if !chat.is_live() {
-                        return Err(DomainError::invalid("chat", "the chat has ended").into());
-                    }
-                    chat.state = ChatState::Queued;
-                    chat.agent_id = None;
-                    chat.team_id = team;
+                    chat.requeue()?;
+                    None
                 }
-            }
+            };
+            ticket.team_id = team_id.or(ticket.team_id);
             ticket.assignee_id = None;
-            ticket.updated_at = now;
-            let entry = event_entry(&mut chat, "queued", None, now);
-            let mut unit = UnitOfWork::new();
-            if let Some(previous) = previous {
-                unit.push(Mutation::ReleaseChatSlot { agent_id: previous });
-            }
-            let changes = otklik_domain::ticket::diff(&before, &ticket);
-            unit.push(Mutation::UpdateChat {
-                chat,
-                expected_version: expected_chat,
-            });
-            unit.push(Mutation::UpdateTicket {
-                ticket,
-                expected_version: before.version,
-            });
-            unit.push(Mutation::InsertChatEntry(entry));
-            unit.push(Mutation::Audit(AuditEvent::new(
-                now,
-                actor,
-                "chat.requeued",
-                "ticket",
-                ticket_id.0,
-                changes,
-            )));
-            match self.store.commit(unit).await {
-                Ok(_) => return Ok(()),
-                Err(StoreError::VersionConflict { .. }) => continue,
-                Err(error) => return Err(error.into()),
-            }
-        }
-        Err(AppError::Conflict {
-            code: "concurrent_update",
-            message: "the chat is busy; retry".into(),
+            Ok(Step {
+                event: "queued",
+                agent_name: None,
+                extra_changes: Vec::new(),
+            })
         })
+        .await?;
+        Ok(())
     }
 
     /// The caller ends a chat.
@@ -405,75 +314,34 @@ impl App {
         &self,
         ticket_id: TicketId,
         actor: Actor,
-        by: &str,
+        by: &'static str,
     ) -> AppResult<()> {
-        for _ in 0..MAX_ATTEMPTS {
-            let mut chat = self.existing_chat(ticket_id).await?;
-            let mut ticket = self
-                .store
-                .find_ticket(ticket_id)
-                .await?
-                .ok_or(AppError::NotFound { what: "ticket" })?;
-            let previous = if chat.state == ChatState::Active {
-                chat.agent_id
-            } else {
-                None
-            };
-            let expected_chat = chat.version;
-            let before = ticket.clone();
-            let now = self.clock.now();
-            chat.end(now)?;
-            if matches!(
-                ticket.status,
-                TicketStatus::New
-                    | TicketStatus::Open
-                    | TicketStatus::Pending
-                    | TicketStatus::OnHold
-            ) {
-                ticket.transition(TicketStatus::Solved, now)?;
-            }
-            ticket.updated_at = now;
-            let entry = event_entry(&mut chat, "ended", None, now);
-            let mut unit = UnitOfWork::new();
-            if let Some(previous) = previous {
-                unit.push(Mutation::ReleaseChatSlot { agent_id: previous });
-            }
-            let mut changes = otklik_domain::ticket::diff(&before, &ticket);
-            changes.push(set("ended_by", by));
-            unit.push(Mutation::UpdateChat {
-                chat,
-                expected_version: expected_chat,
-            });
-            unit.push(Mutation::UpdateTicket {
-                ticket,
-                expected_version: before.version,
-            });
-            unit.push(Mutation::InsertChatEntry(entry));
-            unit.push(Mutation::Audit(AuditEvent::new(
-                now,
-                actor,
-                "chat.ended",
-                "ticket",
-                ticket_id.0,
-                changes,
-            )));
-            match self.store.commit(unit).await {
-                Ok(_) => {
-                    if previous.is_some()
-                        && let Err(error) = self.route_chats().await
-                    {
-                        tracing::warn!(%error, "routing after an ended chat failed");
-                    }
-                    return Ok(());
+        let released = self
+            .step_chat(ticket_id, actor, "chat.ended", |chat, ticket, now| {
+                chat.end(now)?;
+                if matches!(
+                    ticket.status,
+                    TicketStatus::New
+                        | TicketStatus::Open
+                        | TicketStatus::Pending
+                        | TicketStatus::OnHold
+                ) {
+                    ticket.transition(TicketStatus::Solved, now)?;
                 }
-                Err(StoreError::VersionConflict { .. }) => continue,
-                Err(error) => return Err(error.into()),
-            }
+                Ok(Step {
+                    event: "ended",
+                    agent_name: None,
+                    extra_changes: vec![set("ended_by", by)],
+                })
+            })
+            .await?;
+        // A freed slot may take the next waiting chat.
+        if released.is_some()
+            && let Err(error) = self.route_chats().await
+        {
+            tracing::warn!(%error, "routing after an ended chat failed");
         }
-        Err(AppError::Conflict {
-            code: "concurrent_update",
-            message: "the chat is busy; retry".into(),
-        })
+        Ok(())
     }
 
     /// The caller is (or stopped) typing in a chat: the visitor sees it live.

@@ -6,14 +6,12 @@
 //! the store's capacity check on `ReserveChatSlot` stops an agent from being overloaded, so a
 //! plan that lost a race simply skips that chat until the next round.
 
-use otklik_domain::audit::{Actor, AuditEvent, set};
+use super::lifecycle::Step;
+use crate::{App, AppError, AppResult};
+use otklik_domain::audit::{Actor, set};
 use otklik_domain::chat::{Availability, ChatState, RoutableAgent, plan_routing};
 use otklik_domain::ids::{AgentId, TeamId, TicketId};
 use otklik_domain::ticket::TicketStatus;
-use otklik_store::{Mutation, StoreError, UnitOfWork};
-
-use super::event_entry;
-use crate::{App, AppError, AppResult};
 
 impl App {
     /// Agents who could take chats now (online, active accounts), with their teams.
@@ -78,78 +76,34 @@ impl App {
         agent_id: AgentId,
         actor: Actor,
     ) -> AppResult<()> {
-        let mut chat = self.existing_chat(ticket_id).await?;
-        if chat.state != ChatState::Queued {
-            return Err(AppError::Conflict {
-                code: "chat_not_waiting",
-                message: "the chat is no longer waiting".into(),
-            });
-        }
-        let mut ticket = self
-            .store
-            .find_ticket(ticket_id)
-            .await?
-            .ok_or(AppError::NotFound { what: "ticket" })?;
         let agent = self
             .store
             .find_agent(agent_id)
             .await?
             .filter(|agent| agent.active)
             .ok_or(AppError::NotFound { what: "agent" })?;
-        let now = self.clock.now();
-        let expected_chat = chat.version;
-        let before = ticket.clone();
-        chat.accept(agent_id, now)?;
-        ticket.assignee_id = Some(agent_id);
-        if chat.team_id.is_some() {
-            ticket.team_id = chat.team_id;
-        }
-        if ticket.status == TicketStatus::New {
-            ticket.transition(TicketStatus::Open, now)?;
-        }
-        ticket.updated_at = now;
-        let entry = event_entry(&mut chat, "agent_joined", Some(agent.name.clone()), now);
-        let mut changes = otklik_domain::ticket::diff(&before, &ticket);
-        changes.push(set("chat_state", chat.state));
-        let unit = UnitOfWork::new()
-            .with(Mutation::ReserveChatSlot { agent_id, at: now })
-            .with(Mutation::UpdateChat {
-                chat,
-                expected_version: expected_chat,
-            })
-            .with(Mutation::UpdateTicket {
-                ticket,
-                expected_version: before.version,
-            })
-            .with(Mutation::InsertChatEntry(entry))
-            .with(Mutation::Audit(AuditEvent::new(
-                now,
-                actor,
-                "chat.accepted",
-                "ticket",
-                ticket_id.0,
-                changes,
-            )));
-        match self.store.commit(unit).await {
-            Ok(_) => Ok(()),
-            Err(StoreError::Conflict { constraint })
-                if constraint == "agent_chat_status.capacity" =>
-            {
-                Err(AppError::Conflict {
-                    code: "chat_capacity",
-                    message: format!(
-                        "{} is not online or already has the most chats they take",
-                        agent.name
-                    ),
-                })
-            }
-            Err(StoreError::VersionConflict { .. }) | Err(StoreError::Conflict { .. }) => {
-                Err(AppError::Conflict {
+        self.step_chat(ticket_id, actor, "chat.accepted", |chat, ticket, now| {
+            if chat.state != ChatState::Queued {
+                return Err(AppError::Conflict {
                     code: "chat_not_waiting",
-                    message: "the chat changed meanwhile".into(),
-                })
+                    message: "the chat is no longer waiting".into(),
+                });
             }
-            Err(error) => Err(error.into()),
-        }
+            chat.accept(agent_id, now)?;
+            ticket.assignee_id = Some(agent_id);
+            if chat.team_id.is_some() {
+                ticket.team_id = chat.team_id;
+            }
+            if ticket.status == TicketStatus::New {
+                ticket.transition(TicketStatus::Open, now)?;
+            }
+            Ok(Step {
+                event: "agent_joined",
+                agent_name: Some(agent.name.clone()),
+                extra_changes: vec![set("chat_state", chat.state)],
+            })
+        })
+        .await?;
+        Ok(())
     }
 }
