@@ -206,6 +206,40 @@ impl App {
         Ok(name)
     }
 
+    /// Moves one side's read mark forward to `seq` (never back, never past the last entry).
+    pub(crate) async fn save_read_mark(
+        &self,
+        ticket_id: TicketId,
+        seq: i64,
+        mark: fn(&mut Chat) -> &mut i64,
+    ) -> AppResult<()> {
+        for _ in 0..crate::MAX_ATTEMPTS {
+            let mut chat = self.existing_chat(ticket_id).await?;
+            let seq = seq.min(chat.last_seq);
+            if seq <= *mark(&mut chat) {
+                return Ok(());
+            }
+            let expected_version = chat.version;
+            *mark(&mut chat) = seq;
+            match self
+                .store
+                .commit(
+                    otklik_store::UnitOfWork::new().with(otklik_store::Mutation::UpdateChat {
+                        chat,
+                        expected_version,
+                    }),
+                )
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(otklik_store::StoreError::VersionConflict { .. }) => continue,
+                Err(error) => return Err(error.into()),
+            }
+        }
+        // Read marks only move forward: losing this race to a later mark loses nothing.
+        Ok(())
+    }
+
     /// The chat of a ticket, or "not found".
     pub(crate) async fn existing_chat(&self, ticket_id: TicketId) -> AppResult<Chat> {
         self.store

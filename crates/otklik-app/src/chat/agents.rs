@@ -8,11 +8,11 @@ use otklik_domain::ids::{AgentId, TeamId, TicketId};
 use otklik_domain::message::Message;
 use otklik_domain::permission::{Action, Principal};
 use otklik_domain::ticket::{Ticket, TicketStatus};
-use otklik_store::{ChatQuery, Mutation, StoreError, UnitOfWork};
+use otklik_store::{ChatQuery, Mutation, UnitOfWork};
 
 use super::lifecycle::Step;
 use super::{ChatSummary, TYPING_TOPIC, event_entry, message_entry};
-use crate::{App, AppError, AppResult, MAX_ATTEMPTS};
+use crate::{App, AppError, AppResult};
 
 /// What an agent sets about taking chats.
 #[derive(Debug, Clone)]
@@ -383,28 +383,8 @@ impl App {
     ) -> AppResult<()> {
         principal.require(Action::WriteTickets)?;
         self.visible_chat_ticket(principal, ticket_id).await?;
-        for _ in 0..MAX_ATTEMPTS {
-            let mut chat = self.existing_chat(ticket_id).await?;
-            let seq = seq.min(chat.last_seq);
-            if seq <= chat.agent_read_seq {
-                return Ok(());
-            }
-            let expected_version = chat.version;
-            chat.agent_read_seq = seq;
-            match self
-                .store
-                .commit(UnitOfWork::new().with(Mutation::UpdateChat {
-                    chat,
-                    expected_version,
-                }))
-                .await
-            {
-                Ok(_) => return Ok(()),
-                Err(StoreError::VersionConflict { .. }) => continue,
-                Err(error) => return Err(error.into()),
-            }
-        }
-        Ok(())
+        self.save_read_mark(ticket_id, seq, |chat| &mut chat.agent_read_seq)
+            .await
     }
 
     /// What an agent's public reply on a chat ticket adds to its unit: the reply becomes the

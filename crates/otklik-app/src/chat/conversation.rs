@@ -547,29 +547,9 @@ impl App {
         ticket_id: TicketId,
         seq: i64,
     ) -> AppResult<()> {
-        for _ in 0..MAX_ATTEMPTS {
-            let mut chat = self.visitor_chat(session, ticket_id).await?;
-            let seq = seq.min(chat.last_seq);
-            if seq <= chat.visitor_read_seq {
-                return Ok(());
-            }
-            let expected_version = chat.version;
-            chat.visitor_read_seq = seq;
-            chat.version += 1;
-            match self
-                .store
-                .commit(UnitOfWork::new().with(Mutation::UpdateChat {
-                    chat,
-                    expected_version,
-                }))
-                .await
-            {
-                Ok(_) => return Ok(()),
-                Err(StoreError::VersionConflict { .. }) => continue,
-                Err(error) => return Err(error.into()),
-            }
-        }
-        Ok(())
+        self.visitor_chat(session, ticket_id).await?;
+        self.save_read_mark(ticket_id, seq, |chat| &mut chat.visitor_read_seq)
+            .await
     }
 
     /// The visitor ends their chat.
