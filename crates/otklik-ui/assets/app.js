@@ -304,7 +304,7 @@
     };
     return (hours > 0 ? hours + ":" + pad(minutes) : String(minutes)) + ":" + pad(rest);
   }
-  function tick() {
+  function tickWaits() {
     var now = Date.now();
     document.querySelectorAll("[data-since]").forEach(function (element) {
       if (!element.dataset.t0) {
@@ -320,7 +320,7 @@
     document.getElementById("chat-lists") ||
     document.getElementById("chat-bar")
   ) {
-    window.setInterval(tick, 1000);
+    window.setInterval(tickWaits, 1000);
   }
 
   // Changing the maximum of chats saves it at once (the state stays as it is).

@@ -254,7 +254,7 @@ fn snippet_of(text: &str) -> String {
 }
 
 /// A visitor who gave no name is named by their visitor id: show them as "a visitor".
-fn customer_label(name: Option<&String>, lang: Lang) -> String {
+pub(crate) fn customer_label(name: Option<&String>, lang: Lang) -> String {
     match name {
         Some(name) if name.parse::<uuid::Uuid>().is_err() => name.clone(),
         _ => lang.t("chat-visitor"),

@@ -516,7 +516,9 @@ async fn load(state: &UiState, staff: &Staff, id: TicketId) -> Result<Loaded, Ui
         ..Names::default()
     };
     if let Some(customer) = &customer {
-        names.customers.insert(customer.id, customer.name.clone());
+        // A chat visitor who gave no name is named by their visitor id: say "site visitor".
+        let name = crate::pages::chat::customer_label(Some(&customer.name), staff.lang);
+        names.customers.insert(customer.id, name);
     }
     Ok(Loaded {
         ticket,
@@ -616,7 +618,7 @@ fn render(
         .collect();
     let customer = loaded.customer.as_ref().map(|customer| CustomerCard {
         id: customer.id.to_string(),
-        name: customer.name.clone(),
+        name: crate::pages::chat::customer_label(Some(&customer.name), lang),
         identities: customer
             .identities
             .iter()

@@ -140,3 +140,34 @@ fn every_status_priority_channel_and_identity_has_a_label() {
         }
     }
 }
+
+#[test]
+fn every_chat_state_availability_and_question_mode_has_a_label() {
+    use otklik_domain::chat::{Availability, ChatState, FieldMode};
+    let mut keys = Vec::new();
+    keys.extend(
+        ChatState::ALL
+            .iter()
+            .map(|s| format!("chat-state-{}", s.as_str())),
+    );
+    keys.extend(
+        Availability::ALL
+            .iter()
+            .map(|a| format!("availability-{}", a.as_str())),
+    );
+    keys.extend(
+        FieldMode::ALL
+            .iter()
+            .map(|m| format!("chat-field-{}", m.as_str())),
+    );
+    for lang in Lang::ALL {
+        for key in &keys {
+            assert!(lang.has(key), "{lang:?} lacks {key}");
+        }
+    }
+    // Russian plurals of the chat counts.
+    assert_eq!(Lang::Ru.count("chats-count", 3), "3 чата");
+    assert_eq!(Lang::Ru.count("chats-count", 5), "5 чатов");
+    assert_eq!(Lang::Ru.count("chats-count", 21), "21 чат");
+    assert_eq!(Lang::En.count("chats-count", 1), "1 chat");
+}

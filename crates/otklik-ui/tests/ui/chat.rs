@@ -323,6 +323,10 @@ async fn a_waiting_chat_is_accepted_from_the_queue_page_on(backend: Backend) {
     assert!(ticket.body.contains("data-testid=\"chat-bar\""));
     assert!(ticket.body.contains("data-chat-state=\"active\""));
     assert!(ticket.body.contains("с вами"));
+    assert!(
+        ticket.body.contains("Посетитель сайта"),
+        "not the visitor's id"
+    );
     assert!(ticket.body.contains("Вы приняли чат."));
     assert!(ticket.body.contains("data-testid=\"chat-end\""));
     assert!(ticket.body.contains("data-testid=\"chat-transfer\""));
