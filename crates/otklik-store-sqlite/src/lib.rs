@@ -20,7 +20,7 @@ mod schema;
 mod write;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 
 use async_trait::async_trait;
 use otklik_domain::agent::{Agent, Tag, Team};
@@ -64,8 +64,10 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Mutex<Option<mpsc::Sender<WriteRequest>>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
-    readers: Mutex<Vec<Connection>>,
-    read_permits: Semaphore,
+    /// Shared with the blocking tasks that use them, so a connection goes back to the pool
+    /// even when the request that asked for it is cancelled mid-read.
+    readers: Arc<Mutex<Vec<Connection>>>,
+    read_permits: Arc<Semaphore>,
     events: tokio::sync::broadcast::Sender<otklik_store::events::ChangeEvent>,
     /// Signals stay in this process: one SQLite file serves one node.
     signals: tokio::sync::broadcast::Sender<otklik_store::events::Signal>,
@@ -153,8 +155,8 @@ impl SqliteStore {
             path: path.to_owned(),
             writer: Mutex::new(Some(sender)),
             writer_thread: Mutex::new(Some(writer_thread)),
-            readers: Mutex::new(readers),
-            read_permits: Semaphore::new(READ_CONNECTIONS),
+            readers: Arc::new(Mutex::new(readers)),
+            read_permits: Arc::new(Semaphore::new(READ_CONNECTIONS)),
             events,
             signals,
         })
@@ -171,27 +173,33 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
-        let _permit = self
+        let permit = self
             .read_permits
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(StoreError::database)?;
-        let connection = self
-            .readers
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .pop()
-            .ok_or_else(|| StoreError::corrupt("no free read connection despite a permit"))?;
-        let (result, connection) = tokio::task::spawn_blocking(move || {
+        let readers = self.readers.clone();
+        // The blocking task takes a connection and puts it back itself, holding the permit
+        // meanwhile: if the caller goes away (a browser cancels a request), the task still
+        // finishes and returns the connection, so the pool never shrinks.
+        let result = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let connection = readers
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .pop()
+                .ok_or_else(|| StoreError::corrupt("no free read connection despite a permit"))?;
             let result = query(&connection);
-            (result, connection)
+            readers
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .push(connection);
+            Ok(result)
         })
         .await
         .map_err(StoreError::database)?;
-        self.readers
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push(connection);
+        let result: rusqlite::Result<T> = result?;
         result.map_err(StoreError::database)
     }
 }
@@ -656,5 +664,56 @@ impl Store for SqliteStore {
         let query = query.clone();
         self.read(move |c| read::list_tickets_sorted(c, &query))
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A read that keeps its connection busy for a while.
+    fn slow_read(connection: &Connection) -> rusqlite::Result<i64> {
+        connection.query_row(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000000) \
+             SELECT count(*) FROM n",
+            [],
+            |row| row.get(0),
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reads_cancelled_mid_query_give_their_connections_back() {
+        let folder = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(&folder.path().join("otklik.db")).unwrap());
+        // Callers that give up while their query runs (a browser cancelling a request).
+        for _ in 0..READ_CONNECTIONS * 2 {
+            let _ = tokio::time::timeout(Duration::from_millis(1), store.read(slow_read)).await;
+        }
+        // The abandoned queries finish on their own and hand their connections back.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while store.readers.lock().unwrap().len() < READ_CONNECTIONS {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "read connections were lost: {} of {READ_CONNECTIONS} came back",
+                store.readers.lock().unwrap().len()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Every connection is usable: more reads at once than the pool holds all succeed.
+        let mut reads = tokio::task::JoinSet::new();
+        for _ in 0..READ_CONNECTIONS * 2 {
+            let store = store.clone();
+            reads.spawn(async move {
+                store
+                    .read(|c| c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)))
+                    .await
+            });
+        }
+        while let Some(result) = reads.join_next().await {
+            assert_eq!(result.unwrap().unwrap(), 1);
+        }
+        assert_eq!(store.readers.lock().unwrap().len(), READ_CONNECTIONS);
     }
 }
