@@ -6,11 +6,11 @@
 //! **Lock order.** Mutations only record what the derived tables need ([`Pending`]); the unit
 //! writes it at its end, just before `COMMIT` ([`Pending::flush`]), always in the same order:
 //! `ticket_search` rows (several rows are locked at once, by ticket id), then `customer_search`
-//! rows (by customer id), then `ticket_counters` rows (by key, in one statement). A transaction
-//! that holds a derived row therefore only ever waits for derived rows later in that order, and
-//! the counter rows, which every ticket write shares, are locked last and held only for the
-//! moment before `COMMIT`: two units can never deadlock over them. [`rebuild`] takes the three
-//! tables in the same order.
+//! rows (by customer id), then `ticket_counts` and `ticket_counters` rows (by key, one statement
+//! per table). A transaction that holds a derived row therefore only ever waits for derived rows
+//! later in that order, and the counter rows, which every ticket write shares, are locked last
+//! and held only for the moment before `COMMIT`: two units can never deadlock over them.
+//! [`rebuild`] takes the four tables in the same order.
 //!
 //! **Stale reads.** Counter deltas need a ticket's state before a change. At READ COMMITTED a
 //! plain `SELECT` may see a state that a concurrent transaction is about to change (a team
@@ -559,32 +559,61 @@ fn counter_columns(changes: impl IntoIterator<Item = (CounterKey, i64)>) -> Coun
     columns
 }
 
-/// Adds the deltas to the counter rows in one statement, in key order.
+/// Adds the deltas to the counter rows, one statement per table, each in key order: the plain
+/// counts first, then the daily ones (the same order in every unit and in [`rebuild`]).
 async fn write_counters(transaction: &Transaction<'_>, deltas: CounterDeltas) -> StoreResult<()> {
-    let columns = counter_columns(deltas.into_changes());
-    if columns.deltas.is_empty() {
-        return Ok(());
+    let tables = deltas.into_tables();
+    let plain = counter_columns(tables.plain);
+    if !plain.deltas.is_empty() {
+        upsert_counters(transaction, CounterTable::Plain, &plain).await?;
     }
-    upsert_counters(transaction, &columns).await
+    let daily = counter_columns(tables.daily);
+    if !daily.deltas.is_empty() {
+        upsert_counters(transaction, CounterTable::Daily, &daily).await?;
+    }
+    Ok(())
+}
+
+/// The two counter tables (V8): plain counts, and waiting work by day.
+#[derive(Clone, Copy)]
+enum CounterTable {
+    Plain,
+    Daily,
 }
 
 async fn upsert_counters(
     transaction: &Transaction<'_>,
+    table: CounterTable,
     columns: &CounterColumns,
 ) -> StoreResult<()> {
     // WITH ORDINALITY … ORDER BY keeps the sorted order of the arrays, so rows are inserted or
     // locked one after another in key order. Each connection writes its own shard of a key
-    // (V4__counter_shards.sql): the hot queues no longer make concurrent writers wait in line,
-    // and a unit's rows all share one shard, so the key order still rules out deadlocks.
+    // (V4__counter_shards.sql, V8__plain_counts.sql): the hot queues no longer make concurrent
+    // writers wait in line, and a unit's rows all share one shard, so the key order still rules
+    // out deadlocks.
+    let sql = match table {
+        CounterTable::Plain => {
+            "INSERT INTO ticket_counts (status, priority, assignee_key, team_key, shard, n) \
+             SELECT status, priority, assignee_key, team_key, pg_backend_pid() % 8, n \
+             FROM unnest($1::text[], $2::text[], $3::uuid[], $4::uuid[], $5::bigint[], $6::bigint[]) \
+                  WITH ORDINALITY AS d (status, priority, assignee_key, team_key, day, n, position) \
+             ORDER BY position \
+             ON CONFLICT (status, priority, assignee_key, team_key, shard) \
+             DO UPDATE SET n = ticket_counts.n + EXCLUDED.n"
+        }
+        CounterTable::Daily => {
+            "INSERT INTO ticket_counters (status, priority, assignee_key, team_key, day, shard, n) \
+             SELECT status, priority, assignee_key, team_key, day, pg_backend_pid() % 8, n \
+             FROM unnest($1::text[], $2::text[], $3::uuid[], $4::uuid[], $5::bigint[], $6::bigint[]) \
+                  WITH ORDINALITY AS d (status, priority, assignee_key, team_key, day, n, position) \
+             ORDER BY position \
+             ON CONFLICT (status, priority, assignee_key, team_key, day, shard) \
+             DO UPDATE SET n = ticket_counters.n + EXCLUDED.n"
+        }
+    };
     execute(
         transaction,
-        "INSERT INTO ticket_counters (status, priority, assignee_key, team_key, day, shard, n) \
-         SELECT status, priority, assignee_key, team_key, day, pg_backend_pid() % 8, n \
-         FROM unnest($1::text[], $2::text[], $3::uuid[], $4::uuid[], $5::bigint[], $6::bigint[]) \
-              WITH ORDINALITY AS d (status, priority, assignee_key, team_key, day, n, position) \
-         ORDER BY position \
-         ON CONFLICT (status, priority, assignee_key, team_key, day, shard) \
-         DO UPDATE SET n = ticket_counters.n + EXCLUDED.n",
+        sql,
         &[
             &columns.statuses,
             &columns.priorities,
@@ -611,8 +640,10 @@ const REBUILD_BATCH: i32 = 1_000;
 pub(crate) async fn rebuild(transaction: &Transaction<'_>) -> StoreResult<()> {
     transaction
         .batch_execute(
-            "LOCK TABLE ticket_search, customer_search, ticket_counters IN EXCLUSIVE MODE; \
-             DELETE FROM ticket_search; DELETE FROM customer_search; DELETE FROM ticket_counters;",
+            "LOCK TABLE ticket_search, customer_search, ticket_counts, ticket_counters \
+             IN EXCLUSIVE MODE; \
+             DELETE FROM ticket_search; DELETE FROM customer_search; DELETE FROM ticket_counts; \
+             DELETE FROM ticket_counters;",
         )
         .await
         .map_err(map_error)?;
@@ -808,19 +839,25 @@ async fn rebuild_counters(transaction: &Transaction<'_>) -> StoreResult<()> {
             deltas.moved(None, stored_ticket(row)?.counter_key());
         }
     }
-    let columns = counter_columns(deltas.into_changes());
-    let chunk = REBUILD_BATCH as usize;
-    for start in (0..columns.deltas.len()).step_by(chunk) {
-        let end = (start + chunk).min(columns.deltas.len());
-        let part = CounterColumns {
-            statuses: columns.statuses[start..end].to_vec(),
-            priorities: columns.priorities[start..end].to_vec(),
-            assignees: columns.assignees[start..end].to_vec(),
-            teams: columns.teams[start..end].to_vec(),
-            days: columns.days[start..end].to_vec(),
-            deltas: columns.deltas[start..end].to_vec(),
-        };
-        upsert_counters(transaction, &part).await?;
+    let tables = deltas.into_tables();
+    for (table, changes) in [
+        (CounterTable::Plain, tables.plain),
+        (CounterTable::Daily, tables.daily),
+    ] {
+        let columns = counter_columns(changes);
+        let chunk = REBUILD_BATCH as usize;
+        for start in (0..columns.deltas.len()).step_by(chunk) {
+            let end = (start + chunk).min(columns.deltas.len());
+            let part = CounterColumns {
+                statuses: columns.statuses[start..end].to_vec(),
+                priorities: columns.priorities[start..end].to_vec(),
+                assignees: columns.assignees[start..end].to_vec(),
+                teams: columns.teams[start..end].to_vec(),
+                days: columns.days[start..end].to_vec(),
+                deltas: columns.deltas[start..end].to_vec(),
+            };
+            upsert_counters(transaction, table, &part).await?;
+        }
     }
     Ok(())
 }

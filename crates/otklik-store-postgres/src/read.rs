@@ -19,6 +19,7 @@ use otklik_domain::ids::{
 use otklik_domain::message::Message;
 use otklik_domain::ticket::Ticket;
 use otklik_domain::view::SavedView;
+use otklik_store::derived::CountPlan;
 use otklik_store::{
     ApiTokenRecord, AssigneeFilter, CustomerQuery, IdPage, IdempotencyRecord, MAX_PAGE_SIZE,
     PasswordResetRecord, SessionRecord, SetupTokenRecord, SortedTicketCursor, SortedTicketQuery,
@@ -373,13 +374,19 @@ pub(crate) async fn list_messages_of(
     map_rows(&rows, rows::message)
 }
 
-/// The sum of the maintained counters matching a count query (never a scan of tickets).
+/// The sum of the maintained counters matching a count query (never a scan of tickets): plain
+/// counts from `ticket_counts`; idle-days counts as the plain count of waiting work minus its
+/// most recent days in `ticket_counters` (see [`CountPlan`]).
 pub(crate) async fn count_tickets(client: &Client, query: &TicketCountQuery) -> StoreResult<i64> {
+    let statuses = match CountPlan::of(query) {
+        CountPlan::Zero => return Ok(0),
+        CountPlan::Plain { statuses } | CountPlan::Idle { statuses, .. } => statuses,
+    };
     let key = |id: Option<Uuid>| id.unwrap_or(Uuid::nil());
     let mut params = Params::default();
     let mut conditions = Vec::new();
-    if !query.statuses.is_empty() {
-        let statuses: Vec<&'static str> = query.statuses.iter().map(|s| s.as_str()).collect();
+    if !statuses.is_empty() {
+        let statuses: Vec<&'static str> = statuses.iter().map(|s| s.as_str()).collect();
         conditions.push(format!("status = ANY({})", params.bind(statuses)));
     }
     if !query.priorities.is_empty() {
@@ -404,9 +411,6 @@ pub(crate) async fn count_tickets(client: &Client, query: &TicketCountQuery) -> 
             conditions.push(format!("team_key = {}", params.bind(team_id.0)));
         }
     }
-    if let Some(max_day) = query.max_day {
-        conditions.push(format!("day BETWEEN 1 AND {}", params.bind(max_day)));
-    }
     if let Some((agent_id, team_ids)) = &query.visible_to {
         let team_ids: Vec<Uuid> = team_ids.iter().map(|team_id| team_id.0).collect();
         conditions.push(format!(
@@ -416,10 +420,21 @@ pub(crate) async fn count_tickets(client: &Client, query: &TicketCountQuery) -> 
             params.bind(agent_id.0)
         ));
     }
-    let sql = format!(
-        "SELECT coalesce(sum(n), 0)::bigint AS n FROM ticket_counters {}",
+    let plain = format!(
+        "SELECT coalesce(sum(n), 0)::bigint FROM ticket_counts {}",
         where_clause(&conditions)
     );
+    let sql = match query.max_day {
+        None => format!("SELECT ({plain}) AS n"),
+        Some(max_day) => {
+            // The days after `max_day` are few rows, read through `ticket_counters_by_day`.
+            conditions.push(format!("day > {}", params.bind(max_day)));
+            format!(
+                "SELECT ({plain}) - (SELECT coalesce(sum(n), 0)::bigint FROM ticket_counters {}) AS n",
+                where_clause(&conditions)
+            )
+        }
+    };
     // Few shapes (one per combination of filters a view can have): cached.
     let rows = self::query(client, &sql, &params.as_refs()).await?;
     rows.first().map_or(Ok(0), |row| get(row, "n"))

@@ -164,9 +164,28 @@ impl PendingDerived {
     }
 }
 
-/// Adds the deltas to the counter rows.
+/// Adds the deltas to the counter rows: every change to the plain counts, and waiting work's
+/// changes to the daily ones (see [`otklik_store::derived::CounterChanges`]).
 fn apply_counters(transaction: &Transaction<'_>, deltas: CounterDeltas) -> StoreResult<()> {
-    for (key, delta) in deltas.into_changes() {
+    let tables = deltas.into_tables();
+    for (key, delta) in tables.plain {
+        db(transaction
+            .prepare_cached(
+                "INSERT INTO ticket_counts (status, priority, assignee_key, team_key, shard, n) \
+                 VALUES (?1, ?2, ?3, ?4, 0, ?5) \
+                 ON CONFLICT (status, priority, assignee_key, team_key, shard) DO UPDATE SET n = n + excluded.n",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    key.status.as_str(),
+                    key.priority.as_str(),
+                    key_value(key.assignee_id.map(|id| id.0)),
+                    key_value(key.team_id.map(|id| id.0)),
+                    delta
+                ])
+            }))?;
+    }
+    for (key, delta) in tables.daily {
         db(transaction
             .prepare_cached(
                 "INSERT INTO ticket_counters (status, priority, assignee_key, team_key, day, n) \
@@ -263,7 +282,8 @@ pub(crate) fn team_tickets(
 /// Recomputes the search tables and the counters from the data.
 pub(crate) fn rebuild(transaction: &Transaction<'_>) -> StoreResult<()> {
     db(transaction.execute_batch(
-        "DELETE FROM ticket_search; DELETE FROM customer_search; DELETE FROM ticket_counters;",
+        "DELETE FROM ticket_search; DELETE FROM customer_search; DELETE FROM ticket_counts; \
+         DELETE FROM ticket_counters;",
     ))?;
     // Tickets: subject and number, then every message in order.
     let tickets: Vec<(Vec<u8>, i64, String)> = db(transaction

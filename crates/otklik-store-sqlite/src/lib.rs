@@ -716,4 +716,84 @@ mod tests {
         }
         assert_eq!(store.readers.lock().unwrap().len(), READ_CONNECTIONS);
     }
+
+    #[tokio::test]
+    async fn plain_counts_are_filled_from_the_counters_of_an_existing_database() {
+        use otklik_domain::ticket::TicketStatus;
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("otklik.db");
+        {
+            // A database as V7 left it, with counters maintained since V2.
+            let mut connection = Connection::open(&path).unwrap();
+            configure(&connection).unwrap();
+            migrations::migrations::runner()
+                .set_target(refinery::Target::Version(7))
+                .run(&mut connection)
+                .unwrap();
+            let none = [0_u8; 16].to_vec();
+            let agent = [7_u8; 16].to_vec();
+            let rows: [(&str, &str, &Vec<u8>, i64, i64); 6] = [
+                ("open", "normal", &none, 0, 3),
+                ("open", "urgent", &agent, 0, 2),
+                ("pending", "normal", &none, 100, 2),
+                ("pending", "normal", &none, 105, 1),
+                ("pending", "urgent", &agent, 100, 1),
+                ("on_hold", "low", &none, 90, 0),
+            ];
+            for (status, priority, assignee, day, n) in rows {
+                connection
+                    .execute(
+                        "INSERT INTO ticket_counters (status, priority, assignee_key, team_key, day, n) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        rusqlite::params![status, priority, assignee, none, day, n],
+                    )
+                    .unwrap();
+            }
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let count = |query: TicketCountQuery| {
+            let query = query.clone();
+            store.read(move |c| read::count_tickets(c, &query))
+        };
+        assert_eq!(count(TicketCountQuery::default()).await.unwrap(), 9);
+        assert_eq!(
+            count(TicketCountQuery {
+                statuses: vec![TicketStatus::Pending],
+                ..Default::default()
+            })
+            .await
+            .unwrap(),
+            4
+        );
+        assert_eq!(
+            count(TicketCountQuery {
+                max_day: Some(102),
+                ..Default::default()
+            })
+            .await
+            .unwrap(),
+            3
+        );
+        assert_eq!(
+            count(TicketCountQuery {
+                max_day: Some(99),
+                ..Default::default()
+            })
+            .await
+            .unwrap(),
+            0
+        );
+        let (plain_rows, daily_rows, day_zero): (i64, i64, i64) = store
+            .read(|c| {
+                c.query_row(
+                    "SELECT (SELECT count(*) FROM ticket_counts), (SELECT count(*) FROM ticket_counters), \
+                     (SELECT count(*) FROM ticket_counters WHERE day = 0)",
+                    [],
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                )
+            })
+            .await
+            .unwrap();
+        assert_eq!((plain_rows, daily_rows, day_zero), (4, 3, 0));
+    }
 }

@@ -12,6 +12,7 @@ use otklik_domain::ids::*;
 use otklik_domain::message::{Author, Message};
 use otklik_domain::permission::Scope;
 use otklik_domain::ticket::Ticket;
+use otklik_store::derived::CountPlan;
 use otklik_store::{
     ApiTokenRecord, AssigneeFilter, CustomerQuery, IdPage, IdempotencyRecord, MAX_PAGE_SIZE,
     PasswordResetRecord, RANKED_MATCHES, SessionRecord, SetupTokenRecord, SortedTicketCursor,
@@ -336,21 +337,19 @@ pub fn list_messages_of(
         .collect()
 }
 
-/// The sum of the maintained counters matching a count query.
+/// The sum of the maintained counters matching a count query: plain counts from
+/// `ticket_counts`; idle-days counts as the plain count of waiting work minus its most recent
+/// days in `ticket_counters` (see [`CountPlan`]).
 pub fn count_tickets(connection: &Connection, query: &TicketCountQuery) -> rusqlite::Result<i64> {
+    let statuses = match CountPlan::of(query) {
+        CountPlan::Zero => return Ok(0),
+        CountPlan::Plain { statuses } | CountPlan::Idle { statuses, .. } => statuses,
+    };
     let mut conditions: Vec<String> = Vec::new();
     let mut params: Vec<Value> = Vec::new();
-    if !query.statuses.is_empty() {
-        conditions.push(format!(
-            "status IN ({})",
-            placeholders(query.statuses.len())
-        ));
-        params.extend(
-            query
-                .statuses
-                .iter()
-                .map(|s| Value::Text(s.as_str().into())),
-        );
+    if !statuses.is_empty() {
+        conditions.push(format!("status IN ({})", placeholders(statuses.len())));
+        params.extend(statuses.iter().map(|s| Value::Text(s.as_str().into())));
     }
     if !query.priorities.is_empty() {
         conditions.push(format!(
@@ -386,10 +385,6 @@ pub fn count_tickets(connection: &Connection, query: &TicketCountQuery) -> rusql
         }
         None => {}
     }
-    if let Some(max_day) = query.max_day {
-        conditions.push("day BETWEEN 1 AND ?".into());
-        params.push(Value::Integer(max_day));
-    }
     if let Some((agent_id, team_ids)) = &query.visible_to {
         let mut visible = vec!["team_key = ?".to_owned(), "assignee_key = ?".to_owned()];
         params.push(key_value(None));
@@ -400,15 +395,29 @@ pub fn count_tickets(connection: &Connection, query: &TicketCountQuery) -> rusql
         }
         conditions.push(format!("({})", visible.join(" OR ")));
     }
-    let where_clause = if conditions.is_empty() {
+    let plain_where = if conditions.is_empty() {
         String::new()
     } else {
         format!("WHERE {}", conditions.join(" AND "))
     };
-    let sql = format!("SELECT coalesce(sum(n), 0) FROM ticket_counters {where_clause}");
+    let plain = format!("SELECT coalesce(sum(n), 0) FROM ticket_counts {plain_where}");
+    let Some(max_day) = query.max_day else {
+        return connection
+            .prepare_cached(&plain)?
+            .query_row(params_from_iter(params), |row| row.get(0));
+    };
+    // The days after `max_day` are few rows, read through `ticket_counters_by_day`.
+    conditions.push("day > ?".into());
+    let recent = format!(
+        "SELECT coalesce(sum(n), 0) FROM ticket_counters WHERE {}",
+        conditions.join(" AND ")
+    );
+    let mut all_params = params.clone();
+    all_params.extend(params);
+    all_params.push(Value::Integer(max_day));
     connection
-        .prepare_cached(&sql)?
-        .query_row(params_from_iter(params), |row| row.get(0))
+        .prepare_cached(&format!("SELECT ({plain}) - ({recent})"))?
+        .query_row(params_from_iter(all_params), |row| row.get(0))
 }
 
 const VIEW_COLUMNS: &str = "id, name, owner_agent_id, definition, position, created_at";

@@ -60,6 +60,7 @@ macro_rules! conformance_tests {
             the_search_index_follows_edits_replies_and_merges_and_rebuilds_the_same,
             customers_are_found_by_name_e_mail_and_phone,
             maintained_counts_equal_a_scan_after_every_kind_of_change,
+            plain_and_idle_counts_equal_a_scan_after_a_mix_of_changes,
             saved_views_round_trip_and_personal_views_stay_personal,
             mailboxes_round_trip_and_names_and_addresses_are_unique,
             an_email_is_recorded_once_per_dedup_key_and_found_by_its_message_id,
@@ -1640,9 +1641,14 @@ async fn scanned_count(store: &Arc<dyn Store>, query: &TicketCountQuery) -> i64 
         ..Default::default()
     };
     if let Some(day) = query.max_day {
+        // Idle days count waiting work only.
         filter.updated_before = Some(Timestamp::from_second((day + 1) * 86_400).unwrap());
         if filter.statuses.is_empty() {
             filter.statuses = vec![TicketStatus::Pending, TicketStatus::OnHold];
+        }
+        filter.statuses.retain(|status| status.is_waiting());
+        if filter.statuses.is_empty() {
+            return 0;
         }
     }
     let listed = store
@@ -1813,6 +1819,205 @@ pub async fn maintained_counts_equal_a_scan_after_every_kind_of_change(store: Ar
 
     store.rebuild_derived_data().await.unwrap();
     check("after a rebuild").await;
+}
+
+/// Plain counts (`ticket_counts`) and idle-days counts (plain waiting work minus the recent
+/// days of `ticket_counters`) must agree with a scan after any sequence of changes: statuses
+/// in and out of waiting, priorities, assignees, teams, days moving forth and back, merges,
+/// moves, a team deletion and a rebuild.
+pub async fn plain_and_idle_counts_equal_a_scan_after_a_mix_of_changes(store: Arc<dyn Store>) {
+    let customer = seed_customer(&store, "M", "m@example.com").await;
+    let other_customer = seed_customer(&store, "N", "n@example.com").await;
+    let red = seed_team(&store, "Mix red").await;
+    let blue = seed_team(&store, "Mix blue").await;
+    let first = new_agent("mix-1@shop.test", Role::Agent, vec![red.id]);
+    let second = new_agent("mix-2@shop.test", Role::Agent, vec![blue.id]);
+    for agent in [&first, &second] {
+        commit(
+            &store,
+            vec![Mutation::InsertAgent {
+                agent: agent.clone(),
+                password_hash: None,
+            }],
+        )
+        .await;
+    }
+    let statuses = [
+        TicketStatus::New,
+        TicketStatus::Open,
+        TicketStatus::Pending,
+        TicketStatus::OnHold,
+        TicketStatus::Solved,
+        TicketStatus::Closed,
+    ];
+    let priorities = [
+        Priority::Low,
+        Priority::Normal,
+        Priority::High,
+        Priority::Urgent,
+    ];
+    let assignees = [None, Some(first.id), Some(second.id)];
+    let teams = [None, Some(red.id), Some(blue.id)];
+    // A fixed pseudo-random sequence (the same on every backend and run).
+    let mut seed: u64 = 0x5eed_c0de;
+    let mut next = move |bound: usize| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        usize::try_from(seed >> 33).unwrap() % bound
+    };
+    let day = |d: i64| at(10 * 86_400 + d * 86_400 + 3_600);
+    let mut tickets = Vec::new();
+    for index in 0..24_i64 {
+        let mut draft = new_ticket(customer.id, &format!("Mix {index}"), 10 * 86_400 + index);
+        draft.status = statuses[next(statuses.len())];
+        draft.priority = priorities[next(priorities.len())];
+        draft.assignee_id = assignees[next(assignees.len())];
+        draft.team_id = teams[next(teams.len())];
+        tickets.push(seed_ticket(&store, draft).await);
+    }
+    let base_day = otklik_domain::view::day_number(day(0));
+    let queries = {
+        let (first, red, blue) = (first.id, red.id, blue.id);
+        move || {
+            let mut queries = vec![
+                TicketCountQuery::default(),
+                TicketCountQuery {
+                    statuses: vec![TicketStatus::Pending, TicketStatus::OnHold],
+                    ..Default::default()
+                },
+                TicketCountQuery {
+                    statuses: vec![TicketStatus::New, TicketStatus::Open, TicketStatus::Pending],
+                    priorities: vec![Priority::Urgent, Priority::High],
+                    ..Default::default()
+                },
+                TicketCountQuery {
+                    assignee: Some(AssigneeFilter::Unassigned),
+                    team: Some(TeamFilter::Team(blue)),
+                    ..Default::default()
+                },
+                TicketCountQuery {
+                    visible_to: Some((first, vec![red])),
+                    statuses: vec![TicketStatus::Pending],
+                    ..Default::default()
+                },
+                TicketCountQuery {
+                    statuses: vec![TicketStatus::Open],
+                    max_day: Some(base_day + 30),
+                    ..Default::default()
+                },
+            ];
+            // Idle-days counts before, inside and after the days the tickets were touched.
+            for max_day in [
+                base_day - 1,
+                base_day,
+                base_day + 2,
+                base_day + 5,
+                base_day + 30,
+            ] {
+                queries.push(TicketCountQuery {
+                    max_day: Some(max_day),
+                    ..Default::default()
+                });
+                queries.push(TicketCountQuery {
+                    statuses: vec![TicketStatus::Pending],
+                    assignee: Some(AssigneeFilter::Agent(first)),
+                    max_day: Some(max_day),
+                    ..Default::default()
+                });
+                queries.push(TicketCountQuery {
+                    statuses: vec![TicketStatus::OnHold, TicketStatus::New],
+                    priorities: vec![Priority::Low, Priority::Urgent],
+                    visible_to: Some((first, vec![red])),
+                    max_day: Some(max_day),
+                    ..Default::default()
+                });
+            }
+            queries
+        }
+    };
+    let check = |label: String| {
+        let store = store.clone();
+        let queries = queries();
+        async move {
+            let together = store.count_tickets_many(&queries).await.unwrap();
+            for (query, counted) in queries.iter().zip(together) {
+                assert_eq!(
+                    counted,
+                    scanned_count(&store, query).await,
+                    "{label}: {query:?}"
+                );
+            }
+        }
+    };
+    check("after inserts".into()).await;
+
+    for round in 0..6 {
+        let mut mutations = Vec::new();
+        for _ in 0..8 {
+            let index = next(tickets.len());
+            let ticket: &mut Ticket = &mut tickets[index];
+            if ticket.merged_into.is_some()
+                || mutations.iter().any(
+                    |m| matches!(m, Mutation::UpdateTicket { ticket: t, .. } if t.id == ticket.id),
+                )
+            {
+                continue;
+            }
+            let mut changed = ticket.clone();
+            match next(4) {
+                0 => changed.status = statuses[next(statuses.len())],
+                1 => changed.priority = priorities[next(priorities.len())],
+                2 => changed.assignee_id = assignees[next(assignees.len())],
+                _ => changed.team_id = teams[next(teams.len())],
+            }
+            // Days move forward mostly, sometimes back (a clock set right).
+            changed.updated_at = day(i64::try_from(next(9)).unwrap() - 1);
+            mutations.push(Mutation::UpdateTicket {
+                ticket: changed.clone(),
+                expected_version: ticket.version,
+            });
+            changed.version += 1;
+            *ticket = changed;
+        }
+        commit(&store, mutations).await;
+        check(format!("after round {round} of updates")).await;
+    }
+
+    // A merge, a move to another customer, a team deletion and a rebuild.
+    let (source, target) = (tickets[0].clone(), tickets[1].clone());
+    let mut merged = source.clone();
+    merged.merged_into = Some(target.id);
+    merged.status = TicketStatus::Closed;
+    commit(
+        &store,
+        vec![
+            Mutation::MoveMessages {
+                from: source.id,
+                to: target.id,
+            },
+            Mutation::UpdateTicket {
+                ticket: merged,
+                expected_version: source.version,
+            },
+        ],
+    )
+    .await;
+    check("after a merge".into()).await;
+    commit(
+        &store,
+        vec![Mutation::MoveTickets {
+            ticket_ids: tickets[2..8].iter().map(|ticket| ticket.id).collect(),
+            to: other_customer.id,
+            at: day(4),
+        }],
+    )
+    .await;
+    check("after moving tickets".into()).await;
+    commit(&store, vec![Mutation::DeleteTeam(red.id)]).await;
+    check("after deleting a team".into()).await;
+    store.rebuild_derived_data().await.unwrap();
+    check("after a rebuild".into()).await;
 }
 
 pub async fn saved_views_round_trip_and_personal_views_stay_personal(store: Arc<dyn Store>) {

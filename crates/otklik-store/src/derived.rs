@@ -54,6 +54,52 @@ pub fn customer_terms<'a>(
     otklik_search::index_terms(&text)
 }
 
+/// How a backend answers a [`crate::TicketCountQuery`] from the two counter tables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CountPlan {
+    /// Nothing can match (an idle-days count of statuses that never wait).
+    Zero,
+    /// A sum over `ticket_counts` (empty `statuses`: any status).
+    Plain { statuses: Vec<TicketStatus> },
+    /// Waiting work idle since `max_day` or earlier: the sum over `ticket_counts` of these
+    /// (waiting) statuses, minus the `ticket_counters` rows of the days after `max_day`. The
+    /// recent days are a few rows, however many days of old waiting work there are.
+    Idle {
+        statuses: Vec<TicketStatus>,
+        max_day: i64,
+    },
+}
+
+impl CountPlan {
+    /// The plan of a count query.
+    pub fn of(query: &crate::TicketCountQuery) -> CountPlan {
+        let Some(max_day) = query.max_day else {
+            return CountPlan::Plain {
+                statuses: query.statuses.clone(),
+            };
+        };
+        let statuses: Vec<TicketStatus> = if query.statuses.is_empty() {
+            TicketStatus::ALL
+                .iter()
+                .copied()
+                .filter(|status| status.is_waiting())
+                .collect()
+        } else {
+            query
+                .statuses
+                .iter()
+                .copied()
+                .filter(|status| status.is_waiting())
+                .collect()
+        };
+        if statuses.is_empty() {
+            CountPlan::Zero
+        } else {
+            CountPlan::Idle { statuses, max_day }
+        }
+    }
+}
+
 /// The cell of the queue counters a ticket is counted in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CounterKey {
@@ -135,6 +181,39 @@ impl CounterDeltas {
     pub fn into_changes(self) -> impl Iterator<Item = (CounterKey, i64)> {
         self.deltas.into_iter().filter(|(_, n)| *n != 0)
     }
+
+    /// The non-zero changes to each counter table: `ticket_counts` (every counted ticket, no
+    /// day) and `ticket_counters` (waiting work by day).
+    pub fn into_tables(self) -> CounterChanges {
+        let mut plain: std::collections::HashMap<CounterKey, i64> =
+            std::collections::HashMap::new();
+        let mut daily = Vec::new();
+        for (key, delta) in self.into_changes() {
+            *plain.entry(CounterKey { day: 0, ..key }).or_default() += delta;
+            if key.day != 0 {
+                daily.push((key, delta));
+            }
+        }
+        CounterChanges {
+            plain: plain.into_iter().filter(|(_, n)| *n != 0).collect(),
+            daily,
+        }
+    }
+}
+
+/// What a unit changes in the two counter tables (V8).
+///
+/// - `ticket_counts` holds, per (status, priority, assignee, team), how many unmerged tickets
+///   sit there: a handful of rows that every plain count (a status, a queue, a team) sums.
+/// - `ticket_counters` holds only waiting work (pending, on hold) per day of its last update,
+///   for views that ask how long work has been idle. Such a count is the plain count of waiting
+///   work minus the daily rows of the last few days, so it never sums a year of days.
+#[derive(Debug, Default)]
+pub struct CounterChanges {
+    /// Changes to `ticket_counts`; every key's `day` is 0.
+    pub plain: Vec<(CounterKey, i64)>,
+    /// Changes to `ticket_counters`; every key's `day` is at least 1.
+    pub daily: Vec<(CounterKey, i64)>,
 }
 
 #[cfg(test)]
@@ -168,5 +247,41 @@ mod tests {
         deltas.moved(a, b);
         deltas.moved(b, a);
         assert_eq!(deltas.into_changes().count(), 0);
+    }
+
+    #[test]
+    fn plain_counts_drop_the_day_and_only_waiting_work_is_counted_by_day() {
+        let day = |d: i64| Timestamp::from_second(d * 86_400).unwrap();
+        let pending = |d| {
+            CounterKey::of(
+                TicketStatus::Pending,
+                Priority::Low,
+                None,
+                None,
+                day(d),
+                false,
+            )
+        };
+        let open = CounterKey::of(TicketStatus::Open, Priority::Low, None, None, day(3), false);
+        let mut deltas = CounterDeltas::default();
+        // Pending work touched again a day later: the same plain cell, another day.
+        deltas.moved(pending(3), pending(4));
+        // New open work, and pending work that was reopened.
+        deltas.moved(None, open);
+        deltas.moved(pending(2), open);
+        let mut tables = deltas.into_tables();
+        tables.plain.sort_by_key(|(key, _)| key.status.as_str());
+        tables.daily.sort_by_key(|(key, _)| key.day);
+        let plain: Vec<_> = tables
+            .plain
+            .iter()
+            .map(|(k, n)| (k.status, k.day, *n))
+            .collect();
+        assert_eq!(
+            plain,
+            vec![(TicketStatus::Open, 0, 2), (TicketStatus::Pending, 0, -1)]
+        );
+        let daily: Vec<_> = tables.daily.iter().map(|(k, n)| (k.day, *n)).collect();
+        assert_eq!(daily, vec![(2, -1), (3, -1), (4, 1)]);
     }
 }
