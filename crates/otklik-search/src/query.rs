@@ -199,6 +199,63 @@ impl SearchQuery {
     }
 }
 
+/// How much a subject match weighs against a message match in [`SearchQuery::score`].
+pub const SUBJECT_WEIGHT: f64 = 4.0;
+
+/// BM25's term-frequency saturation and length normalisation.
+const K1: f64 = 1.2;
+const B: f64 = 0.75;
+/// Typical document lengths, in tokens, that normalisation compares against (fixed, so a
+/// document's score depends on itself and the query only).
+const TYPICAL_SUBJECT_TOKENS: f64 = 8.0;
+const TYPICAL_BODY_TOKENS: f64 = 300.0;
+
+impl SearchQuery {
+    /// How well a matching document answers the query; higher is better. BM25F over the subject
+    /// (weighing [`SUBJECT_WEIGHT`] times a message) and the messages, without the inverse
+    /// document frequency: every candidate contains every clause, and counting the documents
+    /// that contain a common word means reading all of them, which is what made ranking cost
+    /// grow with the number of matches. Computed here, once, so both backends rank alike.
+    pub fn score(&self, subject_terms: &str, body_terms: &str) -> f64 {
+        let clauses = self.clauses.len();
+        let mut subject = vec![0_u32; clauses];
+        let mut body = vec![0_u32; clauses];
+        let subject_len = self.count_matches(subject_terms, &mut subject);
+        let body_len = self.count_matches(body_terms, &mut body);
+        let subject_norm = 1.0 - B + B * f64::from(subject_len) / TYPICAL_SUBJECT_TOKENS;
+        let body_norm = 1.0 - B + B * f64::from(body_len) / TYPICAL_BODY_TOKENS;
+        subject
+            .iter()
+            .zip(&body)
+            .map(|(&in_subject, &in_body)| {
+                let weight = SUBJECT_WEIGHT * f64::from(in_subject) / subject_norm
+                    + f64::from(in_body) / body_norm;
+                weight * (K1 + 1.0) / (weight + K1)
+            })
+            .sum()
+    }
+
+    /// Counts, per clause, the tokens of `terms` it matches; returns the number of tokens.
+    fn count_matches(&self, terms: &str, counts: &mut [u32]) -> u32 {
+        let mut tokens = 0_u32;
+        for token in terms.split(' ').filter(|token| !token.is_empty()) {
+            tokens = tokens.saturating_add(1);
+            for (clause, count) in self.clauses.iter().zip(counts.iter_mut()) {
+                if clause.matches_token(token) {
+                    *count += 1;
+                }
+            }
+        }
+        tokens
+    }
+}
+
+/// Orders scored candidates best first: by score, then the most recently updated, then the
+/// greatest id (the order both backends return search results in).
+pub fn rank_order<K: Ord>(a: &(f64, K), b: &(f64, K)) -> std::cmp::Ordering {
+    b.0.total_cmp(&a.0).then_with(|| b.1.cmp(&a.1))
+}
+
 impl std::fmt::Display for SearchQuery {
     /// A readable form for logs: `доставк 448812*`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -215,5 +272,43 @@ impl std::fmt::Display for SearchQuery {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod score_tests {
+    use super::*;
+
+    fn query(text: &str) -> SearchQuery {
+        parse_query(text).unwrap()
+    }
+
+    #[test]
+    fn a_subject_match_outranks_a_message_match_and_more_mentions_rank_higher() {
+        let q = query("заказ ");
+        let in_subject = q.score("1 где мо заказ", "здравств");
+        let in_body = q.score("1 вопрос", "здравств мо заказ не пришел");
+        let twice = q.score("1 вопрос", "заказ заказ не пришел");
+        assert!(in_subject > in_body, "{in_subject} vs {in_body}");
+        assert!(twice > in_body, "{twice} vs {in_body}");
+    }
+
+    #[test]
+    fn prefixes_count_every_token_they_start_and_shorter_documents_rank_higher() {
+        let q = query("дост");
+        assert!(q.score("1 x", "доставк достаточн") > q.score("1 x", "доставк"));
+        let short = q.score("1 x", "доставк");
+        let long = q.score("1 x", &format!("доставк {}", "слово ".repeat(400)));
+        assert!(short > long);
+    }
+
+    #[test]
+    fn ranking_is_by_score_then_recency_then_id() {
+        let mut hits = vec![(1.0, (5, 1)), (2.0, (1, 1)), (1.0, (7, 0)), (1.0, (7, 2))];
+        hits.sort_by(rank_order);
+        assert_eq!(
+            hits,
+            vec![(2.0, (1, 1)), (1.0, (7, 2)), (1.0, (7, 0)), (1.0, (5, 1))]
+        );
     }
 }

@@ -313,10 +313,6 @@ pub(crate) async fn list_tickets_sorted(
 /// found with a more specific query or a filter). The same bound as SQLite's.
 pub(crate) use otklik_store::RANKED_MATCHES;
 
-/// `ts_rank` weights for {D, C, B, A}: the subject (A) weighs four times a message (B), as
-/// SQLite's `bm25(ticket_fts, 4.0, 1.0)` does.
-const RANK_WEIGHTS: &str = "'{0.1, 0.2, 0.25, 1.0}'::float4[]";
-
 pub(crate) async fn search_tickets(
     client: &Client,
     search: &TicketSearch,
@@ -325,34 +321,49 @@ pub(crate) async fn search_tickets(
     let tsquery = params.bind(search.query.to_tsquery());
     let mut conditions = ticket_conditions(&search.filter, &search.visibility, &mut params);
     conditions.push(format!("s.document @@ to_tsquery('simple', {tsquery})"));
-    // The inner query keeps the newest RANKED_MATCHES tickets that match (GIN) and pass the
-    // filters and visibility (newest by number: numbers only grow); the planner either sorts the
-    // matches of a rare word or walks tickets backwards by number until it has enough of a
-    // common one. Only those are ranked, so a word found in most of a million tickets costs
-    // about what a rare one does (a few milliseconds instead of scoring every match). The
-    // ticket columns come out of the inner query, so the ranked rows are not joined again.
+    // The newest RANKED_MATCHES tickets that match (GIN) and pass the filters and visibility
+    // (newest by number: numbers only grow); the planner either sorts the matches of a rare
+    // word or walks tickets backwards by number until it has enough of a common one. They are
+    // ranked in Rust (`SearchQuery::score`), exactly as on SQLite, and only the best page of
+    // tickets is read whole.
     let sql = format!(
-        "SELECT {columns} FROM ( \
-             SELECT {inner_columns}, s.document FROM ticket_search s \
-             JOIN tickets t ON t.id = s.ticket_id \
-             {where_clause} \
-             ORDER BY t.number DESC LIMIT {ranked} \
-         ) hits \
-         ORDER BY ts_rank({RANK_WEIGHTS}, hits.document, to_tsquery('simple', {tsquery})) DESC, \
-                  hits.updated_at DESC, hits.id DESC \
-         LIMIT {limit}",
-        columns = rows::TICKET_COLUMNS,
-        inner_columns = ticket_columns(),
+        "SELECT t.id, t.updated_at, s.subject_terms, s.body_terms FROM ticket_search s \
+         JOIN tickets t ON t.id = s.ticket_id \
+         {where_clause} \
+         ORDER BY t.number DESC LIMIT {ranked}",
         where_clause = where_clause(&conditions),
         ranked = params.bind(RANKED_MATCHES),
-        limit = params.bind(page_limit(search.limit)),
     );
     // Unnamed statement, planned with the query's values: see `search_customers`.
     let rows = client
         .query(&sql, &params.as_refs())
         .await
         .map_err(map_error)?;
-    let mut tickets = map_rows(&rows, rows::ticket)?;
+    let mut ranked: Vec<(f64, (i64, Uuid))> = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let subject: &str = get(row, "subject_terms")?;
+        let body: &str = get(row, "body_terms")?;
+        ranked.push((
+            search.query.score(subject, body),
+            (get(row, "updated_at")?, get(row, "id")?),
+        ));
+    }
+    ranked.sort_by(otklik_search::rank_order);
+    ranked.truncate(usize::try_from(page_limit(search.limit)).unwrap_or(1));
+    if ranked.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = ranked.iter().map(|(_, (_, id))| *id).collect();
+    let sql = format!(
+        "SELECT {} FROM tickets WHERE id = ANY($1)",
+        rows::TICKET_COLUMNS
+    );
+    let rows = query(client, &sql, &[&ids]).await?;
+    let mut found: HashMap<Uuid, Ticket> = map_rows(&rows, rows::ticket)?
+        .into_iter()
+        .map(|ticket| (ticket.id.0, ticket))
+        .collect();
+    let mut tickets: Vec<Ticket> = ids.iter().filter_map(|id| found.remove(id)).collect();
     load_tags(client, &mut tickets).await?;
     Ok(tickets)
 }

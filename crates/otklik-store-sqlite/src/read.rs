@@ -263,33 +263,55 @@ pub fn search_tickets(
     let mut params = vec![Value::Text(search.query.to_fts5())];
     params.extend(filter_params);
     params.push(Value::Integer(RANKED_MATCHES));
-    params.push(Value::Integer(i64::from(
-        search.limit.clamp(1, MAX_PAGE_SIZE),
-    )));
     let extra = conditions
         .iter()
         .map(|condition| format!(" AND {condition}"))
         .collect::<String>();
-    // The inner query walks matches newest first (FTS5 reads its doclists backwards for
-    // ORDER BY rowid DESC), keeps those passing the filters, and stops at RANKED_MATCHES; the
-    // outer one ranks them (subject weighs four times a message) and returns the best.
-    // CROSS JOIN fixes the join order: the index drives and tickets are looked up by key.
-    // Left to itself the planner may start from a filter's index (status = open) and then
-    // evaluate the MATCH once per ticket, which costs seconds on a common word.
+    // The query walks matches newest first (FTS5 reads its doclists backwards for
+    // ORDER BY rowid DESC), keeps those passing the filters and the caller's visibility, and
+    // stops at RANKED_MATCHES, so a common word costs what a rarer one does. CROSS JOIN fixes
+    // the join order: the index drives and tickets are looked up by key. Left to itself the
+    // planner may start from a filter's index (status = open) and then evaluate the MATCH once
+    // per ticket, which costs seconds on a common word. The candidates are ranked in Rust
+    // (`SearchQuery::score`, the same on both backends) rather than with bm25(), whose
+    // document frequencies read every match of every word.
     let sql = format!(
-        "SELECT {TICKET_COLUMNS} FROM ( \
-             SELECT s.ticket_id AS ticket_id, bm25(ticket_fts, 4.0, 1.0) AS score \
-             FROM ticket_fts CROSS JOIN ticket_search s ON s.rowid = ticket_fts.rowid \
-             CROSS JOIN tickets t ON t.id = s.ticket_id \
-             WHERE ticket_fts MATCH ?{extra} \
-             ORDER BY ticket_fts.rowid DESC LIMIT ? \
-         ) hits JOIN tickets t ON t.id = hits.ticket_id \
-         ORDER BY hits.score, t.updated_at DESC, t.id DESC LIMIT ?"
+        "SELECT s.ticket_id, s.subject_terms, s.body_terms, t.updated_at \
+         FROM ticket_fts CROSS JOIN ticket_search s ON s.rowid = ticket_fts.rowid \
+         CROSS JOIN tickets t ON t.id = s.ticket_id \
+         WHERE ticket_fts MATCH ?{extra} \
+         ORDER BY ticket_fts.rowid DESC LIMIT ?"
     );
     let mut statement = connection.prepare_cached(&sql)?;
-    let mut tickets = statement
-        .query_map(params_from_iter(params), ticket_from_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut rows = statement.query(params_from_iter(params))?;
+    let mut ranked: Vec<(f64, (i64, uuid::Uuid))> = Vec::new();
+    while let Some(row) = rows.next()? {
+        let subject: String = row.get(1)?;
+        let body: String = row.get(2)?;
+        let score = search.query.score(&subject, &body);
+        ranked.push((score, (row.get(3)?, uuid_at(row, 0)?)));
+    }
+    ranked.sort_by(otklik_search::rank_order);
+    ranked.truncate(search.limit.clamp(1, MAX_PAGE_SIZE) as usize);
+    if ranked.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT {TICKET_COLUMNS} FROM tickets t WHERE t.id IN ({})",
+        placeholders(ranked.len())
+    );
+    let mut found: HashMap<uuid::Uuid, Ticket> = connection
+        .prepare_cached(&sql)?
+        .query_map(
+            params_from_iter(ranked.iter().map(|(_, (_, id))| id_value(*id))),
+            ticket_from_row,
+        )?
+        .map(|ticket| ticket.map(|ticket| (ticket.id.0, ticket)))
+        .collect::<rusqlite::Result<_>>()?;
+    let mut tickets: Vec<Ticket> = ranked
+        .iter()
+        .filter_map(|(_, (_, id))| found.remove(id))
+        .collect();
     attach_tags(connection, &mut tickets)?;
     Ok(tickets)
 }
