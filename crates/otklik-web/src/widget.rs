@@ -49,39 +49,54 @@ impl Default for WidgetRuntime {
 /// The widget routes.
 pub fn routes() -> Router<AppState> {
     let api = Router::new()
-        .route("/widget/v1/sites/{site_id}", get(handlers::site))
+        .route(
+            "/widget/v1/sites/{site_id}",
+            get(handlers::site).options(preflight),
+        )
         .route(
             "/widget/v1/sites/{site_id}/visitors",
-            post(handlers::create_visitor),
+            post(handlers::create_visitor).options(preflight),
         )
-        .route("/widget/v1/state", get(handlers::state))
-        .route("/widget/v1/events", get(handlers::events))
-        .route("/widget/v1/chats", post(handlers::start_chat))
+        .route("/widget/v1/state", get(handlers::state).options(preflight))
+        .route(
+            "/widget/v1/events",
+            get(handlers::events).options(preflight),
+        )
+        .route(
+            "/widget/v1/chats",
+            post(handlers::start_chat).options(preflight),
+        )
         .route(
             "/widget/v1/chats/{ticket_id}/messages",
-            post(handlers::post_message),
+            post(handlers::post_message).options(preflight),
         )
         .route(
             "/widget/v1/chats/{ticket_id}/attachments",
-            post(handlers::post_attachment),
+            post(handlers::post_attachment).options(preflight),
         )
         .route(
             "/widget/v1/chats/{ticket_id}/attachments/{attachment_id}",
-            get(handlers::download_attachment),
+            get(handlers::download_attachment).options(preflight),
         )
         .route(
             "/widget/v1/chats/{ticket_id}/entries",
-            get(handlers::entries),
+            get(handlers::entries).options(preflight),
         )
         .route(
             "/widget/v1/chats/{ticket_id}/typing",
-            post(handlers::typing),
+            post(handlers::typing).options(preflight),
         )
-        .route("/widget/v1/chats/{ticket_id}/read", post(handlers::read))
-        .route("/widget/v1/chats/{ticket_id}/end", post(handlers::end))
+        .route(
+            "/widget/v1/chats/{ticket_id}/read",
+            post(handlers::read).options(preflight),
+        )
+        .route(
+            "/widget/v1/chats/{ticket_id}/end",
+            post(handlers::end).options(preflight),
+        )
         .route(
             "/widget/v1/chats/{ticket_id}/transcript",
-            post(handlers::transcript),
+            post(handlers::transcript).options(preflight),
         )
         .route(
             "/widget/v1/{*rest}",
@@ -92,6 +107,15 @@ pub fn routes() -> Router<AppState> {
         "/widget.js",
         get(handlers::script).layer(tower_http::compression::CompressionLayer::new()),
     )
+}
+
+/// A preflight's answer (the [`cors`] layer adds the headers). Each widget route answers
+/// `OPTIONS` itself: left to the method router's fallback, a preflight would get the API's
+/// `method_not_allowed_fallback`, which `router_with_pages` sets after this layer is applied,
+/// so it would answer 405 without CORS headers and the browser would block every call that
+/// needs a preflight (JSON bodies, the `Authorization` header).
+async fn preflight() -> StatusCode {
+    StatusCode::NO_CONTENT
 }
 
 /// Cross-origin headers. The widget sends no cookies, so reflecting the `Origin` exposes no
