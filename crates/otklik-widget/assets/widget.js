@@ -289,15 +289,21 @@
   /**
    * The entries of one chat, ordered and de-duplicated by the server's seq.
    * add() answers the index the entry took, or -1 when that seq was already there.
+   * Seqs run 1, 2, 3… without gaps on the server, but the log can hold a later one before an
+   * earlier one (our own message's answer comes back while the stream is down and an agent's
+   * reply is missed): a resync asks from resumeSeq, the end of the unbroken run, never from
+   * lastSeq, or the missed entry would be skipped for good.
    */
   function createEntryLog() {
     const list = [];
     const seen = new Set();
+    let unbroken = 0;
     return {
       add(entry) {
         const seq = Number(entry && entry.seq);
         if (!Number.isFinite(seq) || seen.has(seq)) return -1;
         seen.add(seq);
+        while (seen.has(unbroken + 1)) unbroken++;
         let i = list.length;
         while (i > 0 && list[i - 1].seq > seq) i--;
         list.splice(i, 0, entry);
@@ -308,6 +314,9 @@
       },
       get lastSeq() {
         return list.length ? list[list.length - 1].seq : 0;
+      },
+      get resumeSeq() {
+        return unbroken;
       },
       get size() {
         return list.length;
@@ -758,7 +767,7 @@
   async function loadEntries(ticketId) {
     const log = logOf(ticketId);
     for (let pages = 0; pages < 50; pages++) {
-      const r = await request("GET", "/chats/" + encodeURIComponent(ticketId) + "/entries?after=" + log.lastSeq);
+      const r = await request("GET", "/chats/" + encodeURIComponent(ticketId) + "/entries?after=" + log.resumeSeq);
       if (r.status !== 200 || !r.data) return false;
       if (r.data.chat) applyChat(r.data.chat);
       const entries = Array.isArray(r.data.entries) ? r.data.entries : [];

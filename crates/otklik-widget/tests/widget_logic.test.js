@@ -174,6 +174,19 @@ test("entries are kept in seq order and a seq seen before is dropped", () => {
   assert.equal(log.size, 4);
 });
 
+test("a resync resumes after the unbroken run of seqs, not after the highest one held", () => {
+  // The stream was down while the agent wrote seq 7; our own message came back as seq 8.
+  const log = W.createEntryLog();
+  for (let seq = 1; seq <= 6; seq++) log.add({ seq });
+  assert.equal(log.resumeSeq, 6);
+  log.add({ seq: 8, client_id: "ours" });
+  assert.equal(log.lastSeq, 8);
+  assert.equal(log.resumeSeq, 6, "seq 7 is still to fetch");
+  log.add({ seq: 7 });
+  assert.equal(log.resumeSeq, 8);
+  assert.equal(W.createEntryLog().resumeSeq, 0);
+});
+
 test("the same entries from the stream and a resync in any order are shown once", () => {
   const random = prng(11);
   const entries = Array.from({ length: 40 }, (_, i) => ({ seq: i + 1 }));
