@@ -47,7 +47,7 @@ fn ensure_chromium() {
     );
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|address| address.port())
@@ -55,13 +55,13 @@ fn free_port() -> u16 {
 }
 
 /// A chromedriver process on a free port, stopped when dropped.
-struct Chromedriver {
+pub(crate) struct Chromedriver {
     child: Child,
     port: u16,
 }
 
 impl Chromedriver {
-    async fn start() -> Chromedriver {
+    pub(crate) async fn start() -> Chromedriver {
         ensure_chromium();
         let port = free_port();
         let child = Command::new(CHROMEDRIVER)
@@ -116,7 +116,7 @@ impl WebDriverCompatibleCommand for BrowserLog {
     }
 }
 
-async fn connect(driver: &Chromedriver, profile: &std::path::Path) -> Client {
+pub(crate) async fn connect(driver: &Chromedriver, profile: &std::path::Path) -> Client {
     let capabilities = json!({
         "browserName": "chrome",
         "goog:chromeOptions": {
@@ -177,7 +177,7 @@ fn screenshot_folder() -> PathBuf {
     folder
 }
 
-async fn save_screenshot(client: &Client, backend: Backend, name: &str) {
+pub(crate) async fn save_screenshot(client: &Client, backend: Backend, name: &str) {
     // The SQLite run's pictures are the canonical ones; the PostgreSQL run's are suffixed.
     let name = match backend {
         Backend::Sqlite => name.to_owned(),
@@ -196,11 +196,11 @@ async fn press(client: &Client, key: char) {
 }
 
 /// Text as a person reads it: runs of white space (line breaks between blocks) as one space.
-fn flat(text: &str) -> String {
+pub(crate) fn flat(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-async fn text_of(client: &Client, css: &str) -> String {
+pub(crate) async fn text_of(client: &Client, css: &str) -> String {
     let text = client
         .wait()
         .at_most(Duration::from_secs(10))
@@ -214,7 +214,7 @@ async fn text_of(client: &Client, css: &str) -> String {
 }
 
 /// Waits until the element's text contains `expected` (pages load, live updates arrive).
-async fn wait_for_text(client: &Client, css: &str, expected: &str) -> String {
+pub(crate) async fn wait_for_text(client: &Client, css: &str, expected: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let text = match client.find(Locator::Css(css)).await {
@@ -232,7 +232,7 @@ async fn wait_for_text(client: &Client, css: &str, expected: &str) -> String {
     }
 }
 
-async fn click(client: &Client, css: &str) {
+pub(crate) async fn click(client: &Client, css: &str) {
     client
         .wait()
         .at_most(Duration::from_secs(10))
@@ -245,7 +245,7 @@ async fn click(client: &Client, css: &str) {
 }
 
 /// Every console entry Chrome logged since the last read, as "LEVEL message".
-async fn console(client: &Client) -> Vec<String> {
+pub(crate) async fn console(client: &Client) -> Vec<String> {
     let entries = client
         .issue_cmd(BrowserLog)
         .await
@@ -267,7 +267,7 @@ async fn console(client: &Client) -> Vec<String> {
         .unwrap_or_default()
 }
 
-async fn assert_no_console_errors(client: &Client, step: &str) {
+pub(crate) async fn assert_no_console_errors(client: &Client, step: &str) {
     let errors: Vec<String> = console(client)
         .await
         .into_iter()

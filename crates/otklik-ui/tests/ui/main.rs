@@ -6,6 +6,7 @@ mod admin;
 mod browser;
 mod catalogue;
 mod chat;
+mod chat_browser;
 mod conversation;
 mod helpers;
 mod lists;
