@@ -135,6 +135,8 @@ const ENV: &[&str] = &[
     "OTKLIK_OUTBOX_INTERVAL_MS",
     "OTKLIK_SECURE_COOKIES",
     "OTKLIK_NODE_ID",
+    "OTKLIK_WIDGET_VISITORS_PER_IP_PER_MINUTE",
+    "OTKLIK_WIDGET_ACTIONS_PER_VISITOR_PER_MINUTE",
 ];
 
 impl Settings {
@@ -324,6 +326,20 @@ mod tests {
         let file = folder.path().join("otklik.toml");
         std::fs::write(&file, "bnd = \"x\"\n").unwrap();
         assert!(Settings::load_from(Some(file), env(&[])).is_err());
+    }
+
+    #[test]
+    fn the_widget_limits_are_read_from_the_environment() {
+        let settings = Settings::load_from(
+            None,
+            env(&[
+                ("OTKLIK_WIDGET_VISITORS_PER_IP_PER_MINUTE", "5000"),
+                ("OTKLIK_WIDGET_ACTIONS_PER_VISITOR_PER_MINUTE", "600"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(settings.widget_visitors_per_ip_per_minute, 5000);
+        assert_eq!(settings.widget_actions_per_visitor_per_minute, 600);
     }
 
     #[test]

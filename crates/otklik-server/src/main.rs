@@ -1,6 +1,7 @@
 //! The `otklik` binary: one program that runs the whole helpdesk, plus the operator commands.
 
 mod bench;
+mod bench_chat;
 mod bench_mail;
 mod config;
 mod demo;
@@ -65,6 +66,8 @@ enum Command {
     Bench(BenchArgs),
     /// Measure e-mail ingestion through the SMTP listener and the pipe.
     BenchMail(BenchMailArgs),
+    /// Measure live chat: N open visitor streams, message delivery latency, server memory.
+    BenchChat(BenchChatArgs),
     /// Manage support mailboxes.
     Mailbox {
         #[command(subcommand)]
@@ -99,6 +102,36 @@ struct BenchMailArgs {
         default_value = "postgres://postgres@127.0.0.1:5432/test"
     )]
     pg_url: String,
+}
+
+/// Flags of `otklik bench-chat`.
+#[derive(Debug, clap::Args)]
+struct BenchChatArgs {
+    /// The backend: sqlite or postgres (a fresh database).
+    #[arg(long, default_value = "sqlite")]
+    backend: String,
+    /// Concurrent visitors (chats with an open event stream); one run per size, e.g. 1000,5000.
+    #[arg(long, value_delimiter = ',', default_values_t = [1_000usize])]
+    visitors: Vec<usize>,
+    /// Visitor messages per second, all chats together.
+    #[arg(long, default_value_t = 200.0)]
+    rate: f64,
+    /// How long visitor messages are sent, in seconds.
+    #[arg(long, default_value_t = 30)]
+    seconds: u64,
+    /// Agent replies timed from the API to the visitor's stream.
+    #[arg(long, default_value_t = 200)]
+    agent_replies: usize,
+    /// PostgreSQL admin URL; a fresh database is created under it and dropped afterwards.
+    #[arg(
+        long,
+        env = "OTKLIK_TEST_PG_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/test"
+    )]
+    pg_url: String,
+    /// Keep the data folder and database for inspection.
+    #[arg(long)]
+    keep_data: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -391,6 +424,27 @@ async fn main() -> anyhow::Result<()> {
                 pipe_messages: args.pipe_messages,
                 concurrency: args.concurrency.max(1),
                 pg_url: args.pg_url,
+            })
+            .await
+        }
+        Command::BenchChat(args) => {
+            let backend = match args.backend.as_str() {
+                "sqlite" => bench::BenchBackend::Sqlite,
+                "postgres" => bench::BenchBackend::Postgres,
+                other => anyhow::bail!("unknown backend {other:?}; use sqlite or postgres"),
+            };
+            anyhow::ensure!(
+                args.rate > 0.0 && args.visitors.iter().all(|&n| n > 0),
+                "--rate and --visitors must be positive"
+            );
+            bench_chat::run(bench_chat::ChatBenchOptions {
+                backend,
+                visitors: args.visitors,
+                rate: args.rate,
+                seconds: args.seconds.max(1),
+                agent_replies: args.agent_replies,
+                pg_url: args.pg_url,
+                keep_data: args.keep_data,
             })
             .await
         }

@@ -2,6 +2,7 @@
 //! all of them: each test file would otherwise link the whole server again.
 
 mod authz;
+mod chat;
 mod cli;
 mod customers;
 mod email;
