@@ -18,6 +18,9 @@
 //!
 //! Every phase is bounded by a request count and a time cap; the child server is killed on
 //! every way out (a guard's `Drop`). Only loopback addresses are used.
+//!
+//! `OTKLIK_BENCH_DATA_DIR=folder` (SQLite) runs in that folder and keeps it; the next run with
+//! the same folder measures the dataset again instead of generating it ([`REUSE_DATA_ENV`]).
 
 use std::fmt::Write as _;
 use std::fs::File;
@@ -724,10 +727,23 @@ async fn bench_backend(
     backend: BenchBackend,
     options: &BenchOptions,
 ) -> anyhow::Result<BackendReport> {
-    let data = tempfile::Builder::new()
-        .prefix("otklik-bench-")
-        .tempdir()
-        .context("cannot create a data folder")?;
+    let reuse = match (backend, std::env::var_os(REUSE_DATA_ENV)) {
+        (BenchBackend::Sqlite, Some(folder)) if !folder.is_empty() => Some(PathBuf::from(folder)),
+        _ => None,
+    };
+    let data = match &reuse {
+        Some(folder) => {
+            std::fs::create_dir_all(folder)
+                .with_context(|| format!("cannot create {}", folder.display()))?;
+            DataFolder::Kept(folder.clone())
+        }
+        None => DataFolder::Temporary(
+            tempfile::Builder::new()
+                .prefix("otklik-bench-")
+                .tempdir()
+                .context("cannot create a data folder")?,
+        ),
+    };
     let mut env = Env::new(data.path());
     let database = match backend {
         BenchBackend::Sqlite => None,
@@ -739,7 +755,7 @@ async fn bench_backend(
         }
     };
     let database_url = database.as_ref().map(|database| database.url.as_str());
-    let outcome = measure(exe, backend, &env, database_url, options).await;
+    let outcome = measure(exe, backend, &env, database_url, options, reuse.is_some()).await;
     if outcome.is_err() {
         eprintln!(
             "[{}] last lines of the server log:\n{}",
@@ -758,14 +774,71 @@ async fn bench_backend(
             );
         }
     }
-    if options.keep_data {
-        eprintln!(
-            "[{}] kept data folder {}",
-            backend.name(),
-            data.keep().display()
-        );
+    match data {
+        DataFolder::Kept(folder) => {
+            eprintln!(
+                "[{}] data folder {} kept for reuse",
+                backend.name(),
+                folder.display()
+            );
+        }
+        DataFolder::Temporary(data) if options.keep_data => {
+            eprintln!(
+                "[{}] kept data folder {}",
+                backend.name(),
+                data.keep().display()
+            );
+        }
+        DataFolder::Temporary(_) => {}
     }
     outcome
+}
+
+/// Names a folder (SQLite only) that the run uses and keeps instead of a temporary one. A
+/// dataset an earlier run left there (see [`ReusedDataset`]) is measured again: ticket creation,
+/// the list phase's seeding and the planted tickets are skipped, and the scale phase tops the
+/// dataset up only when it is smaller than asked. Generating a million tickets takes many
+/// minutes, so this is how search and counter changes are measured at 1M in turn. Schema
+/// migrations of a newer build run on the kept database when its server starts.
+pub const REUSE_DATA_ENV: &str = "OTKLIK_BENCH_DATA_DIR";
+
+/// Where one backend's run keeps its files.
+enum DataFolder {
+    Temporary(tempfile::TempDir),
+    Kept(PathBuf),
+}
+
+impl DataFolder {
+    fn path(&self) -> &Path {
+        match self {
+            DataFolder::Temporary(folder) => folder.path(),
+            DataFolder::Kept(folder) => folder,
+        }
+    }
+}
+
+/// What a run left in a kept data folder for the next one (`bench-dataset.json`).
+#[derive(Debug, Clone, Copy, Serialize, serde::Deserialize, PartialEq, Eq)]
+struct ReusedDataset {
+    /// Tickets created over HTTP (their order numbers and e-mails are probed).
+    created_tickets: usize,
+    /// Whether the rare-word tickets are in it.
+    planted: bool,
+}
+
+impl ReusedDataset {
+    const FILE: &'static str = "bench-dataset.json";
+
+    fn read(folder: &Path) -> Option<ReusedDataset> {
+        let text = std::fs::read_to_string(folder.join(Self::FILE)).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    fn write(self, folder: &Path) -> anyhow::Result<()> {
+        let path = folder.join(Self::FILE);
+        std::fs::write(&path, serde_json::to_string_pretty(&self)?)
+            .with_context(|| format!("cannot write {}", path.display()))
+    }
 }
 
 /// The environment of every child process of one backend's run.
@@ -816,8 +889,21 @@ async fn measure(
     env: &Env,
     database_url: Option<&str>,
     options: &BenchOptions,
+    keep_folder: bool,
 ) -> anyhow::Result<BackendReport> {
     let name = backend.name();
+    let reused = if keep_folder && env.data_dir.join("otklik.db").exists() {
+        ReusedDataset::read(&env.data_dir)
+    } else {
+        None
+    };
+    if keep_folder && reused.is_none() && env.data_dir.join("otklik.db").exists() {
+        bail!(
+            "{} holds a database but no {}: empty the folder or write that file",
+            env.data_dir.display(),
+            ReusedDataset::FILE
+        );
+    }
     let client = reqwest::Client::builder()
         .no_proxy()
         .tcp_nodelay(true)
@@ -832,22 +918,24 @@ async fn measure(
 
     let server = Server::start(exe, env, &client).await?;
     eprintln!("[{name}] server pid {} at {}", server.pid, server.base_url);
-    run_cli(
-        exe,
-        env,
-        &[
-            "admin",
-            "create",
-            "--email",
-            BENCH_EMAIL,
-            "--name",
-            "Bench",
-            "--password-stdin",
-        ],
-        Some(format!("{BENCH_PASSWORD}\n")),
-        CLI_TIMEOUT,
-    )
-    .await?;
+    if reused.is_none() {
+        run_cli(
+            exe,
+            env,
+            &[
+                "admin",
+                "create",
+                "--email",
+                BENCH_EMAIL,
+                "--name",
+                "Bench",
+                "--password-stdin",
+            ],
+            Some(format!("{BENCH_PASSWORD}\n")),
+            CLI_TIMEOUT,
+        )
+        .await?;
+    }
     let token = run_cli(
         exe,
         env,
@@ -870,22 +958,37 @@ async fn measure(
         base_url: server.base_url.clone(),
         token: Arc::from(token.as_str()),
     };
-    eprintln!(
-        "[{name}] creating {KNOWN_CUSTOMERS} customers, then {} tickets at concurrency {}",
-        options.create_requests, options.concurrency
-    );
-    let customers = Arc::new(create_customers(&api, KNOWN_CUSTOMERS).await?);
-    let sampler = RssSampler::start(server.pid);
-    report.create = create_phase(
-        &api,
-        customers,
-        options.create_requests,
-        options.concurrency,
-    )
-    .await;
-    report.rss.peak_creating_mb = mb(sampler.finish().await);
+    let mut existing = 0;
+    if reused.is_some() {
+        existing = Database::Sqlite(env.data_dir.join("otklik.db"))
+            .count("SELECT count(*) FROM tickets", "", vec![])
+            .await?;
+        eprintln!(
+            "[{name}] reusing {existing} tickets in {}: no creation phase, no list seeding",
+            env.data_dir.display()
+        );
+    } else {
+        eprintln!(
+            "[{name}] creating {KNOWN_CUSTOMERS} customers, then {} tickets at concurrency {}",
+            options.create_requests, options.concurrency
+        );
+        let customers = Arc::new(create_customers(&api, KNOWN_CUSTOMERS).await?);
+        let sampler = RssSampler::start(server.pid);
+        report.create = create_phase(
+            &api,
+            customers,
+            options.create_requests,
+            options.concurrency,
+        )
+        .await;
+        report.rss.peak_creating_mb = mb(sampler.finish().await);
+    }
 
-    let seeded = options.list_tickets.saturating_sub(report.create.created);
+    let seeded = if reused.is_some() {
+        0
+    } else {
+        options.list_tickets.saturating_sub(report.create.created)
+    };
     server.stop().await?;
     let seed_started = Instant::now();
     if seeded > 0 {
@@ -900,7 +1003,8 @@ async fn measure(
         _ => false,
     };
     report.list.seeded_tickets = seeded;
-    report.list.dataset_tickets = report.create.created + seeded;
+    report.list.dataset_tickets =
+        report.create.created + seeded + usize::try_from(existing).unwrap_or(usize::MAX);
 
     let server = Server::start(exe, env, &client).await?;
     tokio::time::sleep(SETTLE).await;
@@ -939,12 +1043,12 @@ async fn measure(
         None => Database::Sqlite(env.data_dir.join("otklik.db")),
     };
     let fixtures = Fixtures {
-        created_tickets: report.create.created,
+        created_tickets: reused.map_or(report.create.created, |dataset| dataset.created_tickets),
     };
     let mut server = server;
     let mut api = api;
     let mut dataset = report.list.dataset_tickets;
-    let mut planted = false;
+    let mut planted = reused.is_some_and(|dataset| dataset.planted);
     for size in scale_sizes(&options.scale_tickets) {
         let mut scale = ScaleReport {
             requested_tickets: size,
@@ -989,6 +1093,13 @@ async fn measure(
         report.scale.push(scale);
     }
     server.stop().await?;
+    if keep_folder {
+        ReusedDataset {
+            created_tickets: fixtures.created_tickets,
+            planted,
+        }
+        .write(&env.data_dir)?;
+    }
     Ok(report)
 }
 
