@@ -309,7 +309,7 @@ pub(crate) async fn list_tickets_sorted(
 
 /// How many of the newest matches a search ranks. Ranking every match of a common word in a
 /// million tickets means reading and scoring every matching document; agents look for recent
-/// conversations, so the best of the newest 2,000 matches is what they want (an older one is
+/// conversations, so the best of the newest matches is what they want (an older one is
 /// found with a more specific query or a filter). The same bound as SQLite's.
 pub(crate) use otklik_store::RANKED_MATCHES;
 
