@@ -242,7 +242,7 @@ fn format_report(report: &ChatBenchReport) -> String {
             > report.cores as f64
         {
             out.push_str(&format!(
-                "  warning: the machine was busy with other work (load average {:.1} → {:.1} on {} cores): latency figures are pessimistic\n",
+                "  warning: the machine was busy with other work (load average {:.1} → {:.1} on {} cores): latency figures may be pessimistic\n",
                 size.server.load_average_before, size.server.load_average_after, report.cores
             ));
         }
