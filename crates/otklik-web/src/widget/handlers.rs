@@ -437,6 +437,8 @@ struct EventStream {
     subscription: Subscription,
     /// The last sequence sent per chat.
     sent: HashMap<TicketId, i64>,
+    /// The last state sent per chat, so an unchanged one is not sent again.
+    chat_views: HashMap<TicketId, String>,
     queue: VecDeque<Event>,
 }
 
@@ -449,42 +451,29 @@ fn json_event(name: &'static str, data: &impl serde::Serialize) -> Event {
 impl EventStream {
     async fn fill(&mut self) {
         let pending = self.subscription.subscriber.next().await;
-        if pending.resync {
-            self.queue
-                .push_back(json_event("resync", &serde_json::json!({})));
-        }
-        for ticket_id in pending.changed {
-            let mut after = self.sent.get(&ticket_id).copied().unwrap_or(0);
-            loop {
-                match self
-                    .state
-                    .app
-                    .visitor_entries(&self.session, ticket_id, after)
-                    .await
-                {
-                    Ok((chat, entries)) => {
-                        let full = entries.len() == otklik_app::chat::ENTRIES_PAGE as usize;
-                        for entry in &entries {
-                            after = after.max(entry.entry.seq);
-                            self.queue
-                                .push_back(json_event("entry", &EntryDto::from(entry)));
-                        }
-                        if !full {
-                            self.queue
-                                .push_back(json_event("chat", &ChatViewDto::from(&chat)));
-                            break;
-                        }
-                    }
-                    Err(AppError::NotFound { .. }) => break,
-                    Err(error) => {
-                        tracing::warn!(%error, "could not read a chat for a visitor stream");
-                        self.queue
-                            .push_back(json_event("resync", &serde_json::json!({})));
-                        break;
+        let mut changed: Vec<TicketId> = pending.changed.into_iter().collect();
+        if pending.recheck {
+            // Events may have been missed (this node fell behind, or lost its connection to
+            // the other nodes): look at every chat of the visitor here rather than making
+            // thousands of widgets refetch at once.
+            match self.state.app.visitor_state(&self.session).await {
+                Ok((live, history)) => {
+                    for summary in live.iter().chain(history.iter()) {
+                        changed.push(summary.chat.ticket_id);
                     }
                 }
+                Err(error) => {
+                    tracing::warn!(%error, "could not recheck a visitor's chats");
+                    self.queue
+                        .push_back(json_event("resync", &serde_json::json!({})));
+                }
             }
-            self.sent.insert(ticket_id, after);
+            changed.extend(self.sent.keys().copied());
+            changed.sort();
+            changed.dedup();
+        }
+        for ticket_id in changed {
+            self.send_news(ticket_id).await;
         }
         for (ticket_id, (typing, agent_name)) in pending.typing {
             self.queue.push_back(json_event(
@@ -496,6 +485,48 @@ impl EventStream {
                 }),
             ));
         }
+    }
+}
+
+impl EventStream {
+    /// Sends the entries of a chat after the last one sent, and its state if it changed.
+    async fn send_news(&mut self, ticket_id: TicketId) {
+        let mut after = self.sent.get(&ticket_id).copied().unwrap_or(0);
+        loop {
+            match self
+                .state
+                .app
+                .visitor_entries(&self.session, ticket_id, after)
+                .await
+            {
+                Ok((chat, entries)) => {
+                    let full = entries.len() == otklik_app::chat::ENTRIES_PAGE as usize;
+                    for entry in &entries {
+                        after = after.max(entry.entry.seq);
+                        self.queue
+                            .push_back(json_event("entry", &EntryDto::from(entry)));
+                    }
+                    if !full {
+                        let view = serde_json::to_string(&ChatViewDto::from(&chat))
+                            .unwrap_or_else(|_| "{}".into());
+                        if self.chat_views.get(&ticket_id) != Some(&view) {
+                            self.queue
+                                .push_back(Event::default().event("chat").data(view.clone()));
+                            self.chat_views.insert(ticket_id, view);
+                        }
+                        break;
+                    }
+                }
+                Err(AppError::NotFound { .. }) => break,
+                Err(error) => {
+                    tracing::warn!(%error, "could not read a chat for a visitor stream");
+                    self.queue
+                        .push_back(json_event("resync", &serde_json::json!({})));
+                    break;
+                }
+            }
+        }
+        self.sent.insert(ticket_id, after);
     }
 }
 
@@ -522,6 +553,7 @@ pub async fn events(
         session,
         subscription,
         sent,
+        chat_views: HashMap::new(),
         queue,
     };
     let stream = futures::stream::unfold(stream, |mut stream| async move {

@@ -4,7 +4,9 @@
 //! from every node) and marks, for each visitor stream concerned, which chats changed. Marks
 //! coalesce: a stream that is slow to drain holds a set of ticket ids, never a growing queue,
 //! and when it wakes it fetches what is new after the last sequence it sent — so a burst costs
-//! one read, and nothing is lost however far behind a stream falls. Thousands of idle streams
+//! one read, and nothing is lost however far behind a stream falls. If the dispatcher itself
+//! falls behind the store's broadcast, each stream rechecks its visitor's chats on the server
+//! (one read each) instead of telling every widget to refetch at once. Thousands of idle streams
 //! cost nothing per event: only the streams of the chat's visitor are woken.
 
 use std::collections::{HashMap, HashSet};
@@ -15,7 +17,7 @@ use otklik_app::chat::TYPING_TOPIC;
 use otklik_domain::ids::{TicketId, VisitorId};
 use otklik_store::events::{ChangeKind, Signal};
 use tokio::sync::Notify;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 /// What a stream has to tell its visitor, gathered until it wakes.
 #[derive(Debug, Default)]
@@ -24,8 +26,8 @@ pub struct Pending {
     pub changed: HashSet<TicketId>,
     /// The latest typing state of an agent per chat: (typing, agent name).
     pub typing: HashMap<TicketId, (bool, String)>,
-    /// Events may have been missed: the visitor must refetch.
-    pub resync: bool,
+    /// Events may have been missed: every chat of the visitor must be looked at again.
+    pub recheck: bool,
 }
 
 /// One visitor event stream.
@@ -42,7 +44,7 @@ impl Subscriber {
             let notified = self.notify.notified();
             {
                 let mut pending = self.pending.lock().expect("hub lock");
-                if !pending.changed.is_empty() || !pending.typing.is_empty() || pending.resync {
+                if !pending.changed.is_empty() || !pending.typing.is_empty() || pending.recheck {
                     return std::mem::take(&mut *pending);
                 }
             }
@@ -216,12 +218,16 @@ impl ChatHub {
         }
     }
 
-    fn resync_everyone(&self) {
+    fn recheck_everyone(&self) {
         for stream in self.everyone() {
-            stream.mark(|pending| pending.resync = true);
+            stream.mark(|pending| pending.recheck = true);
         }
     }
 }
+
+/// Most change events read in one go: a burst (a message is three events of one ticket) costs
+/// one lookup per ticket.
+const EVENT_BATCH: usize = 256;
 
 /// Reads changes and signals until the hub is gone.
 async fn dispatch(hub: Weak<ChatHub>, app: App) {
@@ -231,19 +237,36 @@ async fn dispatch(hub: Weak<ChatHub>, app: App) {
         tokio::select! {
             change = changes.recv() => {
                 let Some(hub) = hub.upgrade() else { return };
-                match change {
-                    Ok(event) => match (event.kind, event.ticket_id) {
-                        (ChangeKind::Resync, _) => hub.resync_everyone(),
-                        (
-                            ChangeKind::ChatUpdated
-                            | ChangeKind::MessageAdded
-                            | ChangeKind::TicketUpdated,
-                            Some(ticket_id),
-                        ) => hub.chat_changed(&app, ticket_id).await,
-                        _ => {}
-                    },
-                    Err(RecvError::Lagged(_)) => hub.resync_everyone(),
-                    Err(RecvError::Closed) => return,
+                let mut batch = vec![change];
+                while batch.len() < EVENT_BATCH {
+                    match changes.try_recv() {
+                        Ok(event) => batch.push(Ok(event)),
+                        Err(TryRecvError::Lagged(missed)) => batch.push(Err(RecvError::Lagged(missed))),
+                        Err(TryRecvError::Empty) => break,
+                        Err(TryRecvError::Closed) => batch.push(Err(RecvError::Closed)),
+                    }
+                }
+                let mut tickets: Vec<TicketId> = Vec::new();
+                for change in batch {
+                    match change {
+                        Ok(event) => match (event.kind, event.ticket_id) {
+                            (ChangeKind::Resync, _) => hub.recheck_everyone(),
+                            (
+                                ChangeKind::ChatUpdated
+                                | ChangeKind::MessageAdded
+                                | ChangeKind::TicketUpdated,
+                                Some(ticket_id),
+                            ) if !tickets.contains(&ticket_id) => tickets.push(ticket_id),
+                            _ => {}
+                        },
+                        // Fell behind: which chats changed is unknown, so every stream looks
+                        // at its own chats again (server-side, one read each).
+                        Err(RecvError::Lagged(_)) => hub.recheck_everyone(),
+                        Err(RecvError::Closed) => return,
+                    }
+                }
+                for ticket_id in tickets {
+                    hub.chat_changed(&app, ticket_id).await;
                 }
             }
             signal = signals.recv() => {
