@@ -993,6 +993,8 @@ struct Fixture {
     sink_customer: String,
     /// The e-mail tickets the Red agent may see (Red's, the one assigned to Red, the unrouted).
     email_tickets_of_red: Vec<String>,
+    /// The chat tickets the Red agent may see (without a team, or Red's).
+    chat_tickets_of_red: Vec<String>,
     targets: BTreeMap<Kind, Vec<Target>>,
 }
 
@@ -1383,7 +1385,8 @@ async fn fixture(test: &TestApp) -> Fixture {
         &quarantined,
         Reach::ChannelAdmins,
     )];
-    let (chat_sites, chats) = walk_chats(test, &red_team_id, &blue_team_id).await;
+    let (chat_sites, chats, chat_tickets_of_red) =
+        walk_chats(test, &red_team_id, &blue_team_id).await;
     let with_unknown = |mut targets: Vec<Target>| {
         targets.push(Target::unknown());
         targets
@@ -1504,6 +1507,7 @@ async fn fixture(test: &TestApp) -> Fixture {
         sink_ticket,
         sink_customer,
         email_tickets_of_red,
+        chat_tickets_of_red,
         targets,
     }
 }
@@ -2198,6 +2202,7 @@ async fn an_agent_never_sees_another_teams_ticket_in_any_list_or_count(backend: 
     ]
     .into_iter()
     .chain(&fixture.email_tickets_of_red)
+    .chain(&fixture.chat_tickets_of_red)
     .cloned()
     .collect();
     assert_eq!(
@@ -2729,6 +2734,7 @@ async fn walk_chats(
 ) -> (
     Vec<(Option<String>, otklik_domain::ids::ChatSiteId)>,
     Vec<Target>,
+    Vec<String>,
 ) {
     let admin = admin_principal(test).await;
     let mut sites = Vec::new();
@@ -2775,13 +2781,14 @@ async fn walk_chats(
         )
         .await
         .expect("online");
-    // The chat that keeps them busy.
+    // The chat that keeps them busy (no team: visible to every agent).
     let (_, session) = test
         .app
         .create_visitor(sites[0].2, None)
         .await
         .expect("a visitor");
-    test.app
+    let (busy_chat, _, _) = test
+        .app
         .start_chat(
             &session,
             otklik_app::chat::StartChatInput {
@@ -2792,9 +2799,13 @@ async fn walk_chats(
         )
         .await
         .expect("the busy agent's chat");
+    let mut of_red = vec![busy_chat.chat.ticket_id.to_string()];
     let mut chats = Vec::new();
     for (index, (label, team, site)) in sites.iter().enumerate() {
         let id = walk_chat(test, *site, index as u32).await;
+        if *label != "blue" {
+            of_red.push(id.clone());
+        }
         chats.push(Target::new(
             format!("chat:{label}"),
             id,
@@ -2810,5 +2821,6 @@ async fn walk_chats(
             .map(|(_, team, site)| (team, site))
             .collect(),
         chats,
+        of_red,
     )
 }

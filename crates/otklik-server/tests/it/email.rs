@@ -397,19 +397,27 @@ async fn an_emailed_request_becomes_a_ticket_and_the_reply_threads_back_through_
     assert!(parsed_reply.text.contains("передан курьеру"));
     let our_id = parsed_reply.message_id.clone().expect("a Message-ID");
     assert!(our_id.ends_with("@shop.test"), "{our_id}");
-    let emails = otklik
-        .get(&format!("/api/v1/tickets/{ticket_id}/emails"))
-        .await;
-    assert!(
-        emails
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|email| email["direction"] == "outbound"
+    // The outbox records "sent" right after the SMTP server accepted the mail, which may be a
+    // moment after the sink has it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let emails = otklik
+            .get(&format!("/api/v1/tickets/{ticket_id}/emails"))
+            .await;
+        let sent = emails.as_array().unwrap().iter().any(|email| {
+            email["direction"] == "outbound"
                 && email["status"] == "sent"
-                && email["message_id_header"] == our_id.as_str()),
-        "the reply is recorded as sent: {emails}"
-    );
+                && email["message_id_header"] == our_id.as_str()
+        });
+        if sent {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reply is recorded as sent: {emails}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     // The customer answers the reply, with a changed subject: it threads by In-Reply-To.
     dovecot.append(
