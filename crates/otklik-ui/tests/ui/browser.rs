@@ -201,16 +201,23 @@ pub(crate) fn flat(text: &str) -> String {
 }
 
 pub(crate) async fn text_of(client: &Client, css: &str) -> String {
-    let text = client
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|error| panic!("no {css} on the page: {error}"))
-        .text()
-        .await
-        .expect("element text");
-    flat(&text)
+    // Live updates may redraw the element between finding and reading it: read it again.
+    for _ in 0..20 {
+        let element = client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|error| panic!("no {css} on the page: {error}"));
+        match element.text().await {
+            Ok(text) => return flat(&text),
+            Err(error) if error.to_string().contains("stale element") => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(error) => panic!("the text of {css}: {error}"),
+        }
+    }
+    panic!("{css} kept being redrawn while its text was read")
 }
 
 /// Waits until the element's text contains `expected` (pages load, live updates arrive).
