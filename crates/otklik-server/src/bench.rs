@@ -918,38 +918,13 @@ async fn measure(
 
     let server = Server::start(exe, env, &client).await?;
     eprintln!("[{name}] server pid {} at {}", server.pid, server.base_url);
-    if reused.is_none() {
-        run_cli(
-            exe,
-            env,
-            &[
-                "admin",
-                "create",
-                "--email",
-                BENCH_EMAIL,
-                "--name",
-                "Bench",
-                "--password-stdin",
-            ],
-            Some(format!("{BENCH_PASSWORD}\n")),
-            CLI_TIMEOUT,
-        )
-        .await?;
-    }
-    let token = run_cli(
+    let token = admin_token(
         exe,
         env,
-        &["token", "create", "--email", BENCH_EMAIL, "--name", "bench"],
-        None,
-        CLI_TIMEOUT,
+        (BENCH_EMAIL, "Bench", BENCH_PASSWORD),
+        reused.is_none(),
     )
-    .await?
-    .trim()
-    .to_owned();
-    anyhow::ensure!(
-        token.starts_with("otk_"),
-        "`otklik token create` printed no token"
-    );
+    .await?;
     tokio::time::sleep(SETTLE).await;
     report.rss.idle_mb = rss_kb(server.pid).map_or(0.0, mb);
 
@@ -1234,6 +1209,49 @@ pub(crate) fn free_port() -> anyhow::Result<u16> {
 }
 
 /// Runs `otklik args…` to completion (at most `timeout`) and returns its standard output.
+/// Creates the benchmark's admin (unless the dataset already has them) through the CLI, as an
+/// operator would, and issues an API token for them.
+pub(crate) async fn admin_token(
+    exe: &Path,
+    env: &Env,
+    (email, name, password): (&str, &str, &str),
+    create_admin: bool,
+) -> anyhow::Result<String> {
+    if create_admin {
+        run_cli(
+            exe,
+            env,
+            &[
+                "admin",
+                "create",
+                "--email",
+                email,
+                "--name",
+                name,
+                "--password-stdin",
+            ],
+            Some(format!("{password}\n")),
+            CLI_TIMEOUT,
+        )
+        .await?;
+    }
+    let token = run_cli(
+        exe,
+        env,
+        &["token", "create", "--email", email, "--name", "bench"],
+        None,
+        CLI_TIMEOUT,
+    )
+    .await?
+    .trim()
+    .to_owned();
+    anyhow::ensure!(
+        token.starts_with("otk_"),
+        "`otklik token create` printed no token"
+    );
+    Ok(token)
+}
+
 pub(crate) async fn run_cli(
     exe: &Path,
     env: &Env,

@@ -30,7 +30,7 @@ use serde_json::{Value, json};
 use tokio::sync::{Semaphore, oneshot};
 
 use crate::bench::{
-    BenchBackend, CLI_TIMEOUT, Env, create_database, drop_database, free_port, percentile, run_cli,
+    BenchBackend, Env, admin_token, create_database, drop_database, free_port, percentile,
 };
 
 /// What to measure.
@@ -389,36 +389,7 @@ async fn measure(
         visitors,
         ..SizeReport::default()
     };
-    run_cli(
-        exe,
-        env,
-        &[
-            "admin",
-            "create",
-            "--email",
-            ADMIN_EMAIL,
-            "--name",
-            "Bench Agent",
-            "--password-stdin",
-        ],
-        Some(format!("{ADMIN_PASSWORD}\n")),
-        CLI_TIMEOUT,
-    )
-    .await?;
-    let token = run_cli(
-        exe,
-        env,
-        &["token", "create", "--email", ADMIN_EMAIL, "--name", "bench"],
-        None,
-        CLI_TIMEOUT,
-    )
-    .await?
-    .trim()
-    .to_owned();
-    anyhow::ensure!(
-        token.starts_with("otk_"),
-        "`otklik token create` printed no token"
-    );
+    let token = admin_token(exe, env, (ADMIN_EMAIL, "Bench Agent", ADMIN_PASSWORD), true).await?;
     // Requests: a pooled client. Streams: their own client, one connection each, no timeout
     // (reqwest's timeout covers the whole body, and a stream's body never ends).
     let client = reqwest::Client::builder()
