@@ -29,8 +29,8 @@ mod snippet;
 pub use exact::{email_token, phone_token};
 pub use normalize::{MAX_TOKEN_CHARS, MIN_DIGIT_RUN, is_token};
 pub use query::{
-    Clause, MAX_CLAUSES, MAX_QUERY_CHARS, MIN_PREFIX_CHARS, QueryError, SUBJECT_WEIGHT,
-    SearchQuery, parse_query, rank_order,
+    Clause, MAX_CLAUSES, MAX_PREFIX_TOKENS, MAX_QUERY_CHARS, MIN_PREFIX_CHARS, QueryError,
+    SUBJECT_WEIGHT, SearchQuery, parse_query, rank_order,
 };
 pub use snippet::{Snippet, snippet};
 

@@ -15,6 +15,12 @@ pub const MAX_CLAUSES: usize = 16;
 /// word at the end is matched whole: a prefix of one letter would match most of the index.
 pub const MIN_PREFIX_CHARS: usize = 2;
 
+/// The most index tokens one prefix stands for once a store has looked it up in its vocabulary
+/// ([`SearchQuery::expand_prefixes`]): the shortest ones, then in code-point order. Bounds the
+/// cost of a short prefix (`за`, `10`) whatever the size of the index; the long tail of rare
+/// longer words a two-letter prefix would also match is left out.
+pub const MAX_PREFIX_TOKENS: usize = 128;
+
 /// A parsed user query: every clause must match (AND).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SearchQuery {
@@ -39,6 +45,16 @@ pub enum Clause {
         /// The token.
         token: String,
     },
+    /// A prefix [`Clause::Term`] after a store looked it up in its vocabulary: the index tokens
+    /// it stands for (at most [`MAX_PREFIX_TOKENS`], sorted, each starting with `prefix`). A
+    /// store matches any of them exactly, which costs what a few single words cost instead of
+    /// reading every posting of every word the prefix starts. Empty: nothing matches.
+    Expanded {
+        /// The prefix typed.
+        prefix: String,
+        /// The index tokens it stands for, in code-point order.
+        tokens: Vec<String>,
+    },
 }
 
 impl Clause {
@@ -46,6 +62,7 @@ impl Clause {
     pub fn token(&self) -> &str {
         match self {
             Clause::Term { token, .. } | Clause::Exact { token } => token,
+            Clause::Expanded { prefix, .. } => prefix,
         }
     }
 
@@ -56,10 +73,18 @@ impl Clause {
 
     /// Whether one index token satisfies this clause.
     pub fn matches_token(&self, index_token: &str) -> bool {
-        if self.is_prefix() {
-            index_token.starts_with(self.token())
-        } else {
-            index_token == self.token()
+        match self {
+            Clause::Term {
+                token,
+                prefix: true,
+            } => index_token.starts_with(token.as_str()),
+            Clause::Term { token, .. } | Clause::Exact { token } => index_token == token,
+            Clause::Expanded { prefix, tokens } => {
+                index_token.starts_with(prefix.as_str())
+                    && tokens
+                        .binary_search_by(|token| token.as_str().cmp(index_token))
+                        .is_ok()
+            }
         }
     }
 }
@@ -154,14 +179,76 @@ fn push_token(out: &mut String, token: &str) {
 }
 
 impl SearchQuery {
-    /// The SQLite FTS5 `MATCH` expression: each token double-quoted, a prefix as `"tok"*`,
-    /// joined with `AND` (e.g. `"доставк" AND "448812"*`). Empty for a query without clauses,
-    /// which [`parse_query`] never returns.
+    /// The prefixes a store should look up in its vocabulary before running the query.
+    pub fn prefixes(&self) -> impl Iterator<Item = &str> {
+        self.clauses
+            .iter()
+            .filter(|clause| clause.is_prefix())
+            .map(Clause::token)
+    }
+
+    /// This query with every prefix clause replaced by the index tokens `lookup` finds for it
+    /// (see [`Clause::Expanded`]); `lookup` answers at most [`MAX_PREFIX_TOKENS`] tokens, each
+    /// starting with the prefix.
+    ///
+    /// # Errors
+    ///
+    /// Whatever `lookup` fails with.
+    pub fn expand_prefixes<E>(
+        &self,
+        mut lookup: impl FnMut(&str) -> Result<Vec<String>, E>,
+    ) -> Result<SearchQuery, E> {
+        let mut clauses = Vec::with_capacity(self.clauses.len());
+        for clause in &self.clauses {
+            clauses.push(match clause {
+                Clause::Term {
+                    token,
+                    prefix: true,
+                } => {
+                    let mut tokens = lookup(token)?;
+                    tokens.retain(|found| found.starts_with(token.as_str()) && is_token(found));
+                    tokens.sort_unstable();
+                    tokens.dedup();
+                    tokens.truncate(MAX_PREFIX_TOKENS);
+                    Clause::Expanded {
+                        prefix: token.clone(),
+                        tokens,
+                    }
+                }
+                other => other.clone(),
+            });
+        }
+        Ok(SearchQuery { clauses })
+    }
+
+    /// Whether no document can match: a prefix that stands for no index token.
+    pub fn matches_nothing(&self) -> bool {
+        self.clauses
+            .iter()
+            .any(|clause| matches!(clause, Clause::Expanded { tokens, .. } if tokens.is_empty()))
+    }
+
+    /// The SQLite FTS5 `MATCH` expression: each token double-quoted, a prefix as `"tok"*`, an
+    /// expanded prefix as `("a" OR "b")`, joined with `AND` (e.g. `"доставк" AND "448812"*`).
+    /// Empty for a query without clauses, which [`parse_query`] never returns.
     pub fn to_fts5(&self) -> String {
         let mut out = String::with_capacity(self.clauses.len() * 16);
         for (i, clause) in self.clauses.iter().enumerate() {
             if i > 0 {
                 out.push_str(" AND ");
+            }
+            if let Clause::Expanded { tokens, .. } = clause {
+                out.push('(');
+                for (j, token) in tokens.iter().enumerate() {
+                    if j > 0 {
+                        out.push_str(" OR ");
+                    }
+                    out.push('"');
+                    push_token(&mut out, token);
+                    out.push('"');
+                }
+                out.push(')');
+                continue;
             }
             out.push('"');
             push_token(&mut out, clause.token());
@@ -173,13 +260,25 @@ impl SearchQuery {
         out
     }
 
-    /// The PostgreSQL `to_tsquery('simple', …)` text: `tok` or, for a prefix, `tok:*`, joined
-    /// with ` & ` (e.g. `доставк & 448812:*`). Empty for a query without clauses.
+    /// The PostgreSQL `to_tsquery('simple', …)` text: `tok`, for a prefix `tok:*`, for an
+    /// expanded prefix `(a | b)`, joined with ` & ` (e.g. `доставк & 448812:*`). Empty for a
+    /// query without clauses.
     pub fn to_tsquery(&self) -> String {
         let mut out = String::with_capacity(self.clauses.len() * 16);
         for (i, clause) in self.clauses.iter().enumerate() {
             if i > 0 {
                 out.push_str(" & ");
+            }
+            if let Clause::Expanded { tokens, .. } = clause {
+                out.push('(');
+                for (j, token) in tokens.iter().enumerate() {
+                    if j > 0 {
+                        out.push_str(" | ");
+                    }
+                    push_token(&mut out, token);
+                }
+                out.push(')');
+                continue;
             }
             push_token(&mut out, clause.token());
             if clause.is_prefix() {
@@ -267,6 +366,9 @@ impl std::fmt::Display for SearchQuery {
                 f.write_char('=')?;
             }
             f.write_str(clause.token())?;
+            if let Clause::Expanded { tokens, .. } = clause {
+                write!(f, "*[{}]", tokens.len())?;
+            }
             if clause.is_prefix() {
                 f.write_char('*')?;
             }
@@ -300,6 +402,56 @@ mod score_tests {
         let short = q.score("1 x", "доставк");
         let long = q.score("1 x", &format!("доставк {}", "слово ".repeat(400)));
         assert!(short > long);
+    }
+
+    #[test]
+    fn an_expanded_prefix_matches_and_scores_only_the_tokens_it_stands_for() {
+        let typed = query("ксилофон дост");
+        let expanded = typed
+            .expand_prefixes(|prefix| {
+                assert_eq!(prefix, "дост");
+                Ok::<_, ()>(vec!["доставк".into(), "достав".into(), "заказ".into()])
+            })
+            .unwrap();
+        assert_eq!(
+            expanded.clauses[1],
+            Clause::Expanded {
+                prefix: "дост".into(),
+                tokens: vec!["достав".into(), "доставк".into()],
+            },
+            "sorted, and a token that does not start with the prefix is dropped"
+        );
+        assert_eq!(
+            expanded.to_fts5(),
+            r#""ксилофон" AND ("достав" OR "доставк")"#
+        );
+        assert_eq!(expanded.to_tsquery(), "ксилофон & (достав | доставк)");
+        assert!(expanded.matches("ксилофон доставк"));
+        assert!(!expanded.matches("ксилофон достаточн"));
+        assert!(typed.matches("ксилофон достаточн"));
+        assert_eq!(
+            expanded.score("1", "ксилофон доставк достаточн"),
+            typed.score("1", "ксилофон доставк друг"),
+            "the same length, one prefix match"
+        );
+        assert!(!expanded.matches_nothing());
+        let nothing = typed.expand_prefixes(|_| Ok::<_, ()>(vec![])).unwrap();
+        assert!(nothing.matches_nothing());
+        assert_eq!(typed.expand_prefixes(|_| Err("down")).unwrap_err(), "down");
+    }
+
+    #[test]
+    fn an_expansion_keeps_at_most_the_bound_of_tokens() {
+        let many: Vec<String> = (0..MAX_PREFIX_TOKENS + 50)
+            .map(|n| format!("дост{n:03}"))
+            .collect();
+        let expanded = query("дост")
+            .expand_prefixes(|_| Ok::<_, ()>(many.clone()))
+            .unwrap();
+        let Clause::Expanded { tokens, .. } = &expanded.clauses[0] else {
+            panic!("not expanded: {expanded:?}");
+        };
+        assert_eq!(tokens.len(), MAX_PREFIX_TOKENS);
     }
 
     #[test]

@@ -50,7 +50,7 @@ fn find_highlights(text: &str, query: &SearchQuery) -> Vec<Range<usize>> {
     let terms: Vec<&Clause> = query
         .clauses
         .iter()
-        .filter(|c| matches!(c, Clause::Term { .. }))
+        .filter(|c| matches!(c, Clause::Term { .. } | Clause::Expanded { .. }))
         .collect();
     if !terms.is_empty() {
         let mut analyzer = Analyzer::new();

@@ -47,9 +47,9 @@ const BATCH_THRESHOLD: usize = 2000;
 /// savepoint's in-memory journal from its start when it ends, so a unit costs about the square
 /// of its size. The writer thread still commits every queued unit in one transaction (up to 512
 /// units per fsync), so small units cost no durability round trips.
-const SQLITE_BATCH_TICKETS: usize = 20;
+const SQLITE_BATCH_TICKETS: usize = 800;
 /// Units submitted to SQLite and not yet acknowledged.
-const SQLITE_UNITS_IN_FLIGHT: usize = 64;
+const SQLITE_UNITS_IN_FLIGHT: usize = 2;
 /// Tickets per unit of work on the batched path with PostgreSQL (one transaction each).
 const POSTGRES_BATCH_TICKETS: usize = 250;
 /// Units committing at once on PostgreSQL (each on its own connection).
@@ -2502,9 +2502,9 @@ fn push_batch_ticket(
         created_at,
     };
     let changes = draft.creation_changes();
-    let mut ticket = draft.clone().into_ticket(0);
-    let insert_index = unit.mutations.len();
-    unit.push(Mutation::InsertTicket(draft));
+    let mut ticket = draft.into_ticket(0);
+    // The messages wait until the story has shaped the ticket: it is written first, once.
+    let mut written = Vec::with_capacity(8);
     let message = |author: Author, visibility: MessageVisibility, body: String, at: Timestamp| {
         Mutation::InsertMessage(Message {
             id: MessageId::new(),
@@ -2517,7 +2517,7 @@ fn push_batch_ticket(
             created_at: at,
         })
     };
-    unit.push(message(
+    written.push(message(
         Author::Customer(customer.id),
         MessageVisibility::Public,
         story.first,
@@ -2573,21 +2573,13 @@ fn push_batch_ticket(
                 )
             }
         };
-        unit.push(message(author, visibility, body, at));
+        written.push(message(author, visibility, body, at));
         messages += 1;
     }
-    if at != created_at {
-        // Replies and solving set fields an insert cannot: update in the same unit. The tags go
-        // in with the update only, so the store writes them once, not twice.
-        if let Some(Mutation::InsertTicket(inserted)) = unit.mutations.get_mut(insert_index) {
-            inserted.tags = Vec::new();
-        }
-        ticket.updated_at = at;
-        unit.push(Mutation::UpdateTicket {
-            ticket,
-            expected_version: 1,
-        });
-    }
+    // Replied, solved, closed: the ticket as its story left it.
+    ticket.updated_at = at;
+    unit.push(Mutation::ImportTicket(Box::new(ticket)));
+    unit.mutations.append(&mut written);
     unit.push(Mutation::Audit(AuditEvent::new(
         created_at,
         actor,

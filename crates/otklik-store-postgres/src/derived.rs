@@ -29,7 +29,7 @@ use otklik_domain::ids::{AgentId, AttachmentId, TeamId};
 use otklik_domain::message::Message;
 use otklik_domain::ticket::{Priority, Ticket, TicketStatus};
 use otklik_store::derived::{
-    CounterDeltas, CounterKey, customer_terms, message_terms, subject_terms,
+    CounterDeltas, CounterKey, KnownTokens, customer_terms, message_terms, subject_terms,
 };
 use otklik_store::{StoreError, StoreResult};
 use tokio_postgres::Row;
@@ -333,15 +333,47 @@ impl Pending {
         self.changed_customers.insert(customer_id);
     }
 
-    /// Writes everything recorded, in the module's lock order.
-    pub(crate) async fn flush(self, transaction: &Transaction<'_>) -> StoreResult<()> {
+    /// The tokens of the documents this unit writes that `known` does not hold yet, sorted.
+    pub(crate) fn new_vocabulary(&self, known: &KnownTokens) -> Vec<String> {
+        let documents = self
+            .new_documents
+            .values()
+            .flat_map(|document| [document.subject_terms.as_str(), &document.body_terms]);
+        let changes = self.changes.iter().filter_map(|change| match change {
+            IndexChange::Subject { terms, .. } | IndexChange::Append { terms, .. } => {
+                Some(terms.as_str())
+            }
+            IndexChange::Move { .. } => None,
+        });
+        known.unknown(documents.chain(changes))
+    }
+
+    /// Writes everything recorded, in the module's lock order; `new_tokens` (sorted, see
+    /// [`Pending::new_vocabulary`]) join the vocabulary last, so a unit waiting for another's
+    /// uncommitted token holds no lock that one could need.
+    pub(crate) async fn flush(
+        self,
+        transaction: &Transaction<'_>,
+        new_tokens: &[String],
+    ) -> StoreResult<()> {
         write_new_documents(transaction, &self.new_documents).await?;
         write_index_changes(transaction, &self.changes, &self.new_documents).await?;
         write_new_customers(transaction, &self.new_customers, &self.changed_customers).await?;
         for customer_id in &self.changed_customers {
             reindex_customer(transaction, *customer_id).await?;
         }
-        write_counters(transaction, self.counters).await
+        write_counters(transaction, self.counters).await?;
+        if !new_tokens.is_empty() {
+            execute(
+                transaction,
+                "INSERT INTO search_terms (chars, term) \
+                 SELECT char_length(token), token FROM unnest($1::text[]) AS token \
+                 ON CONFLICT DO NOTHING",
+                &[&new_tokens],
+            )
+            .await?;
+        }
+        Ok(())
     }
 }
 
@@ -648,6 +680,16 @@ pub(crate) async fn rebuild(transaction: &Transaction<'_>) -> StoreResult<()> {
         .await
         .map_err(map_error)?;
     rebuild_ticket_documents(transaction).await?;
+    // Every token of the rebuilt index joins the vocabulary. Nothing is deleted: the nodes'
+    // caches (`KnownTokens`) may still name any token ever inserted.
+    transaction
+        .batch_execute(
+            "INSERT INTO search_terms (chars, term) \
+             SELECT DISTINCT char_length(lexeme), lexeme FROM ticket_search, unnest(document) \
+             ON CONFLICT DO NOTHING",
+        )
+        .await
+        .map_err(map_error)?;
     rebuild_customer_documents(transaction).await?;
     rebuild_counters(transaction).await
 }

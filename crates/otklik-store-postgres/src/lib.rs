@@ -92,6 +92,8 @@ pub struct PostgresStore {
     listening: tokio::sync::watch::Receiver<bool>,
     /// `user@host:port/database`, for `Debug` and logs; never the password.
     target: String,
+    /// Search vocabulary tokens this node knows are stored (see `KnownTokens`).
+    known_tokens: std::sync::Mutex<otklik_store::derived::KnownTokens>,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -181,6 +183,7 @@ impl PostgresStore {
             listener,
             listening,
             target,
+            known_tokens: std::sync::Mutex::default(),
         };
         let mut client = store.client().await?;
         schema::migrate(&mut client).await?;
@@ -237,7 +240,7 @@ impl Store for PostgresStore {
 
     async fn commit(&self, unit: UnitOfWork) -> StoreResult<CommitReceipt> {
         let mut client = self.client().await?;
-        write::commit(&mut client, unit).await
+        write::commit(&mut client, unit, &self.known_tokens).await
     }
 
     async fn find_ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>> {

@@ -313,12 +313,48 @@ pub(crate) async fn list_tickets_sorted(
 /// found with a more specific query or a filter). The same bound as SQLite's.
 pub(crate) use otklik_store::RANKED_MATCHES;
 
+/// The shortest vocabulary tokens starting with `prefix`, at most
+/// [`otklik_search::MAX_PREFIX_TOKENS`]: one short index range per token length.
+async fn prefix_tokens(client: &Client, prefix: &str) -> StoreResult<Vec<String>> {
+    let statement = client
+        .prepare_cached(
+            "SELECT x.term FROM generate_series($2::int, $3::int) AS c (chars) \
+             CROSS JOIN LATERAL ( \
+                 SELECT term FROM search_terms \
+                 WHERE chars = c.chars AND term >= $1 AND term < $4 \
+                 ORDER BY term LIMIT $5) x \
+             ORDER BY c.chars, x.term LIMIT $5",
+        )
+        .await
+        .map_err(map_error)?;
+    let limit = i64::try_from(otklik_search::MAX_PREFIX_TOKENS).unwrap_or(i64::MAX);
+    let shortest = i32::try_from(prefix.chars().count()).unwrap_or(i32::MAX);
+    let longest = i32::try_from(otklik_search::MAX_TOKEN_CHARS).unwrap_or(i32::MAX);
+    let upper = otklik_store::derived::prefix_upper_bound(prefix);
+    let rows = client
+        .query(&statement, &[&prefix, &shortest, &longest, &upper, &limit])
+        .await
+        .map_err(map_error)?;
+    rows.iter().map(|row| get(row, "term")).collect()
+}
+
 pub(crate) async fn search_tickets(
     client: &Client,
     search: &TicketSearch,
 ) -> StoreResult<Vec<Ticket>> {
+    let mut found = HashMap::new();
+    for prefix in search.query.prefixes() {
+        found.insert(prefix.to_owned(), prefix_tokens(client, prefix).await?);
+    }
+    let expanded = search.query.expand_prefixes(|prefix| {
+        Ok::<_, std::convert::Infallible>(found.remove(prefix).unwrap_or_default())
+    });
+    let Ok(expanded) = expanded;
+    if expanded.matches_nothing() {
+        return Ok(Vec::new());
+    }
     let mut params = Params::default();
-    let tsquery = params.bind(search.query.to_tsquery());
+    let tsquery = params.bind(expanded.to_tsquery());
     let mut conditions = ticket_conditions(&search.filter, &search.visibility, &mut params);
     conditions.push(format!("s.document @@ to_tsquery('simple', {tsquery})"));
     // The newest RANKED_MATCHES tickets that match (GIN) and pass the filters and visibility
@@ -344,7 +380,7 @@ pub(crate) async fn search_tickets(
         let subject: &str = get(row, "subject_terms")?;
         let body: &str = get(row, "body_terms")?;
         ranked.push((
-            search.query.score(subject, body),
+            expanded.score(subject, body),
             (get(row, "updated_at")?, get(row, "id")?),
         ));
     }

@@ -15,6 +15,7 @@ use std::collections::BTreeSet;
 use otklik_domain::clock::to_micros;
 use otklik_domain::ids::TagId;
 use otklik_domain::ticket::Ticket;
+use otklik_store::derived::KnownTokens;
 use otklik_store::{CommitReceipt, Mutation, StoreError, StoreResult, UnitOfWork};
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
@@ -29,7 +30,11 @@ use crate::rows::{author_columns, scopes_text};
 type Transaction<'a> = deadpool_postgres::Transaction<'a>;
 
 /// Applies every mutation of `unit`, in order, in one transaction.
-pub(crate) async fn commit(client: &mut Client, unit: UnitOfWork) -> StoreResult<CommitReceipt> {
+pub(crate) async fn commit(
+    client: &mut Client,
+    unit: UnitOfWork,
+    known_tokens: &std::sync::Mutex<KnownTokens>,
+) -> StoreResult<CommitReceipt> {
     let mut receipt = CommitReceipt::default();
     if unit.mutations.is_empty() {
         return Ok(receipt);
@@ -40,7 +45,12 @@ pub(crate) async fn commit(client: &mut Client, unit: UnitOfWork) -> StoreResult
     for mutation in unit.mutations {
         apply(&transaction, mutation, &mut receipt, &mut pending).await?;
     }
-    pending.flush(&transaction).await?;
+    let new_tokens = pending.new_vocabulary(
+        &known_tokens
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()),
+    );
+    pending.flush(&transaction, &new_tokens).await?;
     // Delivered to every node's LISTEN connection if, and only if, this transaction commits.
     for chunk in events.chunks(crate::listen::EVENTS_PER_NOTIFICATION) {
         let payload = serde_json::to_string(chunk).map_err(StoreError::database)?;
@@ -54,6 +64,11 @@ pub(crate) async fn commit(client: &mut Client, unit: UnitOfWork) -> StoreResult
             .map_err(map_error)?;
     }
     transaction.commit().await.map_err(map_error)?;
+    // Durable now: this node need not insert these tokens again.
+    known_tokens
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .learn(new_tokens);
     Ok(receipt)
 }
 
@@ -300,6 +315,54 @@ async fn apply(
             receipt.ticket_numbers.push(number);
             set_ticket_tags(transaction, ticket.id.0, &ticket.tags, created_at, false).await?;
             pending.ticket_inserted(&ticket.into_ticket(number));
+        }
+        Mutation::ImportTicket(ticket) => {
+            let mut ticket = *ticket;
+            // The number comes from the column's default, `nextval('ticket_number_seq')`.
+            let statement = transaction
+                .prepare_cached(
+                    "INSERT INTO tickets (id, subject, status, priority, channel, customer_id, \
+                     assignee_id, team_id, merged_into, created_at, updated_at, \
+                     first_agent_reply_at, solved_at, closed_at, version) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 1) \
+                     RETURNING number",
+                )
+                .await
+                .map_err(map_error)?;
+            let row = transaction
+                .query_one(
+                    &statement,
+                    &[
+                        &ticket.id.0,
+                        &ticket.subject,
+                        &ticket.status.as_str(),
+                        &ticket.priority.as_str(),
+                        &ticket.channel.as_str(),
+                        &ticket.customer_id.0,
+                        &ticket.assignee_id.map(|id| id.0),
+                        &ticket.team_id.map(|id| id.0),
+                        &ticket.merged_into.map(|id| id.0),
+                        &to_micros(ticket.created_at),
+                        &to_micros(ticket.updated_at),
+                        &ticket.first_agent_reply_at.map(to_micros),
+                        &ticket.solved_at.map(to_micros),
+                        &ticket.closed_at.map(to_micros),
+                    ],
+                )
+                .await
+                .map_err(map_error)?;
+            ticket.number = row.try_get("number").map_err(StoreError::database)?;
+            ticket.version = 1;
+            receipt.ticket_numbers.push(ticket.number);
+            set_ticket_tags(
+                transaction,
+                ticket.id.0,
+                &ticket.tags,
+                to_micros(ticket.updated_at),
+                false,
+            )
+            .await?;
+            pending.ticket_inserted(&ticket);
         }
         Mutation::UpdateTicket {
             ticket,

@@ -103,7 +103,8 @@ fn sqlite_schema(sql: &str) -> (Vec<ColumnInfo>, BTreeSet<String>) {
             }
         } else if let Some(rest) = line.strip_prefix("CREATE INDEX ") {
             indexes.extend(rest.split_whitespace().next().map(str::to_owned));
-        } else if line.starts_with(");") {
+        } else if line.starts_with(')') {
+            // `);` or `) WITHOUT ROWID;`
             table = None;
         } else if let Some(table) = &table {
             let mut words = line.split_whitespace();

@@ -4,13 +4,14 @@ use otklik_domain::clock::from_micros;
 use otklik_domain::customer::IdentityValue;
 use std::collections::HashMap;
 
-use otklik_domain::ids::{AgentId, CustomerId, TeamId, TicketId};
+use otklik_domain::ids::{AgentId, CustomerId, MessageId, TeamId, TicketId};
 use otklik_domain::message::Message;
 use otklik_domain::ticket::{Priority, Ticket, TicketStatus};
-use otklik_store::StoreResult;
 use otklik_store::derived::{
-    CounterDeltas, CounterKey, customer_terms, message_terms, message_text_terms, subject_terms,
+    CounterDeltas, CounterKey, KnownTokens, customer_terms, message_terms, message_text_terms,
+    subject_terms,
 };
+use otklik_store::{Mutation, StoreResult, UnitOfWork};
 
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
@@ -71,11 +72,34 @@ pub(crate) fn stored_ticket(
     }))
 }
 
+/// The index terms of the messages a unit inserts, by message.
+#[derive(Debug, Default)]
+pub(crate) struct AnalysedMessages(HashMap<MessageId, String>);
+
+impl AnalysedMessages {
+    pub(crate) fn of(unit: &UnitOfWork) -> Self {
+        AnalysedMessages(
+            unit.mutations
+                .iter()
+                .filter_map(|mutation| match mutation {
+                    Mutation::InsertMessage(message) => Some((message.id, message_terms(message))),
+                    _ => None,
+                })
+                .collect(),
+        )
+    }
+}
+
 /// What a unit of work changes in the derived data, gathered while its mutations run and
 /// written once at its end: a ticket created with three messages is indexed once, not four
 /// times, and a batch of new tickets touches each counter row once.
-#[derive(Debug, Default)]
-pub(crate) struct PendingDerived {
+#[derive(Debug)]
+pub(crate) struct PendingDerived<'a> {
+    analysed: AnalysedMessages,
+    /// The writer's cache of vocabulary tokens (read only: learning waits for the commit).
+    known: &'a KnownTokens,
+    /// Tokens this unit added to the vocabulary, for the writer's cache once committed.
+    learned: Vec<String>,
     docs: HashMap<TicketId, PendingDoc>,
     customers: Vec<CustomerId>,
     counters: CounterDeltas,
@@ -91,7 +115,19 @@ struct PendingDoc {
     body: String,
 }
 
-impl PendingDerived {
+impl<'a> PendingDerived<'a> {
+    /// Nothing pending yet; `analysed` holds the terms of the unit's new messages.
+    pub(crate) fn new(analysed: AnalysedMessages, known: &'a KnownTokens) -> Self {
+        PendingDerived {
+            analysed,
+            known,
+            learned: Vec::new(),
+            docs: HashMap::new(),
+            customers: Vec::new(),
+            counters: CounterDeltas::default(),
+        }
+    }
+
     /// A new ticket: index its subject (and number) and count it.
     pub(crate) fn ticket_inserted(&mut self, ticket: &Ticket) {
         self.docs.entry(ticket.id).or_default().inserted =
@@ -115,7 +151,11 @@ impl PendingDerived {
 
     /// A new message: its words join the ticket's document.
     pub(crate) fn message_added(&mut self, message: &Message) {
-        let terms = message_terms(message);
+        let terms = self
+            .analysed
+            .0
+            .remove(&message.id)
+            .unwrap_or_else(|| message_terms(message));
         if terms.is_empty() {
             return;
         }
@@ -124,6 +164,11 @@ impl PendingDerived {
             doc.body.push(' ');
         }
         doc.body.push_str(&terms);
+    }
+
+    /// The vocabulary tokens this unit inserted (see [`KnownTokens::learn`]).
+    pub(crate) fn take_learned(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.learned)
     }
 
     /// A customer whose name or identities changed.
@@ -141,7 +186,23 @@ impl PendingDerived {
     /// Writes everything gathered so far (at the end of the unit, or before a mutation that
     /// reads the derived tables).
     pub(crate) fn flush(&mut self, transaction: &Transaction<'_>) -> StoreResult<()> {
-        for (ticket_id, doc) in std::mem::take(&mut self.docs) {
+        let docs = std::mem::take(&mut self.docs);
+        let new_tokens = self.known.unknown(docs.values().flat_map(|doc| {
+            [
+                doc.inserted.as_deref(),
+                doc.subject.as_deref(),
+                Some(doc.body.as_str()),
+            ]
+            .into_iter()
+            .flatten()
+        }));
+        for token in &new_tokens {
+            db(transaction
+                .prepare_cached("INSERT OR IGNORE INTO search_terms (chars, term) VALUES (?1, ?2)")
+                .and_then(|mut s| s.execute(params![token.chars().count(), token])))?;
+        }
+        self.learned.extend(new_tokens);
+        for (ticket_id, doc) in docs {
             let id = &ticket_id.as_bytes()[..];
             if let Some(subject) = doc.inserted {
                 db(transaction
@@ -320,6 +381,12 @@ pub(crate) fn rebuild(transaction: &Transaction<'_>) -> StoreResult<()> {
             .prepare_cached("INSERT INTO ticket_search (ticket_id, subject_terms, body_terms) VALUES (?1, ?2, ?3)")
             .and_then(|mut s| s.execute(params![id, subject_terms(number, &subject), body_terms])))?;
     }
+    // Every token of the rebuilt index joins the vocabulary (FTS5 lists its terms). Nothing is
+    // deleted: writers' caches (`KnownTokens`) may still name any token ever inserted.
+    db(transaction.execute_batch(
+        "INSERT OR IGNORE INTO search_terms (chars, term) \
+         SELECT length(term), term FROM ticket_fts_terms;",
+    ))?;
     let customers: Vec<[u8; 16]> = db(transaction
         .prepare("SELECT id FROM customers ORDER BY rowid")
         .and_then(|mut s| s.query_map([], |row| row.get(0))?.collect()))?;

@@ -56,6 +56,9 @@ const MAX_BATCH: usize = 512;
 
 struct WriteRequest {
     unit: UnitOfWork,
+    /// The unit's message text, analysed for the search index on the caller's thread so the
+    /// one writer thread spends its time writing, not stemming.
+    analysed: derived::AnalysedMessages,
     reply: oneshot::Sender<StoreResult<CommitReceipt>>,
 }
 
@@ -240,6 +243,7 @@ impl Store for SqliteStore {
 
     async fn commit(&self, unit: UnitOfWork) -> StoreResult<CommitReceipt> {
         let (reply, answer) = oneshot::channel();
+        let analysed = derived::AnalysedMessages::of(&unit);
         {
             let writer = self
                 .writer
@@ -249,7 +253,11 @@ impl Store for SqliteStore {
                 .as_ref()
                 .ok_or_else(|| StoreError::corrupt("the store is closed"))?;
             sender
-                .send(WriteRequest { unit, reply })
+                .send(WriteRequest {
+                    unit,
+                    analysed,
+                    reply,
+                })
                 .map_err(|_| StoreError::corrupt("the SQLite writer has stopped"))?;
         }
         answer
@@ -715,6 +723,46 @@ mod tests {
             assert_eq!(result.unwrap().unwrap(), 1);
         }
         assert_eq!(store.readers.lock().unwrap().len(), READ_CONNECTIONS);
+    }
+
+    #[tokio::test]
+    async fn the_search_vocabulary_is_filled_from_the_index_of_an_existing_database() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("otklik.db");
+        {
+            // A database as V8 left it: an index row (its ticket does not matter here).
+            let mut connection = Connection::open(&path).unwrap();
+            configure(&connection).unwrap();
+            migrations::migrations::runner()
+                .set_target(refinery::Target::Version(8))
+                .run(&mut connection)
+                .unwrap();
+            connection
+                .execute_batch(
+                    "PRAGMA foreign_keys = OFF; \
+                     INSERT INTO ticket_search (ticket_id, subject_terms, body_terms) \
+                     VALUES (x'01', '17 ксилофон', 'доставк ксилофон 448812');",
+                )
+                .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let vocabulary: Vec<(i64, String)> = store
+            .read(|c| {
+                c.prepare("SELECT chars, term FROM search_terms ORDER BY chars, term")?
+                    .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                    .collect()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            vocabulary,
+            [
+                (2, "17".to_owned()),
+                (6, "448812".to_owned()),
+                (7, "доставк".to_owned()),
+                (8, "ксилофон".to_owned()),
+            ]
+        );
     }
 
     #[tokio::test]

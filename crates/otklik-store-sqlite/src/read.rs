@@ -255,12 +255,42 @@ pub fn list_tickets_sorted(
     Ok(tickets)
 }
 
+/// The shortest vocabulary tokens starting with `prefix`, at most
+/// [`otklik_search::MAX_PREFIX_TOKENS`]: one short index range per token length.
+fn prefix_tokens(connection: &Connection, prefix: &str) -> rusqlite::Result<Vec<String>> {
+    let upper = otklik_store::derived::prefix_upper_bound(prefix);
+    let mut statement = connection.prepare_cached(
+        "SELECT term FROM search_terms WHERE chars = ?1 AND term >= ?2 AND term < ?3 \
+         ORDER BY term LIMIT ?4",
+    )?;
+    let mut tokens = Vec::new();
+    for chars in prefix.chars().count()..=otklik_search::MAX_TOKEN_CHARS {
+        let room = otklik_search::MAX_PREFIX_TOKENS - tokens.len();
+        if room == 0 {
+            break;
+        }
+        let found = statement.query_map(rusqlite::params![chars, prefix, upper, room], |row| {
+            row.get(0)
+        })?;
+        for token in found {
+            tokens.push(token?);
+        }
+    }
+    Ok(tokens)
+}
+
 pub fn search_tickets(
     connection: &Connection,
     search: &TicketSearch,
 ) -> rusqlite::Result<Vec<Ticket>> {
+    let query = search
+        .query
+        .expand_prefixes(|prefix| prefix_tokens(connection, prefix))?;
+    if query.matches_nothing() {
+        return Ok(Vec::new());
+    }
     let (conditions, filter_params) = ticket_conditions(&search.filter, &search.visibility);
-    let mut params = vec![Value::Text(search.query.to_fts5())];
+    let mut params = vec![Value::Text(query.to_fts5())];
     params.extend(filter_params);
     params.push(Value::Integer(RANKED_MATCHES));
     let extra = conditions
@@ -288,7 +318,7 @@ pub fn search_tickets(
     while let Some(row) = rows.next()? {
         let subject: String = row.get(1)?;
         let body: String = row.get(2)?;
-        let score = search.query.score(&subject, &body);
+        let score = query.score(&subject, &body);
         ranked.push((score, (row.get(3)?, uuid_at(row, 0)?)));
     }
     ranked.sort_by(otklik_search::rank_order);

@@ -8,6 +8,7 @@ use otklik_domain::customer::{Customer, Identity};
 
 use otklik_domain::message::{Author, Message};
 use otklik_domain::ticket::Ticket;
+use otklik_store::derived::KnownTokens;
 use otklik_store::events::{ChangeEvent, events_of};
 use otklik_store::{CommitReceipt, Mutation, StoreError, StoreResult, UnitOfWork};
 use rusqlite::types::Value;
@@ -30,6 +31,7 @@ pub(crate) fn run_writer(
     max_batch: usize,
     events: tokio::sync::broadcast::Sender<ChangeEvent>,
 ) {
+    let mut known = KnownTokens::default();
     while let Ok(first) = requests.recv() {
         let mut batch = vec![first];
         while batch.len() < max_batch {
@@ -38,31 +40,67 @@ pub(crate) fn run_writer(
                 Err(_) => break,
             }
         }
-        let outcomes = commit_batch(&mut connection, &batch);
+        let outcomes = commit_batch(&mut connection, &mut batch, &known);
         for (request, outcome) in batch.into_iter().zip(outcomes) {
-            if outcome.is_ok() {
+            let outcome = outcome.map(|applied| {
+                // Durable now: its tokens are in the vocabulary for every later write.
+                known.learn(applied.learned);
                 // Announced only once durable; having no subscriber is not an error.
                 for event in events_of(&request.unit) {
                     let _ = events.send(event);
                 }
-            }
+                applied.receipt
+            });
             // A caller that gave up (timeout, shutdown) no longer listens; its unit still stands.
             let _ = request.reply.send(outcome);
         }
     }
 }
 
+/// A unit applied inside the open transaction.
+struct Applied {
+    receipt: CommitReceipt,
+    /// Vocabulary tokens it inserted.
+    learned: Vec<String>,
+}
+
 fn commit_batch(
     connection: &mut Connection,
-    batch: &[WriteRequest],
-) -> Vec<StoreResult<CommitReceipt>> {
+    batch: &mut [WriteRequest],
+    known: &KnownTokens,
+) -> Vec<StoreResult<Applied>> {
     let transaction = match connection.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(transaction) => transaction,
         Err(error) => return batch.iter().map(|_| Err(map_error(&error))).collect(),
     };
+    if let [only] = batch {
+        // A unit alone in its transaction needs no savepoint: on failure the whole transaction
+        // rolls back. Savepoints are not free: every statement journal written inside one is
+        // walked again when it ends, so a big unit (a bulk load) would cost the square of its
+        // size.
+        let analysed = std::mem::take(&mut only.analysed);
+        let outcome = apply_unit(&transaction, &only.unit, analysed, known);
+        if outcome.is_err() {
+            drop(transaction);
+            return vec![outcome];
+        }
+        return match transaction.commit() {
+            Ok(()) => vec![outcome],
+            Err(error) => {
+                tracing::error!(%error, "SQLite commit failed");
+                vec![Err(map_error(&error))]
+            }
+        };
+    }
     let mut outcomes = Vec::with_capacity(batch.len());
-    for request in batch {
-        outcomes.push(apply_in_savepoint(&transaction, &request.unit));
+    for request in batch.iter_mut() {
+        let analysed = std::mem::take(&mut request.analysed);
+        outcomes.push(apply_in_savepoint(
+            &transaction,
+            &request.unit,
+            analysed,
+            known,
+        ));
     }
     if let Err(error) = transaction.commit() {
         // Nothing of the batch is durable: every caller hears the failure.
@@ -75,23 +113,18 @@ fn commit_batch(
 fn apply_in_savepoint(
     transaction: &Transaction<'_>,
     unit: &UnitOfWork,
-) -> StoreResult<CommitReceipt> {
+    analysed: derived::AnalysedMessages,
+    known: &KnownTokens,
+) -> StoreResult<Applied> {
     transaction
         .execute_batch("SAVEPOINT unit")
         .map_err(|error| map_error(&error))?;
-    let mut receipt = CommitReceipt::default();
-    let mut pending = derived::PendingDerived::default();
-    let result = unit
-        .mutations
-        .iter()
-        .try_for_each(|mutation| apply(transaction, mutation, &mut receipt, &mut pending))
-        .and_then(|()| pending.flush(transaction));
-    match result {
-        Ok(()) => {
+    match apply_unit(transaction, unit, analysed, known) {
+        Ok(applied) => {
             transaction
                 .execute_batch("RELEASE unit")
                 .map_err(|error| map_error(&error))?;
-            Ok(receipt)
+            Ok(applied)
         }
         Err(error) => {
             transaction
@@ -100,6 +133,25 @@ fn apply_in_savepoint(
             Err(error)
         }
     }
+}
+
+/// Applies every mutation of `unit`, then writes the derived data it changed.
+fn apply_unit(
+    transaction: &Transaction<'_>,
+    unit: &UnitOfWork,
+    analysed: derived::AnalysedMessages,
+    known: &KnownTokens,
+) -> StoreResult<Applied> {
+    let mut receipt = CommitReceipt::default();
+    let mut pending = derived::PendingDerived::new(analysed, known);
+    unit.mutations
+        .iter()
+        .try_for_each(|mutation| apply(transaction, mutation, &mut receipt, &mut pending))
+        .and_then(|()| pending.flush(transaction))?;
+    Ok(Applied {
+        receipt,
+        learned: pending.take_learned(),
+    })
 }
 
 /// The stable name of the unique rule a SQLite message names ("UNIQUE constraint failed: t.c").
@@ -187,24 +239,18 @@ fn apply(
     transaction: &Transaction<'_>,
     mutation: &Mutation,
     receipt: &mut CommitReceipt,
-    pending: &mut derived::PendingDerived,
+    pending: &mut derived::PendingDerived<'_>,
 ) -> Outcome {
     match mutation {
-        Mutation::InsertTicket(draft) => {
-            let number: i64 = db(transaction
-                .prepare_cached("UPDATE counters SET value = value + 1 WHERE name = 'ticket_number' RETURNING value")
-                .and_then(|mut statement| statement.query_row([], |row| row.get(0))))?;
-            let ticket = draft.clone().into_ticket(number);
-            db(transaction.prepare_cached(
-                "INSERT INTO tickets (id, number, subject, status, priority, channel, customer_id, assignee_id, \
-                 team_id, merged_into, created_at, updated_at, first_agent_reply_at, solved_at, closed_at, version) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-            )
-            .and_then(|mut statement| statement.execute(params_from_iter(ticket_values(&ticket, true)))))?;
-            write_ticket_tags(transaction, &ticket, false)?;
-            pending.ticket_inserted(&ticket);
-            receipt.ticket_numbers.push(number);
-            Ok(())
+        Mutation::InsertTicket(draft) => insert_ticket(transaction, receipt, pending, |number| {
+            draft.clone().into_ticket(number)
+        }),
+        Mutation::ImportTicket(ticket) => {
+            insert_ticket(transaction, receipt, pending, |number| Ticket {
+                number,
+                version: 1,
+                ..(**ticket).clone()
+            })
         }
         Mutation::UpdateTicket {
             ticket,
@@ -733,6 +779,34 @@ fn apply(
 
 /// The values of a ticket row: with `with_key`, in INSERT order (id, number first); without, in
 /// the UPDATE's SET order.
+/// Inserts the ticket `with_number` makes of the next ticket number, with its tags.
+fn insert_ticket(
+    transaction: &Transaction<'_>,
+    receipt: &mut CommitReceipt,
+    pending: &mut derived::PendingDerived<'_>,
+    with_number: impl FnOnce(i64) -> Ticket,
+) -> Outcome {
+    let number: i64 = db(transaction
+        .prepare_cached(
+            "UPDATE counters SET value = value + 1 WHERE name = 'ticket_number' RETURNING value",
+        )
+        .and_then(|mut statement| statement.query_row([], |row| row.get(0))))?;
+    let ticket = with_number(number);
+    db(transaction
+        .prepare_cached(
+            "INSERT INTO tickets (id, number, subject, status, priority, channel, customer_id, assignee_id, \
+             team_id, merged_into, created_at, updated_at, first_agent_reply_at, solved_at, closed_at, version) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+        )
+        .and_then(|mut statement| {
+            statement.execute(params_from_iter(ticket_values(&ticket, true)))
+        }))?;
+    write_ticket_tags(transaction, &ticket, false)?;
+    pending.ticket_inserted(&ticket);
+    receipt.ticket_numbers.push(number);
+    Ok(())
+}
+
 fn ticket_values(ticket: &Ticket, with_key: bool) -> Vec<Value> {
     let mut values = Vec::with_capacity(17);
     if with_key {

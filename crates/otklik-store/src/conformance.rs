@@ -38,6 +38,7 @@ macro_rules! conformance_tests {
         $crate::conformance_tests!(@cases $factory;
             a_new_ticket_reads_back_equal_with_the_next_number,
             concurrent_ticket_inserts_get_distinct_numbers,
+            an_imported_ticket_keeps_its_history_is_counted_and_found_in_one_write,
             a_stale_ticket_version_is_refused_and_changes_nothing,
             a_failing_mutation_rolls_back_the_whole_unit,
             tickets_list_newest_first_and_pages_by_cursor_without_gaps_or_repeats,
@@ -56,6 +57,7 @@ macro_rules! conformance_tests {
             audit_events_read_back_oldest_first,
             the_logical_schema_lists_the_core_tables,
             search_finds_tickets_by_stems_numbers_and_prefixes_best_first,
+            a_prefix_stands_for_its_shortest_tokens_and_sees_words_written_later,
             search_keeps_to_the_filters_and_the_callers_visibility,
             the_search_index_follows_edits_replies_and_merges_and_rebuilds_the_same,
             customers_are_found_by_name_e_mail_and_phone,
@@ -231,6 +233,71 @@ pub async fn concurrent_ticket_inserts_get_distinct_numbers(store: Arc<dyn Store
         );
     }
     assert_eq!(numbers.len(), 40);
+}
+
+pub async fn an_imported_ticket_keeps_its_history_is_counted_and_found_in_one_write(
+    store: Arc<dyn Store>,
+) {
+    let customer = seed_customer(&store, "Ира", "ira@example.ru").await;
+    let before = seed_ticket(&store, new_ticket(customer.id, "Before", 1)).await;
+    let mut draft = new_ticket(customer.id, "Возврат платья", 10);
+    draft.status = TicketStatus::Solved;
+    draft.priority = Priority::High;
+    draft.tags = vec!["возврат".into()];
+    let mut imported = draft.into_ticket(0);
+    imported.number = 999_999; // ignored: the store numbers it
+    imported.version = 7; // ignored: it starts at 1
+    imported.updated_at = at(500);
+    imported.first_agent_reply_at = Some(at(60));
+    imported.solved_at = Some(at(500));
+    let message = Message {
+        id: MessageId::new(),
+        ticket_id: imported.id,
+        author: Author::Customer(customer.id),
+        visibility: MessageVisibility::Public,
+        channel: imported.channel,
+        body: "Платье не подошло по размеру".into(),
+        attachments: vec![],
+        created_at: at(10),
+    };
+    let receipt = commit(
+        &store,
+        vec![
+            Mutation::ImportTicket(Box::new(imported.clone())),
+            Mutation::InsertMessage(message),
+        ],
+    )
+    .await;
+    assert_eq!(receipt.ticket_numbers, vec![before.number + 1]);
+    let expected = Ticket {
+        number: before.number + 1,
+        version: 1,
+        ..imported.clone()
+    };
+    assert_eq!(
+        store.find_ticket(imported.id).await.unwrap(),
+        Some(expected)
+    );
+    let solved_high = TicketCountQuery {
+        statuses: vec![TicketStatus::Solved],
+        priorities: vec![Priority::High],
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .count_tickets_many(std::slice::from_ref(&solved_high))
+            .await
+            .unwrap(),
+        vec![1]
+    );
+    assert_eq!(scanned_count(&store, &solved_high).await, 1);
+    for query in ["размер", "возврат"] {
+        assert_eq!(
+            search(&store, query, TicketFilter::default(), Visibility::All).await,
+            vec![imported.id],
+            "{query}"
+        );
+    }
 }
 
 pub async fn a_stale_ticket_version_is_refused_and_changes_nothing(store: Arc<dyn Store>) {
@@ -1436,6 +1503,54 @@ pub async fn search_finds_tickets_by_stems_numbers_and_prefixes_best_first(store
             .await
             .contains(&delivery.id),
         "the ticket number is indexed"
+    );
+}
+
+pub async fn a_prefix_stands_for_its_shortest_tokens_and_sees_words_written_later(
+    store: Arc<dyn Store>,
+) {
+    let customer = seed_customer(&store, "Олег", "oleg@example.ru").await;
+    let all = || (TicketFilter::default(), Visibility::All);
+    // More tokens start with «770» than a prefix stands for: the shortest ones are kept.
+    let short = seed_ticket(&store, new_ticket(customer.id, "Ксерокс 7700", 1)).await;
+    let long = seed_ticket(&store, new_ticket(customer.id, "Ксерокс 770123456", 2)).await;
+    let mut many = Vec::new();
+    for index in 0..otklik_search::MAX_PREFIX_TOKENS {
+        let mut draft = new_ticket(customer.id, &format!("Заказ {}", 770_000 + index), 3);
+        draft.created_at = at(3 + i64::try_from(index).unwrap());
+        many.push(Mutation::InsertTicket(draft));
+    }
+    commit(&store, many).await;
+    let (filter, visibility) = all();
+    assert_eq!(
+        search(&store, "ксерокс 770", filter, visibility).await,
+        vec![short.id],
+        "the shortest token is kept, a longer one past the bound is left out"
+    );
+    let (filter, visibility) = all();
+    assert_eq!(
+        search(&store, "770123456", filter, visibility).await,
+        vec![long.id],
+        "the whole number still finds it"
+    );
+
+    // A word first written after searches ran, then again: a prefix finds both tickets.
+    let (filter, visibility) = all();
+    assert_eq!(search(&store, "ксило", filter, visibility).await, vec![]);
+    let first = seed_ticket(&store, new_ticket(customer.id, "Ксилофон сломан", 200)).await;
+    let second = seed_ticket(&store, new_ticket(customer.id, "Второй ксилофон", 201)).await;
+    let reply = seed_ticket(&store, new_ticket(customer.id, "Без темы", 202)).await;
+    seed_message(&store, &reply, "Ксилофонист доволен", 203).await;
+    let (filter, visibility) = all();
+    let mut hits = search(&store, "ксило", filter, visibility).await;
+    hits.sort();
+    let mut expected = vec![first.id, second.id, reply.id];
+    expected.sort();
+    assert_eq!(hits, expected, "words of subjects and of later messages");
+    let (filter, visibility) = all();
+    assert_eq!(
+        search(&store, "ксилофонис", filter, visibility).await,
+        vec![reply.id]
     );
 }
 

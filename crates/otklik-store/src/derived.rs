@@ -9,6 +9,30 @@ use otklik_domain::message::Message;
 use otklik_domain::ticket::{Priority, TicketStatus};
 use otklik_domain::view::day_number;
 
+#[cfg(test)]
+mod vocabulary_tests {
+    use super::*;
+
+    #[test]
+    fn only_tokens_not_yet_known_are_inserted_sorted_and_once() {
+        let mut known = KnownTokens::default();
+        assert_eq!(
+            known.unknown(["заказ доставк", "", "заказ 1042"]),
+            vec!["1042", "доставк", "заказ"]
+        );
+        known.learn(["заказ".to_owned()]);
+        assert_eq!(known.unknown(["заказ доставк"]), vec!["доставк"]);
+    }
+
+    #[test]
+    fn a_prefix_bound_sorts_after_every_token_it_starts_and_before_the_next_prefix() {
+        let bound = prefix_upper_bound("дост");
+        assert!("дост" < bound.as_str());
+        assert!("достяяяя" < bound.as_str());
+        assert!("досу" > bound.as_str());
+    }
+}
+
 /// Index terms of a ticket's subject, led by its number so "#1042" finds ticket 1042.
 pub fn subject_terms(number: i64, subject: &str) -> String {
     let terms = otklik_search::index_terms(subject);
@@ -17,6 +41,58 @@ pub fn subject_terms(number: i64, subject: &str) -> String {
     } else {
         format!("{number} {terms}")
     }
+}
+
+/// The search vocabulary: every token of the ticket index, kept in a table of its own so a
+/// search-as-you-type prefix becomes a short list of exact tokens
+/// ([`otklik_search::SearchQuery::expand_prefixes`]). It may hold tokens no document has any
+/// more (edits, merges): looking them up costs nothing and matches nothing, so it only grows.
+/// This is the writers' cache of tokens already in it, so a write inserts only new ones.
+///
+/// Filled only with tokens whose insert has committed: a rolled-back insert must not hide a
+/// token from later writes. Bounded: when full it starts again empty (common words come back
+/// at once; unique tokens such as order numbers would otherwise fill memory).
+#[derive(Debug, Default)]
+pub struct KnownTokens {
+    tokens: std::collections::HashSet<String>,
+}
+
+impl KnownTokens {
+    /// Tokens kept at most; about 60 bytes each.
+    pub const CAPACITY: usize = 200_000;
+
+    /// The distinct tokens of `terms` (space-separated index terms) not known yet, sorted (the
+    /// order PostgreSQL inserts them in, so two writers never wait for each other in a cycle).
+    pub fn unknown<'a>(&self, terms: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+        let mut unknown: Vec<String> = terms
+            .into_iter()
+            .flat_map(|terms| terms.split(' '))
+            .filter(|token| !token.is_empty() && !self.tokens.contains(*token))
+            .map(str::to_owned)
+            .collect();
+        unknown.sort_unstable();
+        unknown.dedup();
+        unknown
+    }
+
+    /// Remembers tokens whose insert has committed.
+    pub fn learn(&mut self, tokens: impl IntoIterator<Item = String>) {
+        for token in tokens {
+            if self.tokens.len() >= Self::CAPACITY {
+                self.tokens.clear();
+            }
+            self.tokens.insert(token);
+        }
+    }
+}
+
+/// Where a prefix's tokens end in code-point (byte) order: every token starting with `prefix`
+/// sorts at or after `prefix` and before this.
+pub fn prefix_upper_bound(prefix: &str) -> String {
+    let mut bound = String::with_capacity(prefix.len() + 4);
+    bound.push_str(prefix);
+    bound.push(char::MAX);
+    bound
 }
 
 /// Index terms of a message: its body and the names of its attachments.

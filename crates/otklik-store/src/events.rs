@@ -78,6 +78,7 @@ pub fn events_of(unit: &UnitOfWork) -> Vec<ChangeEvent> {
     for mutation in &unit.mutations {
         match mutation {
             Mutation::InsertTicket(ticket) => push(ChangeKind::TicketCreated, ticket.id),
+            Mutation::ImportTicket(ticket) => push(ChangeKind::TicketCreated, ticket.id),
             Mutation::UpdateTicket { ticket, .. } => push(ChangeKind::TicketUpdated, ticket.id),
             Mutation::InsertMessage(message) => push(ChangeKind::MessageAdded, message.ticket_id),
             Mutation::MoveMessages { from, to } => {

@@ -21,6 +21,11 @@ pub enum Mutation {
     /// Inserts a ticket and its tags (creating missing tags); the store assigns the number and
     /// reports it in [`CommitReceipt::ticket_numbers`].
     InsertTicket(NewTicket),
+    /// Inserts a ticket as it stands after a history that happened elsewhere (an import, the
+    /// demo): every field as given, timestamps and tags included, in one write instead of an
+    /// insert followed by an update. The store assigns the number (the given one is ignored)
+    /// and reports it like [`Mutation::InsertTicket`]; the version starts at 1.
+    ImportTicket(Box<Ticket>),
     /// Saves every mutable field of a ticket (tags included) if its version is still
     /// `expected_version`; the stored version becomes `expected_version + 1`.
     UpdateTicket {
@@ -255,7 +260,8 @@ impl UnitOfWork {
 /// What the store decided while committing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CommitReceipt {
-    /// The numbers given to inserted tickets, in the order of their `InsertTicket` mutations.
+    /// The numbers given to inserted tickets, in the order of their `InsertTicket` and
+    /// `ImportTicket` mutations.
     pub ticket_numbers: Vec<i64>,
     /// The e-mails leased by `ClaimDueEmails`, as they are after the lease.
     pub claimed_emails: Vec<otklik_domain::email::EmailRecord>,
