@@ -260,24 +260,38 @@ impl SearchQuery {
         out
     }
 
-    /// The PostgreSQL `to_tsquery('simple', …)` text: `tok`, for a prefix `tok:*`, for an
-    /// expanded prefix `(a | b)`, joined with ` & ` (e.g. `доставк & 448812:*`). Empty for a
-    /// query without clauses.
+    /// The PostgreSQL `to_tsquery('simple', …)` text: `tok`, for a prefix `tok:*`, joined with
+    /// ` & ` (e.g. `доставк & 448812:*`). Empty for a query without clauses.
+    ///
+    /// An expanded prefix that found fewer tokens than [`MAX_PREFIX_TOKENS`] stands for every
+    /// token with that prefix, so it is `tok:*` again: the same matches, and PostgreSQL estimates
+    /// a prefix from its statistics, whereas it adds up a guess for each rare word of an `OR`
+    /// and may then walk every ticket for a handful of matches. A capped one is
+    /// `(tok:* & (a | b …))`: the same matches as the list, estimated as a prefix.
     pub fn to_tsquery(&self) -> String {
         let mut out = String::with_capacity(self.clauses.len() * 16);
         for (i, clause) in self.clauses.iter().enumerate() {
             if i > 0 {
                 out.push_str(" & ");
             }
-            if let Clause::Expanded { tokens, .. } = clause {
-                out.push('(');
+            if let Clause::Expanded { prefix, tokens } = clause {
+                let capped = tokens.len() >= MAX_PREFIX_TOKENS;
+                if capped {
+                    out.push('(');
+                }
+                push_token(&mut out, prefix);
+                out.push_str(":*");
+                if !capped {
+                    continue;
+                }
+                out.push_str(" & (");
                 for (j, token) in tokens.iter().enumerate() {
                     if j > 0 {
                         out.push_str(" | ");
                     }
                     push_token(&mut out, token);
                 }
-                out.push(')');
+                out.push_str("))");
                 continue;
             }
             push_token(&mut out, clause.token());
@@ -425,7 +439,11 @@ mod score_tests {
             expanded.to_fts5(),
             r#""ксилофон" AND ("достав" OR "доставк")"#
         );
-        assert_eq!(expanded.to_tsquery(), "ксилофон & (достав | доставк)");
+        assert_eq!(
+            expanded.to_tsquery(),
+            "ксилофон & дост:*",
+            "a complete expansion is the prefix again"
+        );
         assert!(expanded.matches("ксилофон доставк"));
         assert!(!expanded.matches("ксилофон достаточн"));
         assert!(typed.matches("ксилофон достаточн"));
@@ -452,6 +470,12 @@ mod score_tests {
             panic!("not expanded: {expanded:?}");
         };
         assert_eq!(tokens.len(), MAX_PREFIX_TOKENS);
+        let tsquery = expanded.to_tsquery();
+        assert!(
+            tsquery.starts_with("(дост:* & (дост000 | дост001 | "),
+            "{tsquery}"
+        );
+        assert!(tsquery.ends_with(&format!("| дост{:03}))", MAX_PREFIX_TOKENS - 1)));
     }
 
     #[test]

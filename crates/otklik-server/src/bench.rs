@@ -19,8 +19,9 @@
 //! Every phase is bounded by a request count and a time cap; the child server is killed on
 //! every way out (a guard's `Drop`). Only loopback addresses are used.
 //!
-//! `OTKLIK_BENCH_DATA_DIR=folder` (SQLite) runs in that folder and keeps it; the next run with
-//! the same folder measures the dataset again instead of generating it ([`REUSE_DATA_ENV`]).
+//! `OTKLIK_BENCH_DATA_DIR=folder` runs in that folder and keeps it (and, for PostgreSQL, the
+//! database it names); the next run with the same folder measures the dataset again instead of
+//! generating it ([`REUSE_DATA_ENV`]).
 
 use std::fmt::Write as _;
 use std::fs::File;
@@ -727,10 +728,13 @@ async fn bench_backend(
     backend: BenchBackend,
     options: &BenchOptions,
 ) -> anyhow::Result<BackendReport> {
-    let reuse = match (backend, std::env::var_os(REUSE_DATA_ENV)) {
-        (BenchBackend::Sqlite, Some(folder)) if !folder.is_empty() => Some(PathBuf::from(folder)),
-        _ => None,
-    };
+    // PostgreSQL keeps its marker files in a folder of its own beside the SQLite database.
+    let reuse = std::env::var_os(REUSE_DATA_ENV)
+        .filter(|folder| !folder.is_empty())
+        .map(|folder| match backend {
+            BenchBackend::Sqlite => PathBuf::from(folder),
+            BenchBackend::Postgres => PathBuf::from(folder).join("postgres"),
+        });
     let data = match &reuse {
         Some(folder) => {
             std::fs::create_dir_all(folder)
@@ -748,7 +752,10 @@ async fn bench_backend(
     let database = match backend {
         BenchBackend::Sqlite => None,
         BenchBackend::Postgres => {
-            let database = create_database(&options.pg_url).await?;
+            let database = match &reuse {
+                Some(folder) => kept_database(&options.pg_url, folder).await?,
+                None => create_database(&options.pg_url).await?,
+            };
             env.vars
                 .push(("OTKLIK_DATABASE_URL".into(), database.url.clone()));
             Some(database)
@@ -764,7 +771,13 @@ async fn bench_backend(
         );
     }
     if let Some(database) = database {
-        if options.keep_data {
+        if reuse.is_some() {
+            eprintln!(
+                "[{}] database {} kept for reuse",
+                backend.name(),
+                database.name
+            );
+        } else if options.keep_data {
             eprintln!("[{}] kept database {}", backend.name(), database.name);
         } else if let Err(error) = drop_database(&options.pg_url, &database.name).await {
             eprintln!(
@@ -794,7 +807,8 @@ async fn bench_backend(
     outcome
 }
 
-/// Names a folder (SQLite only) that the run uses and keeps instead of a temporary one. A
+/// Names a folder that the run uses and keeps instead of a temporary one (PostgreSQL: its
+/// `postgres` subfolder names a database that is kept too). A
 /// dataset an earlier run left there (see [`ReusedDataset`]) is measured again: ticket creation,
 /// the list phase's seeding and the planted tickets are skipped, and the scale phase tops the
 /// dataset up only when it is smaller than asked. Generating a million tickets takes many
@@ -892,14 +906,30 @@ async fn measure(
     keep_folder: bool,
 ) -> anyhow::Result<BackendReport> {
     let name = backend.name();
-    let reused = if keep_folder && env.data_dir.join("otklik.db").exists() {
+    let database = match database_url {
+        Some(url) => Database::Postgres(url.to_owned()),
+        None => Database::Sqlite(env.data_dir.join("otklik.db")),
+    };
+    let holds_data =
+        match &database {
+            Database::Sqlite(path) => path.exists(),
+            Database::Postgres(_) => database
+                .count(
+                    "",
+                    "SELECT count(*) FROM information_schema.tables WHERE table_name = 'tickets'",
+                    vec![],
+                )
+                .await?
+                > 0,
+        };
+    let reused = if keep_folder && holds_data {
         ReusedDataset::read(&env.data_dir)
     } else {
         None
     };
-    if keep_folder && reused.is_none() && env.data_dir.join("otklik.db").exists() {
+    if keep_folder && reused.is_none() && holds_data {
         bail!(
-            "{} holds a database but no {}: empty the folder or write that file",
+            "{} holds a database but no {}: empty the folder (and drop the database) or write that file",
             env.data_dir.display(),
             ReusedDataset::FILE
         );
@@ -935,8 +965,12 @@ async fn measure(
     };
     let mut existing = 0;
     if reused.is_some() {
-        existing = Database::Sqlite(env.data_dir.join("otklik.db"))
-            .count("SELECT count(*) FROM tickets", "", vec![])
+        existing = database
+            .count(
+                "SELECT count(*) FROM tickets",
+                "SELECT count(*) FROM tickets",
+                vec![],
+            )
             .await?;
         eprintln!(
             "[{name}] reusing {existing} tickets in {}: no creation phase, no list seeding",
@@ -1013,10 +1047,6 @@ async fn measure(
         report.ui = Some(ui);
     }
 
-    let database = match database_url {
-        Some(url) => Database::Postgres(url.to_owned()),
-        None => Database::Sqlite(env.data_dir.join("otklik.db")),
-    };
     let fixtures = Fixtures {
         created_tickets: reused.map_or(report.create.created, |dataset| dataset.created_tickets),
     };
@@ -2460,6 +2490,7 @@ async fn ui_phase(base_url: &str, requests: usize) -> anyhow::Result<UiReport> {
 // ---------------------------------------------------------------------------------------------
 // PostgreSQL
 
+#[derive(Debug)]
 pub(crate) struct BenchDatabase {
     pub(crate) name: String,
     pub(crate) url: String,
@@ -2513,6 +2544,34 @@ pub(crate) async fn create_database(admin_url: &str) -> anyhow::Result<BenchData
         url: with_database(admin_url, &name),
         name,
     })
+}
+
+/// The database a kept PostgreSQL run uses: the one named in `folder` by an earlier run, or a
+/// new one whose name is written there.
+async fn kept_database(admin_url: &str, folder: &Path) -> anyhow::Result<BenchDatabase> {
+    let file = folder.join("bench-database");
+    match std::fs::read_to_string(&file) {
+        Ok(name) => {
+            let name = name.trim().to_owned();
+            anyhow::ensure!(
+                name.starts_with("otklik_bench_")
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                "{} does not name a bench database",
+                file.display()
+            );
+            Ok(BenchDatabase {
+                url: with_database(admin_url, &name),
+                name,
+            })
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let database = create_database(admin_url).await?;
+            std::fs::write(&file, &database.name)
+                .with_context(|| format!("cannot write {}", file.display()))?;
+            Ok(database)
+        }
+        Err(error) => Err(error).with_context(|| format!("cannot read {}", file.display())),
+    }
 }
 
 /// Refreshes the planner statistics of the bench database.
@@ -2715,6 +2774,32 @@ mod tests {
         assert_eq!(
             with_database("host=localhost user=postgres", "b"),
             "host=localhost user=postgres dbname=b"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_kept_bench_database_is_named_by_its_folder_and_a_foreign_name_is_refused() {
+        let folder = tempfile::tempdir().unwrap();
+        let admin = "postgres://postgres@127.0.0.1:5432/test";
+        std::fs::write(
+            folder.path().join("bench-database"),
+            "otklik_bench_0123abc\n",
+        )
+        .unwrap();
+        let kept = kept_database(admin, folder.path()).await.unwrap();
+        assert_eq!(kept.name, "otklik_bench_0123abc");
+        assert_eq!(kept.url, with_database(admin, "otklik_bench_0123abc"));
+        std::fs::write(
+            folder.path().join("bench-database"),
+            "test; DROP DATABASE x",
+        )
+        .unwrap();
+        let refused = kept_database(admin, folder.path()).await.unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("does not name a bench database"),
+            "{refused:#}"
         );
     }
 

@@ -148,6 +148,14 @@ impl PostgresStore {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
         let target = describe(&config);
+        // Otklik's queries are short and bounded, and many run at once: a parallel plan's
+        // workers start for each of them (3–4 ms measured) and compete for the same cores.
+        // Options in the URL come after this one, so an operator can still turn it back on.
+        let options = format!(
+            "-c max_parallel_workers_per_gather=0 {}",
+            config.get_options().unwrap_or_default()
+        );
+        config.options(options.trim_end());
         // Fast recycling skips a round trip per checkout; a broken connection is still noticed
         // by the driver (`is_closed`) and replaced.
         let listen_config = config.clone();
@@ -454,6 +462,10 @@ impl Store for PostgresStore {
 
     async fn count_tickets(&self, query: &TicketCountQuery) -> StoreResult<i64> {
         read::count_tickets(&self.client().await?, query).await
+    }
+
+    async fn count_tickets_many(&self, queries: &[TicketCountQuery]) -> StoreResult<Vec<i64>> {
+        read::count_tickets_many(&self.client().await?, queries).await
     }
 
     async fn list_views(&self, agent_id: AgentId) -> StoreResult<Vec<SavedView>> {

@@ -425,12 +425,53 @@ pub(crate) async fn list_messages_of(
 /// counts from `ticket_counts`; idle-days counts as the plain count of waiting work minus its
 /// most recent days in `ticket_counters` (see [`CountPlan`]).
 pub(crate) async fn count_tickets(client: &Client, query: &TicketCountQuery) -> StoreResult<i64> {
+    Ok(count_tickets_many(client, std::slice::from_ref(query))
+        .await?
+        .pop()
+        .unwrap_or(0))
+}
+
+/// Several counts in one statement and one round trip (a page of views):
+/// `SELECT (count 0) AS n0, (count 1) AS n1, …`.
+pub(crate) async fn count_tickets_many(
+    client: &Client,
+    queries: &[TicketCountQuery],
+) -> StoreResult<Vec<i64>> {
+    if queries.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut params = Params::default();
+    let columns: Vec<String> = queries
+        .iter()
+        .enumerate()
+        .map(|(index, query)| {
+            let expression =
+                count_expression(query, &mut params).unwrap_or_else(|| "0::bigint".to_owned());
+            format!("{expression} AS n{index}")
+        })
+        .collect();
+    // Few shapes (one per combination of filters a page of views can have): cached.
+    let sql = format!("SELECT {}", columns.join(", "));
+    let rows = self::query(client, &sql, &params.as_refs()).await?;
+    let Some(row) = rows.first() else {
+        return Ok(vec![0; queries.len()]);
+    };
+    (0..queries.len())
+        .map(|index| {
+            row.try_get::<_, i64>(index)
+                .map_err(otklik_store::StoreError::database)
+        })
+        .collect()
+}
+
+/// The SQL expression of one count, binding its values into `params`; `None` when the query
+/// can count nothing (see [`CountPlan`]).
+fn count_expression(query: &TicketCountQuery, params: &mut Params) -> Option<String> {
     let statuses = match CountPlan::of(query) {
-        CountPlan::Zero => return Ok(0),
+        CountPlan::Zero => return None,
         CountPlan::Plain { statuses } | CountPlan::Idle { statuses, .. } => statuses,
     };
     let key = |id: Option<Uuid>| id.unwrap_or(Uuid::nil());
-    let mut params = Params::default();
     let mut conditions = Vec::new();
     if !statuses.is_empty() {
         let statuses: Vec<&'static str> = statuses.iter().map(|s| s.as_str()).collect();
@@ -471,20 +512,17 @@ pub(crate) async fn count_tickets(client: &Client, query: &TicketCountQuery) -> 
         "SELECT coalesce(sum(n), 0)::bigint FROM ticket_counts {}",
         where_clause(&conditions)
     );
-    let sql = match query.max_day {
-        None => format!("SELECT ({plain}) AS n"),
+    Some(match query.max_day {
+        None => format!("({plain})"),
         Some(max_day) => {
             // The days after `max_day` are few rows, read through `ticket_counters_by_day`.
             conditions.push(format!("day > {}", params.bind(max_day)));
             format!(
-                "SELECT ({plain}) - (SELECT coalesce(sum(n), 0)::bigint FROM ticket_counters {}) AS n",
+                "(({plain}) - (SELECT coalesce(sum(n), 0)::bigint FROM ticket_counters {}))",
                 where_clause(&conditions)
             )
         }
-    };
-    // Few shapes (one per combination of filters a view can have): cached.
-    let rows = self::query(client, &sql, &params.as_refs()).await?;
-    rows.first().map_or(Ok(0), |row| get(row, "n"))
+    })
 }
 
 pub(crate) async fn list_messages(
