@@ -202,6 +202,10 @@ impl<'a> PendingDerived<'a> {
                 .and_then(|mut s| s.execute(params![token.chars().count(), token])))?;
         }
         self.learned.extend(new_tokens);
+        // New documents go in by ticket id, so the index's order (its rowids, which a search
+        // walks newest first) is creation order, as PostgreSQL's walk by ticket id is.
+        let mut docs: Vec<(TicketId, PendingDoc)> = docs.into_iter().collect();
+        docs.sort_unstable_by_key(|(ticket_id, _)| *ticket_id);
         for (ticket_id, doc) in docs {
             let id = &ticket_id.as_bytes()[..];
             if let Some(subject) = doc.inserted {
@@ -348,7 +352,7 @@ pub(crate) fn rebuild(transaction: &Transaction<'_>) -> StoreResult<()> {
     ))?;
     // Tickets: subject and number, then every message in order.
     let tickets: Vec<(Vec<u8>, i64, String)> = db(transaction
-        .prepare("SELECT id, number, subject FROM tickets ORDER BY rowid")
+        .prepare("SELECT id, number, subject FROM tickets ORDER BY id")
         .and_then(|mut s| {
             s.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
                 .collect()

@@ -174,7 +174,9 @@ pub struct TicketCountQuery {
 /// How many of the newest matches a search ranks, on every backend. Ranking every match of a
 /// common word among a million tickets would cost hundreds of milliseconds; agents look for
 /// recent conversations, so the best of the newest matches is what they want, and an older one
-/// is reached with a more specific query or a filter.
+/// is reached with a more specific query or a filter. Newest means most recently created: by
+/// ticket id (UUIDv7) on PostgreSQL, by index order on SQLite, which writes new documents in
+/// ticket id order.
 pub const RANKED_MATCHES: i64 = 500;
 
 /// How far a mailbox's IMAP folder has been fetched: every message with a smaller or equal UID
