@@ -275,6 +275,62 @@ async fn update_ticket(
     .await
 }
 
+/// Inserts `ticket` (its number and version are the store's: the next number, version 1) with
+/// its tags, and records it for the index and the counters.
+async fn insert_ticket(
+    transaction: &Transaction<'_>,
+    mut ticket: Ticket,
+    receipt: &mut CommitReceipt,
+    pending: &mut Pending,
+) -> StoreResult<()> {
+    let statement = transaction
+        .prepare_cached(
+            "INSERT INTO tickets (id, subject, status, priority, channel, customer_id, \
+             assignee_id, team_id, merged_into, created_at, updated_at, \
+             first_agent_reply_at, solved_at, closed_at, version) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 1) \
+             RETURNING number",
+        )
+        .await
+        .map_err(map_error)?;
+    // The number comes from the column's default, `nextval('ticket_number_seq')`.
+    let row = transaction
+        .query_one(
+            &statement,
+            &[
+                &ticket.id.0,
+                &ticket.subject,
+                &ticket.status.as_str(),
+                &ticket.priority.as_str(),
+                &ticket.channel.as_str(),
+                &ticket.customer_id.0,
+                &ticket.assignee_id.map(|id| id.0),
+                &ticket.team_id.map(|id| id.0),
+                &ticket.merged_into.map(|id| id.0),
+                &to_micros(ticket.created_at),
+                &to_micros(ticket.updated_at),
+                &ticket.first_agent_reply_at.map(to_micros),
+                &ticket.solved_at.map(to_micros),
+                &ticket.closed_at.map(to_micros),
+            ],
+        )
+        .await
+        .map_err(map_error)?;
+    ticket.number = row.try_get("number").map_err(StoreError::database)?;
+    ticket.version = 1;
+    receipt.ticket_numbers.push(ticket.number);
+    set_ticket_tags(
+        transaction,
+        ticket.id.0,
+        &ticket.tags,
+        to_micros(ticket.updated_at),
+        false,
+    )
+    .await?;
+    pending.ticket_inserted(&ticket);
+    Ok(())
+}
+
 /// One mutation. Each arm is the whole SQL story of that mutation.
 async fn apply(
     transaction: &Transaction<'_>,
@@ -283,86 +339,11 @@ async fn apply(
     pending: &mut Pending,
 ) -> StoreResult<()> {
     match mutation {
-        Mutation::InsertTicket(ticket) => {
-            let created_at = to_micros(ticket.created_at);
-            let statement = transaction
-                .prepare_cached(
-                    "INSERT INTO tickets (id, subject, status, priority, channel, customer_id, \
-                     assignee_id, team_id, created_at, updated_at, version) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, 1) RETURNING number",
-                )
-                .await
-                .map_err(map_error)?;
-            // The number comes from the column's default, `nextval('ticket_number_seq')`.
-            let row = transaction
-                .query_one(
-                    &statement,
-                    &[
-                        &ticket.id.0,
-                        &ticket.subject,
-                        &ticket.status.as_str(),
-                        &ticket.priority.as_str(),
-                        &ticket.channel.as_str(),
-                        &ticket.customer_id.0,
-                        &ticket.assignee_id.map(|id| id.0),
-                        &ticket.team_id.map(|id| id.0),
-                        &created_at,
-                    ],
-                )
-                .await
-                .map_err(map_error)?;
-            let number: i64 = row.try_get("number").map_err(StoreError::database)?;
-            receipt.ticket_numbers.push(number);
-            set_ticket_tags(transaction, ticket.id.0, &ticket.tags, created_at, false).await?;
-            pending.ticket_inserted(&ticket.into_ticket(number));
+        Mutation::InsertTicket(draft) => {
+            insert_ticket(transaction, draft.into_ticket(0), receipt, pending).await?;
         }
         Mutation::ImportTicket(ticket) => {
-            let mut ticket = *ticket;
-            // The number comes from the column's default, `nextval('ticket_number_seq')`.
-            let statement = transaction
-                .prepare_cached(
-                    "INSERT INTO tickets (id, subject, status, priority, channel, customer_id, \
-                     assignee_id, team_id, merged_into, created_at, updated_at, \
-                     first_agent_reply_at, solved_at, closed_at, version) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 1) \
-                     RETURNING number",
-                )
-                .await
-                .map_err(map_error)?;
-            let row = transaction
-                .query_one(
-                    &statement,
-                    &[
-                        &ticket.id.0,
-                        &ticket.subject,
-                        &ticket.status.as_str(),
-                        &ticket.priority.as_str(),
-                        &ticket.channel.as_str(),
-                        &ticket.customer_id.0,
-                        &ticket.assignee_id.map(|id| id.0),
-                        &ticket.team_id.map(|id| id.0),
-                        &ticket.merged_into.map(|id| id.0),
-                        &to_micros(ticket.created_at),
-                        &to_micros(ticket.updated_at),
-                        &ticket.first_agent_reply_at.map(to_micros),
-                        &ticket.solved_at.map(to_micros),
-                        &ticket.closed_at.map(to_micros),
-                    ],
-                )
-                .await
-                .map_err(map_error)?;
-            ticket.number = row.try_get("number").map_err(StoreError::database)?;
-            ticket.version = 1;
-            receipt.ticket_numbers.push(ticket.number);
-            set_ticket_tags(
-                transaction,
-                ticket.id.0,
-                &ticket.tags,
-                to_micros(ticket.updated_at),
-                false,
-            )
-            .await?;
-            pending.ticket_inserted(&ticket);
+            insert_ticket(transaction, *ticket, receipt, pending).await?;
         }
         Mutation::UpdateTicket {
             ticket,
