@@ -77,6 +77,20 @@ pub(crate) fn stored_ticket(
 pub(crate) struct AnalysedMessages(HashMap<MessageId, String>);
 
 impl AnalysedMessages {
+    /// Message text above which analysing a unit takes milliseconds.
+    const HEAVY_BYTES: usize = 256 * 1024;
+
+    /// Whether analysing `unit` is long enough to belong on a blocking thread.
+    pub(crate) fn is_heavy(unit: &UnitOfWork) -> bool {
+        let mut bytes = 0;
+        unit.mutations.iter().any(|mutation| {
+            if let Mutation::InsertMessage(message) = mutation {
+                bytes += message.body.len();
+            }
+            bytes > Self::HEAVY_BYTES
+        })
+    }
+
     pub(crate) fn of(unit: &UnitOfWork) -> Self {
         AnalysedMessages(
             unit.mutations

@@ -243,7 +243,18 @@ impl Store for SqliteStore {
 
     async fn commit(&self, unit: UnitOfWork) -> StoreResult<CommitReceipt> {
         let (reply, answer) = oneshot::channel();
-        let analysed = derived::AnalysedMessages::of(&unit);
+        let (unit, analysed) = if derived::AnalysedMessages::is_heavy(&unit) {
+            // Megabytes of text (a bulk load, a huge e-mail): not on an async worker.
+            tokio::task::spawn_blocking(move || {
+                let analysed = derived::AnalysedMessages::of(&unit);
+                (unit, analysed)
+            })
+            .await
+            .map_err(|_| StoreError::corrupt("text analysis panicked"))?
+        } else {
+            let analysed = derived::AnalysedMessages::of(&unit);
+            (unit, analysed)
+        };
         {
             let writer = self
                 .writer
@@ -723,6 +734,70 @@ mod tests {
             assert_eq!(result.unwrap().unwrap(), 1);
         }
         assert_eq!(store.readers.lock().unwrap().len(), READ_CONNECTIONS);
+    }
+
+    #[tokio::test]
+    async fn a_long_message_is_analysed_off_the_async_workers_and_found() {
+        use otklik_domain::customer::Customer;
+        use otklik_domain::ids::{CustomerId, MessageId, TicketId};
+        use otklik_domain::message::{Author, Message, MessageVisibility};
+        use otklik_domain::ticket::{Channel, NewTicket, Priority, TicketStatus};
+        use otklik_store::{Mutation, TicketFilter, Visibility};
+
+        let folder = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&folder.path().join("otklik.db")).unwrap();
+        let at = jiff::Timestamp::from_second(1_700_000_000).unwrap();
+        let customer = Customer {
+            id: CustomerId::new(),
+            name: "Вера".into(),
+            language: None,
+            identities: vec![],
+            merged_into: None,
+            created_at: at,
+            updated_at: at,
+            version: 1,
+        };
+        let ticket_id = TicketId::new();
+        let body = format!("{} ксилофон", "длинное письмо ".repeat(30_000));
+        let unit = UnitOfWork::new()
+            .with(Mutation::InsertCustomer(customer.clone()))
+            .with(Mutation::InsertTicket(NewTicket {
+                id: ticket_id,
+                subject: "Большое письмо".into(),
+                status: TicketStatus::New,
+                priority: Priority::Normal,
+                channel: Channel::Email,
+                customer_id: customer.id,
+                assignee_id: None,
+                team_id: None,
+                tags: vec![],
+                created_at: at,
+            }))
+            .with(Mutation::InsertMessage(Message {
+                id: MessageId::new(),
+                ticket_id,
+                author: Author::Customer(customer.id),
+                visibility: MessageVisibility::Public,
+                channel: Channel::Email,
+                body,
+                attachments: vec![],
+                created_at: at,
+            }));
+        assert!(derived::AnalysedMessages::is_heavy(&unit));
+        store.commit(unit).await.unwrap();
+        let found = store
+            .search_tickets(&TicketSearch {
+                query: otklik_search::parse_query("ксилофон ").unwrap(),
+                filter: TicketFilter::default(),
+                visibility: Visibility::All,
+                limit: 10,
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            found.iter().map(|ticket| ticket.id).collect::<Vec<_>>(),
+            vec![ticket_id]
+        );
     }
 
     #[tokio::test]
