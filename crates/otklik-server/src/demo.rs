@@ -2603,6 +2603,7 @@ struct BatchCustomer {
 }
 
 /// The fixed inputs of the batched generator.
+#[derive(Clone)]
 struct BatchPlan {
     tickets: usize,
     tickets_per_unit: usize,
@@ -2817,9 +2818,44 @@ async fn load_batched(
         now,
         actor: Actor::Agent(principal.agent_id),
     };
+    // Building the indexes at the end costs in proportion to everything stored, so it pays
+    // when the demo at least doubles the database.
+    let held = app
+        .store
+        .count_tickets(&otklik_store::TicketCountQuery::default())
+        .await?;
+    let bulk = i64::try_from(tickets).unwrap_or(i64::MAX) >= held;
+    if bulk {
+        app.store
+            .commit(UnitOfWork::new().with(Mutation::BeginBulkImport))
+            .await
+            .context("could not start the demo's bulk import")?;
+    }
+    let written = write_batches(app, staff, &plan, depth, rng).await;
+    if bulk {
+        // Ended even when writing failed: what was written is indexed, not left aside (a killed
+        // process leaves that to the next open of the database).
+        let started = Instant::now();
+        app.store
+            .commit(UnitOfWork::new().with(Mutation::EndBulkImport))
+            .await
+            .context("could not build the indexes after the demo's bulk import")?;
+        tracing::info!(elapsed = ?started.elapsed(), "indexes built after the demo's bulk import");
+    }
+    written
+}
+
+/// Generates the units of `plan` on a blocking thread and commits them, `depth` at a time.
+async fn write_batches(
+    app: &App,
+    staff: &Arc<Staff>,
+    plan: &BatchPlan,
+    depth: usize,
+    rng: &StdRng,
+) -> anyhow::Result<Counts> {
     let (sender, mut receiver) = tokio::sync::mpsc::channel(UNITS_AHEAD);
     let generator = tokio::task::spawn_blocking({
-        let (staff, rng) = (staff.clone(), rng.clone());
+        let (plan, staff, rng) = (plan.clone(), staff.clone(), rng.clone());
         move || generate_batches(&plan, &staff, rng, &sender)
     });
     let mut counts = Counts::default();

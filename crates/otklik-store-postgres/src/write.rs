@@ -850,6 +850,9 @@ async fn apply(
             let touched = execute(transaction, "DELETE FROM views WHERE id = $1", &[&id.0]).await?;
             expect_row(touched, "view")?;
         }
+        // PostgreSQL keeps its indexes through an import: other nodes may be serving from the
+        // same database, and dropping an index takes a lock that would stall them.
+        Mutation::BeginBulkImport | Mutation::EndBulkImport => {}
         Mutation::RebuildDerivedData => {
             derived::rebuild(transaction).await?;
             // What earlier mutations of this unit recorded is in the tables the rebuild read.

@@ -11,6 +11,7 @@
 //!
 //! This crate must not depend on HTTP or on the app crate; only it knows SQLite's SQL.
 
+mod bulk;
 mod chat;
 mod derived;
 mod email;
@@ -130,6 +131,7 @@ impl SqliteStore {
         migrations::migrations::runner()
             .run(&mut writer_connection)
             .map_err(StoreError::database)?;
+        bulk::finish_interrupted(&mut writer_connection)?;
 
         let mut readers = Vec::with_capacity(READ_CONNECTIONS);
         for _ in 0..READ_CONNECTIONS {
@@ -788,6 +790,116 @@ mod tests {
         let found = store
             .search_tickets(&TicketSearch {
                 query: otklik_search::parse_query("ксилофон ").unwrap(),
+                filter: TicketFilter::default(),
+                visibility: Visibility::All,
+                limit: 10,
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            found.iter().map(|ticket| ticket.id).collect::<Vec<_>>(),
+            vec![ticket_id]
+        );
+    }
+
+    /// The names of the database's indexes and triggers.
+    async fn schema_objects(store: &SqliteStore) -> Vec<String> {
+        store
+            .read(|c| {
+                c.prepare(
+                    "SELECT name FROM sqlite_schema WHERE type IN ('index', 'trigger') \
+                     AND sql IS NOT NULL ORDER BY name",
+                )?
+                .query_map([], |row| row.get(0))?
+                .collect()
+            })
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_bulk_import_sets_indexes_aside_and_an_interrupted_one_is_finished_on_open() {
+        use otklik_domain::customer::Customer;
+        use otklik_domain::ids::{CustomerId, TicketId};
+        use otklik_domain::ticket::{Channel, NewTicket, Priority, TicketStatus};
+        use otklik_store::{Mutation, TicketFilter, Visibility};
+
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("otklik.db");
+        let store = SqliteStore::open(&path).unwrap();
+        let every_object = schema_objects(&store).await;
+        for expected in [
+            "tickets_by_status",
+            "messages_by_ticket",
+            "ticket_search_inserted",
+        ] {
+            assert!(
+                every_object.iter().any(|name| name == expected),
+                "{expected}"
+            );
+        }
+        store
+            .commit(UnitOfWork::new().with(Mutation::BeginBulkImport))
+            .await
+            .unwrap();
+        let during = schema_objects(&store).await;
+        for set_aside in [
+            "tickets_by_status",
+            "messages_by_ticket",
+            "ticket_search_inserted",
+        ] {
+            assert!(!during.iter().any(|name| name == set_aside), "{set_aside}");
+        }
+        // Rules stay: the unique number and the lookups the writer itself needs.
+        assert!(
+            during
+                .iter()
+                .any(|name| name == "customer_identities_by_customer")
+        );
+        let at = jiff::Timestamp::from_second(1_700_000_000).unwrap();
+        let customer_id = CustomerId::new();
+        let ticket_id = TicketId::new();
+        store
+            .commit(
+                UnitOfWork::new()
+                    .with(Mutation::InsertCustomer(Customer {
+                        id: customer_id,
+                        name: "Вера".into(),
+                        language: None,
+                        identities: vec![],
+                        merged_into: None,
+                        created_at: at,
+                        updated_at: at,
+                        version: 1,
+                    }))
+                    .with(Mutation::InsertTicket(NewTicket {
+                        id: ticket_id,
+                        subject: "Ксилофон не пришёл".into(),
+                        status: TicketStatus::New,
+                        priority: Priority::Normal,
+                        channel: Channel::Email,
+                        customer_id,
+                        assignee_id: None,
+                        team_id: None,
+                        tags: vec![],
+                        created_at: at,
+                    })),
+            )
+            .await
+            .unwrap();
+        // The process dies before the import ends.
+        drop(store);
+
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(schema_objects(&store).await, every_object);
+        let deferred: i64 = store
+            .read(|c| c.query_row("SELECT count(*) FROM deferred_schema", [], |row| row.get(0)))
+            .await
+            .unwrap();
+        assert_eq!(deferred, 0);
+        let found = store
+            .search_tickets(&TicketSearch {
+                query: otklik_search::parse_query("ксилофон").unwrap(),
                 filter: TicketFilter::default(),
                 visibility: Visibility::All,
                 limit: 10,

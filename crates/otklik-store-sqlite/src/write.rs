@@ -18,6 +18,7 @@ use rusqlite::{
 };
 
 use crate::WriteRequest;
+use crate::bulk;
 use crate::chat;
 use crate::derived;
 use crate::email;
@@ -646,6 +647,12 @@ fn apply(
             pending.flush(transaction)?;
             derived::rebuild(transaction)
         }
+        Mutation::BeginBulkImport => bulk::begin(transaction),
+        Mutation::EndBulkImport => {
+            // The unit's own documents go in first, so the rebuild sees them.
+            pending.flush(transaction)?;
+            bulk::end(transaction)
+        }
         Mutation::InsertMailbox(mailbox) => email::insert_mailbox(transaction, mailbox),
         Mutation::UpdateMailbox(mailbox) => email::update_mailbox(transaction, mailbox),
         Mutation::SaveImapCursor(cursor) => email::save_imap_cursor(transaction, cursor),
@@ -853,14 +860,20 @@ fn write_ticket_tags(transaction: &Transaction<'_>, ticket: &Ticket, replace: bo
             .prepare_cached("DELETE FROM ticket_tags WHERE ticket_id = ?1")
             .and_then(|mut s| s.execute([ticket_id])))?;
     }
-    for name in &ticket.tags {
-        let new_id = otklik_domain::ids::TagId::new();
-        db(transaction
-            .prepare_cached("INSERT INTO tags (id, name, created_at) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO NOTHING")
-            .and_then(|mut s| s.execute(params![&new_id.as_bytes()[..], name, to_micros(ticket.updated_at)])))?;
+    let link = |name: &str| {
         db(transaction
             .prepare_cached("INSERT INTO ticket_tags (ticket_id, tag_id) SELECT ?1, id FROM tags WHERE name = ?2")
-            .and_then(|mut s| s.execute(params![ticket_id, name])))?;
+            .and_then(|mut s| s.execute(params![ticket_id, name])))
+    };
+    for name in &ticket.tags {
+        // Tags almost always exist already: one statement links them; a new one is created first.
+        if link(name)? == 0 {
+            let new_id = otklik_domain::ids::TagId::new();
+            db(transaction
+                .prepare_cached("INSERT INTO tags (id, name, created_at) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO NOTHING")
+                .and_then(|mut s| s.execute(params![&new_id.as_bytes()[..], name, to_micros(ticket.updated_at)])))?;
+            link(name)?;
+        }
     }
     Ok(())
 }

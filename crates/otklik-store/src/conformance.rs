@@ -39,6 +39,7 @@ macro_rules! conformance_tests {
             a_new_ticket_reads_back_equal_with_the_next_number,
             concurrent_ticket_inserts_get_distinct_numbers,
             an_imported_ticket_keeps_its_history_is_counted_and_found_in_one_write,
+            after_a_bulk_import_every_ticket_and_customer_is_listed_counted_and_found,
             a_stale_ticket_version_is_refused_and_changes_nothing,
             a_failing_mutation_rolls_back_the_whole_unit,
             tickets_list_newest_first_and_pages_by_cursor_without_gaps_or_repeats,
@@ -296,6 +297,124 @@ pub async fn an_imported_ticket_keeps_its_history_is_counted_and_found_in_one_wr
             search(&store, query, TicketFilter::default(), Visibility::All).await,
             vec![imported.id],
             "{query}"
+        );
+    }
+}
+
+pub async fn after_a_bulk_import_every_ticket_and_customer_is_listed_counted_and_found(
+    store: Arc<dyn Store>,
+) {
+    let anna = seed_customer(&store, "Анна", "anna@example.ru").await;
+    let before = seed_ticket(&store, new_ticket(anna.id, "Доставка курьером", 1)).await;
+    commit(&store, vec![Mutation::BeginBulkImport]).await;
+    // Beginning twice is the same as once.
+    commit(&store, vec![Mutation::BeginBulkImport]).await;
+    let boris = new_customer("Борис Ксилофонов", "boris@example.ru");
+    let imported: Vec<Ticket> = (0..6)
+        .map(|n| {
+            let mut draft = new_ticket(boris.id, &format!("Возврат платья {n}"), 10 + n);
+            draft.status = if n % 2 == 0 {
+                TicketStatus::Open
+            } else {
+                TicketStatus::Solved
+            };
+            draft.tags = vec!["возврат".into()];
+            draft.into_ticket(0)
+        })
+        .collect();
+    let mut unit = vec![Mutation::InsertCustomer(boris.clone())];
+    unit.extend(
+        imported
+            .iter()
+            .map(|ticket| Mutation::ImportTicket(Box::new(ticket.clone()))),
+    );
+    unit.extend(imported.iter().map(|ticket| {
+        Mutation::InsertMessage(Message {
+            id: MessageId::new(),
+            ticket_id: ticket.id,
+            author: Author::Customer(boris.id),
+            visibility: MessageVisibility::Public,
+            channel: ticket.channel,
+            body: "Верните деньги за ксилофоны".into(),
+            attachments: vec![],
+            created_at: ticket.created_at,
+        })
+    }));
+    commit(&store, unit).await;
+    // An edit during the import: the old subject's words leave the index, the new ones join.
+    let mut renamed = store.find_ticket(before.id).await.unwrap().unwrap();
+    renamed.subject = "Самовывоз из пункта".into();
+    commit(
+        &store,
+        vec![Mutation::UpdateTicket {
+            ticket: renamed.clone(),
+            expected_version: renamed.version,
+        }],
+    )
+    .await;
+    commit(&store, vec![Mutation::EndBulkImport]).await;
+    // Ending without an import under way does nothing.
+    commit(&store, vec![Mutation::EndBulkImport]).await;
+
+    let mut expected: Vec<TicketId> = ids(&imported);
+    expected.sort_unstable();
+    let mut found = search(
+        &store,
+        "ксилофоны",
+        TicketFilter::default(),
+        Visibility::All,
+    )
+    .await;
+    found.sort_unstable();
+    assert_eq!(
+        found, expected,
+        "every imported ticket is found by its messages"
+    );
+    assert_eq!(
+        search(
+            &store,
+            "самовывоз",
+            TicketFilter::default(),
+            Visibility::All
+        )
+        .await,
+        vec![before.id]
+    );
+    assert!(
+        search(&store, "курьером", TicketFilter::default(), Visibility::All)
+            .await
+            .is_empty(),
+        "a subject replaced during the import is not found by its old words"
+    );
+    let tagged = store
+        .list_tickets(&query(
+            Visibility::All,
+            TicketFilter {
+                tag: Some("возврат".into()),
+                statuses: vec![TicketStatus::Open],
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap();
+    assert_eq!(tagged.len(), 3, "open tickets tagged during the import");
+    let customers = store
+        .search_customers(&words("ксилофонов"), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        customers.iter().map(|c| c.id).collect::<Vec<_>>(),
+        vec![boris.id]
+    );
+    for status in [TicketStatus::Open, TicketStatus::Solved, TicketStatus::New] {
+        let count = TicketCountQuery {
+            statuses: vec![status],
+            ..Default::default()
+        };
+        assert_eq!(
+            store.count_tickets(&count).await.unwrap(),
+            scanned_count(&store, &count).await,
+            "{status:?}"
         );
     }
 }

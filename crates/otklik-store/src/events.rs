@@ -65,13 +65,15 @@ pub const EVENT_BUFFER: usize = 4096;
 /// The events a committed unit announces, in order, without repeats.
 pub fn events_of(unit: &UnitOfWork) -> Vec<ChangeEvent> {
     let mut events: Vec<ChangeEvent> = Vec::new();
+    // A set, not `events.contains`: an imported batch holds thousands of tickets.
+    let mut seen = std::collections::HashSet::new();
     let mut availability_changed = false;
     let mut push = |kind: ChangeKind, ticket_id: TicketId| {
         let event = ChangeEvent {
             kind,
             ticket_id: Some(ticket_id),
         };
-        if !events.contains(&event) {
+        if seen.insert(event) {
             events.push(event);
         }
     };

@@ -121,6 +121,17 @@ pub enum Mutation {
     DeleteView(otklik_domain::ids::ViewId),
     /// Recomputes the search index and the queue counters from the tables.
     RebuildDerivedData,
+    /// Starts a bulk import (a big demo, a migration from another helpdesk): until
+    /// [`Mutation::EndBulkImport`], a backend may stop maintaining the secondary indexes of the
+    /// ticket tables and the full-text index row by row, and build them once at the end, which
+    /// is several times faster for millions of rows. Meanwhile lists and searches may be slow or
+    /// miss what was written; every count, constraint and row is kept as usual. A backend that
+    /// gains nothing ignores it (PostgreSQL). Beginning twice is the same as once.
+    BeginBulkImport,
+    /// Ends a bulk import: every deferred index is built and the search index covers every row.
+    /// Without a bulk import under way it does nothing. A SQLite database whose import was
+    /// interrupted ends it when next opened.
+    EndBulkImport,
     /// Adds a mailbox; fails with `Conflict { constraint: "mailboxes.name" }` or
     /// `"mailboxes.address"` when either is taken.
     InsertMailbox(otklik_domain::email::Mailbox),
