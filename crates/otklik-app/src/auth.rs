@@ -105,20 +105,15 @@ impl App {
         if !secret.starts_with(TOKEN_PREFIX) || secret.len() > 200 {
             return Err(AppError::Unauthenticated);
         }
-        let token = self
+        let (token, agent) = self
             .store
-            .find_token_by_hash(&secret_hash(secret))
+            .find_token_with_agent(&secret_hash(secret))
             .await?
             .ok_or(AppError::Unauthenticated)?;
         let now = self.clock.now();
         if token.revoked_at.is_some() || token.expires_at.is_some_and(|expiry| expiry <= now) {
             return Err(AppError::Unauthenticated);
         }
-        let agent = self
-            .store
-            .find_agent(token.agent_id)
-            .await?
-            .ok_or(AppError::Unauthenticated)?;
         if !agent.active {
             return Err(AppError::Unauthenticated);
         }

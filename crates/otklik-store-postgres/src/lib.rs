@@ -424,6 +424,13 @@ impl Store for PostgresStore {
         read::find_token_by_hash(&self.client().await?, token_hash).await
     }
 
+    async fn find_token_with_agent(
+        &self,
+        token_hash: &[u8],
+    ) -> StoreResult<Option<(ApiTokenRecord, Agent)>> {
+        read::find_token_with_agent(&self.client().await?, token_hash).await
+    }
+
     async fn list_tokens(&self, agent_id: AgentId) -> StoreResult<Vec<ApiTokenRecord>> {
         read::list_tokens(&self.client().await?, agent_id).await
     }

@@ -39,8 +39,10 @@ pub(crate) const MESSAGE_COLUMNS: &str =
     "id, ticket_id, author_kind, author_id, visibility, channel, body, created_at";
 pub(crate) const ATTACHMENT_COLUMNS: &str =
     "id, ticket_id, message_id, file_name, content_type, size_bytes, sha256";
-pub(crate) const AGENT_COLUMNS: &str =
-    "id, email, name, role, active, created_at, updated_at, version, locale";
+/// An agent's columns with its team ids, read `FROM agents` (not aliased).
+pub(crate) const AGENT_COLUMNS: &str = "id, email, name, role, active, created_at, updated_at, \
+    version, locale, ARRAY(SELECT team_id FROM agent_teams WHERE agent_teams.agent_id = agents.id \
+    ORDER BY team_id) AS team_ids";
 pub(crate) const TOKEN_COLUMNS: &str =
     "id, agent_id, name, prefix, token_hash, scopes, created_at, expires_at, revoked_at";
 pub(crate) const AUDIT_COLUMNS: &str =
@@ -206,18 +208,30 @@ pub(crate) fn attachment(row: &Row) -> StoreResult<AttachmentMeta> {
 }
 
 /// An agent without team ids (loaded for a whole page by the caller).
+/// An agent with its teams (read with [`AGENT_COLUMNS`]).
 pub(crate) fn agent(row: &Row) -> StoreResult<Agent> {
+    agent_named(row, "")
+}
+
+/// An agent whose columns are named `{prefix}id`, `{prefix}email`, … `{prefix}team_ids` (a
+/// join that also reads another table's `id` and `name`).
+pub(crate) fn agent_named(row: &Row, prefix: &str) -> StoreResult<Agent> {
+    let column = |name: &str| format!("{prefix}{name}");
+    let team_ids = get::<Vec<uuid::Uuid>>(row, &column("team_ids"))?
+        .into_iter()
+        .map(TeamId)
+        .collect();
     Ok(Agent {
-        id: AgentId(get(row, "id")?),
-        email: get(row, "email")?,
-        name: get(row, "name")?,
-        role: parse(row, "role")?,
-        team_ids: Vec::new(),
-        active: get(row, "active")?,
-        created_at: time(row, "created_at")?,
-        updated_at: time(row, "updated_at")?,
-        version: get(row, "version")?,
-        locale: get(row, "locale")?,
+        id: AgentId(get(row, &column("id"))?),
+        email: get(row, &column("email"))?,
+        name: get(row, &column("name"))?,
+        role: parse(row, &column("role"))?,
+        team_ids,
+        active: get(row, &column("active"))?,
+        created_at: time(row, &column("created_at"))?,
+        updated_at: time(row, &column("updated_at"))?,
+        version: get(row, &column("version"))?,
+        locale: get(row, &column("locale"))?,
     })
 }
 

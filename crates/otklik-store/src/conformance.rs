@@ -1309,7 +1309,13 @@ pub async fn deleting_a_team_unroutes_its_tickets_and_ends_memberships(store: Ar
 }
 
 pub async fn tokens_sessions_and_setup_tokens_round_trip(store: Arc<dyn Store>) {
-    let agent = new_agent("t@shop.test", Role::Admin, vec![]);
+    let (support, vip) = (
+        seed_team(&store, "Support").await,
+        seed_team(&store, "VIP").await,
+    );
+    let mut team_ids = vec![support.id, vip.id];
+    team_ids.sort_unstable();
+    let agent = new_agent("t@shop.test", Role::Admin, team_ids);
     commit(
         &store,
         vec![Mutation::InsertAgent {
@@ -1337,6 +1343,12 @@ pub async fn tokens_sessions_and_setup_tokens_round_trip(store: Arc<dyn Store>) 
         Some(token.clone())
     );
     assert_eq!(store.find_token_by_hash(&[8; 32]).await.unwrap(), None);
+    // What an API request reads: the token with its agent and the agent's teams.
+    assert_eq!(
+        store.find_token_with_agent(&[7; 32]).await.unwrap(),
+        Some((token.clone(), agent.clone()))
+    );
+    assert_eq!(store.find_token_with_agent(&[8; 32]).await.unwrap(), None);
     commit(
         &store,
         vec![Mutation::RevokeToken {

@@ -128,6 +128,20 @@ pub trait Store: Send + Sync + 'static {
 
     /// The token whose SHA-256 is `token_hash`.
     async fn find_token_by_hash(&self, token_hash: &[u8]) -> StoreResult<Option<ApiTokenRecord>>;
+    /// The token whose SHA-256 is `token_hash` with its agent, as every API request needs
+    /// them; backends may read both in one round trip.
+    async fn find_token_with_agent(
+        &self,
+        token_hash: &[u8],
+    ) -> StoreResult<Option<(ApiTokenRecord, Agent)>> {
+        let Some(token) = self.find_token_by_hash(token_hash).await? else {
+            return Ok(None);
+        };
+        Ok(self
+            .find_agent(token.agent_id)
+            .await?
+            .map(|agent| (token, agent)))
+    }
     /// An agent's tokens, newest first.
     async fn list_tokens(&self, agent_id: AgentId) -> StoreResult<Vec<ApiTokenRecord>>;
     /// The session whose SHA-256 is `id_hash`.
