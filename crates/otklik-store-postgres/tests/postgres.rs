@@ -125,6 +125,8 @@ fn sqlite_schema(sql: &str) -> (Vec<ColumnInfo>, BTreeSet<String>) {
             });
         }
     }
+    // SQLite's bulk-import bookkeeping (V12): PostgreSQL keeps its indexes through an import.
+    columns.retain(|column| column.table != "deferred_schema");
     columns.sort();
     (columns, indexes)
 }

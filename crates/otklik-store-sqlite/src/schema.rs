@@ -8,9 +8,11 @@ pub fn logical_schema(connection: &Connection) -> rusqlite::Result<Vec<ColumnInf
     let tables: Vec<String> = connection
         .prepare(
             // FTS5 virtual tables and their shadow tables are the search index's internals,
-            // which differ by backend by design (PostgreSQL keeps a tsvector column instead).
+            // which differ by backend by design (PostgreSQL keeps a tsvector column instead);
+            // `deferred_schema` is SQLite's bulk-import bookkeeping (PostgreSQL keeps indexes).
             "SELECT name FROM sqlite_schema AS t WHERE type = 'table' \
              AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'refinery_%' \
+             AND name <> 'deferred_schema' \
              AND sql NOT LIKE 'CREATE VIRTUAL TABLE%' \
              AND NOT EXISTS (SELECT 1 FROM sqlite_schema AS v WHERE v.type = 'table' \
                  AND v.sql LIKE 'CREATE VIRTUAL TABLE%' AND t.name LIKE v.name || '\\_%' ESCAPE '\\') \
