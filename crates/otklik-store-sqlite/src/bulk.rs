@@ -61,8 +61,21 @@ pub(crate) fn end(transaction: &Transaction<'_>) -> StoreResult<()> {
     for index in FULL_TEXT_INDEXES {
         db(transaction.execute_batch(&format!("INSERT INTO {index} ({index}) VALUES ('rebuild')")))?;
     }
-    db(transaction.execute_batch("DELETE FROM deferred_schema"))?;
+    // The vocabulary was not written during the import (see `derived`): the rebuilt index
+    // lists every token, in order.
+    db(transaction.execute_batch(
+        "INSERT OR IGNORE INTO search_terms (chars, term) \
+         SELECT length(term), term FROM ticket_fts_terms; \
+         DELETE FROM deferred_schema;",
+    ))?;
     Ok(())
+}
+
+/// Whether a bulk import is under way (in this transaction's view).
+pub(crate) fn under_way(transaction: &Transaction<'_>) -> StoreResult<bool> {
+    db(transaction
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM deferred_schema)")
+        .and_then(|mut s| s.query_row([], |row| row.get(0))))
 }
 
 /// Ends an import that a crash or a kill interrupted, before the store serves anything.

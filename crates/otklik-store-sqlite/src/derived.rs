@@ -201,15 +201,22 @@ impl<'a> PendingDerived<'a> {
     /// reads the derived tables).
     pub(crate) fn flush(&mut self, transaction: &Transaction<'_>) -> StoreResult<()> {
         let docs = std::mem::take(&mut self.docs);
-        let new_tokens = self.known.unknown(docs.values().flat_map(|doc| {
-            [
-                doc.inserted.as_deref(),
-                doc.subject.as_deref(),
-                Some(doc.body.as_str()),
-            ]
-            .into_iter()
-            .flatten()
-        }));
+        // During a bulk import the vocabulary is filled once at its end, from the rebuilt index:
+        // millions of one-off tokens (order numbers, e-mails) inserted one by one into a
+        // vocabulary bigger than the page cache would be random writes.
+        let new_tokens = if crate::bulk::under_way(transaction)? {
+            Vec::new()
+        } else {
+            self.known.unknown(docs.values().flat_map(|doc| {
+                [
+                    doc.inserted.as_deref(),
+                    doc.subject.as_deref(),
+                    Some(doc.body.as_str()),
+                ]
+                .into_iter()
+                .flatten()
+            }))
+        };
         for token in &new_tokens {
             db(transaction
                 .prepare_cached("INSERT OR IGNORE INTO search_terms (chars, term) VALUES (?1, ?2)")

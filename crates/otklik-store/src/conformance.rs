@@ -370,6 +370,10 @@ pub async fn after_a_bulk_import_every_ticket_and_customer_is_listed_counted_and
         found, expected,
         "every imported ticket is found by its messages"
     );
+    // As typed: a prefix, through the vocabulary of words the import wrote.
+    let mut found = search(&store, "ксилоф", TicketFilter::default(), Visibility::All).await;
+    found.sort_unstable();
+    assert_eq!(found, expected, "imported words are in the vocabulary");
     assert_eq!(
         search(
             &store,
