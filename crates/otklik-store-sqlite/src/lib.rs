@@ -744,7 +744,7 @@ mod tests {
         use otklik_domain::ids::{CustomerId, MessageId, TicketId};
         use otklik_domain::message::{Author, Message, MessageVisibility};
         use otklik_domain::ticket::{Channel, NewTicket, Priority, TicketStatus};
-        use otklik_store::{Mutation, TicketFilter, Visibility};
+        use otklik_store::Mutation;
 
         let folder = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&folder.path().join("otklik.db")).unwrap();
@@ -787,19 +787,19 @@ mod tests {
             }));
         assert!(derived::AnalysedMessages::is_heavy(&unit));
         store.commit(unit).await.unwrap();
-        let found = store
-            .search_tickets(&TicketSearch {
-                query: otklik_search::parse_query("ксилофон ").unwrap(),
-                filter: TicketFilter::default(),
-                visibility: Visibility::All,
-                limit: 10,
-            })
-            .await
-            .unwrap();
-        assert_eq!(
-            found.iter().map(|ticket| ticket.id).collect::<Vec<_>>(),
-            vec![ticket_id]
-        );
+        assert_eq!(found_ids(&store, "ксилофон ").await, vec![ticket_id]);
+    }
+
+    /// The ids of the tickets a search for `query` finds, best first.
+    async fn found_ids(store: &SqliteStore, query: &str) -> Vec<otklik_domain::ids::TicketId> {
+        let search = TicketSearch {
+            query: otklik_search::parse_query(query).unwrap(),
+            filter: otklik_store::TicketFilter::default(),
+            visibility: otklik_store::Visibility::All,
+            limit: 10,
+        };
+        let found = store.search_tickets(&search).await.unwrap();
+        found.iter().map(|ticket| ticket.id).collect()
     }
 
     /// The names of the database's indexes and triggers.
@@ -822,7 +822,7 @@ mod tests {
         use otklik_domain::customer::Customer;
         use otklik_domain::ids::{CustomerId, TicketId};
         use otklik_domain::ticket::{Channel, NewTicket, Priority, TicketStatus};
-        use otklik_store::{Mutation, TicketFilter, Visibility};
+        use otklik_store::Mutation;
 
         let folder = tempfile::tempdir().unwrap();
         let path = folder.path().join("otklik.db");
@@ -897,19 +897,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(deferred, 0);
-        let found = store
-            .search_tickets(&TicketSearch {
-                query: otklik_search::parse_query("ксилофон").unwrap(),
-                filter: TicketFilter::default(),
-                visibility: Visibility::All,
-                limit: 10,
-            })
-            .await
-            .unwrap();
-        assert_eq!(
-            found.iter().map(|ticket| ticket.id).collect::<Vec<_>>(),
-            vec![ticket_id]
-        );
+        assert_eq!(found_ids(&store, "ксилофон").await, vec![ticket_id]);
     }
 
     #[tokio::test]
