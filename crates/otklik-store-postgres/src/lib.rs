@@ -34,6 +34,7 @@ mod chat;
 mod derived;
 mod email;
 mod error;
+mod import;
 mod listen;
 mod read;
 mod rows;

@@ -42,8 +42,13 @@ pub(crate) async fn commit(
     let events = otklik_store::events::events_of(&unit);
     let transaction = client.transaction().await.map_err(map_error)?;
     let mut pending = Pending::default();
-    for mutation in unit.mutations {
-        apply(&transaction, mutation, &mut receipt, &mut pending).await?;
+    match crate::import::NewRows::take(unit) {
+        Ok(rows) => rows.write(&transaction, &mut receipt, &mut pending).await?,
+        Err(unit) => {
+            for mutation in unit.mutations {
+                apply(&transaction, mutation, &mut receipt, &mut pending).await?;
+            }
+        }
     }
     let new_tokens = pending.new_vocabulary(
         &known_tokens

@@ -40,6 +40,7 @@ macro_rules! conformance_tests {
             concurrent_ticket_inserts_get_distinct_numbers,
             an_imported_ticket_keeps_its_history_is_counted_and_found_in_one_write,
             after_a_bulk_import_every_ticket_and_customer_is_listed_counted_and_found,
+            a_unit_importing_many_tickets_numbers_them_in_order_and_stands_or_falls_whole,
             a_stale_ticket_version_is_refused_and_changes_nothing,
             a_failing_mutation_rolls_back_the_whole_unit,
             tickets_list_newest_first_and_pages_by_cursor_without_gaps_or_repeats,
@@ -421,6 +422,202 @@ pub async fn after_a_bulk_import_every_ticket_and_customer_is_listed_counted_and
             "{status:?}"
         );
     }
+}
+
+/// One message of `customer` on `ticket`.
+fn customer_message(ticket: &Ticket, customer: CustomerId, body: &str, second: i64) -> Message {
+    Message {
+        id: MessageId::new(),
+        ticket_id: ticket.id,
+        author: Author::Customer(customer),
+        visibility: MessageVisibility::Public,
+        channel: ticket.channel,
+        body: body.into(),
+        attachments: vec![],
+        created_at: at(second),
+    }
+}
+
+/// A unit the way an import writes it (backends may write such units table by table): a new
+/// customer, several tickets with tags, their messages interleaved, an audit event each.
+pub async fn a_unit_importing_many_tickets_numbers_them_in_order_and_stands_or_falls_whole(
+    store: Arc<dyn Store>,
+) {
+    let anna = seed_customer(&store, "Анна", "anna@example.ru").await;
+    let before = seed_ticket(&store, new_ticket(anna.id, "Before", 1)).await;
+    let mut vera = new_customer("Вера Гармошкина", "vera@example.ru");
+    vera.identities.push(Identity {
+        id: IdentityId::new(),
+        customer_id: vera.id,
+        value: IdentityValue::parse(IdentityKind::Phone, None, "+7 912 345-67-89")
+            .expect("valid phone"),
+        created_at: at(0),
+    });
+    let tags: [&[&str]; 3] = [&["возврат", "срочно"], &["возврат"], &[]];
+    let imported: Vec<Ticket> = tags
+        .iter()
+        .enumerate()
+        .map(|(n, tags)| {
+            let mut draft = new_ticket(vera.id, &format!("Гармошка {n}"), 10 + n as i64);
+            draft.tags = tags.iter().map(|tag| (*tag).to_owned()).collect();
+            draft.status = TicketStatus::Open;
+            let mut ticket = draft.into_ticket(0);
+            ticket.customer_id = if n == 2 { anna.id } else { vera.id };
+            ticket
+        })
+        .collect();
+    let first = customer_message(&imported[0], vera.id, "Гармошка пришла без ремня", 20);
+    let second = customer_message(&imported[0], vera.id, "И без чехла", 40);
+    let other = customer_message(&imported[1], vera.id, "Где моя посылка с баяном?", 30);
+    let mut unit = vec![Mutation::InsertCustomer(vera.clone())];
+    for ticket in &imported {
+        unit.push(Mutation::ImportTicket(Box::new(ticket.clone())));
+        unit.push(Mutation::Audit(AuditEvent::new(
+            ticket.created_at,
+            Actor::System,
+            "ticket.created",
+            "ticket",
+            ticket.id.0,
+            vec![set("subject", &ticket.subject)],
+        )));
+    }
+    unit.extend([
+        Mutation::InsertMessage(first.clone()),
+        Mutation::InsertMessage(other.clone()),
+        Mutation::InsertMessage(second.clone()),
+    ]);
+    let receipt = commit(&store, unit).await;
+
+    let numbers: Vec<i64> = (1..=3).map(|n| before.number + n).collect();
+    assert_eq!(
+        receipt.ticket_numbers, numbers,
+        "numbered in the unit's order"
+    );
+    for (ticket, number) in imported.iter().zip(&numbers) {
+        let mut stored = store
+            .find_ticket(ticket.id)
+            .await
+            .unwrap()
+            .expect("imported");
+        stored.tags.sort();
+        let mut expected = Ticket {
+            number: *number,
+            version: 1,
+            ..ticket.clone()
+        };
+        expected.tags.sort();
+        assert_eq!(stored, expected);
+        let history = store.list_audit_events(ticket.id.0).await.unwrap();
+        assert_eq!(
+            history
+                .iter()
+                .map(|event| event.action.as_str())
+                .collect::<Vec<_>>(),
+            vec!["ticket.created"]
+        );
+    }
+    let bodies = |messages: Vec<Message>| -> Vec<String> {
+        messages.into_iter().map(|message| message.body).collect()
+    };
+    assert_eq!(
+        bodies(store.list_messages(imported[0].id).await.unwrap()),
+        vec![first.body.clone(), second.body.clone()]
+    );
+    assert_eq!(
+        bodies(store.list_messages(imported[1].id).await.unwrap()),
+        vec![other.body.clone()]
+    );
+    assert!(
+        store
+            .list_messages(imported[2].id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let phone = IdentityValue::parse(IdentityKind::Phone, None, "+79123456789").unwrap();
+    assert_eq!(
+        store
+            .find_customer_by_identity(&phone)
+            .await
+            .unwrap()
+            .map(|customer| customer.id),
+        Some(vera.id)
+    );
+    assert!(
+        store
+            .list_tags()
+            .await
+            .unwrap()
+            .iter()
+            .any(|tag| tag.name == "срочно"),
+        "a tag first used by an import is created"
+    );
+    let tagged = store
+        .list_tickets(&query(
+            Visibility::All,
+            TicketFilter {
+                tag: Some("возврат".into()),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap();
+    let mut tagged = ids(&tagged);
+    tagged.sort_unstable();
+    assert_eq!(tagged, ids(&imported[..2]));
+    assert_eq!(
+        search(
+            &store,
+            "ремня чехла",
+            TicketFilter::default(),
+            Visibility::All
+        )
+        .await,
+        vec![imported[0].id],
+        "both messages of a ticket are in its document"
+    );
+    assert_eq!(
+        search(&store, "баян", TicketFilter::default(), Visibility::All).await,
+        vec![imported[1].id]
+    );
+    let open = TicketCountQuery {
+        statuses: vec![TicketStatus::Open],
+        ..Default::default()
+    };
+    assert_eq!(store.count_tickets(&open).await.unwrap(), 3);
+    assert_eq!(
+        store
+            .search_customers(&words("гармошкина"), 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|customer| customer.id)
+            .collect::<Vec<_>>(),
+        vec![vera.id]
+    );
+
+    // A second import whose customer takes an e-mail already taken: nothing of it stays.
+    let twin = new_customer("Вера Двойник", "vera@example.ru");
+    let lost = new_ticket(twin.id, "Двойник", 60).into_ticket(0);
+    let error = store
+        .commit(UnitOfWork {
+            mutations: vec![
+                Mutation::InsertCustomer(twin.clone()),
+                Mutation::ImportTicket(Box::new(lost.clone())),
+                Mutation::InsertMessage(customer_message(&lost, twin.id, "Потеряно", 61)),
+            ],
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::Conflict { .. }), "{error:?}");
+    assert_eq!(store.find_ticket(lost.id).await.unwrap(), None);
+    assert_eq!(store.find_customer(twin.id).await.unwrap(), None);
+    assert!(
+        search(&store, "потеряно", TicketFilter::default(), Visibility::All)
+            .await
+            .is_empty()
+    );
+    assert_eq!(store.count_tickets(&open).await.unwrap(), 3);
 }
 
 pub async fn a_stale_ticket_version_is_refused_and_changes_nothing(store: Arc<dyn Store>) {
