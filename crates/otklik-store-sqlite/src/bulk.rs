@@ -10,7 +10,14 @@
 use rusqlite::{Connection, Transaction, params};
 
 use crate::write::db;
-use otklik_store::StoreResult;
+use otklik_store::{Mutation, StoreResult, UnitOfWork};
+
+/// WAL pages after which a commit copies the log back into the database: SQLite's default
+/// normally, many more during an import. Each checkpoint writes every page changed since the
+/// last one, and an import changes the same few pages (the tables' last leaves, the counters) in
+/// every unit: fewer checkpoints write them fewer times. The log grows to about this size.
+const CHECKPOINT_PAGES: i64 = 1_000;
+const CHECKPOINT_PAGES_DURING_IMPORT: i64 = 50_000;
 
 /// Tables whose non-unique indexes an import sets aside: those that get a row or more per
 /// imported ticket. Unique indexes stay: they are rules, not speed-ups.
@@ -78,6 +85,41 @@ pub(crate) fn under_way(transaction: &Transaction<'_>) -> StoreResult<bool> {
         .and_then(|mut s| s.query_row([], |row| row.get(0))))
 }
 
+/// Whether `unit` begins or ends an import (the writer then sets its checkpoints anew).
+pub(crate) fn starts_or_ends(unit: &UnitOfWork) -> bool {
+    unit.mutations.iter().any(|mutation| {
+        matches!(
+            mutation,
+            Mutation::BeginBulkImport | Mutation::EndBulkImport
+        )
+    })
+}
+
+/// Sets the writer's automatic checkpoints for an import under way or none. Outside a
+/// transaction (SQLite applies the setting to the connection). A failure only costs speed: it is
+/// logged.
+pub(crate) fn configure_checkpoints(connection: &Connection) {
+    let pages = connection
+        .query_row("SELECT EXISTS (SELECT 1 FROM deferred_schema)", [], |row| {
+            row.get::<_, bool>(0)
+        })
+        .map(|importing| {
+            if importing {
+                CHECKPOINT_PAGES_DURING_IMPORT
+            } else {
+                CHECKPOINT_PAGES
+            }
+        });
+    let set = pages.and_then(|pages| {
+        connection.query_row(&format!("PRAGMA wal_autocheckpoint = {pages}"), [], |_| {
+            Ok(())
+        })
+    });
+    if let Err(error) = set {
+        tracing::warn!(%error, "could not set the WAL checkpoint interval");
+    }
+}
+
 /// Ends an import that a crash or a kill interrupted, before the store serves anything.
 pub(crate) fn finish_interrupted(connection: &mut Connection) -> StoreResult<()> {
     let pending: i64 =
@@ -92,4 +134,36 @@ pub(crate) fn finish_interrupted(connection: &mut Connection) -> StoreResult<()>
     let transaction = db(connection.transaction())?;
     end(&transaction)?;
     db(transaction.commit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checkpoint_pages(connection: &Connection) -> i64 {
+        connection
+            .query_row("PRAGMA wal_autocheckpoint", [], |row| row.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn checkpoints_are_rarer_while_an_import_is_under_way_and_back_to_normal_after() {
+        let connection = Connection::open_in_memory().unwrap();
+        connection
+            .execute_batch("CREATE TABLE deferred_schema (name TEXT PRIMARY KEY, sql TEXT)")
+            .unwrap();
+        connection
+            .execute_batch("INSERT INTO deferred_schema VALUES ('some_index', 'CREATE INDEX …')")
+            .unwrap();
+        configure_checkpoints(&connection);
+        assert_eq!(
+            checkpoint_pages(&connection),
+            CHECKPOINT_PAGES_DURING_IMPORT
+        );
+        connection
+            .execute_batch("DELETE FROM deferred_schema")
+            .unwrap();
+        configure_checkpoints(&connection);
+        assert_eq!(checkpoint_pages(&connection), CHECKPOINT_PAGES);
+    }
 }

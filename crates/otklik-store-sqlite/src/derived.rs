@@ -1,7 +1,7 @@
 //! Keeping the search index and the queue counters current, inside the writing transaction.
 
 use otklik_domain::clock::from_micros;
-use otklik_domain::customer::IdentityValue;
+use otklik_domain::customer::{Customer, Identity, IdentityValue};
 use std::collections::HashMap;
 
 use otklik_domain::ids::{AgentId, CustomerId, MessageId, TeamId, TicketId};
@@ -115,6 +115,9 @@ pub(crate) struct PendingDerived<'a> {
     /// Tokens this unit added to the vocabulary, for the writer's cache once committed.
     learned: Vec<String>,
     docs: HashMap<TicketId, PendingDoc>,
+    /// Customers inserted by this unit, with their index terms.
+    new_customers: Vec<(CustomerId, String)>,
+    /// Customers whose stored name or identities changed: re-indexed from the tables.
     customers: Vec<CustomerId>,
     counters: CounterDeltas,
 }
@@ -137,6 +140,7 @@ impl<'a> PendingDerived<'a> {
             known,
             learned: Vec::new(),
             docs: HashMap::new(),
+            new_customers: Vec::new(),
             customers: Vec::new(),
             counters: CounterDeltas::default(),
         }
@@ -183,6 +187,16 @@ impl<'a> PendingDerived<'a> {
     /// The vocabulary tokens this unit inserted (see [`KnownTokens::learn`]).
     pub(crate) fn take_learned(&mut self) -> Vec<String> {
         std::mem::take(&mut self.learned)
+    }
+
+    /// A customer inserted by this unit: indexed from the values written, without reading them
+    /// back (an import inserts hundreds of thousands).
+    pub(crate) fn customer_inserted(&mut self, customer: &Customer) {
+        // The stored order of identities (created_at, id), as a re-index reads them.
+        let mut identities: Vec<&Identity> = customer.identities.iter().collect();
+        identities.sort_by_key(|identity| (identity.created_at, identity.id.0));
+        let terms = customer_terms(&customer.name, identities.iter().map(|i| &i.value));
+        self.new_customers.push((customer.id, terms));
     }
 
     /// A customer whose name or identities changed.
@@ -243,7 +257,14 @@ impl<'a> PendingDerived<'a> {
                     .and_then(|mut s| s.execute(params![doc.subject, doc.body, id])))?;
             }
         }
-        for customer_id in std::mem::take(&mut self.customers) {
+        let changed = std::mem::take(&mut self.customers);
+        for (customer_id, terms) in std::mem::take(&mut self.new_customers) {
+            // Changed again later in the unit: the re-index below reads the final state.
+            if !changed.contains(&customer_id) {
+                write_customer_terms(transaction, customer_id, &terms)?;
+            }
+        }
+        for customer_id in changed {
             reindex_customer(transaction, customer_id)?;
         }
         apply_counters(transaction, std::mem::take(&mut self.counters))
@@ -327,17 +348,24 @@ fn reindex_customer(transaction: &Transaction<'_>, customer_id: CustomerId) -> S
             })?
             .collect()
         }))?;
+    write_customer_terms(
+        transaction,
+        customer_id,
+        &customer_terms(&name, &identities),
+    )
+}
+
+fn write_customer_terms(
+    transaction: &Transaction<'_>,
+    customer_id: CustomerId,
+    terms: &str,
+) -> StoreResult<()> {
     db(transaction
         .prepare_cached(
             "INSERT INTO customer_search (customer_id, terms) VALUES (?1, ?2) \
              ON CONFLICT (customer_id) DO UPDATE SET terms = excluded.terms",
         )
-        .and_then(|mut s| {
-            s.execute(params![
-                &customer_id.as_bytes()[..],
-                customer_terms(&name, &identities)
-            ])
-        }))?;
+        .and_then(|mut s| s.execute(params![&customer_id.as_bytes()[..], terms])))?;
     Ok(())
 }
 

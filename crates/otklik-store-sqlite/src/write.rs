@@ -42,6 +42,12 @@ pub(crate) fn run_writer(
             }
         }
         let outcomes = commit_batch(&mut connection, &mut batch, &known);
+        if batch
+            .iter()
+            .any(|request| bulk::starts_or_ends(&request.unit))
+        {
+            bulk::configure_checkpoints(&connection);
+        }
         for (request, outcome) in batch.into_iter().zip(outcomes) {
             let outcome = outcome.map(|applied| {
                 // Durable now: its tokens are in the vocabulary for every later write.
@@ -145,9 +151,18 @@ fn apply_unit(
 ) -> StoreResult<Applied> {
     let mut receipt = CommitReceipt::default();
     let mut pending = derived::PendingDerived::new(analysed, known);
+    let mut numbers = TicketNumbers::for_unit(unit);
     unit.mutations
         .iter()
-        .try_for_each(|mutation| apply(transaction, mutation, &mut receipt, &mut pending))
+        .try_for_each(|mutation| {
+            apply(
+                transaction,
+                mutation,
+                &mut receipt,
+                &mut pending,
+                &mut numbers,
+            )
+        })
         .and_then(|()| pending.flush(transaction))?;
     Ok(Applied {
         receipt,
@@ -241,13 +256,16 @@ fn apply(
     mutation: &Mutation,
     receipt: &mut CommitReceipt,
     pending: &mut derived::PendingDerived<'_>,
+    numbers: &mut TicketNumbers,
 ) -> Outcome {
     match mutation {
-        Mutation::InsertTicket(draft) => insert_ticket(transaction, receipt, pending, |number| {
-            draft.clone().into_ticket(number)
-        }),
+        Mutation::InsertTicket(draft) => {
+            insert_ticket(transaction, receipt, pending, numbers, |number| {
+                draft.clone().into_ticket(number)
+            })
+        }
         Mutation::ImportTicket(ticket) => {
-            insert_ticket(transaction, receipt, pending, |number| Ticket {
+            insert_ticket(transaction, receipt, pending, numbers, |number| Ticket {
                 number,
                 version: 1,
                 ..(**ticket).clone()
@@ -305,7 +323,7 @@ fn apply(
                 .identities
                 .iter()
                 .try_for_each(|identity| insert_identity(transaction, identity))?;
-            pending.customer_changed(customer.id);
+            pending.customer_inserted(customer);
             Ok(())
         }
         Mutation::UpdateCustomer {
@@ -791,13 +809,10 @@ fn insert_ticket(
     transaction: &Transaction<'_>,
     receipt: &mut CommitReceipt,
     pending: &mut derived::PendingDerived<'_>,
+    numbers: &mut TicketNumbers,
     with_number: impl FnOnce(i64) -> Ticket,
 ) -> Outcome {
-    let number: i64 = db(transaction
-        .prepare_cached(
-            "UPDATE counters SET value = value + 1 WHERE name = 'ticket_number' RETURNING value",
-        )
-        .and_then(|mut statement| statement.query_row([], |row| row.get(0))))?;
+    let number = numbers.next(transaction)?;
     let ticket = with_number(number);
     db(transaction
         .prepare_cached(
@@ -812,6 +827,53 @@ fn insert_ticket(
     pending.ticket_inserted(&ticket);
     receipt.ticket_numbers.push(number);
     Ok(())
+}
+
+/// The ticket numbers of one unit, taken from the `ticket_number` counter in one step for all
+/// the tickets it creates (an import unit creates hundreds). The counter is part of the unit's
+/// transaction: a unit that fails gives its numbers back.
+struct TicketNumbers {
+    /// Tickets the unit creates that have no number yet.
+    wanted: i64,
+    /// The next reserved number and the last one.
+    next: i64,
+    last: i64,
+}
+
+impl TicketNumbers {
+    fn for_unit(unit: &UnitOfWork) -> Self {
+        let wanted = unit
+            .mutations
+            .iter()
+            .filter(|mutation| {
+                matches!(
+                    mutation,
+                    Mutation::InsertTicket(_) | Mutation::ImportTicket(_)
+                )
+            })
+            .count();
+        TicketNumbers {
+            wanted: i64::try_from(wanted).unwrap_or(i64::MAX),
+            next: 1,
+            last: 0,
+        }
+    }
+
+    fn next(&mut self, transaction: &Transaction<'_>) -> StoreResult<i64> {
+        if self.next > self.last {
+            let take = self.wanted.max(1);
+            self.last = db(transaction
+                .prepare_cached(
+                    "UPDATE counters SET value = value + ?1 WHERE name = 'ticket_number' RETURNING value",
+                )
+                .and_then(|mut statement| statement.query_row([take], |row| row.get(0))))?;
+            self.next = self.last - take + 1;
+        }
+        self.wanted -= 1;
+        let number = self.next;
+        self.next += 1;
+        Ok(number)
+    }
 }
 
 fn ticket_values(ticket: &Ticket, with_key: bool) -> Vec<Value> {
@@ -860,9 +922,14 @@ fn write_ticket_tags(transaction: &Transaction<'_>, ticket: &Ticket, replace: bo
             .prepare_cached("DELETE FROM ticket_tags WHERE ticket_id = ?1")
             .and_then(|mut s| s.execute([ticket_id])))?;
     }
+    // One row at most, and IGNORE for a missing tag (a NULL id): such a statement needs no
+    // statement journal, which an INSERT … SELECT writes a page image to on every insert.
     let link = |name: &str| {
         db(transaction
-            .prepare_cached("INSERT INTO ticket_tags (ticket_id, tag_id) SELECT ?1, id FROM tags WHERE name = ?2")
+            .prepare_cached(
+                "INSERT OR IGNORE INTO ticket_tags (ticket_id, tag_id) \
+                 VALUES (?1, (SELECT id FROM tags WHERE name = ?2))",
+            )
             .and_then(|mut s| s.execute(params![ticket_id, name])))
     };
     for name in &ticket.tags {
