@@ -95,9 +95,11 @@ pub(crate) fn starts_or_ends(unit: &UnitOfWork) -> bool {
     })
 }
 
-/// Sets the writer's automatic checkpoints for an import under way or none. Outside a
-/// transaction (SQLite applies the setting to the connection). A failure only costs speed: it is
-/// logged.
+/// Sets the writer's automatic checkpoints for an import under way or none, and after an import
+/// copies the whole log into the database and empties it: the log of a million-ticket import
+/// holds every rebuilt index (about a gigabyte) and would otherwise keep that size on disk.
+/// Outside a transaction (SQLite applies the settings to the connection). A failure only costs
+/// speed or disk space: it is logged.
 pub(crate) fn configure_checkpoints(connection: &Connection) {
     let pages = connection
         .query_row("SELECT EXISTS (SELECT 1 FROM deferred_schema)", [], |row| {
@@ -113,10 +115,15 @@ pub(crate) fn configure_checkpoints(connection: &Connection) {
     let set = pages.and_then(|pages| {
         connection.query_row(&format!("PRAGMA wal_autocheckpoint = {pages}"), [], |_| {
             Ok(())
-        })
+        })?;
+        if pages == CHECKPOINT_PAGES {
+            // Readers still on old pages make it wait (the busy handler), then copy what it can.
+            connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        }
+        Ok(())
     });
     if let Err(error) = set {
-        tracing::warn!(%error, "could not set the WAL checkpoint interval");
+        tracing::warn!(%error, "could not set the WAL checkpoints after a bulk import's start or end");
     }
 }
 

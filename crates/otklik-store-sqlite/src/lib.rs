@@ -818,6 +818,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_end_of_a_bulk_import_empties_the_write_ahead_log_into_the_database() {
+        use otklik_store::Mutation;
+
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("otklik.db");
+        let wal = folder.path().join("otklik.db-wal");
+        let store = SqliteStore::open(&path).unwrap();
+        store
+            .commit(UnitOfWork::new().with(Mutation::BeginBulkImport))
+            .await
+            .unwrap();
+        store
+            .commit(UnitOfWork::new().with(Mutation::EndBulkImport))
+            .await
+            .unwrap();
+        assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0);
+        // Written again after: the log is in use, not gone.
+        store
+            .commit(UnitOfWork::new().with(Mutation::SaveSetting {
+                name: "probe".into(),
+                value: Some("1".into()),
+                at: jiff::Timestamp::from_second(1_700_000_000).unwrap(),
+            }))
+            .await
+            .unwrap();
+        assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+    }
+
+    #[tokio::test]
     async fn a_bulk_import_sets_indexes_aside_and_an_interrupted_one_is_finished_on_open() {
         use otklik_domain::customer::Customer;
         use otklik_domain::ids::{CustomerId, TicketId};
