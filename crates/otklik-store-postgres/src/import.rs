@@ -13,7 +13,6 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use otklik_domain::audit::AuditEvent;
 use otklik_domain::clock::to_micros;
 use otklik_domain::customer::Customer;
-use otklik_domain::ids::TagId;
 use otklik_domain::message::Message;
 use otklik_domain::ticket::Ticket;
 use otklik_store::{CommitReceipt, Mutation, StoreError, StoreResult, UnitOfWork};
@@ -21,7 +20,7 @@ use uuid::Uuid;
 
 use crate::derived::Pending;
 use crate::rows::author_columns;
-use crate::write::execute;
+use crate::write::{execute, insert_missing_tags};
 
 type Transaction<'a> = deadpool_postgres::Transaction<'a>;
 
@@ -249,22 +248,14 @@ async fn insert_ticket_tags(transaction: &Transaction<'_>, tickets: &[Ticket]) -
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let new_ids: Vec<Uuid> = names.iter().map(|_| TagId::new().0).collect();
     let at = tickets
         .iter()
         .map(|t| to_micros(t.updated_at))
         .max()
         .unwrap_or(0);
-    // As on the general path: a tag created meanwhile by another transaction is waited for and
-    // reused, and the link statement's fresh snapshot sees it.
-    execute(
-        transaction,
-        "INSERT INTO tags (id, name, created_at) \
-         SELECT id, name, $3::bigint FROM unnest($1::uuid[], $2::text[]) AS new_tags (id, name) \
-         ON CONFLICT (name) DO NOTHING",
-        &[&new_ids, &names, &at],
-    )
-    .await?;
+    // As on the general path, the link statement's fresh snapshot sees a tag another
+    // transaction created meanwhile.
+    insert_missing_tags(transaction, &names, at).await?;
     let ticket_ids: Vec<Uuid> = links.iter().map(|(ticket, _)| *ticket).collect();
     let tag_names: Vec<&str> = links.iter().map(|(_, name)| *name).collect();
     execute(

@@ -166,17 +166,7 @@ async fn set_ticket_tags(
     if names.is_empty() {
         return Ok(());
     }
-    let new_ids: Vec<Uuid> = names.iter().map(|_| TagId::new().0).collect();
-    // DO NOTHING on the name: a tag created meanwhile by another transaction is waited for and
-    // then reused rather than failing this unit.
-    execute(
-        transaction,
-        "INSERT INTO tags (id, name, created_at) \
-         SELECT id, name, $3::bigint FROM unnest($1::uuid[], $2::text[]) AS new_tags (id, name) \
-         ON CONFLICT (name) DO NOTHING",
-        &[&new_ids, &names, &at],
-    )
-    .await?;
+    insert_missing_tags(transaction, &names, at).await?;
     // A separate statement on purpose: at READ COMMITTED it takes a fresh snapshot, so it sees a
     // tag that a concurrent transaction committed while the insert above waited for it. DO
     // NOTHING keeps the links the ticket already had.
@@ -186,6 +176,25 @@ async fn set_ticket_tags(
          SELECT $1::uuid, id FROM tags WHERE name = ANY($2::text[]) \
          ON CONFLICT DO NOTHING",
         &[&ticket_id, &names],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Creates the tags of `names` that do not exist yet. DO NOTHING on the name: a tag created
+/// meanwhile by another transaction is waited for and then reused rather than failing this unit.
+pub(crate) async fn insert_missing_tags(
+    transaction: &Transaction<'_>,
+    names: &[&str],
+    at: i64,
+) -> StoreResult<()> {
+    let new_ids: Vec<Uuid> = names.iter().map(|_| TagId::new().0).collect();
+    execute(
+        transaction,
+        "INSERT INTO tags (id, name, created_at) \
+         SELECT id, name, $3::bigint FROM unnest($1::uuid[], $2::text[]) AS new_tags (id, name) \
+         ON CONFLICT (name) DO NOTHING",
+        &[&new_ids, &names, &at],
     )
     .await?;
     Ok(())
