@@ -595,6 +595,10 @@ fn counter_columns(changes: impl IntoIterator<Item = (CounterKey, i64)>) -> Coun
 /// counts first, then the daily ones (the same order in every unit and in [`rebuild`]).
 async fn write_counters(transaction: &Transaction<'_>, deltas: CounterDeltas) -> StoreResult<()> {
     let tables = deltas.into_tables();
+    if tables.plain.is_empty() && tables.daily.is_empty() {
+        return Ok(());
+    }
+    raise_count_version(transaction).await?;
     let plain = counter_columns(tables.plain);
     if !plain.deltas.is_empty() {
         upsert_counters(transaction, CounterTable::Plain, &plain).await?;
@@ -603,6 +607,19 @@ async fn write_counters(transaction: &Transaction<'_>, deltas: CounterDeltas) ->
     if !daily.deltas.is_empty() {
         upsert_counters(transaction, CounterTable::Daily, &daily).await?;
     }
+    Ok(())
+}
+
+/// Tells every node that the counters changed (see `otklik_store::count_cache`): the
+/// connection's shard of the version, locked before any counter row, in every unit and in
+/// [`rebuild`] alike.
+async fn raise_count_version(transaction: &Transaction<'_>) -> StoreResult<()> {
+    execute(
+        transaction,
+        "UPDATE count_versions SET version = version + 1 WHERE shard = pg_backend_pid() % 8",
+        &[],
+    )
+    .await?;
     Ok(())
 }
 
@@ -672,10 +689,11 @@ const REBUILD_BATCH: i32 = 1_000;
 pub(crate) async fn rebuild(transaction: &Transaction<'_>) -> StoreResult<()> {
     transaction
         .batch_execute(
-            "LOCK TABLE ticket_search, customer_search, ticket_counts, ticket_counters \
-             IN EXCLUSIVE MODE; \
+            "LOCK TABLE ticket_search, customer_search, count_versions, ticket_counts, \
+             ticket_counters IN EXCLUSIVE MODE; \
              DELETE FROM ticket_search; DELETE FROM customer_search; DELETE FROM ticket_counts; \
-             DELETE FROM ticket_counters;",
+             DELETE FROM ticket_counters; \
+             UPDATE count_versions SET version = version + 1 WHERE shard = 0;",
         )
         .await
         .map_err(map_error)?;

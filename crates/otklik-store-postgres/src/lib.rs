@@ -95,6 +95,8 @@ pub struct PostgresStore {
     target: String,
     /// Search vocabulary tokens this node knows are stored (see `KnownTokens`).
     known_tokens: std::sync::Mutex<otklik_store::derived::KnownTokens>,
+    /// Counts summed on this node, kept while the counters' version holds.
+    counts: otklik_store::count_cache::CountCache,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -193,6 +195,7 @@ impl PostgresStore {
             listening,
             target,
             known_tokens: std::sync::Mutex::default(),
+            counts: otklik_store::count_cache::CountCache::new(),
         };
         let mut client = store.client().await?;
         schema::migrate(&mut client).await?;
@@ -469,11 +472,15 @@ impl Store for PostgresStore {
     }
 
     async fn count_tickets(&self, query: &TicketCountQuery) -> StoreResult<i64> {
-        read::count_tickets(&self.client().await?, query).await
+        Ok(self
+            .count_tickets_many(std::slice::from_ref(query))
+            .await?
+            .pop()
+            .unwrap_or(0))
     }
 
     async fn count_tickets_many(&self, queries: &[TicketCountQuery]) -> StoreResult<Vec<i64>> {
-        read::count_tickets_many(&self.client().await?, queries).await
+        read::count_tickets_through(&self.client().await?, &self.counts, queries).await
     }
 
     async fn list_views(&self, agent_id: AgentId) -> StoreResult<Vec<SavedView>> {

@@ -19,6 +19,7 @@ use otklik_domain::ids::{
 use otklik_domain::message::Message;
 use otklik_domain::ticket::Ticket;
 use otklik_domain::view::SavedView;
+use otklik_store::count_cache::CountCache;
 use otklik_store::derived::CountPlan;
 use otklik_store::{
     ApiTokenRecord, AssigneeFilter, CustomerQuery, IdPage, IdempotencyRecord, MAX_PAGE_SIZE,
@@ -423,47 +424,71 @@ pub(crate) async fn list_messages_of(
     map_rows(&rows, rows::message)
 }
 
-/// The sum of the maintained counters matching a count query (never a scan of tickets): plain
-/// counts from `ticket_counts`; idle-days counts as the plain count of waiting work minus its
-/// most recent days in `ticket_counters` (see [`CountPlan`]).
-pub(crate) async fn count_tickets(client: &Client, query: &TicketCountQuery) -> StoreResult<i64> {
-    Ok(count_tickets_many(client, std::slice::from_ref(query))
-        .await?
-        .pop()
-        .unwrap_or(0))
-}
-
-/// Several counts in one statement and one round trip (a page of views):
-/// `SELECT (count 0) AS n0, (count 1) AS n1, …`.
-pub(crate) async fn count_tickets_many(
+/// Counts through the node's `cache` (see [`otklik_store::count_cache`]): one small read of the
+/// counters' version, and when any count is not kept for it, every count summed again in one
+/// statement that reads the version in the same snapshot, so a page of views is never a mix of
+/// two moments.
+pub(crate) async fn count_tickets_through(
     client: &Client,
+    cache: &CountCache,
     queries: &[TicketCountQuery],
 ) -> StoreResult<Vec<i64>> {
     if queries.is_empty() {
         return Ok(Vec::new());
     }
+    let rows = query(client, &format!("SELECT {COUNT_VERSION}"), &[]).await?;
+    let version = match rows.first() {
+        Some(row) => row
+            .try_get::<_, i64>(0)
+            .map_err(otklik_store::StoreError::database)?,
+        None => return Err(otklik_store::StoreError::corrupt("no counters' version")),
+    };
+    if let Some(kept) = cache
+        .get(version, queries)
+        .into_iter()
+        .collect::<Option<Vec<i64>>>()
+    {
+        return Ok(kept);
+    }
+    let (version, counts) = count_tickets_many(client, queries).await?;
+    cache.put(version, queries.iter().cloned().zip(counts.iter().copied()));
+    Ok(counts)
+}
+
+/// The counters' version: the sum of its shards (V13).
+const COUNT_VERSION: &str = "(SELECT coalesce(sum(version), 0)::bigint FROM count_versions)";
+
+/// The counters' version and the sum of the maintained counters matching each count query
+/// (never a scan of tickets), in one statement and one round trip:
+/// `SELECT version, (count 0) AS n0, (count 1) AS n1, …`. Plain counts come from
+/// `ticket_counts`; idle-days counts are the plain count of waiting work minus its most recent
+/// days in `ticket_counters` (see [`CountPlan`]).
+async fn count_tickets_many(
+    client: &Client,
+    queries: &[TicketCountQuery],
+) -> StoreResult<(i64, Vec<i64>)> {
     let mut params = Params::default();
-    let columns: Vec<String> = queries
-        .iter()
-        .enumerate()
-        .map(|(index, query)| {
-            let expression =
-                count_expression(query, &mut params).unwrap_or_else(|| "0::bigint".to_owned());
-            format!("{expression} AS n{index}")
-        })
-        .collect();
+    let mut columns = vec![format!("{COUNT_VERSION} AS version")];
+    columns.extend(queries.iter().enumerate().map(|(index, query)| {
+        let expression =
+            count_expression(query, &mut params).unwrap_or_else(|| "0::bigint".to_owned());
+        format!("{expression} AS n{index}")
+    }));
     // Few shapes (one per combination of filters a page of views can have): cached.
     let sql = format!("SELECT {}", columns.join(", "));
     let rows = self::query(client, &sql, &params.as_refs()).await?;
-    let Some(row) = rows.first() else {
-        return Ok(vec![0; queries.len()]);
+    let row = rows
+        .first()
+        .ok_or_else(|| otklik_store::StoreError::corrupt("a count returned no row"))?;
+    let value = |index: usize| {
+        row.try_get::<_, i64>(index)
+            .map_err(otklik_store::StoreError::database)
     };
-    (0..queries.len())
-        .map(|index| {
-            row.try_get::<_, i64>(index)
-                .map_err(otklik_store::StoreError::database)
-        })
-        .collect()
+    let version = value(0)?;
+    let counts = (1..=queries.len())
+        .map(value)
+        .collect::<StoreResult<Vec<i64>>>()?;
+    Ok((version, counts))
 }
 
 /// The SQL expression of one count, binding its values into `params`; `None` when the query

@@ -109,6 +109,8 @@ pub async fn create_database() -> (String, DropDatabase) {
 /// (in `drop`) and released before the database is dropped.
 pub struct TestDatabase {
     pub store: Arc<PostgresStore>,
+    /// Where the database is, for a second store (another node) on it.
+    pub url: String,
     pub database: DropDatabase,
 }
 
@@ -118,20 +120,25 @@ impl Drop for TestDatabase {
     }
 }
 
-/// A migrated store on a fresh database, with the guard that removes it.
-pub async fn fresh_database() -> TestDatabase {
-    let (url, database) = create_database().await;
-    let store = PostgresStore::connect(&url, TEST_POOL_SIZE)
+/// Connects a store to `url`, panicking with the reason when it cannot.
+async fn connect(url: &str) -> PostgresStore {
+    PostgresStore::connect(url, TEST_POOL_SIZE)
         .await
         .unwrap_or_else(|error| {
             panic!(
                 "cannot connect to {}: {}",
-                redacted_target(&url),
+                redacted_target(url),
                 with_causes(&error)
             )
-        });
+        })
+}
+
+/// A migrated store on a fresh database, with the guard that removes it.
+pub async fn fresh_database() -> TestDatabase {
+    let (url, database) = create_database().await;
     TestDatabase {
-        store: Arc::new(store),
+        store: Arc::new(connect(&url).await),
+        url,
         database,
     }
 }
@@ -148,8 +155,20 @@ pub async fn fresh_store() -> TestStore {
             .await,
         "the store listens for notifications within ten seconds"
     );
+    let another_node = Arc::new(connect(&database.url).await);
     TestStore {
         store: database.store.clone(),
-        guard: Box::new(database),
+        another_node: another_node.clone(),
+        guard: Box::new((AnotherNode(another_node), database)),
+    }
+}
+
+/// Closes the second store of a conformance case before its database is dropped (a tuple's
+/// fields drop in order).
+struct AnotherNode(Arc<PostgresStore>);
+
+impl Drop for AnotherNode {
+    fn drop(&mut self) {
+        self.0.close();
     }
 }

@@ -275,6 +275,10 @@ impl<'a> PendingDerived<'a> {
 /// changes to the daily ones (see [`otklik_store::derived::CounterChanges`]).
 fn apply_counters(transaction: &Transaction<'_>, deltas: CounterDeltas) -> StoreResult<()> {
     let tables = deltas.into_tables();
+    if tables.plain.is_empty() && tables.daily.is_empty() {
+        return Ok(());
+    }
+    raise_count_version(transaction)?;
     for (key, delta) in tables.plain {
         db(transaction
             .prepare_cached(
@@ -310,6 +314,14 @@ fn apply_counters(transaction: &Transaction<'_>, deltas: CounterDeltas) -> Store
                 ])
             }))?;
     }
+    Ok(())
+}
+
+/// Tells every reader that the counters changed (see `otklik_store::count_cache`).
+fn raise_count_version(transaction: &Transaction<'_>) -> StoreResult<()> {
+    db(transaction
+        .prepare_cached("UPDATE count_versions SET version = version + 1")
+        .and_then(|mut s| s.execute([])))?;
     Ok(())
 }
 
@@ -399,6 +411,7 @@ pub(crate) fn rebuild(transaction: &Transaction<'_>) -> StoreResult<()> {
         "DELETE FROM ticket_search; DELETE FROM customer_search; DELETE FROM ticket_counts; \
          DELETE FROM ticket_counters;",
     ))?;
+    raise_count_version(transaction)?;
     // Tickets: subject and number, then every message in order.
     let tickets: Vec<(Vec<u8>, i64, String)> = db(transaction
         .prepare("SELECT id, number, subject FROM tickets ORDER BY id")

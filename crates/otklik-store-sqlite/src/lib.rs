@@ -75,6 +75,8 @@ pub struct SqliteStore {
     events: tokio::sync::broadcast::Sender<otklik_store::events::ChangeEvent>,
     /// Signals stay in this process: one SQLite file serves one node.
     signals: tokio::sync::broadcast::Sender<otklik_store::events::Signal>,
+    /// Counts summed by this store's readers, kept while the counters' version holds.
+    counts: Arc<otklik_store::count_cache::CountCache>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -164,6 +166,7 @@ impl SqliteStore {
             read_permits: Arc::new(Semaphore::new(READ_CONNECTIONS)),
             events,
             signals,
+            counts: Arc::default(),
         })
     }
 
@@ -607,19 +610,18 @@ impl Store for SqliteStore {
     }
 
     async fn count_tickets(&self, query: &TicketCountQuery) -> StoreResult<i64> {
-        let query = query.clone();
-        self.read(move |c| read::count_tickets(c, &query)).await
+        Ok(self
+            .count_tickets_many(std::slice::from_ref(query))
+            .await?
+            .pop()
+            .unwrap_or(0))
     }
 
     async fn count_tickets_many(&self, queries: &[TicketCountQuery]) -> StoreResult<Vec<i64>> {
         let queries = queries.to_vec();
-        self.read(move |c| {
-            queries
-                .iter()
-                .map(|query| read::count_tickets(c, query))
-                .collect()
-        })
-        .await
+        let counts = self.counts.clone();
+        self.read(move |c| read::count_tickets_through(c, &counts, &queries))
+            .await
     }
 
     async fn list_views(&self, agent_id: AgentId) -> StoreResult<Vec<SavedView>> {

@@ -12,6 +12,7 @@ use otklik_domain::ids::*;
 use otklik_domain::message::{Author, Message};
 use otklik_domain::permission::Scope;
 use otklik_domain::ticket::Ticket;
+use otklik_store::count_cache::{CountCache, counts_through};
 use otklik_store::derived::CountPlan;
 use otklik_store::{
     ApiTokenRecord, AssigneeFilter, CustomerQuery, IdPage, IdempotencyRecord, MAX_PAGE_SIZE,
@@ -387,6 +388,25 @@ pub fn list_messages_of(
             message_from_row,
         )?
         .collect()
+}
+
+/// Counts through the node's `cache`: the counters' version and every count not kept for it
+/// are read in one snapshot, so a kept count is served only while the counters are unchanged
+/// (see [`otklik_store::count_cache`]).
+pub fn count_tickets_through(
+    connection: &Connection,
+    cache: &CountCache,
+    queries: &[TicketCountQuery],
+) -> rusqlite::Result<Vec<i64>> {
+    let snapshot = connection.unchecked_transaction()?;
+    let version: i64 = snapshot
+        .prepare_cached("SELECT version FROM count_versions WHERE shard = 0")?
+        .query_row([], |row| row.get(0))?;
+    let counts = counts_through(cache, version, queries, |query| {
+        count_tickets(&snapshot, query)
+    })?;
+    snapshot.commit()?;
+    Ok(counts)
 }
 
 /// The sum of the maintained counters matching a count query: plain counts from

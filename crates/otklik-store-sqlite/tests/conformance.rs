@@ -7,9 +7,12 @@ use otklik_store_sqlite::SqliteStore;
 
 async fn fresh_store() -> TestStore {
     let folder = tempfile::tempdir().expect("temp folder");
-    let store = SqliteStore::open(&folder.path().join("otklik.db")).expect("open SQLite store");
+    let path = folder.path().join("otklik.db");
+    let store = SqliteStore::open(&path).expect("open SQLite store");
+    let another_process = SqliteStore::open(&path).expect("open the file a second time");
     TestStore {
         store: Arc::new(store),
+        another_node: Arc::new(another_process),
         guard: Box::new(folder),
     }
 }

@@ -28,6 +28,9 @@ use crate::*;
 /// that is dropped when the guard is).
 pub struct TestStore {
     pub store: Arc<dyn Store>,
+    /// A second store on the same database: another node on PostgreSQL, another process on
+    /// the same SQLite file.
+    pub another_node: Arc<dyn Store>,
     pub guard: Box<dyn Any + Send>,
 }
 
@@ -87,6 +90,9 @@ macro_rules! conformance_tests {
             every_ticket_sort_pages_without_gaps_or_repeats,
             a_queue_position_counts_the_earlier_waiting_chats_of_the_same_team
         );
+        $crate::conformance_tests!(@two_node_cases $factory;
+            counts_kept_by_one_node_follow_changes_committed_on_another
+        );
     };
     (@cases $factory:path; $($case:ident),+) => {
         $(
@@ -94,6 +100,20 @@ macro_rules! conformance_tests {
             async fn $case() {
                 let test_store = $factory().await;
                 $crate::conformance::$case(test_store.store.clone()).await;
+                drop(test_store);
+            }
+        )+
+    };
+    (@two_node_cases $factory:path; $($case:ident),+) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let test_store = $factory().await;
+                $crate::conformance::$case(
+                    test_store.store.clone(),
+                    test_store.another_node.clone(),
+                )
+                .await;
                 drop(test_store);
             }
         )+
@@ -2108,6 +2128,81 @@ async fn scanned_count(store: &Arc<dyn Store>, query: &TicketCountQuery) -> i64 
         .await
         .unwrap();
     i64::try_from(listed.len()).unwrap()
+}
+
+pub async fn counts_kept_by_one_node_follow_changes_committed_on_another(
+    first: Arc<dyn Store>,
+    second: Arc<dyn Store>,
+) {
+    let by_status = |status: TicketStatus| TicketCountQuery {
+        statuses: vec![status],
+        ..Default::default()
+    };
+    let queue = [
+        TicketCountQuery::default(),
+        by_status(TicketStatus::New),
+        by_status(TicketStatus::Pending),
+    ];
+    let customer = seed_customer(&first, "K", "k@example.com").await;
+    let ticket = seed_ticket(&first, new_ticket(customer.id, "Kept", 1)).await;
+    for _ in 0..2 {
+        assert_eq!(first.count_tickets_many(&queue).await.unwrap(), [1, 1, 0]);
+        assert_eq!(second.count_tickets_many(&queue).await.unwrap(), [1, 1, 0]);
+    }
+
+    // A ticket created on the second node is counted by the first at once.
+    seed_ticket(&second, new_ticket(customer.id, "Elsewhere", 2)).await;
+    assert_eq!(first.count_tickets_many(&queue).await.unwrap(), [2, 2, 0]);
+
+    // A change that leaves the counters as they were keeps every count right.
+    let mut renamed = ticket.clone();
+    renamed.subject = "Kept, renamed".into();
+    commit(
+        &second,
+        vec![Mutation::UpdateTicket {
+            ticket: renamed.clone(),
+            expected_version: 1,
+        }],
+    )
+    .await;
+    assert_eq!(first.count_tickets_many(&queue).await.unwrap(), [2, 2, 0]);
+
+    // A status change on one node moves the counts the other node kept.
+    let mut pending = second.find_ticket(ticket.id).await.unwrap().unwrap();
+    assert_eq!(pending.subject, renamed.subject);
+    pending.status = TicketStatus::Pending;
+    let expected_version = pending.version;
+    commit(
+        &second,
+        vec![Mutation::UpdateTicket {
+            ticket: pending,
+            expected_version,
+        }],
+    )
+    .await;
+    assert_eq!(first.count_tickets_many(&queue).await.unwrap(), [2, 1, 1]);
+    assert_eq!(
+        first
+            .count_tickets(&by_status(TicketStatus::Pending))
+            .await
+            .unwrap(),
+        1
+    );
+
+    // And the writing node reads its own change.
+    let mut solved = first.find_ticket(ticket.id).await.unwrap().unwrap();
+    solved.status = TicketStatus::Solved;
+    let expected_version = solved.version;
+    commit(
+        &first,
+        vec![Mutation::UpdateTicket {
+            ticket: solved,
+            expected_version,
+        }],
+    )
+    .await;
+    assert_eq!(first.count_tickets_many(&queue).await.unwrap(), [2, 1, 0]);
+    assert_eq!(second.count_tickets_many(&queue).await.unwrap(), [2, 1, 0]);
 }
 
 pub async fn maintained_counts_equal_a_scan_after_every_kind_of_change(store: Arc<dyn Store>) {

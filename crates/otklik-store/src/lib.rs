@@ -14,6 +14,7 @@
 pub mod blobs;
 #[cfg(feature = "testkit")]
 pub mod conformance;
+pub mod count_cache;
 pub mod derived;
 mod error;
 pub mod events;

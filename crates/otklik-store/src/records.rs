@@ -24,14 +24,14 @@ pub enum Visibility {
 }
 
 /// Filter on the assignee.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AssigneeFilter {
     Unassigned,
     Agent(AgentId),
 }
 
 /// Filter on the team.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TeamFilter {
     NoTeam,
     Team(TeamId),
@@ -158,7 +158,7 @@ pub struct TicketSearch {
 }
 
 /// A count of unmerged tickets from the maintained counters (never a scan of tickets).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct TicketCountQuery {
     pub statuses: Vec<TicketStatus>,
     pub priorities: Vec<Priority>,
