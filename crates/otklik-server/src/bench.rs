@@ -263,6 +263,8 @@ struct ProbeReport {
     errors: usize,
     first_error: Option<String>,
     stopped_by_time_cap: bool,
+    /// Tickets changed by another client while this probe ran.
+    tickets_changed: usize,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -600,6 +602,13 @@ fn format_scale(out: &mut String, scale: &ScaleReport) {
             );
         } else {
             let _ = write!(found, "{:.1} items per answer", probe.mean_items);
+        }
+        if probe.tickets_changed > 0 {
+            let _ = write!(
+                found,
+                "; {} tickets changed meanwhile",
+                probe.tickets_changed
+            );
         }
         let verdict = if probe.latency.requests == 0 {
             "no figure"
@@ -1841,8 +1850,8 @@ impl Database {
             }
         );
         let postgres = format!(
-            "SELECT count(*) FROM tickets t JOIN ticket_search s ON s.ticket_id = t.id \
-             WHERE t.merged_into IS NULL{} AND s.document @@ to_tsquery('simple', $1)",
+            "SELECT count(*) FROM tickets t JOIN ticket_documents d ON d.ticket_id = t.id \
+             WHERE t.merged_into IS NULL{} AND d.document @@ to_tsquery('simple', $1)",
             if with_status {
                 " AND t.status = $2"
             } else {
@@ -1896,6 +1905,9 @@ struct Probe {
     /// Paths (after the base URL) sent in turn.
     paths: Vec<String>,
     count: Option<HitQuery>,
+    /// Ticket changes per second made meanwhile by another client (0: none), as agents at work
+    /// make them: each one moves a queue counter, so kept counts must be summed again.
+    changes_per_second: u32,
 }
 
 /// What earlier phases left in the database that probes can look for.
@@ -1907,6 +1919,17 @@ struct Fixtures {
 
 /// Different values a probe cycles through (order numbers, e-mails).
 const PROBE_VARIANTS: usize = 50;
+
+/// Ticket changes per second while view counts are measured under writes: a busy shop's peak
+/// (thirty agents, each changing a ticket every second and a half).
+const CHANGES_PER_SECOND: u32 = 20;
+
+/// How many of the newest tickets the changing client takes turns on.
+const CHANGED_TICKETS: usize = 20;
+
+/// How long a probe with changes runs at least (its requests are quick; a few hundred would be
+/// over before the first few changes).
+const CHANGING_PROBE_TIME: Duration = Duration::from_secs(10);
 
 fn search_path(query: &str, status: Option<&str>) -> String {
     let mut path = format!("/api/v1/search?q={}&limit=20", percent_encode(query));
@@ -1924,6 +1947,7 @@ fn scale_probes(fixtures: &Fixtures, unassigned_view: Option<&str>) -> Vec<Probe
         group: ProbeGroup::Search,
         paths: vec![search_path(query, count.status)],
         count: Some(count),
+        changes_per_second: 0,
     };
     let orders: Vec<String> = (0..PROBE_VARIANTS)
         .map(|index| {
@@ -1993,24 +2017,35 @@ fn scale_probes(fixtures: &Fixtures, unassigned_view: Option<&str>) -> Vec<Probe
             group: ProbeGroup::Search,
             paths: orders,
             count: None,
+            changes_per_second: 0,
         },
         Probe {
             name: "search e-mail".into(),
             group: ProbeGroup::Search,
             paths: emails,
             count: None,
+            changes_per_second: 0,
         },
         Probe {
             name: "GET /views (every view's count)".into(),
             group: ProbeGroup::ViewCounters,
             paths: vec!["/api/v1/views".into()],
             count: None,
+            changes_per_second: 0,
+        },
+        Probe {
+            name: format!("GET /views, {CHANGES_PER_SECOND} ticket changes/s"),
+            group: ProbeGroup::ViewCounters,
+            paths: vec!["/api/v1/views".into()],
+            count: None,
+            changes_per_second: CHANGES_PER_SECOND,
         },
         Probe {
             name: "GET /tickets?limit=50".into(),
             group: ProbeGroup::ListPage,
             paths: vec!["/api/v1/tickets?limit=50".into()],
             count: None,
+            changes_per_second: 0,
         },
     ];
     if let Some(id) = unassigned_view {
@@ -2019,6 +2054,7 @@ fn scale_probes(fixtures: &Fixtures, unassigned_view: Option<&str>) -> Vec<Probe
             group: ProbeGroup::ListPage,
             paths: vec![format!("/api/v1/views/{id}/tickets?limit=50")],
             count: None,
+            changes_per_second: 0,
         });
     }
     probes
@@ -2096,7 +2132,22 @@ async fn run_probe(api: &Api, probe: &Probe, total: usize) -> ProbeReport {
     }
     let paths = Arc::new(probe.paths.clone());
     let next = Arc::new(AtomicUsize::new(0));
-    let deadline = Instant::now() + PHASE_TIME_CAP;
+    let started = Instant::now();
+    let deadline = started + PHASE_TIME_CAP;
+    let run_until = if probe.changes_per_second > 0 {
+        started + CHANGING_PROBE_TIME
+    } else {
+        started
+    };
+    let measuring = Arc::new(AtomicBool::new(true));
+    let changer = (probe.changes_per_second > 0).then(|| {
+        tokio::spawn(change_tickets(
+            api.clone(),
+            probe.changes_per_second,
+            measuring.clone(),
+            errors.clone(),
+        ))
+    });
     let mut workers = Vec::with_capacity(SCALE_CONCURRENCY);
     for _ in 0..SCALE_CONCURRENCY {
         let (api, paths, next, errors) = (api.clone(), paths.clone(), next.clone(), errors.clone());
@@ -2105,7 +2156,8 @@ async fn run_probe(api: &Api, probe: &Probe, total: usize) -> ProbeReport {
             let (mut items, mut customers) = (0usize, 0usize);
             loop {
                 let index = next.fetch_add(1, Ordering::Relaxed);
-                if index >= total || Instant::now() >= deadline {
+                let now = Instant::now();
+                if (index >= total && now >= run_until) || now >= deadline {
                     break;
                 }
                 let started = Instant::now();
@@ -2135,6 +2187,14 @@ async fn run_probe(api: &Api, probe: &Probe, total: usize) -> ProbeReport {
             Err(error) => Errors::record(&errors, format!("a client task failed: {error}")),
         }
     }
+    measuring.store(false, Ordering::Relaxed);
+    let tickets_changed = match changer {
+        Some(changer) => changer.await.unwrap_or_else(|error| {
+            Errors::record(&errors, format!("the changing client failed: {error}"));
+            0
+        }),
+        None => 0,
+    };
     let errors = std::mem::take(
         &mut *errors
             .lock()
@@ -2153,7 +2213,82 @@ async fn run_probe(api: &Api, probe: &Probe, total: usize) -> ProbeReport {
         target_p99_ms: probe.group.target_p99_ms(),
         errors: errors.count,
         first_error: errors.first,
+        tickets_changed,
     }
+}
+
+/// Changes the priority of the newest tickets, `per_second` times a second, while `measuring`
+/// holds, then gives every ticket its priority back (the kept dataset stays as it was, but for
+/// the tickets' update times and audit). Returns how many changes were made.
+async fn change_tickets(
+    api: Api,
+    per_second: u32,
+    measuring: Arc<AtomicBool>,
+    errors: Arc<Mutex<Errors>>,
+) -> usize {
+    let page = match get_json(&api, &format!("/api/v1/tickets?limit={CHANGED_TICKETS}")).await {
+        Ok(page) => page,
+        Err(description) => {
+            Errors::record(&errors, description);
+            return 0;
+        }
+    };
+    let originals: Vec<(String, String)> = page["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|ticket| {
+            Some((
+                ticket["id"].as_str()?.to_owned(),
+                ticket["priority"].as_str()?.to_owned(),
+            ))
+        })
+        .collect();
+    if originals.is_empty() {
+        Errors::record(&errors, "no ticket to change".to_owned());
+        return 0;
+    }
+    let set_priority = |id: &str, priority: &str| {
+        let request = api
+            .client
+            .patch(format!("{}/api/v1/tickets/{id}", api.base_url))
+            .bearer_auth(&api.token)
+            .json(&serde_json::json!({ "priority": priority }));
+        async move {
+            match request.send().await {
+                Ok(answer) if answer.status().is_success() => Ok(()),
+                Ok(answer) => Err(format!("PATCH a ticket's priority: {}", answer.status())),
+                Err(error) => Err(format!("PATCH a ticket's priority: {error}")),
+            }
+        }
+    };
+    let mut interval = tokio::time::interval(Duration::from_secs(1) / per_second.max(1));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut changes = 0;
+    while measuring.load(Ordering::Relaxed) {
+        interval.tick().await;
+        let (id, original) = &originals[changes % originals.len()];
+        // Odd rounds over the tickets move each away from its priority, even rounds back.
+        let away = (changes / originals.len()).is_multiple_of(2);
+        let priority = match (away, original.as_str()) {
+            (false, original) => original,
+            (true, "high") => "normal",
+            (true, _) => "high",
+        };
+        match set_priority(id, priority).await {
+            Ok(()) => changes += 1,
+            Err(description) => {
+                Errors::record(&errors, description);
+                break;
+            }
+        }
+    }
+    for (id, original) in &originals {
+        if let Err(description) = set_priority(id, original).await {
+            Errors::record(&errors, description);
+        }
+    }
+    changes
 }
 
 /// Measures every probe on the running server and reads the dataset's figures.
@@ -2951,6 +3086,7 @@ mod tests {
                 max_ms: 90.0,
             },
             target_p99_ms: probe.group.target_p99_ms(),
+            tickets_changed: if probe.changes_per_second > 0 { 400 } else { 0 },
             ..ProbeReport::default()
         })
         .collect();
@@ -3003,6 +3139,8 @@ mod tests {
             "20.0 tickets + 1.0 customers per answer",
             "GET /views (every view's count)",
             "target p99 ≤ 5 ms: OVER",
+            "GET /views, 20 ticket changes/s",
+            "20.0 items per answer; 400 tickets changed meanwhile",
             "GET /views/{Unassigned}/tickets",
             "target p99 ≤ 20 ms: OVER",
             "view counts: Unassigned 1234",
@@ -3034,7 +3172,9 @@ mod tests {
         assert_eq!(scale["probes"][0]["target_p99_ms"], 50.0);
         assert_eq!(scale["probes"][7]["group"], "view_counters");
         assert_eq!(scale["probes"][7]["target_p99_ms"], 5.0);
-        assert_eq!(scale["probes"][8]["target_p99_ms"], 20.0);
+        assert_eq!(scale["probes"][8]["group"], "view_counters");
+        assert_eq!(scale["probes"][8]["tickets_changed"], 400);
+        assert_eq!(scale["probes"][9]["target_p99_ms"], 20.0);
     }
 
     #[test]
@@ -3123,6 +3263,24 @@ mod tests {
         );
         let without = scale_probes(&Fixtures { created_tickets: 0 }, None);
         assert!(without[6].paths[0].contains("regular-0"));
+        // View counts are measured twice: between changes, and while tickets change.
+        let counters: Vec<&Probe> = probes
+            .iter()
+            .filter(|probe| probe.group == ProbeGroup::ViewCounters)
+            .collect();
+        assert_eq!(
+            counters
+                .iter()
+                .map(|probe| probe.changes_per_second)
+                .collect::<Vec<_>>(),
+            vec![0, CHANGES_PER_SECOND]
+        );
+        assert!(
+            probes
+                .iter()
+                .filter(|probe| probe.group != ProbeGroup::ViewCounters)
+                .all(|probe| probe.changes_per_second == 0)
+        );
     }
 
     #[test]

@@ -82,6 +82,28 @@ const APPEND_TERMS: &str = "UPDATE ticket_search s SET body_terms = CASE \
      FROM ({source}) src \
      WHERE s.ticket_id = $2 AND src.addition <> '' AND char_length(s.body_terms) < $3::int - 1";
 
+/// Writes the search document of `tickets` from their `ticket_search` row (V16: the documents
+/// live in a narrow table of their own). Called after the terms changed, in the same
+/// transaction; a statement of its own, so every unit locks `ticket_search` before
+/// `ticket_documents`, the order `rebuild` locks them in (one statement writing both locked
+/// them in the order of its plan's range table: the documents first, and a unit and a rebuild
+/// deadlocked).
+async fn write_documents(transaction: &Transaction<'_>, tickets: &[Uuid]) -> StoreResult<()> {
+    if tickets.is_empty() {
+        return Ok(());
+    }
+    execute(
+        transaction,
+        "INSERT INTO ticket_documents (ticket_id, document) \
+         SELECT ticket_id, strip(to_tsvector('simple', subject_terms || ' ' || body_terms)) \
+         FROM ticket_search WHERE ticket_id = ANY($1) \
+         ON CONFLICT (ticket_id) DO UPDATE SET document = excluded.document",
+        &[&tickets],
+    )
+    .await?;
+    Ok(())
+}
+
 /// What the counters and the index need to know of a stored ticket.
 #[derive(Debug, Clone)]
 pub(crate) struct StoredTicket {
@@ -406,7 +428,7 @@ async fn insert_documents(
         &[&ids, &subjects, &bodies],
     )
     .await?;
-    Ok(())
+    write_documents(transaction, ids).await
 }
 
 async fn write_index_changes(
@@ -462,7 +484,8 @@ async fn write_index_changes(
             }
         }
     }
-    Ok(())
+    let changed: BTreeSet<Uuid> = changes.iter().flat_map(IndexChange::tickets).collect();
+    write_documents(transaction, &changed.into_iter().collect::<Vec<_>>()).await
 }
 
 async fn write_new_customers(
@@ -681,7 +704,7 @@ const REBUILD_BATCH: i32 = 1_000;
 
 /// Recomputes the search tables and the counters from the data.
 ///
-/// The three derived tables are locked `EXCLUSIVE` (in the order units write them, so a unit
+/// The derived tables are locked `EXCLUSIVE` (in the order units write them, so a unit
 /// half-way through its derived writes finishes first): searches and counts keep reading the
 /// old rows until the rebuild commits, while units that change derived data wait and then apply
 /// their change on top of the rebuilt rows, which did not include it. The data is read through
@@ -689,9 +712,10 @@ const REBUILD_BATCH: i32 = 1_000;
 pub(crate) async fn rebuild(transaction: &Transaction<'_>) -> StoreResult<()> {
     transaction
         .batch_execute(
-            "LOCK TABLE ticket_search, customer_search, count_versions, ticket_counts, \
-             ticket_counters IN EXCLUSIVE MODE; \
-             DELETE FROM ticket_search; DELETE FROM customer_search; DELETE FROM ticket_counts; \
+            "LOCK TABLE ticket_search, ticket_documents, customer_search, count_versions, \
+             ticket_counts, ticket_counters IN EXCLUSIVE MODE; \
+             DELETE FROM ticket_documents; DELETE FROM ticket_search; DELETE FROM customer_search; \
+             DELETE FROM ticket_counts; \
              DELETE FROM ticket_counters; \
              UPDATE count_versions SET version = version + 1 WHERE shard = 0;",
         )
@@ -703,7 +727,7 @@ pub(crate) async fn rebuild(transaction: &Transaction<'_>) -> StoreResult<()> {
     transaction
         .batch_execute(
             "INSERT INTO search_terms (chars, term) \
-             SELECT DISTINCT char_length(lexeme), lexeme FROM ticket_search, unnest(document) \
+             SELECT DISTINCT char_length(lexeme), lexeme FROM ticket_documents, unnest(document) \
              ON CONFLICT DO NOTHING",
         )
         .await

@@ -11,6 +11,9 @@ mod embedded {
 
 /// refinery's bookkeeping table; not part of Otklik's schema.
 const HISTORY_TABLE: &str = "refinery_schema_history";
+/// Tables that exist only as the search index's internals, as FTS5's tables do on SQLite: the
+/// logical schema leaves them out, as it leaves out `tsvector` columns.
+const SEARCH_INDEX_TABLES: [&str; 1] = ["ticket_documents"];
 
 /// An arbitrary constant ("otklik" in ASCII) naming the advisory lock held while migrating, so
 /// two servers started at once against one empty database do not both try to create it.
@@ -54,7 +57,8 @@ fn logical_type(data_type: &str) -> String {
     .to_owned()
 }
 
-/// Every column of every table of the `public` schema, sorted. `tsvector` columns are left out:
+/// Every column of every table of the `public` schema, sorted. `tsvector` columns and the tables
+/// of [`SEARCH_INDEX_TABLES`] are left out:
 /// they are the search index's internals, which differ by backend by design (SQLite keeps FTS5
 /// tables instead, which its schema leaves out likewise).
 pub(crate) async fn logical_schema(client: &Client) -> StoreResult<Vec<ColumnInfo>> {
@@ -68,8 +72,8 @@ pub(crate) async fn logical_schema(client: &Client) -> StoreResult<Vec<ColumnInf
              JOIN information_schema.tables t \
                ON t.table_schema = c.table_schema AND t.table_name = c.table_name \
              WHERE c.table_schema = 'public' AND t.table_type = 'BASE TABLE' \
-               AND c.table_name <> $1 AND c.data_type <> 'tsvector'",
-            &[&HISTORY_TABLE],
+               AND c.table_name <> $1 AND c.table_name <> ALL ($2) AND c.data_type <> 'tsvector'",
+            &[&HISTORY_TABLE, &&SEARCH_INDEX_TABLES[..]],
         )
         .await
         .map_err(map_error)?;
