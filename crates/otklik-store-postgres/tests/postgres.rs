@@ -60,10 +60,6 @@ async fn insert_ticket(store: &dyn Store, draft: NewTicket) -> Result<i64, Store
     Ok(receipt.ticket_numbers[0])
 }
 
-/// The SQLite migrations' logical schema, read from their SQL (plain, regular files: one column
-/// per line inside `CREATE TABLE … ( … );`). FTS5 virtual tables and the triggers that fill them
-/// are the search index's internals on SQLite only (PostgreSQL keeps a `tsvector` column, which
-/// its logical schema leaves out): they are skipped.
 /// The backend-neutral name of a SQLite column type.
 fn logical_type(sql_type: &str, table: &str, column: &str) -> &'static str {
     match sql_type.trim_end_matches([',', ';']) {
@@ -76,6 +72,10 @@ fn logical_type(sql_type: &str, table: &str, column: &str) -> &'static str {
     }
 }
 
+/// The SQLite migrations' logical schema, read from their SQL (plain, regular files: one column
+/// per line inside `CREATE TABLE … ( … );`). FTS5 virtual tables and the triggers that fill them
+/// are the search index's internals on SQLite only (PostgreSQL keeps `tsvector` columns and the
+/// `ticket_documents` table, which its logical schema leaves out): they are skipped.
 fn sqlite_schema(sql: &str) -> (Vec<ColumnInfo>, BTreeSet<String>) {
     let mut columns = Vec::new();
     let mut indexes = BTreeSet::new();
