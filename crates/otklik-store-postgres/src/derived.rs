@@ -454,37 +454,49 @@ async fn write_index_changes(
         .await?;
     }
     let bound = i32::try_from(MAX_BODY_TERMS_CHARS).unwrap_or(i32::MAX);
+    // Only rows whose terms did change get their document written again: a reply to a ticket
+    // whose terms are full changes nothing, and re-analysing its 200,000 characters would.
+    let mut changed = BTreeSet::new();
     for change in changes {
         match change {
             IndexChange::Subject { ticket, terms } => {
-                execute(
+                let touched = execute(
                     transaction,
                     "UPDATE ticket_search SET subject_terms = $2 WHERE ticket_id = $1",
                     &[ticket, terms],
                 )
                 .await?;
+                if touched > 0 {
+                    changed.insert(*ticket);
+                }
             }
             IndexChange::Append { ticket, terms } => {
                 let sql = APPEND_TERMS.replace("{source}", "SELECT $1::text AS addition");
-                execute(transaction, &sql, &[terms, ticket, &bound]).await?;
+                if execute(transaction, &sql, &[terms, ticket, &bound]).await? > 0 {
+                    changed.insert(*ticket);
+                }
             }
             IndexChange::Move { from, to } => {
                 let sql = APPEND_TERMS.replace(
                     "{source}",
                     "SELECT body_terms AS addition FROM ticket_search WHERE ticket_id = $1",
                 );
-                execute(transaction, &sql, &[from, to, &bound]).await?;
-                execute(
+                if execute(transaction, &sql, &[from, to, &bound]).await? > 0 {
+                    changed.insert(*to);
+                }
+                let cleared = execute(
                     transaction,
                     "UPDATE ticket_search SET body_terms = '' \
                      WHERE ticket_id = $1 AND body_terms <> ''",
                     &[from],
                 )
                 .await?;
+                if cleared > 0 {
+                    changed.insert(*from);
+                }
             }
         }
     }
-    let changed: BTreeSet<Uuid> = changes.iter().flat_map(IndexChange::tickets).collect();
     write_documents(transaction, &changed.into_iter().collect::<Vec<_>>()).await
 }
 

@@ -557,6 +557,11 @@ async fn a_ticket_longer_than_one_tsvector_keeps_taking_replies() {
         .await
         .expect("a reply to a very long ticket still commits");
     }
+    assert_eq!(
+        stale_documents(&fixture.inspect).await,
+        0,
+        "the document follows the capped terms"
+    );
     let row = fixture
         .inspect
         .query_one(
@@ -608,4 +613,5 @@ async fn a_ticket_longer_than_one_tsvector_keeps_taking_replies() {
         .expect("document")
         .get(0);
     assert_eq!(rebuilt, body);
+    assert_eq!(stale_documents(&fixture.inspect).await, 0);
 }
