@@ -2268,7 +2268,8 @@ async fn change_tickets(
     while measuring.load(Ordering::Relaxed) {
         interval.tick().await;
         let (id, original) = &originals[changes % originals.len()];
-        // Odd rounds over the tickets move each away from its priority, even rounds back.
+        // The first round over the tickets moves each away from its priority, the next one
+        // back, and so on.
         let away = (changes / originals.len()).is_multiple_of(2);
         let priority = match (away, original.as_str()) {
             (false, original) => original,
