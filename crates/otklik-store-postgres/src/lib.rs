@@ -220,6 +220,12 @@ impl PostgresStore {
         self.pool.close();
     }
 
+    /// Pages of ticket counts this node summed in the database (counts served from its cache
+    /// are not counted): for tests and diagnostics.
+    pub fn count_sums(&self) -> u64 {
+        self.counts.sums()
+    }
+
     async fn client(&self) -> StoreResult<Client> {
         self.pool.get().await.map_err(pool_error)
     }

@@ -430,7 +430,7 @@ pub(crate) async fn list_messages_of(
 /// Counts through the node's `cache` (see [`otklik_store::count_cache`]): one small read of the
 /// counters' version, and when any count is not kept for it, every count summed again in one
 /// statement that reads the version in the same snapshot, so a page of views is never a mix of
-/// two moments.
+/// two moments. Requests for the same page that miss together sum it once.
 pub(crate) async fn count_tickets_through(
     client: &Client,
     cache: &CountCache,
@@ -439,23 +439,42 @@ pub(crate) async fn count_tickets_through(
     if queries.is_empty() {
         return Ok(Vec::new());
     }
-    let rows = query(client, &format!("SELECT {COUNT_VERSION}"), &[]).await?;
-    let version = match rows.first() {
-        Some(row) => row
-            .try_get::<_, i64>(0)
-            .map_err(otklik_store::StoreError::database)?,
-        None => return Err(otklik_store::StoreError::corrupt("no counters' version")),
+    let kept = |version| {
+        cache
+            .get(version, queries)
+            .into_iter()
+            .collect::<Option<Vec<i64>>>()
     };
-    if let Some(kept) = cache
-        .get(version, queries)
-        .into_iter()
-        .collect::<Option<Vec<i64>>>()
+    let version = count_version(client).await?;
+    if let Some(kept) = kept(version) {
+        return Ok(kept);
+    }
+    // Requests for this page that missed together sum it once (see `CountCache::recount_turn`):
+    // the one that had the turn before may have kept it at this very version; one that waited
+    // also reads the version again, in a snapshot newer than its first.
+    let turn = cache.recount_turn(queries).await;
+    if let Some(kept) = kept(version) {
+        return Ok(kept);
+    }
+    if turn.waited
+        && let Some(kept) = kept(count_version(client).await?)
     {
         return Ok(kept);
     }
     let (version, counts) = count_tickets_many(client, queries).await?;
     cache.put(version, queries.iter().cloned().zip(counts.iter().copied()));
     Ok(counts)
+}
+
+/// The counters' version in a snapshot of its own.
+async fn count_version(client: &Client) -> StoreResult<i64> {
+    let rows = query(client, &format!("SELECT {COUNT_VERSION}"), &[]).await?;
+    match rows.first() {
+        Some(row) => row
+            .try_get::<_, i64>(0)
+            .map_err(otklik_store::StoreError::database),
+        None => Err(otklik_store::StoreError::corrupt("no counters' version")),
+    }
 }
 
 /// The counters' version: the sum of its shards (V13).

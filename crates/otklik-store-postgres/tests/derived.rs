@@ -1,6 +1,6 @@
 //! The search index and the queue counters on PostgreSQL under what the shared conformance suite
 //! does not reach: concurrent units sharing counter rows and index rows, a rebuild while units
-//! commit, and tickets too long for one `tsvector`.
+//! commit, tickets too long for one `tsvector`, and many requests missing the same counts.
 
 use otklik_store_postgres::testkit as test_database;
 
@@ -16,7 +16,8 @@ use otklik_domain::message::{Author, Message, MessageVisibility};
 use otklik_domain::ticket::{Channel, NewTicket, Priority, Ticket, TicketStatus};
 use otklik_store::derived::CounterKey;
 use otklik_store::{
-    Mutation, Store, StoreError, TicketFilter, TicketSearch, UnitOfWork, Visibility,
+    AssigneeFilter, Mutation, Store, StoreError, TicketCountQuery, TicketFilter, TicketSearch,
+    UnitOfWork, Visibility,
 };
 use otklik_store_postgres::PostgresStore;
 use test_database::{DropDatabase, admin_url, create_database, with_database};
@@ -614,4 +615,56 @@ async fn a_ticket_longer_than_one_tsvector_keeps_taking_replies() {
         .get(0);
     assert_eq!(rebuilt, body);
     assert_eq!(stale_documents(&fixture.inspect).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_of_counts_missed_by_many_requests_at_once_is_summed_once() {
+    let fixture = fixture(10).await;
+    let store = fixture.store.clone();
+    let customer = seed_customer(&store, "Herd", "herd@example.com").await;
+    seed_ticket(&store, draft(customer.id, "First", None)).await;
+    let page = Arc::new(vec![
+        TicketCountQuery::default(),
+        TicketCountQuery {
+            statuses: vec![TicketStatus::New],
+            assignee: Some(AssigneeFilter::Unassigned),
+            ..TicketCountQuery::default()
+        },
+    ]);
+    assert_eq!(store.count_tickets_many(&page).await.unwrap(), vec![1, 1]);
+    // A change: every agent's next page misses at once. The counter table is held locked
+    // while the requests come in, so the first sum cannot end before all of them have missed.
+    seed_ticket(&store, draft(customer.id, "Second", None)).await;
+    let before = store.count_sums();
+    fixture
+        .inspect
+        .batch_execute("BEGIN; LOCK TABLE ticket_counts IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("the counters are held");
+    let requests: Vec<_> = (0..8)
+        .map(|_| {
+            let (store, page) = (store.clone(), page.clone());
+            tokio::spawn(async move { store.count_tickets_many(&page).await })
+        })
+        .collect();
+    // Time for every request to read the version and miss (not a measurement: arriving later
+    // would only make a request find the sum kept).
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    fixture
+        .inspect
+        .batch_execute("ROLLBACK")
+        .await
+        .expect("the counters are released");
+    for request in requests {
+        assert_eq!(
+            request.await.expect("the request ran").expect("counts"),
+            vec![2, 2],
+            "every request sees the change"
+        );
+    }
+    assert_eq!(
+        store.count_sums() - before,
+        1,
+        "the page was summed once for all eight"
+    );
 }

@@ -11,7 +11,9 @@
 //! every agent on every refresh, which is what makes queue counters cheap with many agents.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::TicketCountQuery;
 
@@ -23,6 +25,18 @@ const MAX_ENTRIES: usize = 10_000;
 #[derive(Debug, Default)]
 pub struct CountCache {
     state: Mutex<Kept>,
+    /// One turn per page of queries (by hash): see [`CountCache::recount_turn`].
+    turns: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>>>,
+    hasher: RandomState,
+    /// Pages summed and kept since the cache was made (for tests and diagnostics).
+    sums: AtomicU64,
+}
+
+/// The turn to sum a page of counts again (see [`CountCache::recount_turn`]).
+pub struct RecountTurn {
+    _turn: tokio::sync::OwnedMutexGuard<()>,
+    /// Whether another request had the turn first (its counts may be kept now).
+    pub waited: bool,
 }
 
 #[derive(Debug, Default)]
@@ -48,9 +62,44 @@ impl CountCache {
             .collect()
     }
 
+    /// Waits for the turn to sum `queries` again. After a change every agent's next page of
+    /// views misses at once; requests for the same page take turns, so the first one sums it
+    /// and the others, seeing [`RecountTurn::waited`], read the version again and find its
+    /// counts kept. Different pages do not wait for each other.
+    pub async fn recount_turn(&self, queries: &[TicketCountQuery]) -> RecountTurn {
+        let key = self.hasher.hash_one(queries);
+        let turn = {
+            let mut turns = self
+                .turns
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if turns.len() >= MAX_ENTRIES {
+                // Only turns nobody holds or waits for are dropped.
+                turns.retain(|_, turn| Arc::strong_count(turn) > 1);
+            }
+            turns.entry(key).or_default().clone()
+        };
+        match turn.clone().try_lock_owned() {
+            Ok(turn) => RecountTurn {
+                _turn: turn,
+                waited: false,
+            },
+            Err(_) => RecountTurn {
+                _turn: turn.lock_owned().await,
+                waited: true,
+            },
+        }
+    }
+
+    /// Pages summed and kept so far.
+    pub fn sums(&self) -> u64 {
+        self.sums.load(Ordering::Relaxed)
+    }
+
     /// Keeps counts summed in a snapshot whose counters' version was `version`. Counts of an
     /// older version than those kept are dropped: versions only grow.
     pub fn put(&self, version: i64, counts: impl IntoIterator<Item = (TicketCountQuery, i64)>) {
+        self.sums.fetch_add(1, Ordering::Relaxed);
         let mut kept = self.lock();
         if version < kept.version {
             return;
@@ -97,7 +146,9 @@ pub fn counts_through<E>(
         };
         counts.push(n);
     }
-    cache.put(version, summed);
+    if !summed.is_empty() {
+        cache.put(version, summed);
+    }
     Ok(counts)
 }
 
@@ -160,5 +211,45 @@ mod tests {
         let outcome = counts_through(&cache, 1, &[open_tickets()], |_| Err("disk"));
         assert_eq!(outcome, Err("disk"));
         assert_eq!(cache.get(1, &[open_tickets()]), vec![None]);
+        assert_eq!(cache.sums(), 0, "nothing was kept");
+    }
+
+    /// Polls `future` once, without a runtime (the turns are tokio mutexes, which need none).
+    fn poll_once<F: std::future::Future>(future: std::pin::Pin<&mut F>) -> Option<F::Output> {
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        match future.poll(&mut context) {
+            std::task::Poll::Ready(output) => Some(output),
+            std::task::Poll::Pending => None,
+        }
+    }
+
+    #[test]
+    fn requests_for_the_same_page_take_turns_and_other_pages_do_not_wait() {
+        let cache = CountCache::new();
+        let page = [open_tickets()];
+        let first = poll_once(std::pin::pin!(cache.recount_turn(&page))).expect("a free turn");
+        assert!(!first.waited);
+        let other = poll_once(std::pin::pin!(
+            cache.recount_turn(&[TicketCountQuery::default()])
+        ))
+        .expect("another page does not wait");
+        assert!(!other.waited);
+        let mut second = std::pin::pin!(cache.recount_turn(&page));
+        assert!(
+            poll_once(second.as_mut()).is_none(),
+            "the same page waits while its turn is taken"
+        );
+        drop(first);
+        let second = poll_once(second.as_mut()).expect("the turn is free again");
+        assert!(second.waited, "it knows another request may have summed");
+    }
+
+    #[test]
+    fn only_pages_actually_summed_are_counted_as_sums() {
+        let cache = CountCache::new();
+        let count = |_: &TicketCountQuery| -> Result<i64, ()> { Ok(1) };
+        counts_through(&cache, 1, &[open_tickets()], count).unwrap();
+        counts_through(&cache, 1, &[open_tickets()], count).unwrap();
+        assert_eq!(cache.sums(), 1);
     }
 }
