@@ -220,8 +220,8 @@ impl PostgresStore {
         self.pool.close();
     }
 
-    /// Pages of ticket counts this node summed in the database (counts served from its cache
-    /// are not counted): for tests and diagnostics.
+    /// Ticket counts this node summed in the database (counts served from its cache are not
+    /// counted): for tests and diagnostics.
     pub fn count_sums(&self) -> u64 {
         self.counts.sums()
     }

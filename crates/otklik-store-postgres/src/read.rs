@@ -428,9 +428,10 @@ pub(crate) async fn list_messages_of(
 }
 
 /// Counts through the node's `cache` (see [`otklik_store::count_cache`]): one small read of the
-/// counters' version, and when any count is not kept for it, every count summed again in one
-/// statement that reads the version in the same snapshot, so a page of views is never a mix of
-/// two moments. Requests for the same page that miss together sum it once.
+/// counters' version, and when any count is not kept for it, the missing counts summed in one
+/// statement that reads the version in the same snapshot; when that version is not the one the
+/// kept counts belong to, every count of the page is summed again, so a page of views is never a
+/// mix of two moments. Requests for the same page that miss together sum it once.
 pub(crate) async fn count_tickets_through(
     client: &Client,
     cache: &CountCache,
@@ -445,7 +446,7 @@ pub(crate) async fn count_tickets_through(
             .into_iter()
             .collect::<Option<Vec<i64>>>()
     };
-    let version = count_version(client).await?;
+    let mut version = count_version(client).await?;
     if let Some(kept) = kept(version) {
         return Ok(kept);
     }
@@ -456,10 +457,31 @@ pub(crate) async fn count_tickets_through(
     if let Some(kept) = kept(version) {
         return Ok(kept);
     }
-    if turn.waited
-        && let Some(kept) = kept(count_version(client).await?)
-    {
-        return Ok(kept);
+    if turn.waited {
+        version = count_version(client).await?;
+        if let Some(kept) = kept(version) {
+            return Ok(kept);
+        }
+    }
+    // Only what is not kept is summed (other pages share most views), in a statement that reads
+    // the version too: if the counters moved since, the whole page is summed again instead.
+    let known = cache.get(version, queries);
+    let missing: Vec<TicketCountQuery> = queries
+        .iter()
+        .zip(&known)
+        .filter(|(_, kept)| kept.is_none())
+        .map(|(query, _)| query.clone())
+        .collect();
+    if missing.len() < queries.len() {
+        let (summed_at, summed) = count_tickets_many(client, &missing).await?;
+        if summed_at == version {
+            cache.put(version, missing.into_iter().zip(summed.iter().copied()));
+            let mut summed = summed.into_iter();
+            return Ok(known
+                .into_iter()
+                .map(|kept| kept.or_else(|| summed.next()).unwrap_or_default())
+                .collect());
+        }
     }
     let (version, counts) = count_tickets_many(client, queries).await?;
     cache.put(version, queries.iter().cloned().zip(counts.iter().copied()));

@@ -618,7 +618,7 @@ async fn a_ticket_longer_than_one_tsvector_keeps_taking_replies() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_page_of_counts_missed_by_many_requests_at_once_is_summed_once() {
+async fn counts_missed_by_many_requests_at_once_are_summed_once_and_shared_between_pages() {
     let fixture = fixture(10).await;
     let store = fixture.store.clone();
     let customer = seed_customer(&store, "Herd", "herd@example.com").await;
@@ -664,7 +664,21 @@ async fn a_page_of_counts_missed_by_many_requests_at_once_is_summed_once() {
     }
     assert_eq!(
         store.count_sums() - before,
-        1,
-        "the page was summed once for all eight"
+        2,
+        "the page's two counts were summed once for all eight requests"
     );
+    // Another agent's page shares a view: only its own count is summed.
+    let before = store.count_sums();
+    let other_page = vec![
+        TicketCountQuery::default(),
+        TicketCountQuery {
+            statuses: vec![TicketStatus::Open],
+            ..TicketCountQuery::default()
+        },
+    ];
+    assert_eq!(
+        store.count_tickets_many(&other_page).await.unwrap(),
+        vec![2, 0]
+    );
+    assert_eq!(store.count_sums() - before, 1, "the shared count was kept");
 }

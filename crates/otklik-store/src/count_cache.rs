@@ -28,7 +28,7 @@ pub struct CountCache {
     /// One turn per page of queries (by hash): see [`CountCache::recount_turn`].
     turns: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>>>,
     hasher: RandomState,
-    /// Pages summed and kept since the cache was made (for tests and diagnostics).
+    /// Counts summed and kept since the cache was made (for tests and diagnostics).
     sums: AtomicU64,
 }
 
@@ -91,7 +91,7 @@ impl CountCache {
         }
     }
 
-    /// Pages summed and kept so far.
+    /// Counts summed and kept so far.
     pub fn sums(&self) -> u64 {
         self.sums.load(Ordering::Relaxed)
     }
@@ -99,7 +99,8 @@ impl CountCache {
     /// Keeps counts summed in a snapshot whose counters' version was `version`. Counts of an
     /// older version than those kept are dropped: versions only grow.
     pub fn put(&self, version: i64, counts: impl IntoIterator<Item = (TicketCountQuery, i64)>) {
-        self.sums.fetch_add(1, Ordering::Relaxed);
+        let counts: Vec<(TicketCountQuery, i64)> = counts.into_iter().collect();
+        self.sums.fetch_add(counts.len() as u64, Ordering::Relaxed);
         let mut kept = self.lock();
         if version < kept.version {
             return;
@@ -245,7 +246,7 @@ mod tests {
     }
 
     #[test]
-    fn only_pages_actually_summed_are_counted_as_sums() {
+    fn only_counts_actually_summed_are_counted_as_sums() {
         let cache = CountCache::new();
         let count = |_: &TicketCountQuery| -> Result<i64, ()> { Ok(1) };
         counts_through(&cache, 1, &[open_tickets()], count).unwrap();
