@@ -477,10 +477,17 @@ pub(crate) async fn count_tickets_through(
         if summed_at == version {
             cache.put(version, missing.into_iter().zip(summed.iter().copied()));
             let mut summed = summed.into_iter();
-            return Ok(known
+            // One sum per missing count, in order: a count short is a broken statement, not 0.
+            return known
                 .into_iter()
-                .map(|kept| kept.or_else(|| summed.next()).unwrap_or_default())
-                .collect());
+                .map(|kept| {
+                    kept.or_else(|| summed.next()).ok_or_else(|| {
+                        otklik_store::StoreError::corrupt(
+                            "a count statement returned too few counts",
+                        )
+                    })
+                })
+                .collect();
         }
     }
     let (version, counts) = count_tickets_many(client, queries).await?;
