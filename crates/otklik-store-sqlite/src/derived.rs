@@ -237,15 +237,15 @@ impl<'a> PendingDerived<'a> {
                 .and_then(|mut s| s.execute(params![token.chars().count(), token])))?;
         }
         self.learned.extend(new_tokens);
-        // New documents go in by ticket id, so the index's order (its rowids, which a search
-        // walks newest first) is creation order, as PostgreSQL's walk by ticket id is.
+        // New documents go in by ticket id (each takes its ticket's rowid: see
+        // `INSERT_TICKET_TERMS`).
         let mut docs: Vec<(TicketId, PendingDoc)> = docs.into_iter().collect();
         docs.sort_unstable_by_key(|(ticket_id, _)| *ticket_id);
         for (ticket_id, doc) in docs {
             let id = &ticket_id.as_bytes()[..];
             if let Some(subject) = doc.inserted {
                 db(transaction
-                    .prepare_cached("INSERT INTO ticket_search (ticket_id, subject_terms, body_terms) VALUES (?1, ?2, ?3)")
+                    .prepare_cached(INSERT_TICKET_TERMS)
                     .and_then(|mut s| s.execute(params![id, subject, doc.body])))?;
             } else if doc.subject.is_some() || !doc.body.is_empty() {
                 db(transaction
@@ -405,6 +405,12 @@ pub(crate) fn team_tickets(
     }))
 }
 
+/// Writes a ticket's search row under its ticket's rowid (V17): a search joins each full-text
+/// match to its ticket by rowid, and the index's order (which a search walks newest first) is the
+/// tickets' order, creation order, as PostgreSQL's walk by ticket id is.
+const INSERT_TICKET_TERMS: &str = "INSERT INTO ticket_search (rowid, ticket_id, subject_terms, body_terms) \
+     VALUES ((SELECT rowid FROM tickets WHERE id = ?1), ?1, ?2, ?3)";
+
 /// Recomputes the search tables and the counters from the data.
 pub(crate) fn rebuild(transaction: &Transaction<'_>) -> StoreResult<()> {
     db(transaction.execute_batch(
@@ -444,8 +450,10 @@ pub(crate) fn rebuild(transaction: &Transaction<'_>) -> StoreResult<()> {
             }
         }
         db(transaction
-            .prepare_cached("INSERT INTO ticket_search (ticket_id, subject_terms, body_terms) VALUES (?1, ?2, ?3)")
-            .and_then(|mut s| s.execute(params![id, subject_terms(number, &subject), body_terms])))?;
+            .prepare_cached(INSERT_TICKET_TERMS)
+            .and_then(|mut s| {
+                s.execute(params![id, subject_terms(number, &subject), body_terms])
+            }))?;
     }
     // Every token of the rebuilt index joins the vocabulary (FTS5 lists its terms). Nothing is
     // deleted: writers' caches (`KnownTokens`) may still name any token ever inserted.

@@ -792,6 +792,166 @@ mod tests {
         assert_eq!(found_ids(&store, "ксилофон ").await, vec![ticket_id]);
     }
 
+    /// Tickets whose search row is missing or not under the ticket's rowid (V17's invariant).
+    async fn misplaced_search_rows(store: &SqliteStore) -> i64 {
+        store
+            .read(|c| {
+                c.query_row(
+                    "SELECT count(*) FROM tickets t LEFT JOIN ticket_search s ON s.ticket_id = t.id \
+                     WHERE s.rowid IS NOT t.rowid",
+                    [],
+                    |row| row.get(0),
+                )
+            })
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_search_row_takes_its_ticket_rowid_whatever_order_its_unit_wrote_tickets_in() {
+        use otklik_domain::customer::Customer;
+        use otklik_domain::ids::{CustomerId, TicketId};
+        use otklik_domain::ticket::{Channel, NewTicket, Priority, TicketStatus};
+        use otklik_store::Mutation;
+
+        let folder = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&folder.path().join("otklik.db")).unwrap();
+        let at = jiff::Timestamp::from_second(1_700_000_000).unwrap();
+        let customer_id = CustomerId::new();
+        let ticket = |id: TicketId, subject: &str, status: TicketStatus| {
+            Mutation::InsertTicket(NewTicket {
+                id,
+                subject: subject.into(),
+                status,
+                priority: Priority::Normal,
+                channel: Channel::Email,
+                customer_id,
+                assignee_id: None,
+                team_id: None,
+                tags: vec![],
+                created_at: at,
+            })
+        };
+        let (older, newer, newest) = (TicketId::new(), TicketId::new(), TicketId::new());
+        // Written against the order of their ids: the search rows' own order (by id) is not
+        // the tickets'.
+        store
+            .commit(
+                UnitOfWork::new()
+                    .with(Mutation::InsertCustomer(Customer {
+                        id: customer_id,
+                        name: "Вера".into(),
+                        language: None,
+                        identities: vec![],
+                        merged_into: None,
+                        created_at: at,
+                        updated_at: at,
+                        version: 1,
+                    }))
+                    .with(ticket(newest, "Ксилофон открыт", TicketStatus::Open))
+                    .with(ticket(newer, "Ксилофон решён", TicketStatus::Solved))
+                    .with(ticket(older, "Ксилофон открыт давно", TicketStatus::Open)),
+            )
+            .await
+            .unwrap();
+        assert_eq!(misplaced_search_rows(&store).await, 0);
+        let open = TicketSearch {
+            query: otklik_search::parse_query("ксилофон ").unwrap(),
+            filter: otklik_store::TicketFilter {
+                statuses: vec![TicketStatus::Open],
+                ..otklik_store::TicketFilter::default()
+            },
+            visibility: otklik_store::Visibility::All,
+            limit: 10,
+        };
+        let mut found: Vec<TicketId> = store
+            .search_tickets(&open)
+            .await
+            .unwrap()
+            .iter()
+            .map(|ticket| ticket.id)
+            .collect();
+        found.sort();
+        assert_eq!(found, vec![older, newest]);
+
+        store
+            .commit(UnitOfWork::new().with(Mutation::RebuildDerivedData))
+            .await
+            .unwrap();
+        assert_eq!(misplaced_search_rows(&store).await, 0);
+        assert_eq!(store.search_tickets(&open).await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn search_rows_of_an_existing_database_move_under_their_tickets_rowids() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("otklik.db");
+        let ticket_ids: Vec<[u8; 16]> = (0..3)
+            .map(|_| *otklik_domain::ids::TicketId::new().as_bytes())
+            .collect();
+        {
+            // A database as V16 left it: search rows numbered apart from their tickets.
+            let mut connection = Connection::open(&path).unwrap();
+            configure(&connection).unwrap();
+            migrations::migrations::runner()
+                .set_target(refinery::Target::Version(16))
+                .run(&mut connection)
+                .unwrap();
+            connection
+                .execute(
+                    "INSERT INTO customers (id, name, created_at, updated_at, version) \
+                     VALUES (zeroblob(16), 'Вера', 0, 0, 1)",
+                    [],
+                )
+                .unwrap();
+            for (n, (id, status)) in ticket_ids
+                .iter()
+                .zip(["open", "solved", "open"])
+                .enumerate()
+            {
+                let n = i64::try_from(n).unwrap();
+                connection
+                    .execute(
+                        "INSERT INTO tickets (id, number, subject, status, priority, channel, \
+                         customer_id, created_at, updated_at, version) \
+                         VALUES (?1, ?2, 'Ксилофон', ?3, 'normal', 'email', zeroblob(16), ?2, ?2, 1)",
+                        rusqlite::params![&id[..], n + 1, status],
+                    )
+                    .unwrap();
+                connection
+                    .execute(
+                        "INSERT INTO ticket_search (rowid, ticket_id, subject_terms, body_terms) \
+                         VALUES (?1, ?2, ?3, '')",
+                        rusqlite::params![100 - n, &id[..], format!("{} ксилофон", n + 1)],
+                    )
+                    .unwrap();
+            }
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(misplaced_search_rows(&store).await, 0);
+        let open = TicketSearch {
+            query: otklik_search::parse_query("ксилофон ").unwrap(),
+            filter: otklik_store::TicketFilter {
+                statuses: vec![otklik_domain::ticket::TicketStatus::Open],
+                ..otklik_store::TicketFilter::default()
+            },
+            visibility: otklik_store::Visibility::All,
+            limit: 10,
+        };
+        let found: Vec<[u8; 16]> = store
+            .search_tickets(&open)
+            .await
+            .unwrap()
+            .iter()
+            .map(|ticket| *ticket.id.as_bytes())
+            .collect();
+        assert_eq!(
+            found,
+            vec![ticket_ids[2], ticket_ids[0]],
+            "the open ones, newest first"
+        );
+    }
+
     /// The ids of the tickets a search for `query` finds, best first.
     async fn found_ids(store: &SqliteStore, query: &str) -> Vec<otklik_domain::ids::TicketId> {
         let search = TicketSearch {

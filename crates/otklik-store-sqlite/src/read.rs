@@ -305,12 +305,15 @@ pub fn search_tickets(
     // planner may start from a filter's index (status = open) and then evaluate the MATCH once
     // per ticket, which costs seconds on a common word. The candidates are ranked in Rust
     // (`SearchQuery::score`, the same on both backends) rather than with bm25(), whose
-    // document frequencies read every match of every word.
+    // document frequencies read every match of every word. A ticket's search row has its
+    // ticket's rowid (V17), so each match is tested against its ticket by rowid and only those
+    // that pass read their terms; the ids are compared all the same, so a search row that ever
+    // lost its ticket's rowid would drop out of results rather than stand for another ticket.
     let sql = format!(
-        "SELECT s.ticket_id, s.subject_terms, s.body_terms, t.updated_at \
-         FROM ticket_fts CROSS JOIN ticket_search s ON s.rowid = ticket_fts.rowid \
-         CROSS JOIN tickets t ON t.id = s.ticket_id \
-         WHERE ticket_fts MATCH ?{extra} \
+        "SELECT t.id, s.subject_terms, s.body_terms, t.updated_at \
+         FROM ticket_fts CROSS JOIN tickets t ON t.rowid = ticket_fts.rowid \
+         CROSS JOIN ticket_search s ON s.rowid = ticket_fts.rowid \
+         WHERE ticket_fts MATCH ?{extra} AND s.ticket_id = t.id \
          ORDER BY ticket_fts.rowid DESC LIMIT ?"
     );
     let mut statement = connection.prepare_cached(&sql)?;
