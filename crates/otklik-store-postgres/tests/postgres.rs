@@ -73,11 +73,11 @@ fn logical_type(sql_type: &str, table: &str, column: &str) -> &'static str {
 }
 
 /// The SQLite migrations' logical schema, read from their SQL (plain, regular files: one column
-/// per line inside `CREATE TABLE … ( … );`). FTS5 virtual tables and the triggers that fill them
+/// per line inside `CREATE TABLE … ( … );`; a table rebuilt is dropped and another renamed to it). FTS5 virtual tables and the triggers that fill them
 /// are the search index's internals on SQLite only (PostgreSQL keeps `tsvector` columns and the
 /// `ticket_documents` table, which its logical schema leaves out): they are skipped.
 fn sqlite_schema(sql: &str) -> (Vec<ColumnInfo>, BTreeSet<String>) {
-    let mut columns = Vec::new();
+    let mut columns: Vec<ColumnInfo> = Vec::new();
     let mut indexes = BTreeSet::new();
     let mut table: Option<String> = None;
     let mut in_trigger = false;
@@ -90,16 +90,27 @@ fn sqlite_schema(sql: &str) -> (Vec<ColumnInfo>, BTreeSet<String>) {
             table = None;
         } else if let Some(rest) = line.strip_prefix("CREATE TABLE ") {
             table = rest.split_whitespace().next().map(str::to_owned);
+        } else if let Some(rest) = line.strip_prefix("DROP TABLE ") {
+            // A table rebuilt under a new name and renamed back (V17) loses its old columns.
+            let dropped = rest.trim_end_matches(';');
+            columns.retain(|column| column.table != dropped);
         } else if let Some(rest) = line.strip_prefix("ALTER TABLE ") {
-            // `ALTER TABLE t ADD COLUMN c TYPE …`: a column appended to an existing table.
             let words: Vec<&str> = rest.split_whitespace().collect();
-            if let [table, "ADD", "COLUMN", column, sql_type, ..] = words.as_slice() {
-                columns.push(ColumnInfo {
+            match words.as_slice() {
+                // `ALTER TABLE t ADD COLUMN c TYPE …`: a column appended to an existing table.
+                [table, "ADD", "COLUMN", column, sql_type, ..] => columns.push(ColumnInfo {
                     table: (*table).to_owned(),
                     column: (*column).to_owned(),
                     logical_type: logical_type(sql_type, table, column).to_owned(),
                     nullable: !line.contains("NOT NULL"),
-                });
+                }),
+                [from, "RENAME", "TO", to] => {
+                    let to = to.trim_end_matches(';');
+                    for column in columns.iter_mut().filter(|column| column.table == *from) {
+                        column.table = to.to_owned();
+                    }
+                }
+                _ => {}
             }
         } else if let Some(rest) = line.strip_prefix("CREATE INDEX ") {
             indexes.extend(rest.split_whitespace().next().map(str::to_owned));

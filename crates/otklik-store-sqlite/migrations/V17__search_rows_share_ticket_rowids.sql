@@ -45,3 +45,8 @@ CREATE TRIGGER ticket_search_updated AFTER UPDATE ON ticket_search BEGIN
 END;
 
 INSERT INTO ticket_fts (ticket_fts) VALUES ('rebuild');
+
+-- The unassigned queue's own index, as on PostgreSQL (where the planner needs it; SQLite treats
+-- `assignee_id IS NULL` as an equality and could walk `tickets_by_assignee`): both backends keep
+-- the same indexes.
+CREATE INDEX tickets_unassigned ON tickets (updated_at, id) WHERE assignee_id IS NULL;
