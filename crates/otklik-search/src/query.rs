@@ -322,6 +322,13 @@ const B: f64 = 0.75;
 /// document's score depends on itself and the query only).
 const TYPICAL_SUBJECT_TOKENS: f64 = 8.0;
 const TYPICAL_BODY_TOKENS: f64 = 300.0;
+/// A customer's name and identities.
+const TYPICAL_RECORD_TOKENS: f64 = 8.0;
+
+/// BM25's weight of a clause found `weight` times (already length-normalised).
+fn saturated(weight: f64) -> f64 {
+    weight * (K1 + 1.0) / (weight + K1)
+}
 
 impl SearchQuery {
     /// How well a matching document answers the query; higher is better. BM25F over the subject
@@ -341,10 +348,25 @@ impl SearchQuery {
             .iter()
             .zip(&body)
             .map(|(&in_subject, &in_body)| {
-                let weight = SUBJECT_WEIGHT * f64::from(in_subject) / subject_norm
-                    + f64::from(in_body) / body_norm;
-                weight * (K1 + 1.0) / (weight + K1)
+                saturated(
+                    SUBJECT_WEIGHT * f64::from(in_subject) / subject_norm
+                        + f64::from(in_body) / body_norm,
+                )
             })
+            .sum()
+    }
+
+    /// How well a short record — a customer's name and identities — answers the query; higher
+    /// is better. BM25 over its one field, without inverse document frequencies, as
+    /// [`Self::score`]: computed here so both backends rank customers alike (bm25() and
+    /// ts_rank weigh a record's length differently).
+    pub fn score_record(&self, terms: &str) -> f64 {
+        let mut counts = vec![0_u32; self.clauses.len()];
+        let tokens = self.count_matches(terms, &mut counts);
+        let norm = 1.0 - B + B * f64::from(tokens) / TYPICAL_RECORD_TOKENS;
+        counts
+            .iter()
+            .map(|&found| saturated(f64::from(found) / norm))
             .sum()
     }
 
@@ -582,6 +604,18 @@ mod score_tests {
         let mut counts = vec![0; 2];
         assert_eq!(query.count_matches("abab ab cab ab", &mut counts), 4);
         assert_eq!(counts, vec![2, 3]);
+    }
+
+    #[test]
+    fn a_shorter_record_and_more_mentions_rank_a_record_higher() {
+        let q = query("иван ");
+        let score = |record: &str| q.score_record(&crate::index_terms(record));
+        let short = score("Иван");
+        let long = score("Иван Александрович Петров-Водкин");
+        let twice = score("Иван, Иван Петров-Водкин");
+        assert!(short > long, "{short} vs {long}");
+        assert!(twice > long, "{twice} vs {long}");
+        assert!(score("Пётр").abs() < f64::EPSILON);
     }
 
     #[test]

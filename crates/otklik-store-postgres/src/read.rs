@@ -762,35 +762,45 @@ pub(crate) async fn list_customers(
 /// [`RANKED_MATCHES`] matches, newest by id: ids are time-ordered).
 pub(crate) async fn search_customers(
     client: &Client,
-    query: &otklik_search::SearchQuery,
+    wanted: &otklik_search::SearchQuery,
     limit: u32,
 ) -> StoreResult<Vec<Customer>> {
-    let sql = format!(
-        "SELECT {columns} FROM ( \
-             SELECT {inner_columns}, s.document FROM customer_search s \
-             JOIN customers c ON c.id = s.customer_id \
-             WHERE s.document @@ to_tsquery('simple', $1) AND c.merged_into IS NULL \
-             ORDER BY c.id DESC LIMIT $2 \
-         ) hits \
-         ORDER BY ts_rank(hits.document, to_tsquery('simple', $1)) DESC, hits.id DESC LIMIT $3",
-        columns = rows::CUSTOMER_COLUMNS,
-        inner_columns = rows::CUSTOMER_COLUMNS
-            .split(", ")
-            .map(|column| format!("c.{column}"))
-            .collect::<Vec<_>>()
-            .join(", "),
-    );
+    // The newest RANKED_MATCHES matching customers that were not merged away, ranked in Rust
+    // (`SearchQuery::score_record`) exactly as on SQLite; then the best page is read whole.
     // Not through the statement cache: a cached statement may switch to a generic plan, and
     // the right plan depends on how common the searched words are (an unnamed statement is
     // planned with its values every time).
     let rows = client
         .query(
-            &sql,
-            &[&query.to_tsquery(), &RANKED_MATCHES, &page_limit(limit)],
+            "SELECT c.id, s.terms FROM customer_search s \
+             JOIN customers c ON c.id = s.customer_id \
+             WHERE s.document @@ to_tsquery('simple', $1) AND c.merged_into IS NULL \
+             ORDER BY c.id DESC LIMIT $2",
+            &[&wanted.to_tsquery(), &RANKED_MATCHES],
         )
         .await
         .map_err(map_error)?;
-    let mut customers = map_rows(&rows, rows::customer)?;
+    let mut ranked: Vec<(f64, Uuid)> = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let terms: &str = get(row, "terms")?;
+        ranked.push((wanted.score_record(terms), get(row, "id")?));
+    }
+    ranked.sort_by(otklik_search::rank_order);
+    ranked.truncate(usize::try_from(page_limit(limit)).unwrap_or(1));
+    if ranked.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = ranked.iter().map(|(_, id)| *id).collect();
+    let sql = format!(
+        "SELECT {} FROM customers WHERE id = ANY($1)",
+        rows::CUSTOMER_COLUMNS
+    );
+    let rows = query(client, &sql, &[&ids]).await?;
+    let mut found: HashMap<Uuid, Customer> = map_rows(&rows, rows::customer)?
+        .into_iter()
+        .map(|customer| (customer.id.0, customer))
+        .collect();
+    let mut customers: Vec<Customer> = ids.iter().filter_map(|id| found.remove(id)).collect();
     load_identities(client, &mut customers).await?;
     Ok(customers)
 }

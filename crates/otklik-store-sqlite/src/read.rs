@@ -356,19 +356,42 @@ pub fn search_customers(
     query: &otklik_search::SearchQuery,
     limit: u32,
 ) -> rusqlite::Result<Vec<Customer>> {
+    // The newest RANKED_MATCHES matching customers that were not merged away, ranked in Rust
+    // (`SearchQuery::score_record`) exactly as on PostgreSQL; then the best page is read whole.
+    let mut statement = connection.prepare_cached(
+        "SELECT c.id, s.terms FROM customer_fts \
+         CROSS JOIN customer_search s ON s.rowid = customer_fts.rowid \
+         CROSS JOIN customers c ON c.id = s.customer_id \
+         WHERE customer_fts MATCH ?1 AND c.merged_into IS NULL \
+         ORDER BY customer_fts.rowid DESC LIMIT ?2",
+    )?;
+    let mut rows = statement.query((query.to_fts5(), RANKED_MATCHES))?;
+    let mut ranked: Vec<(f64, uuid::Uuid)> = Vec::new();
+    while let Some(row) = rows.next()? {
+        let terms = row.get_ref(1)?.as_str()?;
+        ranked.push((query.score_record(terms), uuid_at(row, 0)?));
+    }
+    ranked.sort_by(otklik_search::rank_order);
+    ranked.truncate(limit.clamp(1, MAX_PAGE_SIZE) as usize);
+    if ranked.is_empty() {
+        return Ok(Vec::new());
+    }
     let sql = format!(
-        "SELECT {CUSTOMER_COLUMNS} FROM ( \
-             SELECT s.customer_id AS customer_id, bm25(customer_fts) AS score \
-             FROM customer_fts JOIN customer_search s ON s.rowid = customer_fts.rowid \
-             WHERE customer_fts MATCH ?1 ORDER BY customer_fts.rowid DESC LIMIT ?2 \
-         ) hits JOIN customers c ON c.id = hits.customer_id \
-         WHERE c.merged_into IS NULL ORDER BY hits.score, c.id DESC LIMIT ?3"
+        "SELECT {CUSTOMER_COLUMNS} FROM customers c WHERE c.id IN ({})",
+        placeholders(ranked.len())
     );
-    let limit = i64::from(limit.clamp(1, MAX_PAGE_SIZE));
-    let mut customers = connection
+    let mut found: HashMap<uuid::Uuid, Customer> = connection
         .prepare_cached(&sql)?
-        .query_map((query.to_fts5(), RANKED_MATCHES, limit), customer_from_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .query_map(
+            params_from_iter(ranked.iter().map(|(_, id)| id_value(*id))),
+            customer_from_row,
+        )?
+        .map(|customer| customer.map(|customer| (customer.id.0, customer)))
+        .collect::<rusqlite::Result<_>>()?;
+    let mut customers: Vec<Customer> = ranked
+        .iter()
+        .filter_map(|(_, id)| found.remove(id))
+        .collect();
     attach_identities(connection, &mut customers)?;
     Ok(customers)
 }
