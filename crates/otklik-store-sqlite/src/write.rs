@@ -33,6 +33,7 @@ pub(crate) fn run_writer(
     events: tokio::sync::broadcast::Sender<ChangeEvent>,
 ) {
     let mut known = KnownTokens::default();
+    let mut checkpointer: Option<bulk::BackgroundCheckpointer> = None;
     while let Ok(first) = requests.recv() {
         let mut batch = vec![first];
         while batch.len() < max_batch {
@@ -46,7 +47,11 @@ pub(crate) fn run_writer(
             .iter()
             .any(|request| bulk::starts_or_ends(&request.unit))
         {
-            bulk::configure_checkpoints(&connection);
+            // Stopped first: the end of an import empties the log itself.
+            drop(checkpointer.take());
+            if bulk::configure_checkpoints(&connection) {
+                checkpointer = bulk::BackgroundCheckpointer::start(&connection);
+            }
         }
         for (request, outcome) in batch.into_iter().zip(outcomes) {
             let outcome = outcome.map(|applied| {
@@ -730,7 +735,7 @@ fn apply(
                     event.action,
                     event.object_kind,
                     &event.object_id.as_bytes()[..],
-                    event.changes_json().to_string()
+                    event.changes_json_text()
                 ])
             }))?;
             Ok(())
