@@ -2750,12 +2750,11 @@ type PendingCommit =
     tokio::task::JoinHandle<otklik_store::StoreResult<otklik_store::CommitReceipt>>;
 
 /// Hands `unit` to the store and lets the commit finish on its own task. The commit is polled
-/// once here, before this returns: the SQLite store queues a light unit for its writer thread on
-/// that first poll, so units reach the writer in the order they were submitted and ticket numbers
-/// follow time. A unit with megabytes of text is analysed on a blocking thread first, and two
-/// such units analysed at once can reach the writer swapped (8 unit boundaries of a million
-/// demo tickets have numbers out of time order). Correctness does not rest on the order: a unit
-/// only refers to customers of units already acknowledged.
+/// once here, before this returns: on that first poll the SQLite store queues a light unit for
+/// its writer thread, or takes its turn for a heavy one (analysed on a blocking thread first), so
+/// units reach the writer in the order they were submitted and ticket numbers follow time.
+/// (Correctness does not rest on it: a unit only refers to customers of units already
+/// acknowledged.)
 fn submit(store: Arc<dyn otklik_store::Store>, unit: UnitOfWork) -> PendingCommit {
     use std::future::Future;
     let mut commit = Box::pin(async move { store.commit(unit).await });

@@ -77,6 +77,10 @@ pub struct SqliteStore {
     signals: tokio::sync::broadcast::Sender<otklik_store::events::Signal>,
     /// Counts summed by this store's readers, kept while the counters' version holds.
     counts: Arc<otklik_store::count_cache::CountCache>,
+    /// Taken (first come, first served) by a unit whose text is analysed on a blocking thread
+    /// until it is queued for the writer, so such units reach the writer in the order their
+    /// commits began, as light units do: a bulk load's ticket numbers follow its order.
+    heavy_turn: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -167,6 +171,7 @@ impl SqliteStore {
             events,
             signals,
             counts: Arc::default(),
+            heavy_turn: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -248,8 +253,11 @@ impl Store for SqliteStore {
 
     async fn commit(&self, unit: UnitOfWork) -> StoreResult<CommitReceipt> {
         let (reply, answer) = oneshot::channel();
+        let mut turn = None;
         let (unit, analysed) = if derived::AnalysedMessages::is_heavy(&unit) {
-            // Megabytes of text (a bulk load, a huge e-mail): not on an async worker.
+            // Megabytes of text (a bulk load, a huge e-mail): not on an async worker, and in turn
+            // (see `heavy_turn`), or a smaller unit begun later could overtake it.
+            turn = Some(self.heavy_turn.lock().await);
             tokio::task::spawn_blocking(move || {
                 let analysed = derived::AnalysedMessages::of(&unit);
                 (unit, analysed)
@@ -276,6 +284,8 @@ impl Store for SqliteStore {
                 })
                 .map_err(|_| StoreError::corrupt("the SQLite writer has stopped"))?;
         }
+        // Queued: the next heavy unit may go.
+        drop(turn);
         answer
             .await
             .map_err(|_| StoreError::corrupt("the SQLite writer dropped a request"))?
@@ -738,6 +748,82 @@ mod tests {
             assert_eq!(result.unwrap().unwrap(), 1);
         }
         assert_eq!(store.readers.lock().unwrap().len(), READ_CONNECTIONS);
+    }
+
+    #[tokio::test]
+    async fn heavy_units_reach_the_writer_in_the_order_their_commits_began() {
+        use std::future::Future;
+
+        use otklik_domain::customer::Customer;
+        use otklik_domain::ids::{CustomerId, MessageId, TicketId};
+        use otklik_domain::message::{Author, Message, MessageVisibility};
+        use otklik_domain::ticket::{Channel, NewTicket, Priority, TicketStatus};
+        use otklik_store::Mutation;
+
+        let folder = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(&folder.path().join("otklik.db")).unwrap());
+        let at = jiff::Timestamp::from_second(1_700_000_000).unwrap();
+        let customer_id = CustomerId::new();
+        store
+            .commit(UnitOfWork::new().with(Mutation::InsertCustomer(Customer {
+                id: customer_id,
+                name: "Вера".into(),
+                language: None,
+                identities: vec![],
+                merged_into: None,
+                created_at: at,
+                updated_at: at,
+                version: 1,
+            })))
+            .await
+            .unwrap();
+        // A ticket whose text takes a while to analyse, then one that takes much less.
+        let heavy_unit = |words: usize| {
+            let ticket_id = TicketId::new();
+            let unit = UnitOfWork::new()
+                .with(Mutation::InsertTicket(NewTicket {
+                    id: ticket_id,
+                    subject: "Выгрузка".into(),
+                    status: TicketStatus::New,
+                    priority: Priority::Normal,
+                    channel: Channel::Email,
+                    customer_id,
+                    assignee_id: None,
+                    team_id: None,
+                    tags: vec![],
+                    created_at: at,
+                }))
+                .with(Mutation::InsertMessage(Message {
+                    id: MessageId::new(),
+                    ticket_id,
+                    author: Author::Customer(customer_id),
+                    visibility: MessageVisibility::Public,
+                    channel: Channel::Email,
+                    body: "доставка заказа ".repeat(words),
+                    attachments: vec![],
+                    created_at: at,
+                }));
+            assert!(derived::AnalysedMessages::is_heavy(&unit));
+            unit
+        };
+        let mut commits = Vec::new();
+        for unit in [heavy_unit(200_000), heavy_unit(20_000)] {
+            // Begun in this order, as the demo begins its units: one poll each.
+            let store = store.clone();
+            let mut commit = Box::pin(async move { store.commit(unit).await });
+            let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+            assert!(commit.as_mut().poll(&mut context).is_pending());
+            commits.push(tokio::spawn(commit));
+        }
+        let mut numbers = Vec::new();
+        for commit in commits {
+            numbers.extend(commit.await.unwrap().unwrap().ticket_numbers);
+        }
+        assert_eq!(
+            numbers,
+            vec![1, 2],
+            "the first unit begun got the first number"
+        );
     }
 
     #[tokio::test]
