@@ -219,8 +219,17 @@ impl Drop for BackgroundCheckpointer {
     }
 }
 
-/// Ends an import that a crash or a kill interrupted, before the store serves anything.
+/// Ends an import that a crash or a kill interrupted, before the store serves anything (and
+/// before it migrates: nothing to do on a database older than bulk imports, V12).
 pub(crate) fn finish_interrupted(connection: &mut Connection) -> StoreResult<()> {
+    let tracked: bool = db(connection.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'deferred_schema')",
+        [],
+        |row| row.get(0),
+    ))?;
+    if !tracked {
+        return Ok(());
+    }
     let pending: i64 =
         db(connection.query_row("SELECT count(*) FROM deferred_schema", [], |row| row.get(0)))?;
     if pending == 0 {

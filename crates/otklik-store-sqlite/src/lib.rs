@@ -134,10 +134,12 @@ impl SqliteStore {
         }
         let mut writer_connection = Connection::open(path).map_err(StoreError::database)?;
         configure(&writer_connection).map_err(StoreError::database)?;
+        // Before migrating: what an interrupted import set aside is recreated by the SQL of the
+        // schema it was taken from, and later migrations find the schema they expect.
+        bulk::finish_interrupted(&mut writer_connection)?;
         migrations::migrations::runner()
             .run(&mut writer_connection)
             .map_err(StoreError::database)?;
-        bulk::finish_interrupted(&mut writer_connection)?;
 
         let mut readers = Vec::with_capacity(READ_CONNECTIONS);
         for _ in 0..READ_CONNECTIONS {
@@ -1092,6 +1094,39 @@ mod tests {
             .await
             .unwrap();
         assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+    }
+
+    #[tokio::test]
+    async fn an_import_interrupted_under_an_older_schema_is_finished_before_migrating() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("otklik.db");
+        {
+            // V16's schema, killed in the middle of an import: its triggers and indexes set aside.
+            let mut connection = Connection::open(&path).unwrap();
+            configure(&connection).unwrap();
+            migrations::migrations::runner()
+                .set_target(refinery::Target::Version(16))
+                .run(&mut connection)
+                .unwrap();
+            let transaction = connection.transaction().unwrap();
+            bulk::begin(&transaction).unwrap();
+            transaction.commit().unwrap();
+        }
+        // V17 drops and recreates the search triggers: it needs them back first.
+        let store = SqliteStore::open(&path).expect("opened, finished and migrated");
+        let objects = schema_objects(&store).await;
+        for expected in [
+            "ticket_search_inserted",
+            "tickets_by_status",
+            "tickets_unassigned",
+        ] {
+            assert!(objects.iter().any(|name| name == expected), "{expected}");
+        }
+        let deferred: i64 = store
+            .read(|c| c.query_row("SELECT count(*) FROM deferred_schema", [], |row| row.get(0)))
+            .await
+            .unwrap();
+        assert_eq!(deferred, 0);
     }
 
     #[tokio::test]
