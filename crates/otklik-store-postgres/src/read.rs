@@ -762,7 +762,7 @@ pub(crate) async fn list_customers(
 /// [`RANKED_MATCHES`] matches, newest by id: ids are time-ordered).
 pub(crate) async fn search_customers(
     client: &Client,
-    wanted: &otklik_search::SearchQuery,
+    query: &otklik_search::SearchQuery,
     limit: u32,
 ) -> StoreResult<Vec<Customer>> {
     // The newest RANKED_MATCHES matching customers that were not merged away, ranked in Rust
@@ -776,14 +776,14 @@ pub(crate) async fn search_customers(
              JOIN customers c ON c.id = s.customer_id \
              WHERE s.document @@ to_tsquery('simple', $1) AND c.merged_into IS NULL \
              ORDER BY c.id DESC LIMIT $2",
-            &[&wanted.to_tsquery(), &RANKED_MATCHES],
+            &[&query.to_tsquery(), &RANKED_MATCHES],
         )
         .await
         .map_err(map_error)?;
     let mut ranked: Vec<(f64, Uuid)> = Vec::with_capacity(rows.len());
     for row in &rows {
         let terms: &str = get(row, "terms")?;
-        ranked.push((wanted.score_record(terms), get(row, "id")?));
+        ranked.push((query.score_record(terms), get(row, "id")?));
     }
     ranked.sort_by(otklik_search::rank_order);
     ranked.truncate(usize::try_from(page_limit(limit)).unwrap_or(1));
@@ -795,7 +795,7 @@ pub(crate) async fn search_customers(
         "SELECT {} FROM customers WHERE id = ANY($1)",
         rows::CUSTOMER_COLUMNS
     );
-    let rows = query(client, &sql, &[&ids]).await?;
+    let rows = self::query(client, &sql, &[&ids]).await?;
     let mut found: HashMap<Uuid, Customer> = map_rows(&rows, rows::customer)?
         .into_iter()
         .map(|customer| (customer.id.0, customer))
