@@ -708,6 +708,64 @@ mod tests {
 
     use super::*;
 
+    /// The moment test records are dated.
+    fn test_time() -> jiff::Timestamp {
+        jiff::Timestamp::from_second(1_700_000_000).unwrap()
+    }
+
+    /// A customer without identities.
+    fn test_customer() -> otklik_domain::customer::Customer {
+        otklik_domain::customer::Customer {
+            id: otklik_domain::ids::CustomerId::new(),
+            name: "Вера".into(),
+            language: None,
+            identities: vec![],
+            merged_into: None,
+            created_at: test_time(),
+            updated_at: test_time(),
+            version: 1,
+        }
+    }
+
+    /// A new, unassigned e-mail ticket of `customer_id`.
+    fn test_ticket(
+        id: otklik_domain::ids::TicketId,
+        customer_id: otklik_domain::ids::CustomerId,
+        subject: &str,
+        status: otklik_domain::ticket::TicketStatus,
+    ) -> otklik_domain::ticket::NewTicket {
+        otklik_domain::ticket::NewTicket {
+            id,
+            subject: subject.into(),
+            status,
+            priority: otklik_domain::ticket::Priority::Normal,
+            channel: otklik_domain::ticket::Channel::Email,
+            customer_id,
+            assignee_id: None,
+            team_id: None,
+            tags: vec![],
+            created_at: test_time(),
+        }
+    }
+
+    /// The customer's e-mail on `ticket_id`.
+    fn test_message(
+        ticket_id: otklik_domain::ids::TicketId,
+        customer_id: otklik_domain::ids::CustomerId,
+        body: String,
+    ) -> otklik_domain::message::Message {
+        otklik_domain::message::Message {
+            id: otklik_domain::ids::MessageId::new(),
+            ticket_id,
+            author: otklik_domain::message::Author::Customer(customer_id),
+            visibility: otklik_domain::message::MessageVisibility::Public,
+            channel: otklik_domain::ticket::Channel::Email,
+            body,
+            attachments: vec![],
+            created_at: test_time(),
+        }
+    }
+
     /// A read that keeps its connection busy for a while.
     fn slow_read(connection: &Connection) -> rusqlite::Result<i64> {
         connection.query_row(
@@ -756,55 +814,33 @@ mod tests {
     async fn heavy_units_reach_the_writer_in_the_order_their_commits_began() {
         use std::future::Future;
 
-        use otklik_domain::customer::Customer;
-        use otklik_domain::ids::{CustomerId, MessageId, TicketId};
-        use otklik_domain::message::{Author, Message, MessageVisibility};
-        use otklik_domain::ticket::{Channel, NewTicket, Priority, TicketStatus};
+        use otklik_domain::ids::TicketId;
+        use otklik_domain::ticket::TicketStatus;
         use otklik_store::Mutation;
 
         let folder = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteStore::open(&folder.path().join("otklik.db")).unwrap());
-        let at = jiff::Timestamp::from_second(1_700_000_000).unwrap();
-        let customer_id = CustomerId::new();
+        let customer = test_customer();
         store
-            .commit(UnitOfWork::new().with(Mutation::InsertCustomer(Customer {
-                id: customer_id,
-                name: "Вера".into(),
-                language: None,
-                identities: vec![],
-                merged_into: None,
-                created_at: at,
-                updated_at: at,
-                version: 1,
-            })))
+            .commit(UnitOfWork::new().with(Mutation::InsertCustomer(customer.clone())))
             .await
             .unwrap();
         // A ticket whose text takes a while to analyse, then one that takes much less.
         let heavy_unit = |words: usize| {
             let ticket_id = TicketId::new();
+            let body = "доставка заказа ".repeat(words);
             let unit = UnitOfWork::new()
-                .with(Mutation::InsertTicket(NewTicket {
-                    id: ticket_id,
-                    subject: "Выгрузка".into(),
-                    status: TicketStatus::New,
-                    priority: Priority::Normal,
-                    channel: Channel::Email,
-                    customer_id,
-                    assignee_id: None,
-                    team_id: None,
-                    tags: vec![],
-                    created_at: at,
-                }))
-                .with(Mutation::InsertMessage(Message {
-                    id: MessageId::new(),
+                .with(Mutation::InsertTicket(test_ticket(
                     ticket_id,
-                    author: Author::Customer(customer_id),
-                    visibility: MessageVisibility::Public,
-                    channel: Channel::Email,
-                    body: "доставка заказа ".repeat(words),
-                    attachments: vec![],
-                    created_at: at,
-                }));
+                    customer.id,
+                    "Выгрузка",
+                    TicketStatus::New,
+                )))
+                .with(Mutation::InsertMessage(test_message(
+                    ticket_id,
+                    customer.id,
+                    body,
+                )));
             assert!(derived::AnalysedMessages::is_heavy(&unit));
             unit
         };
@@ -830,51 +866,28 @@ mod tests {
 
     #[tokio::test]
     async fn a_long_message_is_analysed_off_the_async_workers_and_found() {
-        use otklik_domain::customer::Customer;
-        use otklik_domain::ids::{CustomerId, MessageId, TicketId};
-        use otklik_domain::message::{Author, Message, MessageVisibility};
-        use otklik_domain::ticket::{Channel, NewTicket, Priority, TicketStatus};
+        use otklik_domain::ids::TicketId;
+        use otklik_domain::ticket::TicketStatus;
         use otklik_store::Mutation;
 
         let folder = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&folder.path().join("otklik.db")).unwrap();
-        let at = jiff::Timestamp::from_second(1_700_000_000).unwrap();
-        let customer = Customer {
-            id: CustomerId::new(),
-            name: "Вера".into(),
-            language: None,
-            identities: vec![],
-            merged_into: None,
-            created_at: at,
-            updated_at: at,
-            version: 1,
-        };
+        let customer = test_customer();
         let ticket_id = TicketId::new();
         let body = format!("{} ксилофон", "длинное письмо ".repeat(30_000));
         let unit = UnitOfWork::new()
             .with(Mutation::InsertCustomer(customer.clone()))
-            .with(Mutation::InsertTicket(NewTicket {
-                id: ticket_id,
-                subject: "Большое письмо".into(),
-                status: TicketStatus::New,
-                priority: Priority::Normal,
-                channel: Channel::Email,
-                customer_id: customer.id,
-                assignee_id: None,
-                team_id: None,
-                tags: vec![],
-                created_at: at,
-            }))
-            .with(Mutation::InsertMessage(Message {
-                id: MessageId::new(),
+            .with(Mutation::InsertTicket(test_ticket(
                 ticket_id,
-                author: Author::Customer(customer.id),
-                visibility: MessageVisibility::Public,
-                channel: Channel::Email,
+                customer.id,
+                "Большое письмо",
+                TicketStatus::New,
+            )))
+            .with(Mutation::InsertMessage(test_message(
+                ticket_id,
+                customer.id,
                 body,
-                attachments: vec![],
-                created_at: at,
-            }));
+            )));
         assert!(derived::AnalysedMessages::is_heavy(&unit));
         store.commit(unit).await.unwrap();
         assert_eq!(found_ids(&store, "ксилофон ").await, vec![ticket_id]);
@@ -897,28 +910,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_search_row_takes_its_ticket_rowid_whatever_order_its_unit_wrote_tickets_in() {
-        use otklik_domain::customer::Customer;
-        use otklik_domain::ids::{CustomerId, TicketId};
-        use otklik_domain::ticket::{Channel, NewTicket, Priority, TicketStatus};
+        use otklik_domain::ids::TicketId;
+        use otklik_domain::ticket::TicketStatus;
         use otklik_store::Mutation;
 
         let folder = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&folder.path().join("otklik.db")).unwrap();
-        let at = jiff::Timestamp::from_second(1_700_000_000).unwrap();
-        let customer_id = CustomerId::new();
+        let customer = test_customer();
         let ticket = |id: TicketId, subject: &str, status: TicketStatus| {
-            Mutation::InsertTicket(NewTicket {
-                id,
-                subject: subject.into(),
-                status,
-                priority: Priority::Normal,
-                channel: Channel::Email,
-                customer_id,
-                assignee_id: None,
-                team_id: None,
-                tags: vec![],
-                created_at: at,
-            })
+            Mutation::InsertTicket(test_ticket(id, customer.id, subject, status))
         };
         let (older, newer, newest) = (TicketId::new(), TicketId::new(), TicketId::new());
         // Written against the order of their ids: the search rows' own order (by id) is not
@@ -926,16 +926,7 @@ mod tests {
         store
             .commit(
                 UnitOfWork::new()
-                    .with(Mutation::InsertCustomer(Customer {
-                        id: customer_id,
-                        name: "Вера".into(),
-                        language: None,
-                        identities: vec![],
-                        merged_into: None,
-                        created_at: at,
-                        updated_at: at,
-                        version: 1,
-                    }))
+                    .with(Mutation::InsertCustomer(customer.clone()))
                     .with(ticket(newest, "Ксилофон открыт", TicketStatus::Open))
                     .with(ticket(newer, "Ксилофон решён", TicketStatus::Solved))
                     .with(ticket(older, "Ксилофон открыт давно", TicketStatus::Open)),
@@ -1131,9 +1122,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_bulk_import_sets_indexes_aside_and_an_interrupted_one_is_finished_on_open() {
-        use otklik_domain::customer::Customer;
-        use otklik_domain::ids::{CustomerId, TicketId};
-        use otklik_domain::ticket::{Channel, NewTicket, Priority, TicketStatus};
+        use otklik_domain::ids::TicketId;
+        use otklik_domain::ticket::TicketStatus;
         use otklik_store::Mutation;
 
         let folder = tempfile::tempdir().unwrap();
@@ -1168,34 +1158,18 @@ mod tests {
                 .iter()
                 .any(|name| name == "customer_identities_by_customer")
         );
-        let at = jiff::Timestamp::from_second(1_700_000_000).unwrap();
-        let customer_id = CustomerId::new();
+        let customer = test_customer();
         let ticket_id = TicketId::new();
         store
             .commit(
                 UnitOfWork::new()
-                    .with(Mutation::InsertCustomer(Customer {
-                        id: customer_id,
-                        name: "Вера".into(),
-                        language: None,
-                        identities: vec![],
-                        merged_into: None,
-                        created_at: at,
-                        updated_at: at,
-                        version: 1,
-                    }))
-                    .with(Mutation::InsertTicket(NewTicket {
-                        id: ticket_id,
-                        subject: "Ксилофон не пришёл".into(),
-                        status: TicketStatus::New,
-                        priority: Priority::Normal,
-                        channel: Channel::Email,
-                        customer_id,
-                        assignee_id: None,
-                        team_id: None,
-                        tags: vec![],
-                        created_at: at,
-                    })),
+                    .with(Mutation::InsertCustomer(customer.clone()))
+                    .with(Mutation::InsertTicket(test_ticket(
+                        ticket_id,
+                        customer.id,
+                        "Ксилофон не пришёл",
+                        TicketStatus::New,
+                    ))),
             )
             .await
             .unwrap();
