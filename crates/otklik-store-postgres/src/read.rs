@@ -790,19 +790,13 @@ pub(crate) async fn search_customers(
     if ranked.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<Uuid> = ranked.iter().map(|(_, id)| *id).collect();
-    let sql = format!(
-        "SELECT {} FROM customers WHERE id = ANY($1)",
-        rows::CUSTOMER_COLUMNS
-    );
-    let rows = self::query(client, &sql, &[&ids]).await?;
-    let mut found: HashMap<Uuid, Customer> = map_rows(&rows, rows::customer)?
+    let best: Vec<CustomerId> = ranked.iter().map(|(_, id)| CustomerId(*id)).collect();
+    let mut found: HashMap<Uuid, Customer> = find_customers(client, &best)
+        .await?
         .into_iter()
         .map(|customer| (customer.id.0, customer))
         .collect();
-    let mut customers: Vec<Customer> = ids.iter().filter_map(|id| found.remove(id)).collect();
-    load_identities(client, &mut customers).await?;
-    Ok(customers)
+    Ok(best.iter().filter_map(|id| found.remove(&id.0)).collect())
 }
 
 pub(crate) async fn list_customer_ticket_ids(

@@ -373,27 +373,12 @@ pub fn search_customers(
     }
     ranked.sort_by(otklik_search::rank_order);
     ranked.truncate(limit.clamp(1, MAX_PAGE_SIZE) as usize);
-    if ranked.is_empty() {
-        return Ok(Vec::new());
-    }
-    let sql = format!(
-        "SELECT {CUSTOMER_COLUMNS} FROM customers c WHERE c.id IN ({})",
-        placeholders(ranked.len())
-    );
-    let mut found: HashMap<uuid::Uuid, Customer> = connection
-        .prepare_cached(&sql)?
-        .query_map(
-            params_from_iter(ranked.iter().map(|(_, id)| id_value(*id))),
-            customer_from_row,
-        )?
-        .map(|customer| customer.map(|customer| (customer.id.0, customer)))
-        .collect::<rusqlite::Result<_>>()?;
-    let mut customers: Vec<Customer> = ranked
-        .iter()
-        .filter_map(|(_, id)| found.remove(id))
+    let best: Vec<CustomerId> = ranked.iter().map(|(_, id)| CustomerId(*id)).collect();
+    let mut found: HashMap<uuid::Uuid, Customer> = find_customers(connection, &best)?
+        .into_iter()
+        .map(|customer| (customer.id.0, customer))
         .collect();
-    attach_identities(connection, &mut customers)?;
-    Ok(customers)
+    Ok(best.iter().filter_map(|id| found.remove(&id.0)).collect())
 }
 
 pub fn list_messages_of(
