@@ -766,6 +766,29 @@ mod tests {
         }
     }
 
+    /// A unit creating a new ticket of `customer_id` with one long message: heavy to analyse.
+    fn heavy_ticket_unit(
+        ticket_id: otklik_domain::ids::TicketId,
+        customer_id: otklik_domain::ids::CustomerId,
+        body: String,
+    ) -> UnitOfWork {
+        use otklik_store::Mutation;
+        let unit = UnitOfWork::new()
+            .with(Mutation::InsertTicket(test_ticket(
+                ticket_id,
+                customer_id,
+                "Большое письмо",
+                otklik_domain::ticket::TicketStatus::New,
+            )))
+            .with(Mutation::InsertMessage(test_message(
+                ticket_id,
+                customer_id,
+                body,
+            )));
+        assert!(derived::AnalysedMessages::is_heavy(&unit));
+        unit
+    }
+
     /// A read that keeps its connection busy for a while.
     fn slow_read(connection: &Connection) -> rusqlite::Result<i64> {
         connection.query_row(
@@ -815,7 +838,6 @@ mod tests {
         use std::future::Future;
 
         use otklik_domain::ids::TicketId;
-        use otklik_domain::ticket::TicketStatus;
         use otklik_store::Mutation;
 
         let folder = tempfile::tempdir().unwrap();
@@ -827,22 +849,11 @@ mod tests {
             .unwrap();
         // A ticket whose text takes a while to analyse, then one that takes much less.
         let heavy_unit = |words: usize| {
-            let ticket_id = TicketId::new();
-            let body = "доставка заказа ".repeat(words);
-            let unit = UnitOfWork::new()
-                .with(Mutation::InsertTicket(test_ticket(
-                    ticket_id,
-                    customer.id,
-                    "Выгрузка",
-                    TicketStatus::New,
-                )))
-                .with(Mutation::InsertMessage(test_message(
-                    ticket_id,
-                    customer.id,
-                    body,
-                )));
-            assert!(derived::AnalysedMessages::is_heavy(&unit));
-            unit
+            heavy_ticket_unit(
+                TicketId::new(),
+                customer.id,
+                "доставка заказа ".repeat(words),
+            )
         };
         let mut commits = Vec::new();
         for unit in [heavy_unit(200_000), heavy_unit(20_000)] {
@@ -867,7 +878,6 @@ mod tests {
     #[tokio::test]
     async fn a_long_message_is_analysed_off_the_async_workers_and_found() {
         use otklik_domain::ids::TicketId;
-        use otklik_domain::ticket::TicketStatus;
         use otklik_store::Mutation;
 
         let folder = tempfile::tempdir().unwrap();
@@ -875,21 +885,14 @@ mod tests {
         let customer = test_customer();
         let ticket_id = TicketId::new();
         let body = format!("{} ксилофон", "длинное письмо ".repeat(30_000));
-        let unit = UnitOfWork::new()
-            .with(Mutation::InsertCustomer(customer.clone()))
-            .with(Mutation::InsertTicket(test_ticket(
-                ticket_id,
-                customer.id,
-                "Большое письмо",
-                TicketStatus::New,
-            )))
-            .with(Mutation::InsertMessage(test_message(
-                ticket_id,
-                customer.id,
-                body,
-            )));
-        assert!(derived::AnalysedMessages::is_heavy(&unit));
-        store.commit(unit).await.unwrap();
+        store
+            .commit(UnitOfWork::new().with(Mutation::InsertCustomer(customer.clone())))
+            .await
+            .unwrap();
+        store
+            .commit(heavy_ticket_unit(ticket_id, customer.id, body))
+            .await
+            .unwrap();
         assert_eq!(found_ids(&store, "ксилофон ").await, vec![ticket_id]);
     }
 
