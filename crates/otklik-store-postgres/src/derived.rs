@@ -29,7 +29,8 @@ use otklik_domain::ids::{AgentId, AttachmentId, TeamId};
 use otklik_domain::message::Message;
 use otklik_domain::ticket::{Priority, Ticket, TicketStatus};
 use otklik_store::derived::{
-    CounterDeltas, CounterKey, KnownTokens, customer_terms, message_terms, subject_terms,
+    CounterDeltas, CounterKey, KnownTokens, customer_terms, message_terms, new_customer_terms,
+    subject_terms,
 };
 use otklik_store::{StoreError, StoreResult};
 use tokio_postgres::Row;
@@ -347,10 +348,7 @@ impl Pending {
 
     /// A customer inserted by this unit.
     pub(crate) fn customer_inserted(&mut self, customer: &Customer) {
-        // The stored order of identities (created_at, id), as a recomputation reads them.
-        let mut identities: Vec<_> = customer.identities.iter().collect();
-        identities.sort_by_key(|identity| (identity.created_at, identity.id.0));
-        let terms = customer_terms(&customer.name, identities.iter().map(|i| &i.value));
+        let terms = new_customer_terms(customer);
         self.new_customers.insert(
             customer.id.0,
             capped(&terms, MAX_CUSTOMER_TERMS_CHARS).to_owned(),

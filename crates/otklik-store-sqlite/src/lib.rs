@@ -57,9 +57,9 @@ const MAX_BATCH: usize = 512;
 
 struct WriteRequest {
     unit: UnitOfWork,
-    /// The unit's message text, analysed for the search index on the caller's thread so the
-    /// one writer thread spends its time writing, not stemming.
-    analysed: derived::AnalysedMessages,
+    /// The unit's text, analysed for the search index before it is queued (see
+    /// [`derived::AnalysedText`]).
+    analysed: derived::AnalysedText,
     reply: oneshot::Sender<StoreResult<CommitReceipt>>,
 }
 
@@ -256,18 +256,18 @@ impl Store for SqliteStore {
     async fn commit(&self, unit: UnitOfWork) -> StoreResult<CommitReceipt> {
         let (reply, answer) = oneshot::channel();
         let mut turn = None;
-        let (unit, analysed) = if derived::AnalysedMessages::is_heavy(&unit) {
+        let (unit, analysed) = if derived::AnalysedText::is_heavy(&unit) {
             // Megabytes of text (a bulk load, a huge e-mail): not on an async worker, and in turn
             // (see `heavy_turn`), or a smaller unit begun later could overtake it.
             turn = Some(self.heavy_turn.lock().await);
             tokio::task::spawn_blocking(move || {
-                let analysed = derived::AnalysedMessages::of(&unit);
+                let analysed = derived::AnalysedText::of(&unit);
                 (unit, analysed)
             })
             .await
             .map_err(|_| StoreError::corrupt("text analysis panicked"))?
         } else {
-            let analysed = derived::AnalysedMessages::of(&unit);
+            let analysed = derived::AnalysedText::of(&unit);
             (unit, analysed)
         };
         {
@@ -785,7 +785,7 @@ mod tests {
                 customer_id,
                 body,
             )));
-        assert!(derived::AnalysedMessages::is_heavy(&unit));
+        assert!(derived::AnalysedText::is_heavy(&unit));
         unit
     }
 
@@ -962,6 +962,84 @@ mod tests {
             .unwrap();
         assert_eq!(misplaced_search_rows(&store).await, 0);
         assert_eq!(store.search_tickets(&open).await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn terms_analysed_before_the_writer_are_the_terms_a_rebuild_computes() {
+        use otklik_domain::customer::{Identity, IdentityKind, IdentityValue};
+        use otklik_domain::ids::{IdentityId, TicketId};
+        use otklik_domain::ticket::TicketStatus;
+        use otklik_store::Mutation;
+
+        let folder = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&folder.path().join("otklik.db")).unwrap();
+        let mut customer = test_customer();
+        let identity = |value: &str, second: i64| Identity {
+            id: IdentityId::new(),
+            customer_id: customer.id,
+            value: IdentityValue::parse(IdentityKind::Email, None, value).unwrap(),
+            created_at: jiff::Timestamp::from_second(second).unwrap(),
+        };
+        // Listed against the order a rebuild reads them in (oldest first).
+        customer.identities = vec![
+            identity("vera.late@example.ru", 1_700_000_200),
+            identity("vera.early@example.ru", 1_700_000_100),
+        ];
+        let ticket_id = TicketId::new();
+        let unit = UnitOfWork::new()
+            .with(Mutation::InsertCustomer(customer.clone()))
+            .with(Mutation::InsertTicket(test_ticket(
+                ticket_id,
+                customer.id,
+                "Возврат заказов",
+                TicketStatus::New,
+            )))
+            .with(Mutation::InsertMessage(test_message(
+                ticket_id,
+                customer.id,
+                "Верните деньги за доставку".into(),
+            )));
+        let analysed = derived::AnalysedText::of(&unit);
+        assert_eq!(analysed.subjects.len(), 1, "the subject is analysed ahead");
+        assert_eq!(
+            analysed.customers.len(),
+            1,
+            "the customer is analysed ahead"
+        );
+        store.commit(unit).await.unwrap();
+
+        let terms = || {
+            store.read(move |c| {
+                c.query_row(
+                    "SELECT s.subject_terms, s.body_terms, c.terms \
+                     FROM ticket_search s, customer_search c WHERE s.ticket_id = ?1",
+                    [&ticket_id.as_bytes()[..]],
+                    |row| {
+                        Ok((
+                            row.get::<_, String>(0)?,
+                            row.get::<_, String>(1)?,
+                            row.get::<_, String>(2)?,
+                        ))
+                    },
+                )
+            })
+        };
+        let written = terms().await.unwrap();
+        assert!(
+            written.0.starts_with("1 "),
+            "led by the number: {}",
+            written.0
+        );
+        assert!(
+            written.2.find("earl").unwrap() < written.2.find("late").unwrap(),
+            "identities in stored order (oldest first): {}",
+            written.2
+        );
+        store
+            .commit(UnitOfWork::new().with(Mutation::RebuildDerivedData))
+            .await
+            .unwrap();
+        assert_eq!(terms().await.unwrap(), written);
     }
 
     #[tokio::test]

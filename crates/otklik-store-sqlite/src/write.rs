@@ -125,7 +125,7 @@ fn commit_batch(
 fn apply_in_savepoint(
     transaction: &Transaction<'_>,
     unit: &UnitOfWork,
-    analysed: derived::AnalysedMessages,
+    analysed: derived::AnalysedText,
     known: &KnownTokens,
 ) -> StoreResult<Applied> {
     transaction
@@ -151,7 +151,7 @@ fn apply_in_savepoint(
 fn apply_unit(
     transaction: &Transaction<'_>,
     unit: &UnitOfWork,
-    analysed: derived::AnalysedMessages,
+    analysed: derived::AnalysedText,
     known: &KnownTokens,
 ) -> StoreResult<Applied> {
     let mut receipt = CommitReceipt::default();

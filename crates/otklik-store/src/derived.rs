@@ -3,7 +3,7 @@
 //! so the two backends cannot drift apart.
 
 use jiff::Timestamp;
-use otklik_domain::customer::IdentityValue;
+use otklik_domain::customer::{Customer, Identity, IdentityValue};
 use otklik_domain::ids::{AgentId, TeamId};
 use otklik_domain::message::Message;
 use otklik_domain::ticket::{Priority, TicketStatus};
@@ -35,7 +35,12 @@ mod vocabulary_tests {
 
 /// Index terms of a ticket's subject, led by its number so "#1042" finds ticket 1042.
 pub fn subject_terms(number: i64, subject: &str) -> String {
-    let terms = otklik_search::index_terms(subject);
+    numbered_subject_terms(number, &otklik_search::index_terms(subject))
+}
+
+/// [`subject_terms`] of a subject already analysed into `terms` (`index_terms`), for a writer
+/// that numbers tickets after their text was analysed.
+pub fn numbered_subject_terms(number: i64, terms: &str) -> String {
     if terms.is_empty() {
         number.to_string()
     } else {
@@ -115,6 +120,17 @@ pub fn message_text_terms<'a>(body: &str, file_names: impl IntoIterator<Item = &
         text.push_str(file_name);
     }
     otklik_search::index_terms(&text)
+}
+
+/// Index terms of a customer as written with its identities, in the order a re-index reads
+/// them back (`created_at`, then id), so a new customer's document equals a rebuilt one.
+pub fn new_customer_terms(customer: &Customer) -> String {
+    let mut identities: Vec<&Identity> = customer.identities.iter().collect();
+    identities.sort_by_key(|identity| (identity.created_at, identity.id.0));
+    customer_terms(
+        &customer.name,
+        identities.iter().map(|identity| &identity.value),
+    )
 }
 
 /// Index terms of a customer: the name and every identity value.
