@@ -57,9 +57,9 @@ const MAX_BATCH: usize = 512;
 
 struct WriteRequest {
     unit: UnitOfWork,
-    /// The unit's text, analysed for the search index before it is queued (see
-    /// [`derived::AnalysedText`]).
-    analysed: derived::AnalysedText,
+    /// What the writer needs of the unit, prepared before it is queued (see
+    /// [`write::Prepared`]).
+    prepared: write::Prepared,
     reply: oneshot::Sender<StoreResult<CommitReceipt>>,
 }
 
@@ -256,19 +256,19 @@ impl Store for SqliteStore {
     async fn commit(&self, unit: UnitOfWork) -> StoreResult<CommitReceipt> {
         let (reply, answer) = oneshot::channel();
         let mut turn = None;
-        let (unit, analysed) = if derived::AnalysedText::is_heavy(&unit) {
+        let (unit, prepared) = if derived::AnalysedText::is_heavy(&unit) {
             // Megabytes of text (a bulk load, a huge e-mail): not on an async worker, and in turn
             // (see `heavy_turn`), or a smaller unit begun later could overtake it.
             turn = Some(self.heavy_turn.lock().await);
             tokio::task::spawn_blocking(move || {
-                let analysed = derived::AnalysedText::of(&unit);
-                (unit, analysed)
+                let prepared = write::Prepared::of(&unit);
+                (unit, prepared)
             })
             .await
             .map_err(|_| StoreError::corrupt("text analysis panicked"))?
         } else {
-            let analysed = derived::AnalysedText::of(&unit);
-            (unit, analysed)
+            let prepared = write::Prepared::of(&unit);
+            (unit, prepared)
         };
         {
             let writer = self
@@ -281,7 +281,7 @@ impl Store for SqliteStore {
             sender
                 .send(WriteRequest {
                     unit,
-                    analysed,
+                    prepared,
                     reply,
                 })
                 .map_err(|_| StoreError::corrupt("the SQLite writer has stopped"))?;
@@ -965,7 +965,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn terms_analysed_before_the_writer_are_the_terms_a_rebuild_computes() {
+    async fn text_prepared_before_the_writer_is_what_it_would_have_written_itself() {
         use otklik_domain::customer::{Identity, IdentityKind, IdentityValue};
         use otklik_domain::ids::{IdentityId, TicketId};
         use otklik_domain::ticket::TicketStatus;
@@ -986,7 +986,16 @@ mod tests {
             identity("vera.early@example.ru", 1_700_000_100),
         ];
         let ticket_id = TicketId::new();
+        let event = otklik_domain::audit::AuditEvent::new(
+            test_time(),
+            otklik_domain::audit::Actor::System,
+            "ticket.created",
+            "ticket",
+            ticket_id.0,
+            vec![otklik_domain::audit::set("subject", "Возврат «заказов»")],
+        );
         let unit = UnitOfWork::new()
+            .with(Mutation::Audit(event.clone()))
             .with(Mutation::InsertCustomer(customer.clone()))
             .with(Mutation::InsertTicket(test_ticket(
                 ticket_id,
@@ -999,7 +1008,13 @@ mod tests {
                 customer.id,
                 "Верните деньги за доставку".into(),
             )));
-        let analysed = derived::AnalysedText::of(&unit);
+        let prepared = write::Prepared::of(&unit);
+        assert_eq!(
+            prepared.audit_changes.len(),
+            1,
+            "the audit changes are written ahead"
+        );
+        let analysed = prepared.terms;
         assert_eq!(analysed.subjects.len(), 1, "the subject is analysed ahead");
         assert_eq!(
             analysed.customers.len(),
@@ -1024,6 +1039,18 @@ mod tests {
                 )
             })
         };
+        let event_id = event.id;
+        let stored_changes: String = store
+            .read(move |c| {
+                c.query_row(
+                    "SELECT changes FROM audit_events WHERE id = ?1",
+                    [&event_id.as_bytes()[..]],
+                    |row| row.get(0),
+                )
+            })
+            .await
+            .unwrap();
+        assert_eq!(stored_changes, event.changes_json_text());
         let written = terms().await.unwrap();
         assert!(
             written.0.starts_with("1 "),
