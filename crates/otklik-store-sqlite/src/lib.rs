@@ -789,6 +789,17 @@ mod tests {
         unit
     }
 
+    /// A database at `path` migrated only up to `version`, as an older Otklik left it.
+    fn database_at_version(path: &Path, version: i32) -> Connection {
+        let mut connection = Connection::open(path).unwrap();
+        configure(&connection).unwrap();
+        migrations::migrations::runner()
+            .set_target(refinery::Target::Version(version))
+            .run(&mut connection)
+            .unwrap();
+        connection
+    }
+
     /// A read that keeps its connection busy for a while.
     fn slow_read(connection: &Connection) -> rusqlite::Result<i64> {
         connection.query_row(
@@ -1078,12 +1089,7 @@ mod tests {
             .collect();
         {
             // A database as V16 left it: search rows numbered apart from their tickets.
-            let mut connection = Connection::open(&path).unwrap();
-            configure(&connection).unwrap();
-            migrations::migrations::runner()
-                .set_target(refinery::Target::Version(16))
-                .run(&mut connection)
-                .unwrap();
+            let connection = database_at_version(&path, 16);
             connection
                 .execute(
                     "INSERT INTO customers (id, name, created_at, updated_at, version) \
@@ -1201,12 +1207,7 @@ mod tests {
         let path = folder.path().join("otklik.db");
         {
             // V16's schema, killed in the middle of an import: its triggers and indexes set aside.
-            let mut connection = Connection::open(&path).unwrap();
-            configure(&connection).unwrap();
-            migrations::migrations::runner()
-                .set_target(refinery::Target::Version(16))
-                .run(&mut connection)
-                .unwrap();
+            let mut connection = database_at_version(&path, 16);
             let transaction = connection.transaction().unwrap();
             bulk::begin(&transaction).unwrap();
             transaction.commit().unwrap();
@@ -1300,12 +1301,7 @@ mod tests {
         let path = folder.path().join("otklik.db");
         {
             // A database as V8 left it: an index row (its ticket does not matter here).
-            let mut connection = Connection::open(&path).unwrap();
-            configure(&connection).unwrap();
-            migrations::migrations::runner()
-                .set_target(refinery::Target::Version(8))
-                .run(&mut connection)
-                .unwrap();
+            let connection = database_at_version(&path, 8);
             connection
                 .execute_batch(
                     "PRAGMA foreign_keys = OFF; \
@@ -1341,12 +1337,7 @@ mod tests {
         let path = folder.path().join("otklik.db");
         {
             // A database as V7 left it, with counters maintained since V2.
-            let mut connection = Connection::open(&path).unwrap();
-            configure(&connection).unwrap();
-            migrations::migrations::runner()
-                .set_target(refinery::Target::Version(7))
-                .run(&mut connection)
-                .unwrap();
+            let connection = database_at_version(&path, 7);
             let none = [0_u8; 16].to_vec();
             let agent = [7_u8; 16].to_vec();
             let rows: [(&str, &str, &Vec<u8>, i64, i64); 6] = [
