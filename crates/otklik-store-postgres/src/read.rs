@@ -28,7 +28,7 @@ use otklik_store::{
     TicketSortKey, Visibility,
 };
 use tokio_postgres::Row;
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{ToSql, Type};
 use uuid::Uuid;
 
 use crate::Client;
@@ -69,25 +69,68 @@ fn page_limit(limit: u32) -> i64 {
 }
 
 /// Numbered parameters for a query whose WHERE clause is built at run time. Values are only ever
-/// bound, never written into the SQL text.
+/// bound, never written into the SQL text. Each value carries its PostgreSQL type, so a statement
+/// built for one use can be sent with its values in one round trip ([`query_once`]).
 #[derive(Default)]
 pub(crate) struct Params {
-    values: Vec<Box<dyn ToSql + Sync + Send>>,
+    values: Vec<(Box<dyn ToSql + Sync + Send>, Type)>,
 }
 
 impl Params {
     /// Binds a value and returns its placeholder (`$1`, `$2`, …).
-    pub(crate) fn bind(&mut self, value: impl ToSql + Sync + Send + 'static) -> String {
-        self.values.push(Box::new(value));
+    pub(crate) fn bind<T: BindValue>(&mut self, value: T) -> String {
+        self.values.push((Box::new(value), T::TYPE));
         format!("${}", self.values.len())
     }
 
     pub(crate) fn as_refs(&self) -> Vec<&(dyn ToSql + Sync)> {
         self.values
             .iter()
-            .map(|value| &**value as &(dyn ToSql + Sync))
+            .map(|(value, _)| &**value as &(dyn ToSql + Sync))
             .collect()
     }
+
+    fn typed(&self) -> Vec<(&(dyn ToSql + Sync), Type)> {
+        self.values
+            .iter()
+            .map(|(value, sql_type)| (&**value as &(dyn ToSql + Sync), sql_type.clone()))
+            .collect()
+    }
+}
+
+/// A value [`Params`] can bind, with the PostgreSQL type it is sent as.
+pub(crate) trait BindValue: ToSql + Sync + Send + 'static {
+    const TYPE: Type;
+}
+
+impl BindValue for Uuid {
+    const TYPE: Type = Type::UUID;
+}
+impl BindValue for Vec<Uuid> {
+    const TYPE: Type = Type::UUID_ARRAY;
+}
+impl BindValue for i32 {
+    const TYPE: Type = Type::INT4;
+}
+impl BindValue for i64 {
+    const TYPE: Type = Type::INT8;
+}
+impl BindValue for String {
+    const TYPE: Type = Type::TEXT;
+}
+impl BindValue for Vec<&'static str> {
+    const TYPE: Type = Type::TEXT_ARRAY;
+}
+
+/// Runs a statement built for this one call (its text varies with the filters, or its plan must
+/// follow the values) in one round trip: parsed, planned with the values and run together,
+/// instead of a prepare round trip before the run. Not through the statement cache, which would
+/// grow with every combination of filters, and whose statements may switch to a generic plan.
+async fn query_once(client: &Client, sql: &str, params: &Params) -> StoreResult<Vec<Row>> {
+    client
+        .query_typed(sql, &params.typed())
+        .await
+        .map_err(map_error)
 }
 
 /// `WHERE a AND b …`, or nothing when there is no condition.
@@ -101,30 +144,15 @@ pub(crate) fn where_clause(conditions: &[String]) -> String {
 
 // Tickets and messages.
 
-/// Fills in the tags of a page of tickets with one query.
-async fn load_tags(client: &Client, tickets: &mut [Ticket]) -> StoreResult<()> {
-    if tickets.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<Uuid> = tickets.iter().map(|ticket| ticket.id.0).collect();
-    let rows = query(
-        client,
-        r#"SELECT tt.ticket_id, g.name FROM ticket_tags tt JOIN tags g ON g.id = tt.tag_id
-           WHERE tt.ticket_id = ANY($1) ORDER BY g.name COLLATE "C""#,
-        &[&ids],
+/// A ticket's columns from `tickets t`, then its tag names in byte order as `tag_names`, so
+/// one statement reads a page of tickets whole instead of a second round trip for their tags
+/// (a short range of `ticket_tags`' primary key per ticket).
+fn tagged_ticket_columns() -> String {
+    format!(
+        "{}, ARRAY(SELECT g.name FROM ticket_tags tt JOIN tags g ON g.id = tt.tag_id \
+         WHERE tt.ticket_id = t.id ORDER BY g.name COLLATE \"C\") AS tag_names",
+        ticket_columns()
     )
-    .await?;
-    let mut by_ticket: HashMap<Uuid, Vec<String>> = HashMap::new();
-    for row in &rows {
-        by_ticket
-            .entry(get(row, "ticket_id")?)
-            .or_default()
-            .push(get(row, "name")?);
-    }
-    for ticket in tickets {
-        ticket.tags = by_ticket.remove(&ticket.id.0).unwrap_or_default();
-    }
-    Ok(())
 }
 
 async fn find_ticket_where(
@@ -133,16 +161,14 @@ async fn find_ticket_where(
     key: &(dyn ToSql + Sync),
 ) -> StoreResult<Option<Ticket>> {
     let sql = format!(
-        "SELECT {} FROM tickets WHERE {column} = $1",
-        rows::TICKET_COLUMNS
+        "SELECT {} FROM tickets t WHERE t.{column} = $1",
+        tagged_ticket_columns()
     );
-    let Some(row) = query_opt(client, &sql, &[key]).await? else {
-        return Ok(None);
-    };
-    let mut tickets = [rows::ticket(&row)?];
-    load_tags(client, &mut tickets).await?;
-    let [ticket] = tickets;
-    Ok(Some(ticket))
+    query_opt(client, &sql, &[key])
+        .await?
+        .as_ref()
+        .map(rows::tagged_ticket)
+        .transpose()
 }
 
 pub(crate) async fn find_ticket(client: &Client, id: TicketId) -> StoreResult<Option<Ticket>> {
@@ -293,19 +319,12 @@ pub(crate) async fn list_tickets_sorted(
     };
     let sql = format!(
         "SELECT {} FROM tickets t {} ORDER BY {order} LIMIT {}",
-        ticket_columns(),
+        tagged_ticket_columns(),
         where_clause(&conditions),
         params.bind(page_limit(query.limit))
     );
-    // Not through the statement cache: the text varies with the filter, and caching every
-    // combination would grow each connection's cache without bound in practice.
-    let rows = client
-        .query(&sql, &params.as_refs())
-        .await
-        .map_err(map_error)?;
-    let mut tickets = map_rows(&rows, rows::ticket)?;
-    load_tags(client, &mut tickets).await?;
-    Ok(tickets)
+    let rows = query_once(client, &sql, &params).await?;
+    map_rows(&rows, rows::tagged_ticket)
 }
 
 /// How many of the newest matches a search ranks. Ranking every match of a common word in a
@@ -376,11 +395,9 @@ pub(crate) async fn search_tickets(
         where_clause = where_clause(&conditions),
         ranked = params.bind(RANKED_MATCHES),
     );
-    // Unnamed statement, planned with the query's values: see `search_customers`.
-    let rows = client
-        .query(&sql, &params.as_refs())
-        .await
-        .map_err(map_error)?;
+    // Planned with the query's values (see `query_once`): the right plan depends on how common
+    // the searched words are.
+    let rows = query_once(client, &sql, &params).await?;
     let mut ranked: Vec<(f64, (i64, Uuid))> = Vec::with_capacity(rows.len());
     for row in &rows {
         let subject: &str = get(row, "subject_terms")?;
@@ -397,17 +414,15 @@ pub(crate) async fn search_tickets(
     }
     let ids: Vec<Uuid> = ranked.iter().map(|(_, (_, id))| *id).collect();
     let sql = format!(
-        "SELECT {} FROM tickets WHERE id = ANY($1)",
-        rows::TICKET_COLUMNS
+        "SELECT {} FROM tickets t WHERE t.id = ANY($1)",
+        tagged_ticket_columns()
     );
     let rows = query(client, &sql, &[&ids]).await?;
-    let mut found: HashMap<Uuid, Ticket> = map_rows(&rows, rows::ticket)?
+    let mut found: HashMap<Uuid, Ticket> = map_rows(&rows, rows::tagged_ticket)?
         .into_iter()
         .map(|ticket| (ticket.id.0, ticket))
         .collect();
-    let mut tickets: Vec<Ticket> = ids.iter().filter_map(|id| found.remove(id)).collect();
-    load_tags(client, &mut tickets).await?;
-    Ok(tickets)
+    Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
 }
 
 /// Messages of several tickets, oldest first, without attachments (for search snippets).
@@ -767,19 +782,18 @@ pub(crate) async fn search_customers(
 ) -> StoreResult<Vec<Customer>> {
     // The newest RANKED_MATCHES matching customers that were not merged away, ranked in Rust
     // (`SearchQuery::score_record`) exactly as on SQLite; then the best page is read whole.
-    // Not through the statement cache: a cached statement may switch to a generic plan, and
-    // the right plan depends on how common the searched words are (an unnamed statement is
-    // planned with its values every time).
-    let rows = client
-        .query(
-            "SELECT c.id, s.terms FROM customer_search s \
-             JOIN customers c ON c.id = s.customer_id \
-             WHERE s.document @@ to_tsquery('simple', $1) AND c.merged_into IS NULL \
-             ORDER BY c.id DESC LIMIT $2",
-            &[&query.to_tsquery(), &RANKED_MATCHES],
-        )
-        .await
-        .map_err(map_error)?;
+    // Planned with the query's values (see `query_once`): the right plan depends on how common
+    // the searched words are.
+    let mut params = Params::default();
+    let sql = format!(
+        "SELECT c.id, s.terms FROM customer_search s \
+         JOIN customers c ON c.id = s.customer_id \
+         WHERE s.document @@ to_tsquery('simple', {}) AND c.merged_into IS NULL \
+         ORDER BY c.id DESC LIMIT {}",
+        params.bind(query.to_tsquery()),
+        params.bind(RANKED_MATCHES)
+    );
+    let rows = query_once(client, &sql, &params).await?;
     let mut ranked: Vec<(f64, Uuid)> = Vec::with_capacity(rows.len());
     for row in &rows {
         let terms: &str = get(row, "terms")?;

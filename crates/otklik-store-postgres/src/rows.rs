@@ -89,7 +89,7 @@ fn uuid_list(row: &Row, column: &str) -> StoreResult<Vec<Uuid>> {
     })
 }
 
-/// A ticket without its tags (filled in by the caller, which loads them for a whole page).
+/// A ticket without its tags (see [`tagged_ticket`]).
 pub(crate) fn ticket(row: &Row) -> StoreResult<Ticket> {
     Ok(Ticket {
         id: TicketId(get(row, "id")?),
@@ -110,6 +110,13 @@ pub(crate) fn ticket(row: &Row) -> StoreResult<Ticket> {
         closed_at: opt_time(row, "closed_at")?,
         version: get(row, "version")?,
     })
+}
+
+/// A ticket read with its tags (the `tag_names` column of `read::tagged_ticket_columns`).
+pub(crate) fn tagged_ticket(row: &Row) -> StoreResult<Ticket> {
+    let mut ticket = ticket(row)?;
+    ticket.tags = get(row, "tag_names")?;
+    Ok(ticket)
 }
 
 /// A customer without identities (loaded for a whole page by the caller).
