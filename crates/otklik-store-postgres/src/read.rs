@@ -144,9 +144,35 @@ pub(crate) fn where_clause(conditions: &[String]) -> String {
 
 // Tickets and messages.
 
+/// Fills in the tags of a page of tickets with one query (for a page, cheaper on the server than
+/// a tag subquery per ticket, measured: [`tagged_ticket_columns`] is for one ticket).
+async fn load_tags(client: &Client, tickets: &mut [Ticket]) -> StoreResult<()> {
+    if tickets.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = tickets.iter().map(|ticket| ticket.id.0).collect();
+    let rows = query(
+        client,
+        r#"SELECT tt.ticket_id, g.name FROM ticket_tags tt JOIN tags g ON g.id = tt.tag_id
+           WHERE tt.ticket_id = ANY($1) ORDER BY g.name COLLATE "C""#,
+        &[&ids],
+    )
+    .await?;
+    let mut by_ticket: HashMap<Uuid, Vec<String>> = HashMap::new();
+    for row in &rows {
+        by_ticket
+            .entry(get(row, "ticket_id")?)
+            .or_default()
+            .push(get(row, "name")?);
+    }
+    for ticket in tickets {
+        ticket.tags = by_ticket.remove(&ticket.id.0).unwrap_or_default();
+    }
+    Ok(())
+}
+
 /// A ticket's columns from `tickets t`, then its tag names in byte order as `tag_names`, so
-/// one statement reads a page of tickets whole instead of a second round trip for their tags
-/// (a short range of `ticket_tags`' primary key per ticket).
+/// one statement reads a ticket whole instead of a second round trip for its tags.
 fn tagged_ticket_columns() -> String {
     format!(
         "{}, ARRAY(SELECT g.name FROM ticket_tags tt JOIN tags g ON g.id = tt.tag_id \
@@ -319,12 +345,14 @@ pub(crate) async fn list_tickets_sorted(
     };
     let sql = format!(
         "SELECT {} FROM tickets t {} ORDER BY {order} LIMIT {}",
-        tagged_ticket_columns(),
+        ticket_columns(),
         where_clause(&conditions),
         params.bind(page_limit(query.limit))
     );
     let rows = query_once(client, &sql, &params).await?;
-    map_rows(&rows, rows::tagged_ticket)
+    let mut tickets = map_rows(&rows, rows::ticket)?;
+    load_tags(client, &mut tickets).await?;
+    Ok(tickets)
 }
 
 /// How many of the newest matches a search ranks. Ranking every match of a common word in a
@@ -414,15 +442,17 @@ pub(crate) async fn search_tickets(
     }
     let ids: Vec<Uuid> = ranked.iter().map(|(_, (_, id))| *id).collect();
     let sql = format!(
-        "SELECT {} FROM tickets t WHERE t.id = ANY($1)",
-        tagged_ticket_columns()
+        "SELECT {} FROM tickets WHERE id = ANY($1)",
+        rows::TICKET_COLUMNS
     );
     let rows = query(client, &sql, &[&ids]).await?;
-    let mut found: HashMap<Uuid, Ticket> = map_rows(&rows, rows::tagged_ticket)?
+    let mut found: HashMap<Uuid, Ticket> = map_rows(&rows, rows::ticket)?
         .into_iter()
         .map(|ticket| (ticket.id.0, ticket))
         .collect();
-    Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+    let mut tickets: Vec<Ticket> = ids.iter().filter_map(|id| found.remove(id)).collect();
+    load_tags(client, &mut tickets).await?;
+    Ok(tickets)
 }
 
 /// Messages of several tickets, oldest first, without attachments (for search snippets).

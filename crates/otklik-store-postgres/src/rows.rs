@@ -89,7 +89,7 @@ fn uuid_list(row: &Row, column: &str) -> StoreResult<Vec<Uuid>> {
     })
 }
 
-/// A ticket without its tags (see [`tagged_ticket`]).
+/// A ticket without its tags (loaded for a whole page by the caller, or see [`tagged_ticket`]).
 pub(crate) fn ticket(row: &Row) -> StoreResult<Ticket> {
     Ok(Ticket {
         id: TicketId(get(row, "id")?),
