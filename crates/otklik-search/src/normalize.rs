@@ -23,6 +23,8 @@
 //! [`MIN_DIGIT_RUN`] digits as its own token (`ORD448812` → `ord448812`, `448812`).
 
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::ops::Range;
 
 use frostem::{Algorithm, Stemmer};
@@ -264,6 +266,26 @@ pub(crate) struct Analyzer {
     russian: Stemmer,
     english: Stemmer,
     word: String,
+    stem: String,
+}
+
+/// Which stemmer a word goes through.
+#[derive(Clone, Copy)]
+enum Language {
+    Russian,
+    English,
+}
+
+/// Distinct words whose stems a thread keeps; past this the cache starts over. Support mail
+/// repeats a small vocabulary (a few thousand words make most of it), and a Snowball stem costs
+/// many times a hash lookup: stemming was most of the analysis, and the analysis a good part of
+/// writing a message.
+const CACHED_STEMS: usize = 16_384;
+
+thread_local! {
+    /// Stems of the words this thread analysed lately, by normalised word (which alone decides
+    /// the stemmer).
+    static STEMS: RefCell<HashMap<Box<str>, Box<str>>> = RefCell::default();
 }
 
 impl Analyzer {
@@ -272,6 +294,7 @@ impl Analyzer {
             russian: Stemmer::new(Algorithm::Russian),
             english: Stemmer::new(Algorithm::English),
             word: String::with_capacity(4 * MAX_TOKEN_CHARS),
+            stem: String::with_capacity(4 * MAX_TOKEN_CHARS),
         }
     }
 
@@ -282,28 +305,60 @@ impl Analyzer {
         if self.word.is_empty() {
             return None;
         }
-        let normal = self.word.as_str();
-        let stemmer = match shape {
+        let language = match shape {
             Shape { digit: true, .. }
             | Shape {
                 latin: true,
                 cyrillic: true,
                 ..
             } => None,
-            Shape { cyrillic: true, .. } => Some(self.russian),
-            _ => Some(self.english),
+            Shape { cyrillic: true, .. } => Some(Language::Russian),
+            _ => Some(Language::English),
         };
-        let token = match stemmer.map(|s| s.stem(normal)) {
-            // The stemmers only shorten or respell within the alphabet, but the index must never
-            // see anything else, so a surprising stem falls back to the word itself.
-            Some(stem) if is_token(&stem) => stem,
-            _ => Cow::Borrowed(normal),
+        let token = match language {
+            None => Cow::Borrowed(self.word.as_str()),
+            Some(language) => {
+                self.stem_into(language);
+                Cow::Borrowed(self.stem.as_str())
+            }
         };
         Some(Analysed {
             token,
-            normal,
+            normal: self.word.as_str(),
             shape,
         })
+    }
+
+    /// Puts the token of the normalised word `self.word` into `self.stem`: its stem, from this
+    /// thread's cache when the word was seen lately.
+    fn stem_into(&mut self, language: Language) {
+        self.stem.clear();
+        let cached = STEMS.with_borrow(|stems| {
+            stems
+                .get(self.word.as_str())
+                .map(|stem| self.stem.push_str(stem))
+                .is_some()
+        });
+        if cached {
+            return;
+        }
+        let stemmer = match language {
+            Language::Russian => self.russian,
+            Language::English => self.english,
+        };
+        match stemmer.stem(&self.word) {
+            // The stemmers only shorten or respell within the alphabet, but the index must never
+            // see anything else, so a surprising stem falls back to the word itself.
+            Cow::Owned(stem) if is_token(&stem) => self.stem.push_str(&stem),
+            Cow::Borrowed(stem) if is_token(stem) => self.stem.push_str(stem),
+            _ => self.stem.push_str(&self.word),
+        }
+        STEMS.with_borrow_mut(|stems| {
+            if stems.len() >= CACHED_STEMS {
+                stems.clear();
+            }
+            stems.insert(Box::from(self.word.as_str()), Box::from(self.stem.as_str()));
+        });
     }
 }
 
@@ -313,6 +368,55 @@ mod tests {
 
     fn tokens(word: &str) -> Option<String> {
         Analyzer::new().analyse(word).map(|a| a.token.into_owned())
+    }
+
+    /// The word's stem straight from the stemmer, bypassing the cache.
+    fn uncached_stem(word: &str) -> String {
+        let algorithm = if word.is_ascii() {
+            Algorithm::English
+        } else {
+            Algorithm::Russian
+        };
+        Stemmer::new(algorithm).stem(word).into_owned()
+    }
+
+    /// Words of 2–5 letters of one alphabet, all different.
+    fn distinct_words(alphabet: &[char], count: usize) -> Vec<String> {
+        (0..count)
+            .map(|mut index| {
+                let mut word = String::new();
+                loop {
+                    word.push(alphabet[index % alphabet.len()]);
+                    index /= alphabet.len();
+                    if index == 0 && word.chars().count() >= 2 {
+                        return word;
+                    }
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_word_stems_the_same_from_the_cache_as_from_the_stemmer_even_after_it_starts_over() {
+        let russian: Vec<char> = ('а'..='я').collect();
+        let english: Vec<char> = ('a'..='z').collect();
+        let mut words = vec!["доставки".to_owned(), "refunding".to_owned()];
+        words.extend(distinct_words(&russian, CACHED_STEMS / 2 + 100));
+        words.extend(distinct_words(&english, CACHED_STEMS / 2 + 100));
+        words.extend(["доставки".to_owned(), "refunding".to_owned()]);
+        let mut analyzer = Analyzer::new();
+        for round in ["first", "cached", "after starting over"] {
+            for word in &words {
+                let token = analyzer.analyse(word).map(|a| a.token.into_owned());
+                assert_eq!(
+                    token.as_deref(),
+                    Some(uncached_stem(word).as_str()),
+                    "{word}, {round} time"
+                );
+            }
+        }
+        assert_eq!(tokens("доставки").as_deref(), Some("доставк"));
+        assert_eq!(tokens("refunding").as_deref(), Some("refund"));
     }
 
     #[test]
