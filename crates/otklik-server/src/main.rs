@@ -313,12 +313,6 @@ fn scopes_from(raw: &[String]) -> anyhow::Result<BTreeSet<Scope>> {
     Ok(parse_scopes(&raw.join(","))?)
 }
 
-/// mimalloc instead of the C library's allocator: a unit of work is built on one thread and freed
-/// on the SQLite writer's, and every such free took the lock of the builder's glibc arena while
-/// that thread was allocating in it (the writer slept on it ~2,800 times writing a 100k demo).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
