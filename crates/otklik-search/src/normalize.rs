@@ -333,11 +333,12 @@ impl Analyzer {
     /// thread's cache when the word was seen lately.
     fn stem_into(&mut self, language: Language) {
         self.stem.clear();
-        let cached = STEMS.with_borrow(|stems| {
-            stems
-                .get(self.word.as_str())
-                .map(|stem| self.stem.push_str(stem))
-                .is_some()
+        let cached = STEMS.with_borrow(|stems| match stems.get(self.word.as_str()) {
+            Some(stem) => {
+                self.stem.push_str(stem);
+                true
+            }
+            None => false,
         });
         if cached {
             return;
