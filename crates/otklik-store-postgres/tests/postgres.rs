@@ -166,6 +166,19 @@ fn migrations_in_order(folder: &Path) -> String {
         .join("\n")
 }
 
+/// Runs one catalog query in the named test database on a connection of its own.
+async fn catalog_rows(database_name: &str, sql: &str) -> Vec<tokio_postgres::Row> {
+    let url = test_database::with_database(&test_database::admin_url(), database_name);
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let connection = tokio::spawn(connection);
+    let rows = client.query(sql, &[]).await.unwrap();
+    drop(client);
+    let _ = connection.await;
+    rows
+}
+
 #[tokio::test]
 async fn the_logical_schema_and_indexes_match_the_sqlite_migrations() {
     let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../otklik-store-sqlite/migrations");
@@ -199,27 +212,18 @@ async fn the_logical_schema_and_indexes_match_the_sqlite_migrations() {
 
     // Indexes created explicitly (not those behind PRIMARY KEY and UNIQUE constraints), except
     // the GIN indexes over `tsvector` columns: the search index's internals, FTS5 on SQLite.
-    let url = test_database::with_database(&test_database::admin_url(), &database.database.name);
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    let connection = tokio::spawn(connection);
-    let rows = client
-        .query(
-            "SELECT indexname::text FROM pg_indexes i WHERE schemaname = 'public' AND NOT EXISTS \
+    let rows = catalog_rows(
+        &database.database.name,
+        "SELECT indexname::text FROM pg_indexes i WHERE schemaname = 'public' AND NOT EXISTS \
              (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname) AND NOT EXISTS \
              (SELECT 1 FROM pg_index x JOIN pg_attribute a \
                 ON a.attrelid = x.indrelid AND a.attnum = ANY (x.indkey) \
               WHERE x.indexrelid = format('%I.%I', i.schemaname, i.indexname)::regclass \
                 AND a.atttypid = 'tsvector'::regtype)",
-            &[],
-        )
-        .await
-        .unwrap();
+    )
+    .await;
     let indexes: BTreeSet<String> = rows.iter().map(|row| row.get(0)).collect();
     assert_eq!(indexes, expected_indexes);
-    drop(client);
-    let _ = connection.await;
 }
 
 /// Without them the planner guesses a rare token (an e-mail, an order number) at a fraction of a
@@ -228,23 +232,16 @@ async fn the_logical_schema_and_indexes_match_the_sqlite_migrations() {
 #[tokio::test]
 async fn every_search_document_keeps_fine_statistics_for_the_planner() {
     let database = fresh_database().await;
-    let url = test_database::with_database(&test_database::admin_url(), &database.database.name);
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    let connection = tokio::spawn(connection);
-    let rows = client
-        .query(
-            "SELECT c.relname::text, a.attstattarget::int FROM pg_attribute a \
+    let rows = catalog_rows(
+        &database.database.name,
+        "SELECT c.relname::text, a.attstattarget::int FROM pg_attribute a \
              JOIN pg_class c ON c.oid = a.attrelid \
              JOIN pg_namespace n ON n.oid = c.relnamespace \
              WHERE n.nspname = 'public' AND c.relkind = 'r' \
                AND a.atttypid = 'tsvector'::regtype AND NOT a.attisdropped \
              ORDER BY 1",
-            &[],
-        )
-        .await
-        .unwrap();
+    )
+    .await;
     let targets: Vec<(String, i32)> = rows.iter().map(|row| (row.get(0), row.get(1))).collect();
     assert_eq!(
         targets,
@@ -253,8 +250,6 @@ async fn every_search_document_keeps_fine_statistics_for_the_planner() {
             ("ticket_documents".to_owned(), 1000),
         ]
     );
-    drop(client);
-    let _ = connection.await;
 }
 
 #[tokio::test]
