@@ -440,8 +440,10 @@ fn count_clause(clause: &Clause, terms: &str) -> u32 {
     count
 }
 
-/// Orders scored candidates best first: by score, then the most recently updated, then the
-/// greatest id (the order both backends return search results in).
+/// Orders scored candidates best first: by score, then the greatest key (both backends use the
+/// ticket or customer id, UUIDv7, so the newest first), the order both backends return search
+/// results in. The key is the id alone, not the time of the last update: the candidates are then
+/// ranked from the search index alone, without reading each candidate's ticket.
 pub fn rank_order<K: Ord>(a: &(f64, K), b: &(f64, K)) -> std::cmp::Ordering {
     b.0.total_cmp(&a.0).then_with(|| b.1.cmp(&a.1))
 }
@@ -619,12 +621,9 @@ mod score_tests {
     }
 
     #[test]
-    fn ranking_is_by_score_then_recency_then_id() {
-        let mut hits = vec![(1.0, (5, 1)), (2.0, (1, 1)), (1.0, (7, 0)), (1.0, (7, 2))];
+    fn ranking_is_by_score_then_the_greatest_id() {
+        let mut hits = vec![(1.0, 5), (2.0, 1), (1.0, 7), (1.0, 2)];
         hits.sort_by(rank_order);
-        assert_eq!(
-            hits,
-            vec![(2.0, (1, 1)), (1.0, (7, 2)), (1.0, (7, 0)), (1.0, (5, 1))]
-        );
+        assert_eq!(hits, vec![(2.0, 1), (1.0, 7), (1.0, 5), (1.0, 2)]);
     }
 }

@@ -258,6 +258,9 @@ pub(crate) struct Pending {
     /// SQL, after the move.
     moved: HashSet<Uuid>,
     changes: Vec<IndexChange>,
+    /// Tickets merged into another or unmerged by this unit, or inserted merged: their
+    /// documents' `merged` follows (V19).
+    merges: BTreeSet<Uuid>,
     /// Documents of customers this unit inserts, computed from the inserted value.
     new_customers: BTreeMap<Uuid, String>,
     /// Customers whose name or identities changed otherwise: recomputed from the tables.
@@ -284,6 +287,9 @@ impl Pending {
                 body_terms: String::new(),
             },
         );
+        if ticket.merged_into.is_some() {
+            self.merges.insert(ticket.id.0);
+        }
         self.counters.moved(None, CounterKey::of_ticket(ticket));
     }
 
@@ -300,6 +306,9 @@ impl Pending {
                     terms,
                 }),
             }
+        }
+        if before.merged != after.merged_into.is_some() {
+            self.merges.insert(after.id.0);
         }
         self.counters
             .moved(before.counter_key(), CounterKey::of_ticket(after));
@@ -385,6 +394,7 @@ impl Pending {
     ) -> StoreResult<()> {
         write_new_documents(transaction, &self.new_documents).await?;
         write_index_changes(transaction, &self.changes, &self.new_documents).await?;
+        mark_merged_documents(transaction, &self.merges).await?;
         write_new_customers(transaction, &self.new_customers, &self.changed_customers).await?;
         for customer_id in &self.changed_customers {
             reindex_customer(transaction, *customer_id).await?;
@@ -503,6 +513,26 @@ async fn write_index_changes(
         }
     }
     write_documents(transaction, &changed.into_iter().collect::<Vec<_>>()).await
+}
+
+/// Sets the `merged` of `tickets`' documents from their tickets, after the documents are written.
+async fn mark_merged_documents(
+    transaction: &Transaction<'_>,
+    tickets: &BTreeSet<Uuid>,
+) -> StoreResult<()> {
+    if tickets.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = tickets.iter().copied().collect();
+    execute(
+        transaction,
+        "UPDATE ticket_documents d SET merged = (t.merged_into IS NOT NULL) FROM tickets t \
+         WHERE t.id = d.ticket_id AND d.ticket_id = ANY($1) \
+         AND d.merged <> (t.merged_into IS NOT NULL)",
+        &[&ids],
+    )
+    .await?;
+    Ok(())
 }
 
 async fn write_new_customers(
@@ -739,6 +769,13 @@ pub(crate) async fn rebuild(transaction: &Transaction<'_>) -> StoreResult<()> {
         .await
         .map_err(map_error)?;
     rebuild_ticket_documents(transaction).await?;
+    transaction
+        .batch_execute(
+            "UPDATE ticket_documents d SET merged = true \
+             FROM tickets t WHERE t.id = d.ticket_id AND t.merged_into IS NOT NULL",
+        )
+        .await
+        .map_err(map_error)?;
     // Every token of the rebuilt index joins the vocabulary. Nothing is deleted: the nodes'
     // caches (`KnownTokens`) may still name any token ever inserted.
     transaction

@@ -419,3 +419,59 @@ async fn updating_a_ticket_replaces_its_tag_set() {
         "tags outlive the tickets that used them"
     );
 }
+
+/// V19 marks the documents of tickets merged before it ran: without the mark, a search by
+/// someone who sees every ticket would find them (it no longer reads the tickets).
+#[tokio::test]
+async fn the_migration_that_marks_merged_documents_marks_those_merged_before_it() {
+    let database = fresh_database().await;
+    let store = database.store.as_ref();
+    let anna = customer("anna@example.com");
+    store
+        .commit(UnitOfWork::new().with(Mutation::InsertCustomer(anna.clone())))
+        .await
+        .unwrap();
+    let survivor = ticket(anna.id, &[]);
+    let survivor_number = insert_ticket(store, survivor.clone()).await.unwrap();
+    let merged = ticket(anna.id, &[]);
+    let merged_number = insert_ticket(store, merged.clone()).await.unwrap();
+    let mut merged = merged.into_ticket(merged_number);
+    merged.merged_into = Some(survivor.id);
+    store
+        .commit(UnitOfWork::new().with(Mutation::UpdateTicket {
+            ticket: merged.clone(),
+            expected_version: 1,
+        }))
+        .await
+        .unwrap();
+    // The documents as they stood before V19: none marked.
+    catalog_rows(
+        &database.database.name,
+        "UPDATE ticket_documents SET merged = false",
+    )
+    .await;
+    let v19 = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations/V19__documents_know_merged_tickets.sql"),
+    )
+    .expect("V19 is readable");
+    let backfill: String = v19
+        .lines()
+        .filter(|line| !line.starts_with("--") && !line.starts_with("ALTER TABLE"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(backfill.contains("UPDATE ticket_documents"), "{backfill}");
+    catalog_rows(&database.database.name, &backfill).await;
+
+    let rows = catalog_rows(
+        &database.database.name,
+        "SELECT ticket_id, merged FROM ticket_documents ORDER BY ticket_id",
+    )
+    .await;
+    let marks: Vec<(uuid::Uuid, bool)> = rows.iter().map(|row| (row.get(0), row.get(1))).collect();
+    assert_eq!(
+        marks,
+        vec![(survivor.id.0, false), (merged.id.0, true)],
+        "survivor {survivor_number}, merged {merged_number}"
+    );
+}

@@ -310,7 +310,7 @@ pub fn search_tickets(
     // that pass read their terms; the ids are compared all the same, so a search row that ever
     // lost its ticket's rowid would drop out of results rather than stand for another ticket.
     let sql = format!(
-        "SELECT t.id, s.subject_terms, s.body_terms, t.updated_at \
+        "SELECT t.id, s.subject_terms, s.body_terms \
          FROM ticket_fts CROSS JOIN tickets t ON t.rowid = ticket_fts.rowid \
          CROSS JOIN ticket_search s ON s.rowid = ticket_fts.rowid \
          WHERE ticket_fts MATCH ?{extra} AND s.ticket_id = t.id \
@@ -318,13 +318,13 @@ pub fn search_tickets(
     );
     let mut statement = connection.prepare_cached(&sql)?;
     let mut rows = statement.query(params_from_iter(params))?;
-    let mut ranked: Vec<(f64, (i64, uuid::Uuid))> = Vec::new();
+    let mut ranked: Vec<(f64, uuid::Uuid)> = Vec::new();
     while let Some(row) = rows.next()? {
         // Borrowed from the row, not copied: 500 documents' terms are read for every search.
         let subject = row.get_ref(1)?.as_str()?;
         let body = row.get_ref(2)?.as_str()?;
         let score = query.score(subject, body);
-        ranked.push((score, (row.get(3)?, uuid_at(row, 0)?)));
+        ranked.push((score, uuid_at(row, 0)?));
     }
     ranked.sort_by(otklik_search::rank_order);
     ranked.truncate(search.limit.clamp(1, MAX_PAGE_SIZE) as usize);
@@ -338,14 +338,14 @@ pub fn search_tickets(
     let mut found: HashMap<uuid::Uuid, Ticket> = connection
         .prepare_cached(&sql)?
         .query_map(
-            params_from_iter(ranked.iter().map(|(_, (_, id))| id_value(*id))),
+            params_from_iter(ranked.iter().map(|(_, id)| id_value(*id))),
             ticket_from_row,
         )?
         .map(|ticket| ticket.map(|ticket| (ticket.id.0, ticket)))
         .collect::<rusqlite::Result<_>>()?;
     let mut tickets: Vec<Ticket> = ranked
         .iter()
-        .filter_map(|(_, (_, id))| found.remove(id))
+        .filter_map(|(_, id)| found.remove(id))
         .collect();
     attach_tags(connection, &mut tickets)?;
     Ok(tickets)

@@ -2003,6 +2003,53 @@ pub async fn the_search_index_follows_edits_replies_and_merges_and_rebuilds_the_
         vec![target.id],
         "merged messages are found on the survivor"
     );
+    let with_merged = || {
+        (
+            TicketFilter {
+                include_merged: true,
+                ..Default::default()
+            },
+            Visibility::All,
+        )
+    };
+    let (f, v) = all();
+    assert!(
+        search(&store, "warranty ", f, v).await.is_empty(),
+        "a merged ticket is hidden from search"
+    );
+    let (f, v) = with_merged();
+    assert_eq!(search(&store, "warranty ", f, v).await, vec![source.id]);
+
+    // A ticket merged without messages to move, whose search text does not change: hidden all
+    // the same, and found again once unmerged.
+    let bare = seed_ticket(&store, new_ticket(customer.id, "Warranty question", 4)).await;
+    let (f, v) = all();
+    assert_eq!(search(&store, "question ", f, v).await, vec![bare.id]);
+    let mut bare_merged = bare.clone();
+    bare_merged.merged_into = Some(target.id);
+    commit(
+        &store,
+        vec![Mutation::UpdateTicket {
+            ticket: bare_merged.clone(),
+            expected_version: 1,
+        }],
+    )
+    .await;
+    let (f, v) = all();
+    assert!(search(&store, "question ", f, v).await.is_empty());
+    let mut bare_unmerged = bare_merged;
+    bare_unmerged.version = 2;
+    bare_unmerged.merged_into = None;
+    commit(
+        &store,
+        vec![Mutation::UpdateTicket {
+            ticket: bare_unmerged,
+            expected_version: 2,
+        }],
+    )
+    .await;
+    let (f, v) = all();
+    assert_eq!(search(&store, "question ", f, v).await, vec![bare.id]);
 
     let before: Vec<_> = [("zipper ", 0), ("warranty ", 1), ("target ", 2)].to_vec();
     let mut results = Vec::new();
@@ -2019,6 +2066,14 @@ pub async fn the_search_index_follows_edits_replies_and_merges_and_rebuilds_the_
             "{query} after a rebuild"
         );
     }
+    let (f, v) = with_merged();
+    assert_eq!(
+        search(&store, "warranty ", f, v).await,
+        vec![bare.id, source.id],
+        "merged tickets are still found when asked for, after a rebuild"
+    );
+    let (f, v) = all();
+    assert_eq!(search(&store, "warranty ", f, v).await, vec![bare.id]);
     let bodies = store
         .list_messages_of(&[target.id, source.id])
         .await

@@ -56,6 +56,35 @@ pub struct TicketFilter {
     pub include_merged: bool,
 }
 
+impl TicketFilter {
+    /// Whether it asks for anything but merged tickets shown or hidden: such a filter may pick
+    /// few tickets, so a store may plan its reads from the tickets rather than from an index of
+    /// something else.
+    pub fn narrows(&self) -> bool {
+        let TicketFilter {
+            statuses,
+            priorities,
+            channels,
+            assignee,
+            team,
+            tag,
+            customer_id,
+            updated_since,
+            updated_before,
+            include_merged: _,
+        } = self;
+        !statuses.is_empty()
+            || !priorities.is_empty()
+            || !channels.is_empty()
+            || assignee.is_some()
+            || team.is_some()
+            || tag.is_some()
+            || customer_id.is_some()
+            || updated_since.is_some()
+            || updated_before.is_some()
+    }
+}
+
 /// The position after the last ticket of the previous page (keyset pagination).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TicketCursor {
@@ -318,4 +347,44 @@ pub struct SortedTicketQuery {
     pub after: Option<SortedTicketCursor>,
     /// 1..=[`MAX_PAGE_SIZE`].
     pub limit: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_filter_that_asks_for_something_besides_merged_tickets_narrows() {
+        assert!(!TicketFilter::default().narrows());
+        let merged_too = TicketFilter {
+            include_merged: true,
+            ..Default::default()
+        };
+        assert!(!merged_too.narrows());
+        let narrowing = [
+            TicketFilter {
+                statuses: vec![TicketStatus::Open],
+                ..Default::default()
+            },
+            TicketFilter {
+                assignee: Some(AssigneeFilter::Unassigned),
+                ..Default::default()
+            },
+            TicketFilter {
+                team: Some(TeamFilter::NoTeam),
+                ..Default::default()
+            },
+            TicketFilter {
+                tag: Some("доставка".into()),
+                ..Default::default()
+            },
+            TicketFilter {
+                updated_before: Some(Timestamp::UNIX_EPOCH),
+                ..Default::default()
+            },
+        ];
+        for filter in narrowing {
+            assert!(filter.narrows(), "{filter:?}");
+        }
+    }
 }
