@@ -30,7 +30,7 @@ pub use exact::{email_token, phone_token};
 pub use normalize::{MAX_TOKEN_CHARS, MIN_DIGIT_RUN, is_token};
 pub use query::{
     Clause, MAX_CLAUSES, MAX_PREFIX_TOKENS, MAX_QUERY_CHARS, MIN_PREFIX_CHARS, QueryError,
-    SUBJECT_WEIGHT, SearchQuery, parse_query, rank_order,
+    SUBJECT_WEIGHT, Scorer, SearchQuery, parse_query, rank_order,
 };
 pub use snippet::{Snippet, snippet};
 

@@ -331,6 +331,47 @@ fn saturated(weight: f64) -> f64 {
 }
 
 impl SearchQuery {
+    /// How well a matching document answers the query; see [`Scorer::score`]. A caller scoring
+    /// many documents makes one [`Self::scorer`] instead.
+    pub fn score(&self, subject_terms: &str, body_terms: &str) -> f64 {
+        self.scorer().score(subject_terms, body_terms)
+    }
+
+    /// How well a short record answers the query; see [`Scorer::score_record`].
+    pub fn score_record(&self, terms: &str) -> f64 {
+        self.scorer().score_record(terms)
+    }
+
+    /// Scores documents against this query, with each clause's substring searcher built once: a
+    /// search scores hundreds of documents, and building the searchers for each one cost about
+    /// as much as the searching.
+    pub fn scorer(&self) -> Scorer<'_> {
+        Scorer {
+            clauses: self
+                .clauses
+                .iter()
+                .map(|clause| {
+                    let needle = clause.token().as_bytes();
+                    (
+                        clause,
+                        (!needle.is_empty()).then(|| memchr::memmem::Finder::new(needle)),
+                    )
+                })
+                .collect(),
+            double_space: memchr::memmem::Finder::new(b"  "),
+        }
+    }
+}
+
+/// A [`SearchQuery`] ready to score many documents (see [`SearchQuery::scorer`]).
+#[derive(Debug)]
+pub struct Scorer<'q> {
+    /// Each clause with the searcher for its token (none for an empty token).
+    clauses: Vec<(&'q Clause, Option<memchr::memmem::Finder<'q>>)>,
+    double_space: memchr::memmem::Finder<'static>,
+}
+
+impl Scorer<'_> {
     /// How well a matching document answers the query; higher is better. BM25F over the subject
     /// (weighing [`SUBJECT_WEIGHT`] times a message) and the messages, without the inverse
     /// document frequency: every candidate contains every clause, and counting the documents
@@ -378,11 +419,11 @@ impl SearchQuery {
     /// ranks the terms of hundreds of documents, and splitting them was the biggest part of the
     /// server's work for a common word. Terms in any other shape take the plain path.
     fn count_matches(&self, terms: &str, counts: &mut [u32]) -> u32 {
-        if !is_single_spaced(terms) {
+        if !self.is_single_spaced(terms) {
             return self.count_matches_token_by_token(terms, counts);
         }
-        for (clause, count) in self.clauses.iter().zip(counts.iter_mut()) {
-            *count = count_clause(clause, terms);
+        for ((clause, finder), count) in self.clauses.iter().zip(counts.iter_mut()) {
+            *count = count_clause(clause, finder.as_ref(), terms);
         }
         let spaces = memchr::memchr_iter(b' ', terms.as_bytes()).count();
         u32::try_from(spaces + 1).unwrap_or(u32::MAX)
@@ -393,7 +434,7 @@ impl SearchQuery {
         let mut tokens = 0_u32;
         for token in terms.split(' ').filter(|token| !token.is_empty()) {
             tokens = tokens.saturating_add(1);
-            for (clause, count) in self.clauses.iter().zip(counts.iter_mut()) {
+            for ((clause, _), count) in self.clauses.iter().zip(counts.iter_mut()) {
                 if clause.matches_token(token) {
                     *count += 1;
                 }
@@ -401,33 +442,34 @@ impl SearchQuery {
         }
         tokens
     }
-}
 
-/// Whether `terms` is non-empty tokens separated by single spaces.
-fn is_single_spaced(terms: &str) -> bool {
-    !terms.is_empty()
-        && !terms.starts_with(' ')
-        && !terms.ends_with(' ')
-        && memchr::memmem::find(terms.as_bytes(), b"  ").is_none()
+    /// Whether `terms` is non-empty tokens separated by single spaces.
+    fn is_single_spaced(&self, terms: &str) -> bool {
+        !terms.is_empty()
+            && !terms.starts_with(' ')
+            && !terms.ends_with(' ')
+            && self.double_space.find(terms.as_bytes()).is_none()
+    }
 }
 
 /// How many tokens of single-spaced `terms` satisfy `clause`. An occurrence of the clause's
 /// token counts only where a token starts (and, unless it is a prefix, where one ends). Skipping
 /// past an occurrence that does not start a token never hides one that does: an occurrence
 /// overlapping it would start inside a token.
-fn count_clause(clause: &Clause, terms: &str) -> u32 {
+fn count_clause(clause: &Clause, finder: Option<&memchr::memmem::Finder<'_>>, terms: &str) -> u32 {
     let bytes = terms.as_bytes();
     let starts_token = |at: usize| at == 0 || bytes[at - 1] == b' ';
     let token_end =
         |from: usize| memchr::memchr(b' ', &bytes[from..]).map_or(bytes.len(), |n| from + n);
-    let needle = clause.token().as_bytes();
-    if needle.is_empty() {
-        // Parsed queries never have one (see MIN_PREFIX_CHARS); counted plainly all the same.
+    let Some(finder) = finder else {
+        // An empty token: parsed queries never have one (see MIN_PREFIX_CHARS); counted plainly
+        // all the same.
         let matching = terms.split(' ').filter(|token| clause.matches_token(token));
         return u32::try_from(matching.count()).unwrap_or(u32::MAX);
-    }
+    };
+    let needle = finder.needle();
     let mut count = 0_u32;
-    for at in memchr::memmem::find_iter(bytes, needle).filter(|&at| starts_token(at)) {
+    for at in finder.find_iter(bytes).filter(|&at| starts_token(at)) {
         let matched = match clause {
             Clause::Term { prefix: true, .. } => true,
             Clause::Term { .. } | Clause::Exact { .. } => token_end(at) == at + needle.len(),
@@ -583,8 +625,9 @@ mod score_tests {
             let query = SearchQuery { clauses };
             let mut fast = vec![0; query.clauses.len()];
             let mut plain = vec![0; query.clauses.len()];
-            let fast_tokens = query.count_matches(&terms, &mut fast);
-            let plain_tokens = query.count_matches_token_by_token(&terms, &mut plain);
+            let scorer = query.scorer();
+            let fast_tokens = scorer.count_matches(&terms, &mut fast);
+            let plain_tokens = scorer.count_matches_token_by_token(&terms, &mut plain);
             prop_assert_eq!((fast_tokens, fast), (plain_tokens, plain), "terms {:?}", terms);
         }
     }
@@ -604,7 +647,7 @@ mod score_tests {
             ],
         };
         let mut counts = vec![0; 2];
-        assert_eq!(query.count_matches("abab ab cab ab", &mut counts), 4);
+        assert_eq!(query.scorer().count_matches("abab ab cab ab", &mut counts), 4);
         assert_eq!(counts, vec![2, 3]);
     }
 

@@ -442,11 +442,12 @@ pub(crate) async fn search_tickets(
     // Planned with the query's values (see `query_once`): the right plan depends on how common
     // the searched words are.
     let rows = query_once(client, &sql, &params).await?;
+    let scorer = expanded.scorer();
     let mut ranked: Vec<(f64, Uuid)> = Vec::with_capacity(rows.len());
     for row in &rows {
         let subject: &str = get(row, "subject_terms")?;
         let body: &str = get(row, "body_terms")?;
-        ranked.push((expanded.score(subject, body), get(row, "ticket_id")?));
+        ranked.push((scorer.score(subject, body), get(row, "ticket_id")?));
     }
     ranked.sort_by(otklik_search::rank_order);
     ranked.truncate(usize::try_from(page_limit(search.limit)).unwrap_or(1));
@@ -837,10 +838,11 @@ pub(crate) async fn search_customers(
         params.bind(RANKED_MATCHES)
     );
     let rows = query_once(client, &sql, &params).await?;
+    let scorer = query.scorer();
     let mut ranked: Vec<(f64, Uuid)> = Vec::with_capacity(rows.len());
     for row in &rows {
         let terms: &str = get(row, "terms")?;
-        ranked.push((query.score_record(terms), get(row, "id")?));
+        ranked.push((scorer.score_record(terms), get(row, "id")?));
     }
     ranked.sort_by(otklik_search::rank_order);
     ranked.truncate(usize::try_from(page_limit(limit)).unwrap_or(1));

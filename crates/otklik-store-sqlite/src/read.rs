@@ -318,12 +318,13 @@ pub fn search_tickets(
     );
     let mut statement = connection.prepare_cached(&sql)?;
     let mut rows = statement.query(params_from_iter(params))?;
+    let scorer = query.scorer();
     let mut ranked: Vec<(f64, uuid::Uuid)> = Vec::new();
     while let Some(row) = rows.next()? {
         // Borrowed from the row, not copied: 500 documents' terms are read for every search.
         let subject = row.get_ref(1)?.as_str()?;
         let body = row.get_ref(2)?.as_str()?;
-        let score = query.score(subject, body);
+        let score = scorer.score(subject, body);
         ranked.push((score, uuid_at(row, 0)?));
     }
     ranked.sort_by(otklik_search::rank_order);
@@ -366,10 +367,11 @@ pub fn search_customers(
          ORDER BY customer_fts.rowid DESC LIMIT ?2",
     )?;
     let mut rows = statement.query((query.to_fts5(), RANKED_MATCHES))?;
+    let scorer = query.scorer();
     let mut ranked: Vec<(f64, uuid::Uuid)> = Vec::new();
     while let Some(row) = rows.next()? {
         let terms = row.get_ref(1)?.as_str()?;
-        ranked.push((query.score_record(terms), uuid_at(row, 0)?));
+        ranked.push((scorer.score_record(terms), uuid_at(row, 0)?));
     }
     ranked.sort_by(otklik_search::rank_order);
     ranked.truncate(limit.clamp(1, MAX_PAGE_SIZE) as usize);
