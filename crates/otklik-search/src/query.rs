@@ -647,7 +647,10 @@ mod score_tests {
             ],
         };
         let mut counts = vec![0; 2];
-        assert_eq!(query.scorer().count_matches("abab ab cab ab", &mut counts), 4);
+        assert_eq!(
+            query.scorer().count_matches("abab ab cab ab", &mut counts),
+            4
+        );
         assert_eq!(counts, vec![2, 3]);
     }
 
