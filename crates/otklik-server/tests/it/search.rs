@@ -11,6 +11,7 @@ use crate::on_both_backends;
 on_both_backends!(
     an_agent_finds_tickets_in_any_word_form_by_number_e_mail_and_prefix,
     search_results_respect_filters_and_never_show_a_hidden_ticket,
+    a_merged_ticket_is_found_only_when_merged_tickets_are_asked_for,
     abusive_or_empty_queries_get_a_clear_problem,
     view_counters_follow_every_change_and_match_the_views_tickets,
     personal_views_stay_personal_and_shared_ones_need_a_supervisor,
@@ -170,6 +171,53 @@ async fn search_results_respect_filters_and_never_show_a_hidden_ticket(backend: 
         )
         .await;
     assert!(hit_ids(&by_status.body).is_empty());
+}
+
+async fn a_merged_ticket_is_found_only_when_merged_tickets_are_asked_for(backend: Backend) {
+    let test = spawn_app(backend).await;
+    let admin = &test.admin_token;
+    let survivor = test
+        .ticket(admin, json!({ "subject": "Возврат куртки", "body": "Хочу вернуть", "requester": { "kind": "email", "value": "m@example.ru" } }))
+        .await;
+    let duplicate = test
+        .ticket(admin, json!({ "subject": "Возврат куртки повторно", "body": "Пишу второй раз", "requester": { "kind": "email", "value": "m@example.ru" } }))
+        .await;
+    let merged = test
+        .post(
+            &format!("/api/v1/tickets/{}/merge", duplicate.str("id")),
+            admin,
+            json!({ "into_ticket_id": survivor.str("id") }),
+        )
+        .await;
+    assert_eq!(merged.status, StatusCode::OK, "{}", merged.body);
+
+    assert_eq!(
+        hit_ids(&search(&test, admin, "повторно ").await),
+        Vec::<String>::new(),
+        "a merged ticket is hidden from search"
+    );
+    assert_eq!(
+        hit_ids(&search(&test, admin, "возврат ").await),
+        vec![survivor.str("id")]
+    );
+    let with_merged =
+        |query: &str| format!("/api/v1/search?q={}&include_merged=true", urlencode(query));
+    let found = test.get(&with_merged("повторно "), admin).await;
+    assert_eq!(found.status, StatusCode::OK, "{}", found.body);
+    assert_eq!(hit_ids(&found.body), vec![duplicate.str("id")]);
+    let number = duplicate.body["number"].as_i64().unwrap();
+    let by_number = test.get(&with_merged(&format!("#{number} ")), admin).await;
+    // The survivor mentions the merged number too (the merge's note), ranked below it.
+    assert_eq!(
+        hit_ids(&by_number.body).first(),
+        Some(&duplicate.str("id")),
+        "a customer may quote a merged ticket's number: {}",
+        by_number.body
+    );
+    let bad = test
+        .get("/api/v1/search?q=x&include_merged=maybe", admin)
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
 }
 
 async fn abusive_or_empty_queries_get_a_clear_problem(backend: Backend) {

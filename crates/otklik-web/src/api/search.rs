@@ -37,6 +37,9 @@ pub struct SearchQueryParams {
     pub updated_since: Option<String>,
     /// RFC 3339: updated before.
     pub updated_before: Option<String>,
+    /// Also find tickets merged into others (hidden by default): a customer may quote the
+    /// number of a ticket that was merged since.
+    pub include_merged: Option<bool>,
     /// 1 to 200; default 20.
     pub limit: Option<u32>,
 }
@@ -83,6 +86,7 @@ pub async fn search(
         customer_id: params.customer_id,
         updated_since: params.updated_since,
         updated_before: params.updated_before,
+        include_merged: params.include_merged,
         ..ListTicketsQuery::default()
     };
     let filter = list.filter(principal.agent_id)?;
