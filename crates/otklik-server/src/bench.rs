@@ -13,8 +13,9 @@
 //! 4. the scale phase: for each requested size (`--scale-tickets`, ascending) grows the same
 //!    dataset with `otklik demo` (restarting the server, `VACUUM (ANALYZE)` and `CHECKPOINT` on
 //!    PostgreSQL), plants a few tickets with a word found nowhere else, and measures search (rare, common and
-//!    filtered words, a prefix, order numbers, e-mails), the view counters, list pages and a
-//!    view's tickets, next to the targets, plus the database size on disk.
+//!    filtered words, a prefix, order numbers, e-mails; and one search as a demo agent, most of
+//!    whose matches are in other teams' tickets), the view counters, list pages and a view's
+//!    tickets, next to the targets, plus the database size on disk.
 //!
 //! Every phase is bounded by a request count and a time cap; the child server is killed on
 //! every way out (a guard's `Drop`). Only loopback addresses are used.
@@ -1063,6 +1064,8 @@ async fn measure(
     let mut api = api;
     let mut dataset = report.list.dataset_tickets;
     let mut planted = reused.is_some_and(|dataset| dataset.planted);
+    // The demo's agents exist once it has seeded the dataset.
+    let mut agent_token: Option<String> = None;
     for size in scale_sizes(&options.scale_tickets) {
         let mut scale = ScaleReport {
             requested_tickets: size,
@@ -1094,9 +1097,17 @@ async fn measure(
             planted = true;
         }
         eprintln!("[{name}] scale phase at {dataset} tickets");
+        if agent_token.is_none() {
+            agent_token = Some(demo_agent_token(exe, env).await?);
+        }
+        let agent = agent_token.as_deref().map(|token| Api {
+            token: Arc::from(token),
+            ..api.clone()
+        });
         let sampler = RssSampler::start(server.pid);
         scale_phase(
             &api,
+            agent.as_ref(),
             &database,
             &fixtures,
             options.scale_requests,
@@ -1287,6 +1298,32 @@ pub(crate) async fn admin_token(
     anyhow::ensure!(
         token.starts_with("otk_"),
         "`otklik token create` printed no token"
+    );
+    Ok(token)
+}
+
+/// An API token of [`crate::demo::DEMO_AGENT_OF_OTHER_TEAMS`], issued through the child's CLI.
+async fn demo_agent_token(exe: &Path, env: &Env) -> anyhow::Result<String> {
+    let token = run_cli(
+        exe,
+        env,
+        &[
+            "token",
+            "create",
+            "--email",
+            crate::demo::DEMO_AGENT_OF_OTHER_TEAMS,
+            "--name",
+            "bench agent",
+        ],
+        None,
+        CLI_TIMEOUT,
+    )
+    .await?
+    .trim()
+    .to_owned();
+    anyhow::ensure!(
+        token.starts_with("otk_"),
+        "`otklik token create` printed no token for the demo agent"
     );
     Ok(token)
 }
@@ -1939,6 +1976,19 @@ fn search_path(query: &str, status: Option<&str>) -> String {
     path
 }
 
+/// The search probe run as [`crate::demo::DEMO_AGENT_OF_OTHER_TEAMS`]: a word of 7% of the tickets, most
+/// of them in teams this agent may not see, so the search tries many matches to keep a few.
+/// Its hits are not counted (the count would have to apply the agent's visibility).
+fn agent_probe() -> Probe {
+    Probe {
+        name: "search «refunding» as an agent of other teams".into(),
+        group: ProbeGroup::Search,
+        paths: vec![search_path("refunding ", None)],
+        count: None,
+        changes_per_second: 0,
+    }
+}
+
 /// The probes of the scale phase. A trailing space makes the last word whole (without it the
 /// search treats it as a prefix, as in search-as-you-type).
 fn scale_probes(fixtures: &Fixtures, unassigned_view: Option<&str>) -> Vec<Probe> {
@@ -2295,6 +2345,7 @@ async fn change_tickets(
 /// Measures every probe on the running server and reads the dataset's figures.
 async fn scale_phase(
     api: &Api,
+    agent: Option<&Api>,
     database: &Database,
     fixtures: &Fixtures,
     requests: usize,
@@ -2322,6 +2373,11 @@ async fn scale_phase(
             }
         }
         scale.probes.push(report);
+    }
+    if let Some(agent) = agent {
+        scale
+            .probes
+            .push(run_probe(agent, &agent_probe(), requests).await);
     }
     let views = get_json(api, "/api/v1/views")
         .await
