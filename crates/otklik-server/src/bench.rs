@@ -1098,7 +1098,8 @@ async fn measure(
         }
         eprintln!("[{name}] scale phase at {dataset} tickets");
         if agent_token.is_none() {
-            agent_token = Some(demo_agent_token(exe, env).await?);
+            let agent = crate::demo::DEMO_AGENT_OF_OTHER_TEAMS;
+            agent_token = Some(issue_token(exe, env, agent, "bench agent").await?);
         }
         let agent = agent_token.as_deref().map(|token| Api {
             token: Arc::from(token),
@@ -1258,7 +1259,6 @@ pub(crate) fn free_port() -> anyhow::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-/// Runs `otklik args…` to completion (at most `timeout`) and returns its standard output.
 /// Creates the benchmark's admin (unless the dataset already has them) through the CLI, as an
 /// operator would, and issues an API token for them.
 pub(crate) async fn admin_token(
@@ -1285,49 +1285,29 @@ pub(crate) async fn admin_token(
         )
         .await?;
     }
-    let token = run_cli(
-        exe,
-        env,
-        &["token", "create", "--email", email, "--name", "bench"],
-        None,
-        CLI_TIMEOUT,
-    )
-    .await?
-    .trim()
-    .to_owned();
+    issue_token(exe, env, email, "bench").await
+}
+
+/// An API token named `token_name` for the agent with `email`, issued through the child's CLI.
+async fn issue_token(
+    exe: &Path,
+    env: &Env,
+    email: &str,
+    token_name: &str,
+) -> anyhow::Result<String> {
+    let args = ["token", "create", "--email", email, "--name", token_name];
+    let token = run_cli(exe, env, &args, None, CLI_TIMEOUT)
+        .await?
+        .trim()
+        .to_owned();
     anyhow::ensure!(
         token.starts_with("otk_"),
-        "`otklik token create` printed no token"
+        "`otklik token create` printed no token for {email}"
     );
     Ok(token)
 }
 
-/// An API token of [`crate::demo::DEMO_AGENT_OF_OTHER_TEAMS`], issued through the child's CLI.
-async fn demo_agent_token(exe: &Path, env: &Env) -> anyhow::Result<String> {
-    let token = run_cli(
-        exe,
-        env,
-        &[
-            "token",
-            "create",
-            "--email",
-            crate::demo::DEMO_AGENT_OF_OTHER_TEAMS,
-            "--name",
-            "bench agent",
-        ],
-        None,
-        CLI_TIMEOUT,
-    )
-    .await?
-    .trim()
-    .to_owned();
-    anyhow::ensure!(
-        token.starts_with("otk_"),
-        "`otklik token create` printed no token for the demo agent"
-    );
-    Ok(token)
-}
-
+/// Runs `otklik args…` to completion (at most `timeout`) and returns its standard output.
 pub(crate) async fn run_cli(
     exe: &Path,
     env: &Env,
