@@ -136,8 +136,11 @@ fn sqlite_schema(sql: &str) -> (Vec<ColumnInfo>, BTreeSet<String>) {
             });
         }
     }
-    // SQLite's bulk-import bookkeeping (V12): PostgreSQL keeps its indexes through an import.
-    columns.retain(|column| column.table != "deferred_schema");
+    // SQLite's bulk-import bookkeeping (V12): PostgreSQL keeps its indexes through an import;
+    // and its search's copy of a few ticket columns (V20), which PostgreSQL's search does not use.
+    columns.retain(|column| {
+        !["deferred_schema", "ticket_visibility"].contains(&column.table.as_str())
+    });
     columns.sort();
     (columns, indexes)
 }

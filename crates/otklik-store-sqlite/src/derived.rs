@@ -443,7 +443,9 @@ const INSERT_TICKET_TERMS: &str = "INSERT INTO ticket_search (rowid, ticket_id, 
 pub(crate) fn rebuild(transaction: &Transaction<'_>) -> StoreResult<()> {
     db(transaction.execute_batch(
         "DELETE FROM ticket_search; DELETE FROM customer_search; DELETE FROM ticket_counts; \
-         DELETE FROM ticket_counters;",
+         DELETE FROM ticket_counters; DELETE FROM ticket_visibility; \
+         INSERT INTO ticket_visibility (ticket_rowid, id, team_id, assignee_id, merged_into) \
+         SELECT rowid, id, team_id, assignee_id, merged_into FROM tickets;",
     ))?;
     raise_count_version(transaction)?;
     // Tickets: subject and number, then every message in order.

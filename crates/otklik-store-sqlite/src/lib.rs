@@ -1404,4 +1404,133 @@ mod tests {
             .unwrap();
         assert_eq!((plain_rows, daily_rows, day_zero), (4, 3, 0));
     }
+
+    /// Rows of `ticket_visibility` that differ from their ticket's columns, or tickets without
+    /// one (each side: rowid, id, team, assignee, merged into).
+    async fn stale_visibility_rows(store: &SqliteStore) -> i64 {
+        store
+            .read(|c| {
+                c.query_row(
+                    "SELECT (SELECT count(*) FROM ( \
+                       SELECT rowid, id, team_id, assignee_id, merged_into FROM tickets \
+                       EXCEPT SELECT ticket_rowid, id, team_id, assignee_id, merged_into \
+                       FROM ticket_visibility)) \
+                     + (SELECT count(*) FROM ( \
+                       SELECT ticket_rowid, id, team_id, assignee_id, merged_into \
+                       FROM ticket_visibility \
+                       EXCEPT SELECT rowid, id, team_id, assignee_id, merged_into FROM tickets))",
+                    [],
+                    |row| row.get(0),
+                )
+            })
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_search_copy_of_who_may_see_a_ticket_follows_every_change_to_it() {
+        use otklik_store::Mutation;
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("otklik.db");
+        let older = otklik_domain::ids::TicketId::new();
+        {
+            // Tickets from before V20, which must be copied by it.
+            let connection = database_at_version(&path, 19);
+            connection
+                .execute(
+                    "INSERT INTO customers (id, name, created_at, updated_at, version) \
+                     VALUES (zeroblob(16), 'Вера', 0, 0, 1)",
+                    [],
+                )
+                .unwrap();
+            connection
+                .execute(
+                    "INSERT INTO tickets (id, number, subject, status, priority, channel, \
+                     customer_id, created_at, updated_at, version) \
+                     VALUES (?1, 999999, 'Старый', 'open', 'normal', 'email', zeroblob(16), 1, 1, 1)",
+                    [&older.0.as_bytes()[..]],
+                )
+                .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(stale_visibility_rows(&store).await, 0, "V20 copies them");
+
+        let customer = test_customer();
+        let team = otklik_domain::agent::Team {
+            id: otklik_domain::ids::TeamId::new(),
+            name: "Доставка".into(),
+            created_at: test_time(),
+        };
+        let mut ticket = test_ticket(
+            otklik_domain::ids::TicketId::new(),
+            customer.id,
+            "Куртка",
+            otklik_domain::ticket::TicketStatus::Open,
+        );
+        ticket.team_id = Some(team.id);
+        let receipt = store
+            .commit(
+                UnitOfWork::new()
+                    .with(Mutation::InsertCustomer(customer.clone()))
+                    .with(Mutation::InsertTeam(team.clone()))
+                    .with(Mutation::InsertTicket(ticket.clone())),
+            )
+            .await
+            .unwrap();
+        let mut stored = ticket.into_ticket(receipt.ticket_numbers[0]);
+        assert_eq!(stale_visibility_rows(&store).await, 0, "inserted");
+
+        stored.merged_into = Some(older);
+        store
+            .commit(UnitOfWork::new().with(Mutation::UpdateTicket {
+                ticket: stored.clone(),
+                expected_version: 1,
+            }))
+            .await
+            .unwrap();
+        assert_eq!(stale_visibility_rows(&store).await, 0, "merged");
+
+        // Deleting the team sets the merged ticket's team to NULL by its foreign key.
+        store
+            .commit(UnitOfWork::new().with(Mutation::DeleteTeam(team.id)))
+            .await
+            .unwrap();
+        let unrouted: Option<Vec<u8>> = store
+            .read(|c| {
+                c.query_row(
+                    "SELECT v.team_id FROM ticket_visibility v JOIN tickets t \
+                     ON t.rowid = v.ticket_rowid WHERE t.merged_into IS NOT NULL",
+                    [],
+                    |row| row.get(0),
+                )
+            })
+            .await
+            .unwrap();
+        assert_eq!(unrouted, None);
+        assert_eq!(stale_visibility_rows(&store).await, 0, "team deleted");
+
+        // A bulk import keeps the tickets' triggers.
+        let imported = test_ticket(
+            otklik_domain::ids::TicketId::new(),
+            customer.id,
+            "Импорт",
+            otklik_domain::ticket::TicketStatus::New,
+        );
+        for unit in [
+            UnitOfWork::new().with(Mutation::BeginBulkImport),
+            UnitOfWork::new().with(Mutation::InsertTicket(imported)),
+            UnitOfWork::new().with(Mutation::EndBulkImport),
+        ] {
+            store.commit(unit).await.unwrap();
+        }
+        assert_eq!(stale_visibility_rows(&store).await, 0, "imported");
+
+        Connection::open(&path)
+            .unwrap()
+            .execute("DELETE FROM ticket_visibility", [])
+            .unwrap();
+        assert_eq!(stale_visibility_rows(&store).await, 3, "emptied by hand");
+        store.rebuild_derived_data().await.unwrap();
+        assert_eq!(stale_visibility_rows(&store).await, 0, "rebuilt");
+    }
 }

@@ -309,9 +309,18 @@ pub fn search_tickets(
     // ticket's rowid (V17), so each match is tested against its ticket by rowid and only those
     // that pass read their terms; the ids are compared all the same, so a search row that ever
     // lost its ticket's rowid would drop out of results rather than stand for another ticket.
+    //
+    // Without filters, only visibility and merges are left to test, and `ticket_visibility`
+    // (V20) holds just those, under the same rowid, in a table a fifth the size of `tickets`:
+    // a search whose matches are mostly hidden from the searcher tries thousands of them.
+    let tested = if search.filter.narrows() {
+        "tickets t ON t.rowid"
+    } else {
+        "ticket_visibility t ON t.ticket_rowid"
+    };
     let sql = format!(
         "SELECT t.id, s.subject_terms, s.body_terms \
-         FROM ticket_fts CROSS JOIN tickets t ON t.rowid = ticket_fts.rowid \
+         FROM ticket_fts CROSS JOIN {tested} = ticket_fts.rowid \
          CROSS JOIN ticket_search s ON s.rowid = ticket_fts.rowid \
          WHERE ticket_fts MATCH ?{extra} AND s.ticket_id = t.id \
          ORDER BY ticket_fts.rowid DESC LIMIT ?"

@@ -9,10 +9,11 @@ pub fn logical_schema(connection: &Connection) -> rusqlite::Result<Vec<ColumnInf
         .prepare(
             // FTS5 virtual tables and their shadow tables are the search index's internals,
             // which differ by backend by design (PostgreSQL keeps a tsvector column instead);
-            // `deferred_schema` is SQLite's bulk-import bookkeeping (PostgreSQL keeps indexes).
+            // `deferred_schema` is SQLite's bulk-import bookkeeping (PostgreSQL keeps indexes);
+            // `ticket_visibility` is its search's copy of a few ticket columns (V20).
             "SELECT name FROM sqlite_schema AS t WHERE type = 'table' \
              AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'refinery_%' \
-             AND name <> 'deferred_schema' \
+             AND name <> 'deferred_schema' AND name <> 'ticket_visibility' \
              AND sql NOT LIKE 'CREATE VIRTUAL TABLE%' \
              AND NOT EXISTS (SELECT 1 FROM sqlite_schema AS v WHERE v.type = 'table' \
                  AND v.sql LIKE 'CREATE VIRTUAL TABLE%' AND t.name LIKE v.name || '\\_%' ESCAPE '\\') \
