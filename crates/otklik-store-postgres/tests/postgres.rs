@@ -53,6 +53,16 @@ fn ticket(customer_id: CustomerId, tags: &[&str]) -> NewTicket {
     }
 }
 
+/// A customer with `email`, stored.
+async fn insert_customer(store: &dyn Store, email: &str) -> Customer {
+    let stored = customer(email);
+    store
+        .commit(UnitOfWork::new().with(Mutation::InsertCustomer(stored.clone())))
+        .await
+        .unwrap();
+    stored
+}
+
 async fn insert_ticket(store: &dyn Store, draft: NewTicket) -> Result<i64, StoreError> {
     let receipt = store
         .commit(UnitOfWork::new().with(Mutation::InsertTicket(draft)))
@@ -336,11 +346,7 @@ async fn a_missing_referenced_row_is_not_found_and_rolls_back() {
 async fn a_rolled_back_insert_leaves_a_gap_but_numbers_keep_increasing() {
     let database = fresh_database().await;
     let store = database.store.as_ref();
-    let anna = customer("anna@example.com");
-    store
-        .commit(UnitOfWork::new().with(Mutation::InsertCustomer(anna.clone())))
-        .await
-        .unwrap();
+    let anna = insert_customer(store, "anna@example.com").await;
     let first = insert_ticket(store, ticket(anna.id, &[])).await.unwrap();
     // Same customer inserted twice: the unit fails after the ticket took its number.
     let failing = UnitOfWork::new()
@@ -356,11 +362,7 @@ async fn a_rolled_back_insert_leaves_a_gap_but_numbers_keep_increasing() {
 async fn concurrent_units_creating_the_same_tag_all_succeed_and_share_it() {
     let database = fresh_database().await;
     let store: Arc<dyn Store> = database.store.clone();
-    let anna = customer("anna@example.com");
-    store
-        .commit(UnitOfWork::new().with(Mutation::InsertCustomer(anna.clone())))
-        .await
-        .unwrap();
+    let anna = insert_customer(store.as_ref(), "anna@example.com").await;
     let tasks: Vec<_> = (0..12)
         .map(|_| {
             let store = store.clone();
@@ -387,11 +389,7 @@ async fn concurrent_units_creating_the_same_tag_all_succeed_and_share_it() {
 async fn updating_a_ticket_replaces_its_tag_set() {
     let database = fresh_database().await;
     let store = database.store.as_ref();
-    let anna = customer("anna@example.com");
-    store
-        .commit(UnitOfWork::new().with(Mutation::InsertCustomer(anna.clone())))
-        .await
-        .unwrap();
+    let anna = insert_customer(store, "anna@example.com").await;
     let draft = ticket(anna.id, &["a", "b"]);
     let number = insert_ticket(store, draft.clone()).await.unwrap();
     let mut edited = draft.into_ticket(number);
@@ -429,11 +427,7 @@ async fn updating_a_ticket_replaces_its_tag_set() {
 async fn the_migration_that_marks_merged_documents_marks_those_merged_before_it() {
     let database = fresh_database().await;
     let store = database.store.as_ref();
-    let anna = customer("anna@example.com");
-    store
-        .commit(UnitOfWork::new().with(Mutation::InsertCustomer(anna.clone())))
-        .await
-        .unwrap();
+    let anna = insert_customer(store, "anna@example.com").await;
     let survivor = ticket(anna.id, &[]);
     let survivor_number = insert_ticket(store, survivor.clone()).await.unwrap();
     let merged = ticket(anna.id, &[]);
