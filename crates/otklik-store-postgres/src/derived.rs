@@ -20,6 +20,7 @@
 //! A customer's document is recomputed after locking its `customer_search` row, so of two
 //! concurrent changes to one customer the second recomputes from what the first committed.
 
+use crate::visibility_terms;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use otklik_domain::attachment::AttachmentMeta;
@@ -95,26 +96,29 @@ const APPEND_TERMS: &str = "UPDATE ticket_search s SET body_terms = CASE \
 /// by running them through the text parser again (`to_tsvector('simple', …)`, which gives the
 /// same document at three times the cost: it was the biggest part of writing a ticket).
 /// Queries go through the parser (`to_tsquery('simple', …)`), which keeps each token whole.
+/// The terms of who may see the ticket (V21, [`visibility_terms`]) come from its row.
 async fn write_documents(transaction: &Transaction<'_>, tickets: &[Uuid]) -> StoreResult<()> {
     if tickets.is_empty() {
         return Ok(());
     }
-    execute(
-        transaction,
+    let sql = format!(
         "INSERT INTO ticket_documents (ticket_id, document) \
-         SELECT ticket_id, array_to_tsvector(array_remove( \
-             string_to_array(subject_terms || ' ' || body_terms, ' '), '')) \
-         FROM ticket_search WHERE ticket_id = ANY($1) \
+         SELECT s.ticket_id, array_to_tsvector(array_remove( \
+             string_to_array(s.subject_terms || ' ' || s.body_terms, ' '), '') \
+             || {visibility}) \
+         FROM ticket_search s JOIN tickets t ON t.id = s.ticket_id \
+         WHERE s.ticket_id = ANY($1) \
          ON CONFLICT (ticket_id) DO UPDATE SET document = excluded.document",
-        &[&tickets],
-    )
-    .await?;
+        visibility = visibility_terms::TICKET_TERMS_SQL
+    );
+    execute(transaction, &sql, &[&tickets]).await?;
     Ok(())
 }
 
 /// What the counters and the index need to know of a stored ticket.
 #[derive(Debug, Clone)]
 pub(crate) struct StoredTicket {
+    pub id: Uuid,
     pub number: i64,
     pub subject: String,
     pub status: TicketStatus,
@@ -138,7 +142,7 @@ impl StoredTicket {
     }
 }
 
-const STORED_COLUMNS: &str = "number, subject, status, priority, assignee_id, team_id, \
+const STORED_COLUMNS: &str = "id, number, subject, status, priority, assignee_id, team_id, \
      updated_at, merged_into IS NOT NULL AS merged";
 
 fn parse<T>(row: &Row, column: &str) -> StoreResult<T>
@@ -153,6 +157,7 @@ where
 
 fn stored_ticket(row: &Row) -> StoreResult<StoredTicket> {
     Ok(StoredTicket {
+        id: get(row, "id")?,
         number: get(row, "number")?,
         subject: get(row, "subject")?,
         status: parse(row, "status")?,
@@ -223,6 +228,20 @@ pub(crate) async fn unroute_team(
         .collect()
 }
 
+/// The tickets of `team_id` (after [`unroute_team`]: the merged ones).
+pub(crate) async fn tickets_of_team(
+    transaction: &Transaction<'_>,
+    team_id: Uuid,
+) -> StoreResult<Vec<Uuid>> {
+    let rows = query(
+        transaction,
+        "SELECT id FROM tickets WHERE team_id = $1",
+        &[&team_id],
+    )
+    .await?;
+    rows.iter().map(|row| get(row, "id")).collect()
+}
+
 /// A change to one existing `ticket_search` row, applied in unit order.
 #[derive(Debug)]
 enum IndexChange {
@@ -261,6 +280,9 @@ pub(crate) struct Pending {
     /// Tickets merged into another or unmerged by this unit, or inserted merged: their
     /// documents' `merged` follows (V19).
     merges: BTreeSet<Uuid>,
+    /// Existing tickets whose team or assignee this unit changed: their documents are written
+    /// again with the new terms of who may see them (V21).
+    visibility: BTreeSet<Uuid>,
     /// Documents of customers this unit inserts, computed from the inserted value.
     new_customers: BTreeMap<Uuid, String>,
     /// Customers whose name or identities changed otherwise: recomputed from the tables.
@@ -310,14 +332,28 @@ impl Pending {
         if before.merged != after.merged_into.is_some() {
             self.merges.insert(after.id.0);
         }
+        if before.team_id != after.team_id || before.assignee_id != after.assignee_id {
+            self.visibility_changed(after.id.0);
+        }
         self.counters
             .moved(before.counter_key(), CounterKey::of_ticket(after));
     }
 
     /// A ticket changed without a `Ticket` value (customer move, team deletion).
     pub(crate) fn ticket_moved(&mut self, before: &StoredTicket, after: &StoredTicket) {
+        if before.team_id != after.team_id || before.assignee_id != after.assignee_id {
+            self.visibility_changed(after.id);
+        }
         self.counters
             .moved(before.counter_key(), after.counter_key());
+    }
+
+    /// Who may see `ticket` changed (its team or assignee): its document is written again.
+    /// A ticket this unit inserts gets its terms when its document is first written.
+    pub(crate) fn visibility_changed(&mut self, ticket: Uuid) {
+        if !self.new_documents.contains_key(&ticket) {
+            self.visibility.insert(ticket);
+        }
     }
 
     /// A new message: its terms join the ticket's document.
@@ -393,7 +429,11 @@ impl Pending {
         new_tokens: &[String],
     ) -> StoreResult<()> {
         write_new_documents(transaction, &self.new_documents).await?;
-        write_index_changes(transaction, &self.changes, &self.new_documents).await?;
+        let mut rewritten =
+            write_index_changes(transaction, &self.changes, &self.new_documents).await?;
+        // Documents already written again above carry the new terms of who may see them.
+        rewritten.extend(self.visibility);
+        write_documents(transaction, &rewritten.into_iter().collect::<Vec<_>>()).await?;
         mark_merged_documents(transaction, &self.merges).await?;
         write_new_customers(transaction, &self.new_customers, &self.changed_customers).await?;
         for customer_id in &self.changed_customers {
@@ -446,11 +486,13 @@ async fn insert_documents(
     write_documents(transaction, ids).await
 }
 
+/// Applies `changes` to the existing `ticket_search` rows and returns the tickets whose terms did
+/// change: their documents are to be written again.
 async fn write_index_changes(
     transaction: &Transaction<'_>,
     changes: &[IndexChange],
     new_documents: &BTreeMap<Uuid, NewDocument>,
-) -> StoreResult<()> {
+) -> StoreResult<BTreeSet<Uuid>> {
     let existing: BTreeSet<Uuid> = changes
         .iter()
         .flat_map(IndexChange::tickets)
@@ -512,7 +554,7 @@ async fn write_index_changes(
             }
         }
     }
-    write_documents(transaction, &changed.into_iter().collect::<Vec<_>>()).await
+    Ok(changed)
 }
 
 /// Sets the `merged` of `tickets`' documents from their tickets, after the documents are written.
@@ -776,12 +818,14 @@ pub(crate) async fn rebuild(transaction: &Transaction<'_>) -> StoreResult<()> {
         )
         .await
         .map_err(map_error)?;
-    // Every token of the rebuilt index joins the vocabulary. Nothing is deleted: the nodes'
-    // caches (`KnownTokens`) may still name any token ever inserted.
+    // Every token of the rebuilt index joins the vocabulary, but for the terms of who may see a
+    // ticket (upper-case, see `visibility_terms`). Nothing is deleted: the nodes' caches
+    // (`KnownTokens`) may still name any token ever inserted.
     transaction
         .batch_execute(
             "INSERT INTO search_terms (chars, term) \
              SELECT DISTINCT char_length(lexeme), lexeme FROM ticket_documents, unnest(document) \
+             WHERE lexeme !~ '^[A-Z]' \
              ON CONFLICT DO NOTHING",
         )
         .await

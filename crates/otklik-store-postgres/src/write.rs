@@ -670,7 +670,11 @@ async fn apply(
                 pending.ticket_moved(&before, &after);
             }
             // The schema does the rest: merged tickets' team_id is SET NULL, agent_teams rows
-            // CASCADE.
+            // CASCADE. Their search documents are written again at the end of the unit, with no
+            // team among who may see them.
+            for merged in derived::tickets_of_team(transaction, id.0).await? {
+                pending.visibility_changed(merged);
+            }
             let touched = execute(transaction, "DELETE FROM teams WHERE id = $1", &[&id.0]).await?;
             expect_row(touched, "team")?;
         }

@@ -236,13 +236,18 @@ async fn documents(client: &tokio_postgres::Client) -> BTreeMap<Uuid, (String, B
 }
 
 /// Tickets whose search document (V16: a table of its own) is missing, left over, or not the
-/// one their terms give.
+/// one their terms and who may see them (V21: `TNONE` or `T` + the team, `A` + the assignee,
+/// in upper-case hex) give.
 async fn stale_documents(client: &tokio_postgres::Client) -> i64 {
     client
         .query_one(
-            "SELECT count(*) FROM ticket_search s FULL JOIN ticket_documents d USING (ticket_id) \
-             WHERE d.document IS DISTINCT FROM \
-                   strip(to_tsvector('simple', s.subject_terms || ' ' || s.body_terms))",
+            "SELECT count(*) FROM ticket_search s JOIN tickets t ON t.id = s.ticket_id \
+             FULL JOIN ticket_documents d USING (ticket_id) \
+             WHERE d.document IS DISTINCT FROM array_to_tsvector( \
+                 array_remove(string_to_array(s.subject_terms || ' ' || s.body_terms, ' '), '') \
+                 || ARRAY['T' || coalesce(upper(replace(t.team_id::text, '-', '')), 'NONE')] \
+                 || CASE WHEN t.assignee_id IS NULL THEN ARRAY[]::text[] \
+                    ELSE ARRAY['A' || upper(replace(t.assignee_id::text, '-', ''))] END)",
             &[],
         )
         .await
@@ -681,4 +686,159 @@ async fn counts_missed_by_many_requests_at_once_are_summed_once_and_shared_betwe
         vec![2, 0]
     );
     assert_eq!(store.count_sums() - before, 1, "the shared count was kept");
+}
+
+/// The conformance case of an agent's search, with a window of a few documents: past it the
+/// search walks on or asks the index, and finds the same either way.
+#[tokio::test]
+async fn an_agents_search_finds_the_same_whatever_its_window_of_newest_documents() {
+    for window in [1, 2, 3, 5] {
+        let (url, _database) = create_database().await;
+        let store = Arc::new(
+            PostgresStore::connect(&url, 2)
+                .await
+                .expect("connects")
+                .with_agent_search_window(window),
+        );
+        otklik_store::conformance::an_agents_search_follows_every_change_of_who_may_see_a_ticket(
+            store.clone(),
+        )
+        .await;
+        store.close();
+    }
+}
+
+/// 40 matching tickets, every `visible_every`-th of the agent's team (the rest of another), with
+/// statistics: past a window of 4, the search walks on when half are visible and asks the index
+/// when a quarter are (see `WindowCounts::keep_walking`). Both find every visible match.
+#[tokio::test]
+async fn past_its_window_an_agents_search_walks_on_or_asks_the_index_and_finds_every_visible_match()
+{
+    for visible_every in [2, 4] {
+        let fixture = fixture(2).await;
+        let store = Arc::new(
+            PostgresStore::connect(&with_database(&admin_url(), &fixture._database.name), 2)
+                .await
+                .expect("connects")
+                .with_agent_search_window(4),
+        );
+        let customer = seed_customer(&store, "Walker", "walker@example.com").await;
+        let mine = seed_team(&store, "Mine").await;
+        let other = seed_team(&store, "Other").await;
+        let mut visible = Vec::new();
+        for index in 0..40 {
+            let team = if index % visible_every == 0 {
+                mine.id
+            } else {
+                other.id
+            };
+            let ticket = seed_ticket(
+                &store,
+                draft(customer.id, &format!("Parcel {index}"), Some(team)),
+            )
+            .await;
+            if team == mine.id {
+                visible.push(ticket.id);
+            }
+        }
+        fixture
+            .inspect
+            .batch_execute("ANALYZE ticket_documents")
+            .await
+            .expect("analyses");
+        let search = TicketSearch {
+            query: otklik_search::parse_query("parcel ").expect("a query"),
+            filter: TicketFilter::default(),
+            visibility: Visibility::Agent {
+                agent_id: otklik_domain::ids::AgentId::new(),
+                team_ids: vec![mine.id],
+            },
+            limit: 50,
+        };
+        let mut found: Vec<TicketId> = store
+            .search_tickets(&search)
+            .await
+            .expect("searches")
+            .into_iter()
+            .map(|ticket| ticket.id)
+            .collect();
+        found.sort();
+        visible.sort();
+        assert_eq!(found, visible, "one in {visible_every} visible");
+        store.close();
+    }
+}
+
+/// V21 writes into the documents of tickets created before it who may see them, as the store
+/// now writes them: the same documents, term for term.
+#[tokio::test]
+async fn the_migration_that_writes_who_may_see_each_document_writes_what_the_store_writes() {
+    let fixture = fixture(2).await;
+    let store = &fixture.store;
+    let customer = seed_customer(store, "Before", "before@example.com").await;
+    let team = seed_team(store, "Routed").await;
+    let agent = otklik_domain::agent::Agent {
+        id: otklik_domain::ids::AgentId::new(),
+        email: "assignee@shop.test".into(),
+        name: "Assignee".into(),
+        role: otklik_domain::agent::Role::Agent,
+        team_ids: vec![team.id],
+        active: true,
+        created_at: at(0),
+        updated_at: at(0),
+        version: 1,
+        locale: None,
+    };
+    commit(
+        store,
+        vec![Mutation::InsertAgent {
+            agent: agent.clone(),
+            password_hash: None,
+        }],
+    )
+    .await
+    .expect("agent");
+    let mut assigned = draft(customer.id, "Routed and assigned", Some(team.id));
+    assigned.assignee_id = Some(agent.id);
+    seed_ticket(store, assigned).await;
+    seed_ticket(store, draft(customer.id, "Nobody's yet", None)).await;
+    let documents = "SELECT ticket_id, document::text FROM ticket_documents ORDER BY ticket_id";
+    let written: Vec<(Uuid, String)> = fixture
+        .inspect
+        .query(documents, &[])
+        .await
+        .expect("reads")
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    assert!(
+        written.iter().all(|(_, document)| document.contains("'T")
+            && document.contains("'TNONE'") != document.contains("'A")),
+        "a routed and assigned ticket, and one of no team and no assignee: {written:?}"
+    );
+    // The documents as they stood before V21: the text's terms only.
+    fixture
+        .inspect
+        .batch_execute(
+            "UPDATE ticket_documents d SET document = array_to_tsvector(array_remove( \
+                 string_to_array(s.subject_terms || ' ' || s.body_terms, ' '), '')) \
+             FROM ticket_search s WHERE s.ticket_id = d.ticket_id",
+        )
+        .await
+        .expect("strips");
+    let v21 = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations/V21__documents_know_who_may_see_them.sql"),
+    )
+    .expect("V21 is readable");
+    fixture.inspect.batch_execute(&v21).await.expect("V21 runs");
+    let migrated: Vec<(Uuid, String)> = fixture
+        .inspect
+        .query(documents, &[])
+        .await
+        .expect("reads")
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    assert_eq!(migrated, written);
 }

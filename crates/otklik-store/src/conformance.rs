@@ -64,6 +64,7 @@ macro_rules! conformance_tests {
             search_finds_tickets_by_stems_numbers_and_prefixes_best_first,
             a_prefix_stands_for_its_shortest_tokens_and_sees_words_written_later,
             search_keeps_to_the_filters_and_the_callers_visibility,
+            an_agents_search_follows_every_change_of_who_may_see_a_ticket,
             the_search_index_follows_edits_replies_and_merges_and_rebuilds_the_same,
             customers_are_found_by_name_e_mail_and_phone,
             customers_rank_by_the_same_score_on_every_backend,
@@ -1949,6 +1950,123 @@ pub async fn search_keeps_to_the_filters_and_the_callers_visibility(store: Arc<d
             .is_empty(),
         "a filter never widens visibility"
     );
+}
+
+/// Commits `changed` over its stored version and keeps `ticket` current.
+async fn update_ticket(
+    store: &Arc<dyn Store>,
+    ticket: &mut Ticket,
+    change: impl FnOnce(&mut Ticket),
+) {
+    let mut changed = ticket.clone();
+    change(&mut changed);
+    commit(
+        store,
+        vec![Mutation::UpdateTicket {
+            ticket: changed.clone(),
+            expected_version: ticket.version,
+        }],
+    )
+    .await;
+    changed.version += 1;
+    *ticket = changed;
+}
+
+pub async fn an_agents_search_follows_every_change_of_who_may_see_a_ticket(store: Arc<dyn Store>) {
+    let customer = seed_customer(&store, "G", "g@example.com").await;
+    let mine = seed_team(&store, "Mine").await;
+    let other = seed_team(&store, "Other").await;
+    let agent = new_agent("searcher@shop.test", Role::Agent, vec![mine.id]);
+    commit(
+        &store,
+        vec![Mutation::InsertAgent {
+            agent: agent.clone(),
+            password_hash: None,
+        }],
+    )
+    .await;
+    // Oldest first; most matches belong to the other team, the newest ones above all.
+    let routed = [
+        ("Parcel lost", Some(other.id), None),
+        ("Parcel late", Some(mine.id), None),
+        ("Parcel damaged", None, None),
+        ("Parcel opened", Some(other.id), Some(agent.id)),
+        ("Parcel returned", Some(other.id), None),
+        ("Parcel stuck", Some(other.id), None),
+        ("Parcel wet", Some(other.id), None),
+    ];
+    let mut tickets = Vec::new();
+    for (index, (subject, team_id, assignee_id)) in routed.into_iter().enumerate() {
+        let mut draft = new_ticket(customer.id, subject, index as i64 + 1);
+        draft.team_id = team_id;
+        draft.assignee_id = assignee_id;
+        tickets.push(seed_ticket(&store, draft).await);
+    }
+    let all_ids: Vec<TicketId> = tickets.iter().map(|ticket| ticket.id).collect();
+    let ticket_ids = |positions: &[usize]| {
+        let mut ids: Vec<TicketId> = positions.iter().map(|p| all_ids[*p]).collect();
+        ids.sort();
+        ids
+    };
+    let sees = |filter: TicketFilter| {
+        let store = store.clone();
+        let visibility = Visibility::Agent {
+            agent_id: agent.id,
+            team_ids: vec![mine.id],
+        };
+        async move {
+            let mut found = search(&store, "parcel ", filter, visibility).await;
+            found.sort();
+            found
+        }
+    };
+    let with_merged = || TicketFilter {
+        include_merged: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        sees(TicketFilter::default()).await,
+        ticket_ids(&[1, 2, 3]),
+        "no team, the agent's team and assigned to the agent"
+    );
+
+    update_ticket(&store, &mut tickets[4], |t| t.assignee_id = Some(agent.id)).await;
+    assert_eq!(
+        sees(TicketFilter::default()).await,
+        ticket_ids(&[1, 2, 3, 4]),
+        "assigned to the agent"
+    );
+    update_ticket(&store, &mut tickets[1], |t| t.team_id = Some(other.id)).await;
+    update_ticket(&store, &mut tickets[3], |t| t.assignee_id = None).await;
+    assert_eq!(
+        sees(TicketFilter::default()).await,
+        ticket_ids(&[2, 4]),
+        "moved to another team, and unassigned"
+    );
+    let survivor = tickets[2].id;
+    update_ticket(&store, &mut tickets[6], |t| t.merged_into = Some(survivor)).await;
+    assert_eq!(sees(with_merged()).await, ticket_ids(&[2, 4]));
+
+    // Deleting the other team leaves its tickets, merged ones too, with no team: every agent
+    // sees them.
+    commit(&store, vec![Mutation::DeleteTeam(other.id)]).await;
+    assert_eq!(
+        sees(TicketFilter::default()).await,
+        ticket_ids(&[0, 1, 2, 3, 4, 5])
+    );
+    assert_eq!(
+        sees(with_merged()).await,
+        ticket_ids(&[0, 1, 2, 3, 4, 5, 6])
+    );
+    store.rebuild_derived_data().await.expect("rebuild");
+    assert_eq!(
+        sees(with_merged()).await,
+        ticket_ids(&[0, 1, 2, 3, 4, 5, 6]),
+        "after a rebuild"
+    );
+    let mut everyone = search(&store, "parcel ", with_merged(), Visibility::All).await;
+    everyone.sort();
+    assert_eq!(everyone, ticket_ids(&[0, 1, 2, 3, 4, 5, 6]));
 }
 
 pub async fn the_search_index_follows_edits_replies_and_merges_and_rebuilds_the_same(
