@@ -70,11 +70,12 @@ pub(crate) fn end(transaction: &Transaction<'_>) -> StoreResult<()> {
     }
     // The vocabulary was not written during the import (see `derived`): the rebuilt index
     // lists every token, in order.
-    db(transaction.execute_batch(
+    db(transaction.execute_batch(&format!(
         "INSERT OR IGNORE INTO search_terms (chars, term) \
-         SELECT length(term), term FROM ticket_fts_terms; \
+         SELECT length(term), term FROM ticket_fts_terms WHERE {}; \
          DELETE FROM deferred_schema;",
-    ))?;
+        crate::access_terms::NOT_AN_ACCESS_TERM
+    )))?;
     Ok(())
 }
 

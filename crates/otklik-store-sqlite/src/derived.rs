@@ -273,7 +273,7 @@ impl<'a> PendingDerived<'a> {
             let id = &ticket_id.as_bytes()[..];
             if let Some(subject) = doc.inserted {
                 db(transaction
-                    .prepare_cached(INSERT_TICKET_TERMS)
+                    .prepare_cached(&INSERT_TICKET_TERMS)
                     .and_then(|mut s| s.execute(params![id, subject, doc.body])))?;
             } else if doc.subject.is_some() || !doc.body.is_empty() {
                 db(transaction
@@ -435,9 +435,15 @@ pub(crate) fn team_tickets(
 
 /// Writes a ticket's search row under its ticket's rowid (V17): a search joins each full-text
 /// match to its ticket by rowid, and the index's order (which a search walks newest first) is the
-/// tickets' order, creation order, as PostgreSQL's walk by ticket id is.
-const INSERT_TICKET_TERMS: &str = "INSERT INTO ticket_search (rowid, ticket_id, subject_terms, body_terms) \
-     VALUES ((SELECT rowid FROM tickets WHERE id = ?1), ?1, ?2, ?3)";
+/// tickets' order, creation order, as PostgreSQL's walk by ticket id is. The ticket's access
+/// terms (V22) are read from it here; a trigger rewrites them when its team or assignee changes.
+static INSERT_TICKET_TERMS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "INSERT INTO ticket_search (rowid, ticket_id, subject_terms, body_terms, access_terms) \
+         SELECT t.rowid, t.id, ?2, ?3, {} FROM tickets t WHERE t.id = ?1",
+        crate::access_terms::TICKET_ACCESS_TERMS_SQL
+    )
+});
 
 /// Recomputes the search tables and the counters from the data.
 pub(crate) fn rebuild(transaction: &Transaction<'_>) -> StoreResult<()> {
@@ -480,17 +486,18 @@ pub(crate) fn rebuild(transaction: &Transaction<'_>) -> StoreResult<()> {
             }
         }
         db(transaction
-            .prepare_cached(INSERT_TICKET_TERMS)
+            .prepare_cached(&INSERT_TICKET_TERMS)
             .and_then(|mut s| {
                 s.execute(params![id, subject_terms(number, &subject), body_terms])
             }))?;
     }
     // Every token of the rebuilt index joins the vocabulary (FTS5 lists its terms). Nothing is
     // deleted: writers' caches (`KnownTokens`) may still name any token ever inserted.
-    db(transaction.execute_batch(
+    db(transaction.execute_batch(&format!(
         "INSERT OR IGNORE INTO search_terms (chars, term) \
-         SELECT length(term), term FROM ticket_fts_terms;",
-    ))?;
+             SELECT length(term), term FROM ticket_fts_terms WHERE {};",
+        crate::access_terms::NOT_AN_ACCESS_TERM
+    )))?;
     let customers: Vec<[u8; 16]> = db(transaction
         .prepare("SELECT id FROM customers ORDER BY rowid")
         .and_then(|mut s| s.query_map([], |row| row.get(0))?.collect()))?;

@@ -11,6 +11,7 @@
 //!
 //! This crate must not depend on HTTP or on the app crate; only it knows SQLite's SQL.
 
+mod access_terms;
 mod bulk;
 mod chat;
 mod derived;
@@ -1427,6 +1428,45 @@ mod tests {
             .unwrap()
     }
 
+    /// Search rows whose access terms (V22) differ from their ticket's, or that the full-text
+    /// index does not find by them.
+    async fn stale_access_terms(store: &SqliteStore) -> i64 {
+        store
+            .read(|c| {
+                let differing: i64 = c.query_row(
+                    &format!(
+                        "SELECT count(*) FROM ticket_search s LEFT JOIN tickets t \
+                         ON t.id = s.ticket_id \
+                         WHERE s.access_terms IS NOT {}",
+                        access_terms::TICKET_ACCESS_TERMS_SQL
+                    ),
+                    [],
+                    |row| row.get(0),
+                )?;
+                let entries: Vec<(i64, String)> = c
+                    .prepare("SELECT rowid, access_terms FROM ticket_search")?
+                    .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                    .collect::<rusqlite::Result<_>>()?;
+                let mut unfound = 0;
+                for (rowid, terms) in entries {
+                    let query = terms
+                        .split(' ')
+                        .map(|term| format!("\"{term}\""))
+                        .collect::<Vec<_>>()
+                        .join(" AND ");
+                    let found: i64 = c.query_row(
+                        "SELECT count(*) FROM ticket_fts WHERE ticket_fts MATCH ?1 AND rowid = ?2",
+                        rusqlite::params![query, rowid],
+                        |row| row.get(0),
+                    )?;
+                    unfound += 1 - found;
+                }
+                Ok(differing + unfound)
+            })
+            .await
+            .unwrap()
+    }
+
     #[tokio::test]
     async fn the_search_copy_of_who_may_see_a_ticket_follows_every_change_to_it() {
         use otklik_store::Mutation;
@@ -1451,9 +1491,26 @@ mod tests {
                     [&older.0.as_bytes()[..]],
                 )
                 .unwrap();
+            connection
+                .execute(
+                    "INSERT INTO ticket_search (rowid, ticket_id, subject_terms, body_terms) \
+                     SELECT rowid, id, '999999 стар', '' FROM tickets",
+                    [],
+                )
+                .unwrap();
         }
         let store = SqliteStore::open(&path).unwrap();
         assert_eq!(stale_visibility_rows(&store).await, 0, "V20 copies them");
+        assert_eq!(stale_access_terms(&store).await, 0, "V22 writes them");
+        let older_terms: String = store
+            .read(|c| {
+                c.query_row("SELECT access_terms FROM ticket_search", [], |row| {
+                    row.get(0)
+                })
+            })
+            .await
+            .unwrap();
+        assert_eq!(older_terms, "_tnone");
 
         let customer = test_customer();
         let team = otklik_domain::agent::Team {
@@ -1479,6 +1536,7 @@ mod tests {
             .unwrap();
         let mut stored = ticket.into_ticket(receipt.ticket_numbers[0]);
         assert_eq!(stale_visibility_rows(&store).await, 0, "inserted");
+        assert_eq!(stale_access_terms(&store).await, 0, "inserted");
 
         stored.merged_into = Some(older);
         store
@@ -1489,6 +1547,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(stale_visibility_rows(&store).await, 0, "merged");
+        assert_eq!(stale_access_terms(&store).await, 0, "merged");
 
         // Deleting the team sets the merged ticket's team to NULL by its foreign key.
         store
@@ -1508,6 +1567,7 @@ mod tests {
             .unwrap();
         assert_eq!(unrouted, None);
         assert_eq!(stale_visibility_rows(&store).await, 0, "team deleted");
+        assert_eq!(stale_access_terms(&store).await, 0, "team deleted");
 
         // A bulk import keeps the tickets' triggers.
         let imported = test_ticket(
@@ -1524,6 +1584,7 @@ mod tests {
             store.commit(unit).await.unwrap();
         }
         assert_eq!(stale_visibility_rows(&store).await, 0, "imported");
+        assert_eq!(stale_access_terms(&store).await, 0, "imported");
 
         Connection::open(&path)
             .unwrap()
@@ -1532,5 +1593,6 @@ mod tests {
         assert_eq!(stale_visibility_rows(&store).await, 3, "emptied by hand");
         store.rebuild_derived_data().await.unwrap();
         assert_eq!(stale_visibility_rows(&store).await, 0, "rebuilt");
+        assert_eq!(stale_access_terms(&store).await, 0, "rebuilt");
     }
 }

@@ -291,7 +291,20 @@ pub fn search_tickets(
         return Ok(Vec::new());
     }
     let (conditions, filter_params) = ticket_conditions(&search.filter, &search.visibility);
-    let mut params = vec![Value::Text(query.to_fts5())];
+    // An agent's full-text query also asks for the access terms of the tickets the agent may
+    // see (V22), so FTS5 skips the others; the conditions below still decide.
+    let words = match &search.visibility {
+        Visibility::All => query.to_fts5(),
+        Visibility::Agent { agent_id, team_ids } => {
+            let teams: Vec<uuid::Uuid> = team_ids.iter().map(|team| team.0).collect();
+            format!(
+                "({}) AND {}",
+                query.to_fts5(),
+                crate::access_terms::agent_query(agent_id.0, &teams)
+            )
+        }
+    };
+    let mut params = vec![Value::Text(words)];
     params.extend(filter_params);
     params.push(Value::Integer(RANKED_MATCHES));
     let extra = conditions
@@ -311,8 +324,7 @@ pub fn search_tickets(
     // lost its ticket's rowid would drop out of results rather than stand for another ticket.
     //
     // Without filters, only visibility and merges are left to test, and `ticket_visibility`
-    // (V20) holds just those, under the same rowid, in a table a fifth the size of `tickets`:
-    // a search whose matches are mostly hidden from the searcher tries thousands of them.
+    // (V20) holds just those, under the same rowid, in a table a fifth the size of `tickets`.
     let tested = if search.filter.narrows() {
         "tickets t ON t.rowid"
     } else {
