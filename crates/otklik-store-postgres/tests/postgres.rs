@@ -150,10 +150,11 @@ fn sqlite_schema(sql: &str) -> (Vec<ColumnInfo>, BTreeSet<String>) {
     // its search's copy of a few ticket columns (V20), which PostgreSQL's search does not use;
     // and the terms of who may see a ticket for FTS5 (V22), which PostgreSQL keeps inside its
     // documents' `tsvector` (V21).
-    columns.retain(|column| {
-        !["deferred_schema", "ticket_visibility"].contains(&column.table.as_str())
-            && !(column.table == "ticket_search" && column.column == "access_terms")
-    });
+    let sqlite_only = |column: &ColumnInfo| {
+        ["deferred_schema", "ticket_visibility"].contains(&column.table.as_str())
+            || (column.table == "ticket_search" && column.column == "access_terms")
+    };
+    columns.retain(|column| !sqlite_only(column));
     columns.sort();
     (columns, indexes)
 }
