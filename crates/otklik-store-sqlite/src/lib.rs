@@ -1467,6 +1467,20 @@ mod tests {
             .unwrap()
     }
 
+    /// Vocabulary entries that are access terms (V22), which must never become prefixes' tokens.
+    async fn access_terms_in_vocabulary(store: &SqliteStore) -> i64 {
+        store
+            .read(|c| {
+                c.query_row(
+                    "SELECT count(*) FROM search_terms WHERE term GLOB '_*'",
+                    [],
+                    |row| row.get(0),
+                )
+            })
+            .await
+            .unwrap()
+    }
+
     #[tokio::test]
     async fn the_search_copy_of_who_may_see_a_ticket_follows_every_change_to_it() {
         use otklik_store::Mutation;
@@ -1585,6 +1599,7 @@ mod tests {
         }
         assert_eq!(stale_visibility_rows(&store).await, 0, "imported");
         assert_eq!(stale_access_terms(&store).await, 0, "imported");
+        assert_eq!(access_terms_in_vocabulary(&store).await, 0, "imported");
 
         Connection::open(&path)
             .unwrap()
@@ -1594,5 +1609,6 @@ mod tests {
         store.rebuild_derived_data().await.unwrap();
         assert_eq!(stale_visibility_rows(&store).await, 0, "rebuilt");
         assert_eq!(stale_access_terms(&store).await, 0, "rebuilt");
+        assert_eq!(access_terms_in_vocabulary(&store).await, 0, "rebuilt");
     }
 }
