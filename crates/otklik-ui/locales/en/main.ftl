@@ -93,6 +93,7 @@ no-team = No team
 search-title = Search
 search-tickets = Tickets
 search-customers = Customers
+search-filters = Filters
 search-nothing = Nothing found. Try other words, a ticket number, an e-mail or a phone number.
 
 ## Labels

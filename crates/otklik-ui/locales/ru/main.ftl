@@ -94,6 +94,7 @@ no-team = Без команды
 search-title = Поиск
 search-tickets = Тикеты
 search-customers = Клиенты
+search-filters = Фильтры
 search-nothing = Ничего не найдено. Попробуйте другие слова, номер тикета, e-mail или телефон.
 
 ## Названия

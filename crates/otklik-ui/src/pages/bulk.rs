@@ -169,7 +169,7 @@ impl FilterForm {
         self.tag.is_empty() && self.channel.is_empty()
     }
 
-    fn to_filter(&self, staff: &Staff, errors: &mut FieldErrors) -> TicketFilter {
+    pub(crate) fn to_filter(&self, staff: &Staff, errors: &mut FieldErrors) -> TicketFilter {
         let lang = staff.lang;
         let mut filter = TicketFilter::default();
         if !self.status.is_empty() {
@@ -245,7 +245,7 @@ impl FilterForm {
         })
     }
 
-    async fn fill_choices(
+    pub(crate) async fn fill_choices(
         &mut self,
         state: &UiState,
         staff: &Staff,

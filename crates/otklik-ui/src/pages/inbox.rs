@@ -7,7 +7,7 @@ use otklik_app::AppError;
 use otklik_app::views::CountedView;
 use otklik_domain::DomainError;
 use otklik_domain::ids::{TicketId, ViewId};
-use otklik_store::{SortedTicketCursor, TicketFilter, TicketSort, TicketSortKey};
+use otklik_store::{SortedTicketCursor, TicketSort, TicketSortKey};
 use serde::Deserialize;
 #[cfg(test)]
 use {
@@ -408,12 +408,34 @@ struct SearchTemplate {
     error: Option<String>,
     hits: Vec<Hit>,
     customers: Vec<CustomerHit>,
+    /// The ticket filters combined with the words (the inbox filter's fields).
+    filter: crate::pages::bulk::FilterForm,
+}
+
+impl SearchTemplate {
+    /// Whether any filter is set: the filters then show unfolded.
+    fn filtered(&self) -> bool {
+        let filter = &self.filter;
+        [
+            &filter.status,
+            &filter.priority,
+            &filter.assignee,
+            &filter.team,
+            &filter.channel,
+            &filter.tag,
+        ]
+        .iter()
+        .any(|value| !value.is_empty())
+            || !filter.errors.is_empty()
+    }
 }
 
 #[derive(Debug, Deserialize)]
 pub struct SearchQuery {
     #[serde(default)]
     q: String,
+    #[serde(flatten)]
+    filter: crate::pages::bulk::FilterForm,
 }
 
 fn split_snippet(text: &str, highlights: &[std::ops::Range<usize>]) -> Vec<(String, bool)> {
@@ -439,7 +461,8 @@ fn split_snippet(text: &str, highlights: &[std::ops::Range<usize>]) -> Vec<(Stri
     pieces
 }
 
-/// `GET /search?q=…`: tickets (with the words found) and customers.
+/// `GET /search?q=…[&status=…&priority=…&assignee=…&team=…&channel=…&tag=…]`: tickets (with
+/// the words found) that pass the filters, and customers.
 pub async fn search(
     State(state): State<UiState>,
     staff: Staff,
@@ -447,6 +470,11 @@ pub async fn search(
 ) -> Result<Response, UiError> {
     let mut page = Frame::of(&staff);
     page.search = query.q.clone();
+    let mut errors = crate::pages::auth::FieldErrors::default();
+    let filter = query.filter.to_filter(&staff, &mut errors);
+    let mut form = query.filter;
+    form.fill_choices(&state, &staff, &page).await?;
+    form.errors = errors;
     let mut template = SearchTemplate {
         page,
         query: query.q.clone(),
@@ -454,18 +482,18 @@ pub async fn search(
         error: None,
         hits: Vec::new(),
         customers: Vec::new(),
+        filter: form,
     };
+    if !template.filter.errors.is_empty() {
+        let response = html(&template)?;
+        return Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, response).into_response());
+    }
     if query.q.trim().is_empty() {
         return html(&template);
     }
     match state
         .app
-        .search(
-            &staff.principal,
-            &query.q,
-            TicketFilter::default(),
-            SEARCH_LIMIT,
-        )
+        .search(&staff.principal, &query.q, filter, SEARCH_LIMIT)
         .await
     {
         Ok(results) => {

@@ -429,6 +429,19 @@ async fn scenario(client: &Client, ui: &TestUi, base: &str, backend: Backend) {
     let marked = text_of(client, ".hits mark").await;
     assert!(marked.to_lowercase().starts_with("заказ"), "{marked}");
 
+    // The filters folded under the box: only open tickets leave the solved one out.
+    click(client, ".search-filters summary").await;
+    let status = client.find(Locator::Css("#search-status")).await.unwrap();
+    status.select_by_value("open").await.unwrap();
+    click(client, ".search-page button.primary").await;
+    wait_for_text(client, ".search-page", "Ничего не найдено").await;
+    let status = client.find(Locator::Css("#search-status")).await.unwrap();
+    status.select_by_value("solved").await.unwrap();
+    click(client, ".search-page button.primary").await;
+    wait_for_text(client, ".hits", "Где мой заказ 1042?").await;
+    save_screenshot(client, backend, "search").await;
+    assert_no_console_errors(client, "searching with a filter").await;
+
     // The language: English and back, remembered across pages.
     click(client, "#switch-lang-en").await;
     wait_for_text(client, "h1", "Search").await;

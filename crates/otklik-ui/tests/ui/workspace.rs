@@ -269,6 +269,76 @@ async fn search_finds_tickets_and_customers_and_marks_the_words() {
 }
 
 #[tokio::test]
+async fn search_keeps_to_the_chosen_filters_and_refuses_a_bad_one_with_the_form_kept() {
+    let ui = test_ui().await;
+    let open = ui
+        .ticket("Доставка задерживается", "Где посылка?", "ivan@example.com")
+        .await;
+    let solved = ui
+        .ticket(
+            "Доставка пришла",
+            "Спасибо, всё получил",
+            "olga@example.com",
+        )
+        .await;
+    ui.app
+        .update_ticket(
+            &ui.admin_principal(),
+            solved.id,
+            otklik_domain::ticket::TicketPatch {
+                status: Some(TicketStatus::Solved),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let mut browser = ui.signed_in(ADMIN_EMAIL).await;
+
+    let both = browser.get("/search?q=доставка").await;
+    assert_eq!(both.status, StatusCode::OK);
+    assert!(both.body.contains(&format!("/tickets/{}", open.id)));
+    assert!(both.body.contains(&format!("/tickets/{}", solved.id)));
+    assert!(
+        !both.body.contains("class=\"search-filters\" open"),
+        "folded without filters"
+    );
+
+    let only_solved = browser.get("/search?q=доставка&status=solved").await;
+    assert_eq!(only_solved.status, StatusCode::OK);
+    assert!(
+        only_solved
+            .body
+            .contains(&format!("/tickets/{}", solved.id))
+    );
+    assert!(
+        !only_solved.body.contains(&format!("/tickets/{}", open.id)),
+        "{}",
+        only_solved.body
+    );
+    assert!(only_solved.body.contains("class=\"search-filters\" open"));
+    assert!(
+        only_solved
+            .body
+            .contains("<option value=\"solved\" selected>")
+    );
+
+    let unassigned_email = browser
+        .get("/search?q=доставка&assignee=none&channel=email&tag=нет-такого")
+        .await;
+    assert_eq!(unassigned_email.status, StatusCode::OK);
+    assert!(unassigned_email.body.contains("Ничего не найдено"));
+
+    let refused = browser.get("/search?q=доставка&status=lost").await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.body.contains("id=\"search-status-error\""));
+    assert!(
+        refused.body.contains("value=\"доставка\""),
+        "the words are kept"
+    );
+    assert!(!refused.body.contains(&format!("/tickets/{}", open.id)));
+}
+
+#[tokio::test]
 async fn the_language_follows_the_browser_and_the_switch_is_remembered() {
     let ui = test_ui().await;
     let mut english = ui.browser();
