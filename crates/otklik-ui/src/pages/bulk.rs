@@ -120,6 +120,12 @@ pub struct FilterForm {
     pub tag: String,
     #[serde(default)]
     pub channel: String,
+    /// A UTC day (`YYYY-MM-DD`, as a date input sends it): updated on it or later.
+    #[serde(default)]
+    pub updated_from: String,
+    /// A UTC day: updated on it or earlier.
+    #[serde(default)]
+    pub updated_to: String,
     #[serde(default)]
     pub after: Option<String>,
     /// The sort code (`updated-desc`…); empty is the default.
@@ -154,6 +160,8 @@ impl FilterForm {
             ("team", &self.team),
             ("tag", &self.tag),
             ("channel", &self.channel),
+            ("updated_from", &self.updated_from),
+            ("updated_to", &self.updated_to),
             ("sort", &self.sort),
         ]
         .iter()
@@ -166,7 +174,26 @@ impl FilterForm {
     /// Whether a saved view can hold this filter (views know status, priority, assignee and
     /// team: what the maintained counters count).
     pub fn saveable(&self) -> bool {
-        self.tag.is_empty() && self.channel.is_empty()
+        self.tag.is_empty()
+            && self.channel.is_empty()
+            && self.updated_from.is_empty()
+            && self.updated_to.is_empty()
+    }
+
+    /// Whether anything narrows the tickets (the sort and the page do not).
+    pub fn narrows(&self) -> bool {
+        [
+            &self.status,
+            &self.priority,
+            &self.assignee,
+            &self.team,
+            &self.channel,
+            &self.tag,
+            &self.updated_from,
+            &self.updated_to,
+        ]
+        .iter()
+        .any(|value| !value.trim().is_empty())
     }
 
     pub(crate) fn to_filter(&self, staff: &Staff, errors: &mut FieldErrors) -> TicketFilter {
@@ -217,6 +244,16 @@ impl FilterForm {
         if !tag.is_empty() {
             filter.tag = Some(tag);
         }
+        let from = utc_day(&self.updated_from, "updated_from", lang, errors);
+        let to = utc_day(&self.updated_to, "updated_to", lang, errors);
+        if let (Some(from), Some(to)) = (from, to)
+            && to < from
+        {
+            errors.add("updated_to", lang.t("filter-error-dates"));
+        }
+        filter.updated_since = from.map(|day| day.start);
+        // The last day counts whole: before the start of the next one.
+        filter.updated_before = to.map(|day| day.end);
         filter
     }
 
@@ -306,6 +343,36 @@ impl FilterForm {
         self.teams = team_choices;
         Ok(())
     }
+}
+
+/// A UTC day of a filter, as instants: its first, and the first of the next day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct UtcDay {
+    start: jiff::Timestamp,
+    end: jiff::Timestamp,
+}
+
+/// The day typed into `field` (`YYYY-MM-DD`), `None` when empty; a value that is not a day
+/// adds an error for the field.
+fn utc_day(raw: &str, field: &'static str, lang: Lang, errors: &mut FieldErrors) -> Option<UtcDay> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return None;
+    }
+    let day = raw.parse::<jiff::civil::Date>().ok().and_then(|date| {
+        let start = date.to_zoned(jiff::tz::TimeZone::UTC).ok()?.timestamp();
+        let end = date
+            .tomorrow()
+            .ok()?
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .ok()?
+            .timestamp();
+        Some(UtcDay { start, end })
+    });
+    if day.is_none() {
+        errors.add(field, lang.t("form-error-invalid"));
+    }
+    day
 }
 
 async fn filtered(

@@ -415,18 +415,7 @@ struct SearchTemplate {
 impl SearchTemplate {
     /// Whether any filter is set: the filters then show unfolded.
     fn filtered(&self) -> bool {
-        let filter = &self.filter;
-        [
-            &filter.status,
-            &filter.priority,
-            &filter.assignee,
-            &filter.team,
-            &filter.channel,
-            &filter.tag,
-        ]
-        .iter()
-        .any(|value| !value.is_empty())
-            || !filter.errors.is_empty()
+        self.filter.narrows() || !self.filter.errors.is_empty()
     }
 }
 

@@ -219,6 +219,21 @@ async fn a_filter_narrows_the_list_and_is_saved_as_a_personal_view() {
     let bad = browser.get("/tickets?status=nonsense").await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(bad.body.contains("aria-invalid=\"true\""));
+    // Days of the last update, in UTC: the tickets' day finds both, the day before neither.
+    let day = urgent.updated_at.to_zoned(jiff::tz::TimeZone::UTC).date();
+    let same_day = browser
+        .get(&format!("/tickets?updated_from={day}&updated_to={day}"))
+        .await;
+    assert!(same_day.body.contains("Срочный вопрос") && same_day.body.contains("Обычный вопрос"));
+    assert!(same_day.body.contains("нельзя сохранить как представление"));
+    let before = browser
+        .get(&format!("/tickets?updated_to={}", day.yesterday().unwrap()))
+        .await;
+    assert_eq!(before.status, StatusCode::OK);
+    assert!(!before.body.contains("Срочный вопрос") && !before.body.contains("Обычный вопрос"));
+    let not_a_day = browser.get("/tickets?updated_to=вчера").await;
+    assert_eq!(not_a_day.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(not_a_day.body.contains("id=\"flt-updated-to-error\""));
 
     let csrf = page.csrf();
     let unnamed = browser

@@ -328,6 +328,38 @@ async fn search_keeps_to_the_chosen_filters_and_refuses_a_bad_one_with_the_form_
     assert_eq!(unassigned_email.status, StatusCode::OK);
     assert!(unassigned_email.body.contains("Ничего не найдено"));
 
+    // A range of UTC days: the day the tickets were updated finds them, the next day does not.
+    let day = open.updated_at.to_zoned(jiff::tz::TimeZone::UTC).date();
+    let next_day = day.tomorrow().unwrap();
+    let that_day = browser
+        .get(&format!(
+            "/search?q=доставка&updated_from={day}&updated_to={day}"
+        ))
+        .await;
+    assert_eq!(that_day.status, StatusCode::OK);
+    assert!(that_day.body.contains(&format!("/tickets/{}", open.id)));
+    assert!(
+        that_day.body.contains(&format!("value=\"{day}\"")),
+        "the day is kept"
+    );
+    let later = browser
+        .get(&format!("/search?q=доставка&updated_from={next_day}"))
+        .await;
+    assert!(!later.body.contains(&format!("/tickets/{}", open.id)));
+    assert!(later.body.contains("Ничего не найдено"));
+    let backwards = browser
+        .get(&format!(
+            "/search?q=доставка&updated_from={next_day}&updated_to={day}"
+        ))
+        .await;
+    assert_eq!(backwards.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(backwards.body.contains("id=\"search-updated-to-error\""));
+    let no_day = browser
+        .get("/search?q=доставка&updated_from=2026-13-01")
+        .await;
+    assert_eq!(no_day.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(no_day.body.contains("id=\"search-updated-from-error\""));
+
     let refused = browser.get("/search?q=доставка&status=lost").await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(refused.body.contains("id=\"search-status-error\""));
