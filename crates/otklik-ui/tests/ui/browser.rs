@@ -431,11 +431,11 @@ async fn scenario(client: &Client, ui: &TestUi, base: &str, backend: Backend) {
 
     // The filters folded under the box: only open tickets leave the solved one out.
     click(client, ".search-filters summary").await;
-    let status = client.find(Locator::Css("#search-status")).await.unwrap();
+    let status = client.find(Locator::Css("#flt-status")).await.unwrap();
     status.select_by_value("open").await.unwrap();
     click(client, ".search-page button.primary").await;
     wait_for_text(client, ".search-page", "Ничего не найдено").await;
-    let status = client.find(Locator::Css("#search-status")).await.unwrap();
+    let status = client.find(Locator::Css("#flt-status")).await.unwrap();
     status.select_by_value("solved").await.unwrap();
     click(client, ".search-page button.primary").await;
     wait_for_text(client, ".hits", "Где мой заказ 1042?").await;

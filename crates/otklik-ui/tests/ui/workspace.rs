@@ -353,16 +353,16 @@ async fn search_keeps_to_the_chosen_filters_and_refuses_a_bad_one_with_the_form_
         ))
         .await;
     assert_eq!(backwards.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(backwards.body.contains("id=\"search-updated-to-error\""));
+    assert!(backwards.body.contains("id=\"flt-updated-to-error\""));
     let no_day = browser
         .get("/search?q=доставка&updated_from=2026-13-01")
         .await;
     assert_eq!(no_day.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(no_day.body.contains("id=\"search-updated-from-error\""));
+    assert!(no_day.body.contains("id=\"flt-updated-from-error\""));
 
     let refused = browser.get("/search?q=доставка&status=lost").await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(refused.body.contains("id=\"search-status-error\""));
+    assert!(refused.body.contains("id=\"flt-status-error\""));
     assert!(
         refused.body.contains("value=\"доставка\""),
         "the words are kept"
