@@ -406,10 +406,7 @@ pub(crate) async fn search_tickets(
     }
     let rows = match &search.visibility {
         Visibility::Agent { agent_id, team_ids } if !search.filter.narrows() => {
-            let visible = visibility_terms::agent_query(
-                agent_id.0,
-                &team_ids.iter().map(|team| team.0).collect::<Vec<_>>(),
-            );
+            let visible = visibility_terms::agent_query(*agent_id, team_ids);
             let hits = agent_matches(
                 client,
                 &AgentQuery {

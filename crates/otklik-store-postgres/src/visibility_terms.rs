@@ -11,36 +11,31 @@
 //! `otklik_search` (`[a-z0-9а-я]`): no text a customer writes can produce one, so no text can
 //! make a ticket look visible. They never join the vocabulary used for prefixes.
 
-use uuid::Uuid;
+use otklik_domain::ids::{AgentId, TeamId};
+use otklik_store::derived::{AccessKey, agent_access_keys};
 
-/// The term of a ticket without a team (every agent sees it).
-pub(crate) const NO_TEAM_TERM: &str = "TNONE";
-
-/// The term of a ticket of `team`.
-pub(crate) fn team_term(team: Uuid) -> String {
-    format!("T{:X}", team.simple())
+/// How the documents spell a key.
+fn term(key: AccessKey) -> String {
+    match key {
+        AccessKey::NoTeam => "TNONE".to_owned(),
+        AccessKey::Team(team) => format!("T{:X}", team.0.simple()),
+        AccessKey::Assignee(agent) => format!("A{:X}", agent.0.simple()),
+    }
 }
 
-/// The term of a ticket assigned to `agent`.
-pub(crate) fn assignee_term(agent: Uuid) -> String {
-    format!("A{:X}", agent.simple())
-}
-
-/// The terms of the ticket row `t`, as a `text[]` expression: what [`NO_TEAM_TERM`],
-/// [`team_term`] and [`assignee_term`] give for its team and assignee.
+/// The terms of the ticket row `t`, as a `text[]` expression: what [`term`] spells for its
+/// team (or its lack of one) and its assignee.
 pub(crate) const TICKET_TERMS_SQL: &str = "array_remove(ARRAY[ \
      'T' || coalesce(upper(replace(t.team_id::text, '-', '')), 'NONE'), \
      'A' || upper(replace(t.assignee_id::text, '-', ''))], NULL)";
 
-/// The `tsquery` (input syntax, not parsed as text) that a document of a ticket the agent may
-/// see matches: no team, one of `team_ids`, or assigned to `agent_id`.
-pub(crate) fn agent_query(agent_id: Uuid, team_ids: &[Uuid]) -> String {
-    let mut terms = vec![NO_TEAM_TERM.to_owned(), assignee_term(agent_id)];
-    terms.extend(team_ids.iter().map(|team| team_term(*team)));
+/// The `tsquery` (input syntax, not parsed as text) that the document of a ticket the agent
+/// may see matches.
+pub(crate) fn agent_query(agent_id: AgentId, team_ids: &[TeamId]) -> String {
     // The terms are letters and hex digits: nothing to escape inside the quotes.
-    terms
-        .iter()
-        .map(|term| format!("'{term}'"))
+    agent_access_keys(agent_id, team_ids)
+        .into_iter()
+        .map(|key| format!("'{}'", term(key)))
         .collect::<Vec<_>>()
         .join(" | ")
 }
@@ -51,8 +46,12 @@ mod tests {
 
     #[test]
     fn every_term_lies_outside_the_token_alphabet() {
-        let id = Uuid::now_v7();
-        for term in [NO_TEAM_TERM.to_owned(), team_term(id), assignee_term(id)] {
+        for key in [
+            AccessKey::NoTeam,
+            AccessKey::Team(TeamId::new()),
+            AccessKey::Assignee(AgentId::new()),
+        ] {
+            let term = term(key);
             assert!(!otklik_search::is_token(&term), "{term}");
             assert!(term.starts_with(|c: char| c.is_ascii_uppercase()), "{term}");
         }
@@ -60,8 +59,8 @@ mod tests {
 
     #[test]
     fn an_agents_query_lists_no_team_their_assignments_and_each_of_their_teams() {
-        let agent = Uuid::parse_str("01a20d82-f718-7436-9331-2bb5bee86ee0").unwrap();
-        let team = Uuid::parse_str("01a20d82-f6a9-70e8-9abe-921b9740341e").unwrap();
+        let agent = AgentId(uuid::Uuid::parse_str("01a20d82-f718-7436-9331-2bb5bee86ee0").unwrap());
+        let team = TeamId(uuid::Uuid::parse_str("01a20d82-f6a9-70e8-9abe-921b9740341e").unwrap());
         assert_eq!(
             agent_query(agent, &[team]),
             "'TNONE' | 'A01A20D82F718743693312BB5BEE86EE0' | 'T01A20D82F6A970E89ABE921B9740341E'"

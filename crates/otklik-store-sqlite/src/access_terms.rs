@@ -10,13 +10,11 @@
 //! The terms begin with `_`, a token character of the index (V22) but outside the analyser's
 //! token alphabet (`[a-z0-9а-я]`): no text can produce one. They never join the vocabulary.
 
-use uuid::Uuid;
+use otklik_domain::ids::{AgentId, TeamId};
+use otklik_store::derived::{AccessKey, agent_access_keys};
 
-/// The term of a ticket without a team (every agent sees it).
-const NO_TEAM_TERM: &str = "_tnone";
-
-/// The terms of the ticket row `t` as an SQL text expression (the same as V22's trigger):
-/// [`NO_TEAM_TERM`] or its team's term, then its assignee's term.
+/// The terms of the ticket row `t` as an SQL text expression (the same as V22's trigger): what
+/// [`term`] spells for its team (or its lack of one), then for its assignee.
 pub(crate) const TICKET_ACCESS_TERMS_SQL: &str = "(CASE WHEN t.team_id IS NULL THEN '_tnone' \
      ELSE '_t' || lower(hex(t.team_id)) END \
      || CASE WHEN t.assignee_id IS NULL THEN '' ELSE ' _a' || lower(hex(t.assignee_id)) END)";
@@ -24,21 +22,22 @@ pub(crate) const TICKET_ACCESS_TERMS_SQL: &str = "(CASE WHEN t.team_id IS NULL T
 /// A vocabulary condition on `term` that leaves these terms out (GLOB: `_` is literal).
 pub(crate) const NOT_AN_ACCESS_TERM: &str = "term NOT GLOB '_*'";
 
-fn team_term(team: Uuid) -> String {
-    format!("_t{}", team.simple())
+/// How the full-text index spells a key.
+fn term(key: AccessKey) -> String {
+    match key {
+        AccessKey::NoTeam => "_tnone".to_owned(),
+        AccessKey::Team(team) => format!("_t{}", team.0.simple()),
+        AccessKey::Assignee(agent) => format!("_a{}", agent.0.simple()),
+    }
 }
 
-fn assignee_term(agent: Uuid) -> String {
-    format!("_a{}", agent.simple())
-}
-
-/// The FTS5 query that the entry of a ticket the agent may see matches: no team, one of
-/// `team_ids`, or assigned to `agent_id`.
-pub(crate) fn agent_query(agent_id: Uuid, team_ids: &[Uuid]) -> String {
-    let mut terms = vec![NO_TEAM_TERM.to_owned(), assignee_term(agent_id)];
-    terms.extend(team_ids.iter().map(|team| team_term(*team)));
+/// The FTS5 query that the entry of a ticket the agent may see matches.
+pub(crate) fn agent_query(agent_id: AgentId, team_ids: &[TeamId]) -> String {
     // Letters, digits and `_`: nothing to escape inside the quotes.
-    let terms: Vec<String> = terms.iter().map(|term| format!("\"{term}\"")).collect();
+    let terms: Vec<String> = agent_access_keys(agent_id, team_ids)
+        .into_iter()
+        .map(|key| format!("\"{}\"", term(key)))
+        .collect();
     format!("({})", terms.join(" OR "))
 }
 
@@ -48,8 +47,12 @@ mod tests {
 
     #[test]
     fn no_term_is_a_token_the_analyser_can_produce() {
-        let id = Uuid::now_v7();
-        for term in [NO_TEAM_TERM.to_owned(), team_term(id), assignee_term(id)] {
+        for key in [
+            AccessKey::NoTeam,
+            AccessKey::Team(TeamId::new()),
+            AccessKey::Assignee(AgentId::new()),
+        ] {
+            let term = term(key);
             assert!(!otklik_search::is_token(&term), "{term}");
             assert!(term.starts_with('_'), "{term}");
         }
@@ -57,8 +60,8 @@ mod tests {
 
     #[test]
     fn an_agents_query_lists_no_team_their_assignments_and_each_of_their_teams() {
-        let agent = Uuid::parse_str("01a20d82-f718-7436-9331-2bb5bee86ee0").unwrap();
-        let team = Uuid::parse_str("01a20d82-f6a9-70e8-9abe-921b9740341e").unwrap();
+        let agent = AgentId(uuid::Uuid::parse_str("01a20d82-f718-7436-9331-2bb5bee86ee0").unwrap());
+        let team = TeamId(uuid::Uuid::parse_str("01a20d82-f6a9-70e8-9abe-921b9740341e").unwrap());
         assert_eq!(
             agent_query(agent, &[team]),
             "(\"_tnone\" OR \"_a01a20d82f718743693312bb5bee86ee0\" \
@@ -69,9 +72,9 @@ mod tests {
     #[test]
     fn the_sql_terms_of_a_ticket_are_the_terms_an_agent_asks_for() {
         let connection = rusqlite::Connection::open_in_memory().unwrap();
-        let team = Uuid::now_v7();
-        let agent = Uuid::now_v7();
-        let terms = |team: Option<Uuid>, agent: Option<Uuid>| -> String {
+        let team = TeamId::new();
+        let agent = AgentId::new();
+        let terms = |team: Option<TeamId>, agent: Option<AgentId>| -> String {
             connection
                 .query_row(
                     &format!(
@@ -79,21 +82,23 @@ mod tests {
                          ?2 AS assignee_id) t"
                     ),
                     rusqlite::params![
-                        team.map(|id| id.as_bytes().to_vec()),
-                        agent.map(|id| id.as_bytes().to_vec())
+                        team.map(|id| id.0.as_bytes().to_vec()),
+                        agent.map(|id| id.0.as_bytes().to_vec())
                     ],
                     |row| row.get(0),
                 )
                 .unwrap()
         };
-        assert_eq!(terms(None, None), NO_TEAM_TERM);
+        let no_team = term(AccessKey::NoTeam);
+        let (team_term, agent_term) = (
+            term(AccessKey::Team(team)),
+            term(AccessKey::Assignee(agent)),
+        );
+        assert_eq!(terms(None, None), no_team);
         assert_eq!(
             terms(Some(team), Some(agent)),
-            format!("{} {}", team_term(team), assignee_term(agent))
+            format!("{team_term} {agent_term}")
         );
-        assert_eq!(
-            terms(None, Some(agent)),
-            format!("{NO_TEAM_TERM} {}", assignee_term(agent))
-        );
+        assert_eq!(terms(None, Some(agent)), format!("{no_team} {agent_term}"));
     }
 }

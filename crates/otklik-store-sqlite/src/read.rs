@@ -295,14 +295,11 @@ pub fn search_tickets(
     // see (V22), so FTS5 skips the others; the conditions below still decide.
     let words = match &search.visibility {
         Visibility::All => query.to_fts5(),
-        Visibility::Agent { agent_id, team_ids } => {
-            let teams: Vec<uuid::Uuid> = team_ids.iter().map(|team| team.0).collect();
-            format!(
-                "({}) AND {}",
-                query.to_fts5(),
-                crate::access_terms::agent_query(agent_id.0, &teams)
-            )
-        }
+        Visibility::Agent { agent_id, team_ids } => format!(
+            "({}) AND {}",
+            query.to_fts5(),
+            crate::access_terms::agent_query(*agent_id, team_ids)
+        ),
     };
     let mut params = vec![Value::Text(words)];
     params.extend(filter_params);

@@ -25,12 +25,47 @@ mod vocabulary_tests {
     }
 
     #[test]
+    fn an_agent_may_see_tickets_without_a_team_their_own_and_those_of_each_of_their_teams() {
+        let agent = AgentId::new();
+        let (delivery, vip) = (TeamId::new(), TeamId::new());
+        assert_eq!(
+            agent_access_keys(agent, &[delivery, vip]),
+            vec![
+                AccessKey::NoTeam,
+                AccessKey::Assignee(agent),
+                AccessKey::Team(delivery),
+                AccessKey::Team(vip),
+            ]
+        );
+    }
+
+    #[test]
     fn a_prefix_bound_sorts_after_every_token_it_starts_and_before_the_next_prefix() {
         let bound = prefix_upper_bound("дост");
         assert!("дост" < bound.as_str());
         assert!("достяяяя" < bound.as_str());
         assert!("досу" > bound.as_str());
     }
+}
+
+/// What a search index records of who may see a ticket. Both backends write these into the
+/// ticket's document as terms, each in a spelling no text can produce (PostgreSQL V21, SQLite
+/// V22), so an agent's search asks the index for the visible matches only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessKey {
+    /// A ticket without a team: every agent sees it.
+    NoTeam,
+    Team(TeamId),
+    Assignee(AgentId),
+}
+
+/// The keys of which a document carries at least one when its ticket is visible to the agent:
+/// the rule of [`crate::Visibility::Agent`] (no team, one of the agent's teams, or assigned to
+/// the agent), once for both backends.
+pub fn agent_access_keys(agent_id: AgentId, team_ids: &[TeamId]) -> Vec<AccessKey> {
+    let mut keys = vec![AccessKey::NoTeam, AccessKey::Assignee(agent_id)];
+    keys.extend(team_ids.iter().map(|team| AccessKey::Team(*team)));
+    keys
 }
 
 /// Index terms of a ticket's subject, led by its number so "#1042" finds ticket 1042.
