@@ -79,6 +79,37 @@ pub(crate) fn end(transaction: &Transaction<'_>) -> StoreResult<()> {
     Ok(())
 }
 
+/// Runs `fill`, which rewrites the full-text indexes' tables, with the triggers that feed the
+/// indexes set aside, then rebuilds both indexes from their tables in one pass. A rebuild
+/// rewrites every search row: through the triggers each row would be tokenised twice (out of
+/// the index, then into it) and the index merged as it grows. All in the caller's transaction,
+/// so a failure leaves the triggers and indexes as they were.
+pub(crate) fn with_full_text_rebuilt<T>(
+    transaction: &Transaction<'_>,
+    fill: impl FnOnce(&Transaction<'_>) -> StoreResult<T>,
+) -> StoreResult<T> {
+    let triggers: Vec<(String, String)> = db(transaction
+        .prepare(&format!(
+            "SELECT name, sql FROM sqlite_schema \
+             WHERE type = 'trigger' AND tbl_name IN ({SEARCH_CONTENT_TABLES}) ORDER BY name"
+        ))
+        .and_then(|mut s| {
+            s.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect()
+        }))?;
+    for (name, _) in &triggers {
+        db(transaction.execute_batch(&format!("DROP TRIGGER \"{name}\"")))?;
+    }
+    let filled = fill(transaction)?;
+    for (_, sql) in &triggers {
+        db(transaction.execute_batch(sql))?;
+    }
+    for index in FULL_TEXT_INDEXES {
+        db(transaction.execute_batch(&format!("INSERT INTO {index} ({index}) VALUES ('rebuild')")))?;
+    }
+    Ok(filled)
+}
+
 /// Whether a bulk import is under way (in this transaction's view).
 pub(crate) fn under_way(transaction: &Transaction<'_>) -> StoreResult<bool> {
     db(transaction

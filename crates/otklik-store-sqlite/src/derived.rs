@@ -445,16 +445,9 @@ static INSERT_TICKET_TERMS: std::sync::LazyLock<String> = std::sync::LazyLock::n
     )
 });
 
-/// Recomputes the search tables and the counters from the data.
-pub(crate) fn rebuild(transaction: &Transaction<'_>) -> StoreResult<()> {
-    db(transaction.execute_batch(
-        "DELETE FROM ticket_search; DELETE FROM customer_search; DELETE FROM ticket_counts; \
-         DELETE FROM ticket_counters; DELETE FROM ticket_visibility; \
-         INSERT INTO ticket_visibility (ticket_rowid, id, team_id, assignee_id, merged_into) \
-         SELECT rowid, id, team_id, assignee_id, merged_into FROM tickets;",
-    ))?;
-    raise_count_version(transaction)?;
-    // Tickets: subject and number, then every message in order.
+/// Writes every ticket's search row again from its subject, number and messages in order
+/// (with their attachments' names), by ticket id.
+fn rewrite_ticket_terms(transaction: &Transaction<'_>) -> StoreResult<()> {
     let tickets: Vec<(Vec<u8>, i64, String)> = db(transaction
         .prepare("SELECT id, number, subject FROM tickets ORDER BY id")
         .and_then(|mut s| {
@@ -462,21 +455,25 @@ pub(crate) fn rebuild(transaction: &Transaction<'_>) -> StoreResult<()> {
                 .collect()
         }))?;
     for (id, number, subject) in tickets {
-        let messages: Vec<(Vec<u8>, String)> = db(transaction
+        // A ticket's messages in order, each with its attachments' names in order, in one
+        // statement: a million tickets have several million messages.
+        let rows: Vec<(Vec<u8>, String, Option<String>)> = db(transaction
             .prepare_cached(
-                "SELECT id, body FROM messages WHERE ticket_id = ?1 ORDER BY created_at, id",
+                "SELECT m.id, m.body, a.file_name FROM messages m \
+                 LEFT JOIN attachments a ON a.message_id = m.id \
+                 WHERE m.ticket_id = ?1 ORDER BY m.created_at, m.id, a.id",
             )
             .and_then(|mut s| {
-                s.query_map([&id], |row| Ok((row.get(0)?, row.get(1)?)))?
+                s.query_map([&id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
                     .collect()
             }))?;
         let mut body_terms = String::new();
-        for (message_id, body) in messages {
-            let names: Vec<String> = db(transaction
-                .prepare_cached(
-                    "SELECT file_name FROM attachments WHERE message_id = ?1 ORDER BY id",
-                )
-                .and_then(|mut s| s.query_map([&message_id], |row| row.get(0))?.collect()))?;
+        let mut rows = rows.into_iter().peekable();
+        while let Some((message_id, body, first_name)) = rows.next() {
+            let mut names: Vec<String> = first_name.into_iter().collect();
+            while let Some((_, _, name)) = rows.next_if(|(next, _, _)| *next == message_id) {
+                names.extend(name);
+            }
             let terms = message_text_terms(&body, names.iter().map(String::as_str));
             if !terms.is_empty() {
                 if !body_terms.is_empty() {
@@ -491,6 +488,28 @@ pub(crate) fn rebuild(transaction: &Transaction<'_>) -> StoreResult<()> {
                 s.execute(params![id, subject_terms(number, &subject), body_terms])
             }))?;
     }
+    Ok(())
+}
+
+/// Recomputes the search tables and the counters from the data.
+pub(crate) fn rebuild(transaction: &Transaction<'_>) -> StoreResult<()> {
+    db(transaction.execute_batch(
+        "DELETE FROM ticket_counts; DELETE FROM ticket_counters; DELETE FROM ticket_visibility; \
+         INSERT INTO ticket_visibility (ticket_rowid, id, team_id, assignee_id, merged_into) \
+         SELECT rowid, id, team_id, assignee_id, merged_into FROM tickets;",
+    ))?;
+    raise_count_version(transaction)?;
+    crate::bulk::with_full_text_rebuilt(transaction, |transaction| {
+        db(transaction.execute_batch("DELETE FROM ticket_search; DELETE FROM customer_search;"))?;
+        rewrite_ticket_terms(transaction)?;
+        let customers: Vec<[u8; 16]> = db(transaction
+            .prepare("SELECT id FROM customers ORDER BY rowid")
+            .and_then(|mut s| s.query_map([], |row| row.get(0))?.collect()))?;
+        for customer in customers {
+            reindex_customer(transaction, CustomerId::from_bytes(customer))?;
+        }
+        Ok(())
+    })?;
     // Every token of the rebuilt index joins the vocabulary (FTS5 lists its terms). Nothing is
     // deleted: writers' caches (`KnownTokens`) may still name any token ever inserted.
     db(transaction.execute_batch(&format!(
@@ -498,12 +517,6 @@ pub(crate) fn rebuild(transaction: &Transaction<'_>) -> StoreResult<()> {
              SELECT length(term), term FROM ticket_fts_terms WHERE {};",
         crate::access_terms::NOT_AN_ACCESS_TERM
     )))?;
-    let customers: Vec<[u8; 16]> = db(transaction
-        .prepare("SELECT id FROM customers ORDER BY rowid")
-        .and_then(|mut s| s.query_map([], |row| row.get(0))?.collect()))?;
-    for customer in customers {
-        reindex_customer(transaction, CustomerId::from_bytes(customer))?;
-    }
     let stored: Vec<StoredTicket> = db(transaction
         .prepare(&format!(
             "SELECT {STORED_COLUMNS} FROM tickets WHERE merged_into IS NULL"

@@ -66,6 +66,7 @@ macro_rules! conformance_tests {
             search_keeps_to_the_filters_and_the_callers_visibility,
             an_agents_search_follows_every_change_of_who_may_see_a_ticket,
             the_search_index_follows_edits_replies_and_merges_and_rebuilds_the_same,
+            attachment_names_are_found_and_stay_found_after_a_rebuild,
             customers_are_found_by_name_e_mail_and_phone,
             customers_rank_by_the_same_score_on_every_backend,
             maintained_counts_equal_a_scan_after_every_kind_of_change,
@@ -2067,6 +2068,71 @@ pub async fn an_agents_search_follows_every_change_of_who_may_see_a_ticket(store
     let mut everyone = search(&store, "parcel ", with_merged(), Visibility::All).await;
     everyone.sort();
     assert_eq!(everyone, ticket_ids(&[0, 1, 2, 3, 4, 5, 6]));
+}
+
+pub async fn attachment_names_are_found_and_stay_found_after_a_rebuild(store: Arc<dyn Store>) {
+    let customer = seed_customer(&store, "K", "k@example.com").await;
+    let ticket = seed_ticket(&store, new_ticket(customer.id, "Посылка", 1)).await;
+    let other = seed_ticket(&store, new_ticket(customer.id, "Посылка", 2)).await;
+    let attachment = |message_id: MessageId, file_name: &str| AttachmentMeta {
+        id: AttachmentId::new(),
+        ticket_id: ticket.id,
+        message_id,
+        file_name: file_name.into(),
+        content_type: "application/octet-stream".into(),
+        size_bytes: 10,
+        sha256: "cd".repeat(32),
+    };
+    let message = |body: &str, names: &[&str], second: i64| {
+        let id = MessageId::new();
+        Message {
+            id,
+            ticket_id: ticket.id,
+            author: Author::Customer(customer.id),
+            visibility: MessageVisibility::Public,
+            channel: Channel::Email,
+            body: body.into(),
+            attachments: names.iter().map(|name| attachment(id, name)).collect(),
+            created_at: at(second),
+        }
+    };
+    commit(
+        &store,
+        vec![
+            // Two names on one message, none on the next, one on the last: each message's names
+            // stay with it when the documents are written again from the tables.
+            Mutation::InsertMessage(message(
+                "Вот документы",
+                &["накладная.pdf", "фото_коробки.jpg"],
+                3,
+            )),
+            Mutation::InsertMessage(message("Без вложений", &[], 4)),
+            Mutation::InsertMessage(message("И ещё", &["гарантийный талон.png"], 5)),
+        ],
+    )
+    .await;
+    let (f, v) = (TicketFilter::default(), Visibility::All);
+    let queries = ["накладная ", "коробки ", "талон ", "вложений ", "посылка "];
+    let before: Vec<Vec<TicketId>> = {
+        let mut found = Vec::new();
+        for query in queries {
+            found.push(search(&store, query, f.clone(), v.clone()).await);
+        }
+        found
+    };
+    for (query, found) in queries.iter().zip(&before).take(4) {
+        assert_eq!(found, &vec![ticket.id], "{query}");
+    }
+    assert_eq!(before[4].len(), 2, "both tickets by their subject");
+    assert!(before[4].contains(&other.id));
+    store.rebuild_derived_data().await.expect("rebuild");
+    for (query, found) in queries.iter().zip(&before) {
+        assert_eq!(
+            &search(&store, query, f.clone(), v.clone()).await,
+            found,
+            "{query} after a rebuild"
+        );
+    }
 }
 
 pub async fn the_search_index_follows_edits_replies_and_merges_and_rebuilds_the_same(
