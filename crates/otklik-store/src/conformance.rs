@@ -1938,7 +1938,7 @@ pub async fn search_keeps_to_the_filters_and_the_callers_visibility(store: Arc<d
         ..Default::default()
     };
     assert_eq!(
-        search(&store, "payment ", new_only, Visibility::All).await,
+        search(&store, "payment ", new_only.clone(), Visibility::All).await,
         vec![hidden.id]
     );
     let other_team = TicketFilter {
@@ -1946,10 +1946,36 @@ pub async fn search_keeps_to_the_filters_and_the_callers_visibility(store: Arc<d
         ..Default::default()
     };
     assert!(
-        search(&store, "payment ", other_team, agent)
+        search(&store, "payment ", other_team, agent.clone())
             .await
             .is_empty(),
         "a filter never widens visibility"
+    );
+
+    // An agent's filtered search keeps to both: the filter, and what the agent may see.
+    let mut draft = new_ticket(customer.id, "Payment refused", 3);
+    draft.status = TicketStatus::New;
+    let unrouted = seed_ticket(&store, draft).await;
+    assert_eq!(
+        search(&store, "payment ", new_only, agent.clone()).await,
+        vec![unrouted.id],
+        "new and seen by every agent; the other new one is another team's"
+    );
+    let open_only = TicketFilter {
+        statuses: vec![TicketStatus::Open],
+        ..Default::default()
+    };
+    assert_eq!(
+        search(&store, "payment ", open_only, agent.clone()).await,
+        vec![visible.id]
+    );
+    let no_team = TicketFilter {
+        team: Some(TeamFilter::NoTeam),
+        ..Default::default()
+    };
+    assert_eq!(
+        search(&store, "payment ", no_team, agent).await,
+        vec![unrouted.id]
     );
 }
 
