@@ -1956,17 +1956,23 @@ fn search_path(query: &str, status: Option<&str>) -> String {
     path
 }
 
-/// The search probe run as [`crate::demo::DEMO_AGENT_OF_OTHER_TEAMS`]: a word of 7% of the tickets, most
-/// of them in teams this agent may not see, so the search tries many matches to keep a few.
-/// Its hits are not counted (the count would have to apply the agent's visibility).
-fn agent_probe() -> Probe {
-    Probe {
-        name: "search «refunding» as an agent of other teams".into(),
+/// The search probes run as [`crate::demo::DEMO_AGENT_OF_OTHER_TEAMS`]: a word of 7% of the
+/// tickets, most of them in teams this agent may not see, so the search tries many matches to
+/// keep a few; then the same with a filter, which the database cannot weigh apart from the word
+/// and the teams. Their hits are not counted (the count would have to apply the agent's
+/// visibility).
+fn agent_probes() -> Vec<Probe> {
+    let probe = |name: &str, status: Option<&str>| Probe {
+        name: name.into(),
         group: ProbeGroup::Search,
-        paths: vec![search_path("refunding ", None)],
+        paths: vec![search_path("refunding ", status)],
         count: None,
         changes_per_second: 0,
-    }
+    };
+    vec![
+        probe("search «refunding» as an agent of other teams", None),
+        probe("… the same agent, + status=solved", Some("solved")),
+    ]
 }
 
 /// The probes of the scale phase. A trailing space makes the last word whole (without it the
@@ -2355,9 +2361,9 @@ async fn scale_phase(
         scale.probes.push(report);
     }
     if let Some(agent) = agent {
-        scale
-            .probes
-            .push(run_probe(agent, &agent_probe(), requests).await);
+        for probe in agent_probes() {
+            scale.probes.push(run_probe(agent, &probe, requests).await);
+        }
     }
     let views = get_json(api, "/api/v1/views")
         .await

@@ -708,6 +708,94 @@ async fn an_agents_search_finds_the_same_whatever_its_window_of_newest_documents
     }
 }
 
+/// The conformance case of filtered searches, with a window of a few documents: past it an
+/// agent's filtered search is planned by PostgreSQL or asks the index, and keeps to the filter
+/// and to what the agent may see either way.
+#[tokio::test]
+async fn an_agents_filtered_search_keeps_to_the_filter_whatever_its_window_of_newest_documents() {
+    for window in [1, 2, 5] {
+        let (url, _database) = create_database().await;
+        let store = Arc::new(
+            PostgresStore::connect(&url, 2)
+                .await
+                .expect("connects")
+                .with_agent_search_window(window),
+        );
+        otklik_store::conformance::search_keeps_to_the_filters_and_the_callers_visibility(
+            store.clone(),
+        )
+        .await;
+        store.close();
+    }
+}
+
+/// 40 matching tickets, every `visible_every`-th of the agent's team, every third of them
+/// solved: past a window of 4, a search for solved ones is planned by PostgreSQL when half the
+/// matches are visible, and asks the index when a quarter are. Both find exactly the visible
+/// solved matches.
+#[tokio::test]
+async fn past_its_window_an_agents_filtered_search_finds_every_visible_match_that_passes_the_filter()
+ {
+    for visible_every in [2, 4] {
+        let fixture = fixture(2).await;
+        let store = Arc::new(
+            PostgresStore::connect(&with_database(&admin_url(), &fixture._database.name), 2)
+                .await
+                .expect("connects")
+                .with_agent_search_window(4),
+        );
+        let customer = seed_customer(&store, "Filter", "filter@example.com").await;
+        let mine = seed_team(&store, "Mine").await;
+        let other = seed_team(&store, "Other").await;
+        let mut expected = Vec::new();
+        for index in 0..40 {
+            let team = if index % visible_every == 0 {
+                mine.id
+            } else {
+                other.id
+            };
+            let mut draft = draft(customer.id, &format!("Refund {index}"), Some(team));
+            if index % 3 == 0 {
+                draft.status = TicketStatus::Solved;
+            }
+            let solved = draft.status == TicketStatus::Solved;
+            let ticket = seed_ticket(&store, draft).await;
+            if team == mine.id && solved {
+                expected.push(ticket.id);
+            }
+        }
+        fixture
+            .inspect
+            .batch_execute("ANALYZE ticket_documents; ANALYZE tickets")
+            .await
+            .expect("analyses");
+        let search = TicketSearch {
+            query: otklik_search::parse_query("refund ").expect("a query"),
+            filter: TicketFilter {
+                statuses: vec![TicketStatus::Solved],
+                ..TicketFilter::default()
+            },
+            visibility: Visibility::Agent {
+                agent_id: otklik_domain::ids::AgentId::new(),
+                team_ids: vec![mine.id],
+            },
+            limit: 50,
+        };
+        let mut found: Vec<TicketId> = store
+            .search_tickets(&search)
+            .await
+            .expect("searches")
+            .into_iter()
+            .map(|ticket| ticket.id)
+            .collect();
+        found.sort();
+        expected.sort();
+        assert!(!expected.is_empty());
+        assert_eq!(found, expected, "one in {visible_every} visible");
+        store.close();
+    }
+}
+
 /// 40 matching tickets, every `visible_every`-th of the agent's team (the rest of another), with
 /// statistics: past a window of 4, the search walks on when half are visible and asks the index
 /// when a quarter are (see `WindowCounts::keep_walking`). Both find every visible match.
