@@ -688,18 +688,23 @@ async fn counts_missed_by_many_requests_at_once_are_summed_once_and_shared_betwe
     assert_eq!(store.count_sums() - before, 1, "the shared count was kept");
 }
 
+/// A store on a fresh database whose agents' searches try `window` newest documents first,
+/// with the database's address.
+async fn store_with_window(window: i64) -> (Arc<PostgresStore>, String, DropDatabase) {
+    let (url, database) = create_database().await;
+    let store = PostgresStore::connect(&url, 2)
+        .await
+        .expect("connects")
+        .with_agent_search_window(window);
+    (Arc::new(store), url, database)
+}
+
 /// The conformance case of an agent's search, with a window of a few documents: past it the
 /// search walks on or asks the index, and finds the same either way.
 #[tokio::test]
 async fn an_agents_search_finds_the_same_whatever_its_window_of_newest_documents() {
     for window in [1, 2, 3, 5] {
-        let (url, _database) = create_database().await;
-        let store = Arc::new(
-            PostgresStore::connect(&url, 2)
-                .await
-                .expect("connects")
-                .with_agent_search_window(window),
-        );
+        let (store, _, _database) = store_with_window(window).await;
         otklik_store::conformance::an_agents_search_follows_every_change_of_who_may_see_a_ticket(
             store.clone(),
         )
@@ -714,13 +719,7 @@ async fn an_agents_search_finds_the_same_whatever_its_window_of_newest_documents
 #[tokio::test]
 async fn an_agents_filtered_search_keeps_to_the_filter_whatever_its_window_of_newest_documents() {
     for window in [1, 2, 5] {
-        let (url, _database) = create_database().await;
-        let store = Arc::new(
-            PostgresStore::connect(&url, 2)
-                .await
-                .expect("connects")
-                .with_agent_search_window(window),
-        );
+        let (store, _, _database) = store_with_window(window).await;
         otklik_store::conformance::search_keeps_to_the_filters_and_the_callers_visibility(
             store.clone(),
         )
@@ -729,131 +728,90 @@ async fn an_agents_filtered_search_keeps_to_the_filter_whatever_its_window_of_ne
     }
 }
 
-/// 40 matching tickets, every `visible_every`-th of the agent's team, every third of them
-/// solved: past a window of 4, a search for solved ones is planned by PostgreSQL when half the
+/// Seeds 40 tickets about a parcel, every `visible_every`-th of the agent's team (the rest of
+/// another) and every third solved, analyses them, and searches «parcel» as that agent, with a
+/// window of 4 documents, for every status or for `only_status`. Returns the tickets found and
+/// those the agent may see that pass the filter, both sorted.
+async fn search_past_a_window(
+    visible_every: usize,
+    only_status: Option<TicketStatus>,
+) -> (Vec<TicketId>, Vec<TicketId>) {
+    let (store, url, _database) = store_with_window(4).await;
+    let customer = seed_customer(&store, "Walker", "walker@example.com").await;
+    let mine = seed_team(&store, "Mine").await;
+    let other = seed_team(&store, "Other").await;
+    let mut expected = Vec::new();
+    for index in 0..40 {
+        let team = if index % visible_every == 0 {
+            mine.id
+        } else {
+            other.id
+        };
+        let mut draft = draft(customer.id, &format!("Parcel {index}"), Some(team));
+        if index % 3 == 0 {
+            draft.status = TicketStatus::Solved;
+        }
+        let passes = only_status.is_none_or(|status| status == draft.status);
+        let ticket = seed_ticket(&store, draft).await;
+        if team == mine.id && passes {
+            expected.push(ticket.id);
+        }
+    }
+    let (inspect, connection) = tokio_postgres::connect(&url, NoTls)
+        .await
+        .expect("connects to inspect");
+    tokio::spawn(connection);
+    inspect
+        .batch_execute("ANALYZE ticket_documents; ANALYZE tickets")
+        .await
+        .expect("analyses");
+    let search = TicketSearch {
+        query: otklik_search::parse_query("parcel ").expect("a query"),
+        filter: TicketFilter {
+            statuses: only_status.into_iter().collect(),
+            ..TicketFilter::default()
+        },
+        visibility: Visibility::Agent {
+            agent_id: otklik_domain::ids::AgentId::new(),
+            team_ids: vec![mine.id],
+        },
+        limit: 50,
+    };
+    let mut found: Vec<TicketId> = store
+        .search_tickets(&search)
+        .await
+        .expect("searches")
+        .into_iter()
+        .map(|ticket| ticket.id)
+        .collect();
+    store.close();
+    found.sort();
+    expected.sort();
+    assert!(!expected.is_empty(), "the agent may see some matches");
+    (found, expected)
+}
+
+/// Past a window of 4, the search walks on when half the matches are visible and asks the index
+/// when a quarter are (see `WindowCounts::keep_walking`). Both find every visible match.
+#[tokio::test]
+async fn past_its_window_an_agents_search_walks_on_or_asks_the_index_and_finds_every_visible_match()
+{
+    for visible_every in [2, 4] {
+        let (found, visible) = search_past_a_window(visible_every, None).await;
+        assert_eq!(found, visible, "one in {visible_every} visible");
+    }
+}
+
+/// Past a window of 4, a search for solved tickets is planned by PostgreSQL when half the
 /// matches are visible, and asks the index when a quarter are. Both find exactly the visible
 /// solved matches.
 #[tokio::test]
 async fn past_its_window_an_agents_filtered_search_finds_every_visible_match_that_passes_the_filter()
  {
     for visible_every in [2, 4] {
-        let fixture = fixture(2).await;
-        let store = Arc::new(
-            PostgresStore::connect(&with_database(&admin_url(), &fixture._database.name), 2)
-                .await
-                .expect("connects")
-                .with_agent_search_window(4),
-        );
-        let customer = seed_customer(&store, "Filter", "filter@example.com").await;
-        let mine = seed_team(&store, "Mine").await;
-        let other = seed_team(&store, "Other").await;
-        let mut expected = Vec::new();
-        for index in 0..40 {
-            let team = if index % visible_every == 0 {
-                mine.id
-            } else {
-                other.id
-            };
-            let mut draft = draft(customer.id, &format!("Refund {index}"), Some(team));
-            if index % 3 == 0 {
-                draft.status = TicketStatus::Solved;
-            }
-            let solved = draft.status == TicketStatus::Solved;
-            let ticket = seed_ticket(&store, draft).await;
-            if team == mine.id && solved {
-                expected.push(ticket.id);
-            }
-        }
-        fixture
-            .inspect
-            .batch_execute("ANALYZE ticket_documents; ANALYZE tickets")
-            .await
-            .expect("analyses");
-        let search = TicketSearch {
-            query: otklik_search::parse_query("refund ").expect("a query"),
-            filter: TicketFilter {
-                statuses: vec![TicketStatus::Solved],
-                ..TicketFilter::default()
-            },
-            visibility: Visibility::Agent {
-                agent_id: otklik_domain::ids::AgentId::new(),
-                team_ids: vec![mine.id],
-            },
-            limit: 50,
-        };
-        let mut found: Vec<TicketId> = store
-            .search_tickets(&search)
-            .await
-            .expect("searches")
-            .into_iter()
-            .map(|ticket| ticket.id)
-            .collect();
-        found.sort();
-        expected.sort();
-        assert!(!expected.is_empty());
+        let (found, expected) =
+            search_past_a_window(visible_every, Some(TicketStatus::Solved)).await;
         assert_eq!(found, expected, "one in {visible_every} visible");
-        store.close();
-    }
-}
-
-/// 40 matching tickets, every `visible_every`-th of the agent's team (the rest of another), with
-/// statistics: past a window of 4, the search walks on when half are visible and asks the index
-/// when a quarter are (see `WindowCounts::keep_walking`). Both find every visible match.
-#[tokio::test]
-async fn past_its_window_an_agents_search_walks_on_or_asks_the_index_and_finds_every_visible_match()
-{
-    for visible_every in [2, 4] {
-        let fixture = fixture(2).await;
-        let store = Arc::new(
-            PostgresStore::connect(&with_database(&admin_url(), &fixture._database.name), 2)
-                .await
-                .expect("connects")
-                .with_agent_search_window(4),
-        );
-        let customer = seed_customer(&store, "Walker", "walker@example.com").await;
-        let mine = seed_team(&store, "Mine").await;
-        let other = seed_team(&store, "Other").await;
-        let mut visible = Vec::new();
-        for index in 0..40 {
-            let team = if index % visible_every == 0 {
-                mine.id
-            } else {
-                other.id
-            };
-            let ticket = seed_ticket(
-                &store,
-                draft(customer.id, &format!("Parcel {index}"), Some(team)),
-            )
-            .await;
-            if team == mine.id {
-                visible.push(ticket.id);
-            }
-        }
-        fixture
-            .inspect
-            .batch_execute("ANALYZE ticket_documents")
-            .await
-            .expect("analyses");
-        let search = TicketSearch {
-            query: otklik_search::parse_query("parcel ").expect("a query"),
-            filter: TicketFilter::default(),
-            visibility: Visibility::Agent {
-                agent_id: otklik_domain::ids::AgentId::new(),
-                team_ids: vec![mine.id],
-            },
-            limit: 50,
-        };
-        let mut found: Vec<TicketId> = store
-            .search_tickets(&search)
-            .await
-            .expect("searches")
-            .into_iter()
-            .map(|ticket| ticket.id)
-            .collect();
-        found.sort();
-        visible.sort();
-        assert_eq!(found, visible, "one in {visible_every} visible");
-        store.close();
     }
 }
 
