@@ -99,6 +99,9 @@ pub struct DemoSummary {
     /// Of which writing customers, tickets and messages took this long (staff set-up, with its
     /// deliberately slow password hashing, is the rest).
     pub writing: Duration,
+    /// Of which building the indexes that a bulk import set aside took this long (zero when the
+    /// demo was not one).
+    pub indexing: Duration,
 }
 
 impl fmt::Display for DemoSummary {
@@ -131,6 +134,16 @@ impl fmt::Display for DemoSummary {
                 self.messages as f64 / writing,
                 self.messages as f64 / self.tickets as f64
             )?;
+            let rows = (self.writing.saturating_sub(self.indexing)).as_secs_f64();
+            if !self.indexing.is_zero() && rows > 0.0 {
+                write!(
+                    f,
+                    " The rows went in at {:.0} tickets/s, then building the indexes the import \
+                     set aside took {:.1} s.",
+                    self.tickets as f64 / rows,
+                    self.indexing.as_secs_f64()
+                )?;
+            }
         }
         write!(
             f,
@@ -227,6 +240,7 @@ async fn load_demo_with(
         batched,
         elapsed: started.elapsed(),
         writing: writing.elapsed(),
+        indexing: counts.indexing,
     })
 }
 
@@ -235,6 +249,8 @@ struct Counts {
     customers: usize,
     tickets: usize,
     messages: usize,
+    /// Building the indexes a bulk import set aside.
+    indexing: Duration,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2836,16 +2852,24 @@ async fn load_batched(
             .await
             .context("could not start the demo's bulk import")?;
     }
-    let written = write_batches(app, staff, &plan, depth, rng).await;
+    let mut written = write_batches(app, staff, &plan, depth, rng).await;
     if bulk {
         // Ended even when writing failed: what was written is indexed, not left aside (a killed
         // process leaves that to the next open of the database).
+        tracing::info!(
+            "demo: the rows are written; now building the indexes set aside for the import \
+             (about a third of the whole)"
+        );
         let started = Instant::now();
         app.store
             .commit(UnitOfWork::new().with(Mutation::EndBulkImport))
             .await
             .context("could not build the indexes after the demo's bulk import")?;
-        tracing::info!(elapsed = ?started.elapsed(), "indexes built after the demo's bulk import");
+        let indexing = started.elapsed();
+        tracing::info!(elapsed = ?indexing, "indexes built after the demo's bulk import");
+        if let Ok(counts) = &mut written {
+            counts.indexing = indexing;
+        }
     }
     written
 }
@@ -2864,9 +2888,11 @@ async fn write_batches(
         move || generate_batches(&plan, &staff, rng, &sender)
     });
     let mut counts = Counts::default();
+    let mut progress = Progress::new(plan.tickets);
     let written: anyhow::Result<()> = async {
         let mut in_flight: VecDeque<PendingCommit> = VecDeque::new();
         while let Some(batch) = receiver.recv().await {
+            progress.written(counts.tickets);
             while in_flight.len() >= depth {
                 if let Some(oldest) = in_flight.pop_front() {
                     finish(oldest).await?;
@@ -2889,6 +2915,50 @@ async fn write_batches(
     written?;
     generated?;
     Ok(counts)
+}
+
+/// How often a batched demo says how far it got: a million tickets take a minute or more.
+const PROGRESS_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Says, every [`PROGRESS_INTERVAL`], how many of a batched demo's tickets are written.
+struct Progress {
+    started: Instant,
+    last: Instant,
+    total: usize,
+}
+
+impl Progress {
+    fn new(total: usize) -> Self {
+        let now = Instant::now();
+        Progress {
+            started: now,
+            last: now,
+            total,
+        }
+    }
+
+    /// `done` tickets are written (or committing).
+    fn written(&mut self, done: usize) {
+        if self.last.elapsed() >= PROGRESS_INTERVAL {
+            self.last = Instant::now();
+            tracing::info!(
+                "{}",
+                progress_line(done, self.total, self.started.elapsed())
+            );
+        }
+    }
+}
+
+/// `demo: 250000 of 1000000 tickets written (25%), 14200 tickets/s`.
+fn progress_line(done: usize, total: usize, elapsed: Duration) -> String {
+    let percent = done.saturating_mul(100) / total.max(1);
+    let seconds = elapsed.as_secs_f64();
+    let rate = if seconds > 0.0 {
+        done as f64 / seconds
+    } else {
+        0.0
+    };
+    format!("demo: {done} of {total} tickets written ({percent}%), {rate:.0} tickets/s")
 }
 
 #[cfg(test)]
@@ -2934,6 +3004,18 @@ mod tests {
                 None => return tickets,
             }
         }
+    }
+
+    #[test]
+    fn a_progress_line_says_how_many_of_how_many_tickets_and_how_fast() {
+        assert_eq!(
+            progress_line(250_000, 1_000_000, Duration::from_secs(20)),
+            "demo: 250000 of 1000000 tickets written (25%), 12500 tickets/s"
+        );
+        assert_eq!(
+            progress_line(0, 0, Duration::ZERO),
+            "demo: 0 of 0 tickets written (0%), 0 tickets/s"
+        );
     }
 
     #[tokio::test]
@@ -3025,6 +3107,13 @@ mod tests {
             summary.messages
         );
         assert!(summary.to_string().contains("tickets/s"), "{summary}");
+        assert!(
+            !summary.indexing.is_zero()
+                && summary
+                    .to_string()
+                    .contains("then building the indexes the import set aside took"),
+            "into an empty database the demo is a bulk import: {summary}"
+        );
         assert!(
             summary.customers > 10 && summary.customers < 100,
             "{}",
