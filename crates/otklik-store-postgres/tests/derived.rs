@@ -848,15 +848,7 @@ async fn the_migration_that_writes_who_may_see_each_document_writes_what_the_sto
     assigned.assignee_id = Some(agent.id);
     seed_ticket(store, assigned).await;
     seed_ticket(store, draft(customer.id, "Nobody's yet", None)).await;
-    let documents = "SELECT ticket_id, document::text FROM ticket_documents ORDER BY ticket_id";
-    let written: Vec<(Uuid, String)> = fixture
-        .inspect
-        .query(documents, &[])
-        .await
-        .expect("reads")
-        .iter()
-        .map(|row| (row.get(0), row.get(1)))
-        .collect();
+    let written = document_texts(&fixture.inspect).await;
     assert!(
         written.iter().all(|(_, document)| document.contains("'T")
             && document.contains("'TNONE'") != document.contains("'A")),
@@ -878,13 +870,19 @@ async fn the_migration_that_writes_who_may_see_each_document_writes_what_the_sto
     )
     .expect("V21 is readable");
     fixture.inspect.batch_execute(&v21).await.expect("V21 runs");
-    let migrated: Vec<(Uuid, String)> = fixture
-        .inspect
-        .query(documents, &[])
+    assert_eq!(document_texts(&fixture.inspect).await, written);
+}
+
+/// Every search document as text, by ticket id.
+async fn document_texts(client: &tokio_postgres::Client) -> Vec<(Uuid, String)> {
+    client
+        .query(
+            "SELECT ticket_id, document::text FROM ticket_documents ORDER BY ticket_id",
+            &[],
+        )
         .await
-        .expect("reads")
+        .expect("reads the documents")
         .iter()
         .map(|row| (row.get(0), row.get(1)))
-        .collect();
-    assert_eq!(migrated, written);
+        .collect()
 }
