@@ -27,11 +27,27 @@ pub(crate) async fn migrate(client: &mut Client) -> StoreResult<()> {
         .await
         .map_err(map_error)?;
     let pg_client: &mut tokio_postgres::Client = client;
-    let outcome = embedded::migrations::runner().run_async(pg_client).await;
+    let runner = embedded::migrations::runner();
+    let newest_known = runner
+        .get_migrations()
+        .iter()
+        .map(refinery::Migration::version)
+        .max()
+        .unwrap_or_default();
+    let outcome = runner.run_async(pg_client).await;
     let unlocked = client
         .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
         .await;
-    let report = outcome.map_err(StoreError::database)?;
+    // A database with a migration newer than any this build knows was upgraded by a newer
+    // Otklik: said plainly, for the operator who rolled the binary back.
+    let report = outcome.map_err(|error| match error.kind() {
+        refinery::error::Kind::MissingVersion(migration) if migration.version() > newest_known => {
+            StoreError::SchemaTooNew {
+                migration: migration.to_string(),
+            }
+        }
+        _ => StoreError::database(error),
+    })?;
     unlocked.map_err(map_error)?;
     for migration in report.applied_migrations() {
         tracing::info!(

@@ -319,6 +319,45 @@ async fn starting_twice_at_once_migrates_once_and_keeps_data() {
     again.close();
 }
 
+/// An operator who rolls the binary back after an upgrade is told what happened and what to do;
+/// the database is left as it is.
+#[tokio::test]
+async fn a_database_upgraded_by_a_newer_otklik_is_refused_with_what_to_do() {
+    let (url, _database) = create_database().await;
+    PostgresStore::connect(&url, 1).await.unwrap().close();
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute(
+            "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) \
+             VALUES (9999, 'from_a_newer_otklik', '2027-01-01T00:00:00Z', '1')",
+        )
+        .await
+        .unwrap();
+    let error = PostgresStore::connect(&url, 1)
+        .await
+        .expect_err("a schema newer than this build is refused");
+    assert!(
+        matches!(&error, StoreError::SchemaTooNew { migration } if migration == "V9999__from_a_newer_otklik"),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("newer version of Otklik"),
+        "{error}"
+    );
+    let kept: i64 = client
+        .query_one(
+            "SELECT count(*) FROM refinery_schema_history WHERE version = 9999",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(kept, 1, "nothing was changed");
+}
+
 #[tokio::test]
 async fn ping_answers_and_file_backup_is_refused() {
     let database = fresh_database().await;

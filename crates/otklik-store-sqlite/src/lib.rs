@@ -124,6 +124,27 @@ fn wait_a_millisecond(attempts: i32) -> bool {
 /// How many 1 ms waits the busy handler allows (about five seconds).
 const BUSY_ATTEMPTS: i32 = 5_000;
 
+/// The version of the newest of `migrations`.
+fn newest_version(migrations: &[refinery::Migration]) -> refinery::SchemaVersion {
+    migrations
+        .iter()
+        .map(refinery::Migration::version)
+        .max()
+        .unwrap_or_default()
+}
+
+/// A failed migration, told apart when the database has one newer than any this build knows.
+fn migration_error(error: refinery::Error, newest_known: refinery::SchemaVersion) -> StoreError {
+    match error.kind() {
+        refinery::error::Kind::MissingVersion(migration) if migration.version() > newest_known => {
+            StoreError::SchemaTooNew {
+                migration: migration.to_string(),
+            }
+        }
+        _ => StoreError::database(error),
+    }
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> StoreResult<SqliteStore> {
@@ -138,9 +159,11 @@ impl SqliteStore {
         // Before migrating: what an interrupted import set aside is recreated by the SQL of the
         // schema it was taken from, and later migrations find the schema they expect.
         bulk::finish_interrupted(&mut writer_connection)?;
-        migrations::migrations::runner()
+        let runner = migrations::migrations::runner();
+        let newest_known = newest_version(runner.get_migrations());
+        runner
             .run(&mut writer_connection)
-            .map_err(StoreError::database)?;
+            .map_err(|error| migration_error(error, newest_known))?;
 
         let mut readers = Vec::with_capacity(READ_CONNECTIONS);
         for _ in 0..READ_CONNECTIONS {
@@ -788,6 +811,34 @@ mod tests {
             )));
         assert!(derived::AnalysedText::is_heavy(&unit));
         unit
+    }
+
+    /// An operator who rolls the binary back after an upgrade is told what happened and what to
+    /// do.
+    #[test]
+    fn a_database_upgraded_by_a_newer_otklik_is_refused_with_what_to_do() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("otklik.db");
+        drop(SqliteStore::open(&path).unwrap());
+        Connection::open(&path)
+            .unwrap()
+            .execute(
+                "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) \
+                 VALUES (9999, 'from_a_newer_otklik', '2027-01-01T00:00:00Z', '1')",
+                [],
+            )
+            .unwrap();
+        let Err(error) = SqliteStore::open(&path) else {
+            panic!("a schema newer than this build is refused");
+        };
+        assert!(
+            matches!(&error, StoreError::SchemaTooNew { migration } if migration == "V9999__from_a_newer_otklik"),
+            "{error:?}"
+        );
+        assert!(
+            error.to_string().contains("newer version of Otklik"),
+            "{error}"
+        );
     }
 
     /// A database at `path` migrated only up to `version`, as an older Otklik left it.

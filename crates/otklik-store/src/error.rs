@@ -15,6 +15,14 @@ pub enum StoreError {
     /// This backend cannot do that (for example an online file backup on PostgreSQL).
     #[error("not supported by this backend: {0}")]
     Unsupported(&'static str),
+    /// The database's schema is newer than this build: a newer version of Otklik upgraded it
+    /// (an operator rolled the binary back). Nothing is changed; the message says what to do.
+    #[error(
+        "the database was upgraded by a newer version of Otklik: it has migration {migration}, \
+         which this version does not know. Run that newer version, or restore the backup taken \
+         before the upgrade"
+    )]
+    SchemaTooNew { migration: String },
     /// The database is unreachable, failed, or returned something unexpected.
     #[error("database error: {0}")]
     Database(#[source] Box<dyn std::error::Error + Send + Sync>),
