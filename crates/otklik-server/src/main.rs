@@ -343,6 +343,12 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Reindex => {
             let store = node::open_store(&settings).await?;
+            // One transaction: writes wait until it ends, and a million tickets take a minute or
+            // more. Said before it starts, so a quiet terminal is not taken for a hang.
+            eprintln!(
+                "rebuilding the search index and counters in one transaction (about a minute per \
+                 million tickets on SQLite, three on PostgreSQL); writes wait until it is done"
+            );
             let started = std::time::Instant::now();
             store
                 .rebuild_derived_data()
