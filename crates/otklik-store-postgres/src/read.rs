@@ -404,41 +404,43 @@ pub(crate) async fn search_tickets(
     if expanded.matches_nothing() {
         return Ok(Vec::new());
     }
-    let rows = match &search.visibility {
+    // Who may see a match, as terms of the documents (V21); nothing to add for a caller who
+    // sees every ticket.
+    let visible = match &search.visibility {
         Visibility::Agent { agent_id, team_ids } => {
-            let visible = visibility_terms::agent_query(*agent_id, team_ids);
-            let words = AgentQuery {
-                walked: expanded.to_tsquery(),
-                indexed: expanded.to_tsquery_of_tokens(),
-            };
-            let hits = if search.filter.narrows() {
-                filtered_agent_matches(client, &words, &visible, search, window).await?
-            } else {
-                Some(
-                    agent_matches(
-                        client,
-                        &words,
-                        &visible,
-                        search.filter.include_merged,
-                        window,
-                    )
-                    .await?,
-                )
-            };
-            match hits {
-                Some(hits) => {
-                    query(
-                        client,
-                        "SELECT ticket_id, subject_terms, body_terms FROM ticket_search \
-                         WHERE ticket_id = ANY($1)",
-                        &[&hits],
-                    )
-                    .await?
-                }
-                None => planned_matches(client, &words.walked, search).await?,
-            }
+            Some(visibility_terms::agent_query(*agent_id, team_ids))
         }
-        Visibility::All => planned_matches(client, &expanded.to_tsquery(), search).await?,
+        Visibility::All => None,
+    };
+    let words = SearchWords {
+        walked: expanded.to_tsquery(),
+        indexed: expanded.to_tsquery_of_tokens(),
+    };
+    let hits = if search.filter.narrows() {
+        filtered_matches(client, &words, visible.as_deref(), search, window).await?
+    } else {
+        Some(
+            newest_matches(
+                client,
+                &words,
+                visible.as_deref(),
+                search.filter.include_merged,
+                window,
+            )
+            .await?,
+        )
+    };
+    let rows = match hits {
+        Some(hits) => {
+            query(
+                client,
+                "SELECT ticket_id, subject_terms, body_terms FROM ticket_search \
+                 WHERE ticket_id = ANY($1)",
+                &[&hits],
+            )
+            .await?
+        }
+        None => planned_matches(client, &words.walked, search).await?,
     };
     let scorer = expanded.scorer();
     let mut ranked: Vec<(f64, Uuid)> = Vec::with_capacity(rows.len());
@@ -468,15 +470,13 @@ pub(crate) async fn search_tickets(
 }
 
 /// The newest [`RANKED_MATCHES`] tickets that match `tsquery` and pass the filters and the
-/// visibility, with their terms, planned by PostgreSQL.
+/// visibility, with their terms, planned by PostgreSQL: for filtered searches whose words are
+/// common among the caller's tickets ([`filtered_matches`]), where the planner knows how
+/// selective the filters are.
 ///
-/// Newest by ticket id (UUIDv7: creation time), as SQLite's index rowids are ordered. The
-/// planner either sorts the matches of a rare word or walks the documents backwards by id until
-/// it has enough of a common one; walking by id reads `ticket_documents` in the order it is
-/// stored, and that narrow table (V16) holds about ten documents a page (6 ms for a word in 7%
-/// of a million tickets; 12 ms when the terms were beside each document). Only the matches'
-/// terms are read, and ranked in Rust (`SearchQuery::score`) exactly as on SQLite; only the best
-/// page of tickets is read whole.
+/// Newest by ticket id (UUIDv7: creation time), as SQLite's index rowids are ordered. Only the
+/// matches' terms are read, and ranked in Rust (`SearchQuery::score`) exactly as on SQLite;
+/// only the best page of tickets is read whole.
 async fn planned_matches(
     client: &Client,
     tsquery: &str,
@@ -484,27 +484,14 @@ async fn planned_matches(
 ) -> StoreResult<Vec<Row>> {
     let mut params = Params::default();
     let tsquery = params.bind(tsquery.to_owned());
-    let hits = if search.filter.narrows() || search.visibility != Visibility::All {
-        let mut conditions = ticket_conditions(&search.filter, &search.visibility, &mut params);
-        conditions.push(format!("d.document @@ to_tsquery('simple', {tsquery})"));
-        format!(
-            "SELECT d.ticket_id FROM ticket_documents d JOIN tickets t ON t.id = d.ticket_id \
-             {where_clause}",
-            where_clause = where_clause(&conditions),
-        )
-    } else {
-        // Nothing to test but the text and merges, which the documents know (V19): the walk
-        // reads no ticket (a third of the statement's work for a word in 7% of the tickets).
-        format!(
-            "SELECT d.ticket_id FROM ticket_documents d \
-             WHERE {merged}d.document @@ to_tsquery('simple', {tsquery})",
-            merged = unmerged_condition(search.filter.include_merged),
-        )
-    };
+    let mut conditions = ticket_conditions(&search.filter, &search.visibility, &mut params);
+    conditions.push(format!("d.document @@ to_tsquery('simple', {tsquery})"));
     let sql = format!(
         "SELECT hits.ticket_id, s.subject_terms, s.body_terms FROM ( \
-             {hits} ORDER BY d.ticket_id DESC LIMIT {ranked}) hits \
+             SELECT d.ticket_id FROM ticket_documents d JOIN tickets t ON t.id = d.ticket_id \
+             {where_clause} ORDER BY d.ticket_id DESC LIMIT {ranked}) hits \
          JOIN ticket_search s ON s.ticket_id = hits.ticket_id",
+        where_clause = where_clause(&conditions),
         ranked = params.bind(RANKED_MATCHES),
     );
     // Planned with the query's values (see `query_once`): the right plan depends on how common
@@ -521,13 +508,13 @@ fn unmerged_condition(include_merged: bool) -> &'static str {
     }
 }
 
-/// Documents an agent's search tries, newest first, before it judges how to find the rest:
-/// enough to answer a word common among the agent's tickets at once and to tell a rare one,
-/// about a millisecond of work. 4096 made the bench's agent search 10% slower, for nothing.
+/// Documents a search tries, newest first, before it judges how to find the rest: enough to
+/// answer a word common among the caller's tickets at once and to tell a rare one, about a
+/// millisecond of work. 4096 made the bench's agent search 10% slower, for nothing.
 pub(crate) const AGENT_SEARCH_WINDOW: i64 = 1024;
 
 /// A search's words as `to_tsquery('simple', …)` texts, the same matches both.
-struct AgentQuery {
+struct SearchWords {
     /// For testing documents one by one: a prefix as `tok:*`, cheaper to test than the `OR` of
     /// its tokens («заказ» as a prefix: 6 ms of search instead of 11).
     walked: String,
@@ -536,20 +523,34 @@ struct AgentQuery {
     indexed: String,
 }
 
+/// The `tsquery` of the words (bound as `word`) and, for an agent, of who may see a ticket.
+fn words_and_terms(params: &mut Params, word: String, visible: Option<&str>) -> String {
+    match visible {
+        Some(terms) => format!(
+            "(to_tsquery('simple', {word}) && {}::tsquery)",
+            params.bind(terms.to_owned())
+        ),
+        None => format!("to_tsquery('simple', {word})"),
+    }
+}
+
 /// The ids of the newest [`RANKED_MATCHES`] documents that match `words` and `visible` (an
-/// agent's terms of who may see a ticket, V21), newest first.
+/// agent's terms of who may see a ticket, V21; `None` for a caller who sees every ticket),
+/// newest first.
 ///
-/// The planner cannot choose well here: it takes the word and the visibility as independent,
-/// and they are not (a word about refunds lives in the Payments and Returns teams' tickets). So
-/// the search first tries the newest [`AGENT_SEARCH_WINDOW`] documents, which answers a word
-/// common among the agent's tickets, and counts what it saw; from those counts
+/// The planner cannot choose well here: it takes the words, and the words and the visibility,
+/// as independent, and they are not. A word about refunds lives in the Payments and Returns
+/// teams' tickets; «заказ» and «or» are each in many tickets but together in none, and the
+/// planner walked a million documents looking for their 500 newest (400 ms). So the search
+/// first tries the newest [`AGENT_SEARCH_WINDOW`] documents, which answers a word common among
+/// the caller's tickets, and counts what it saw; from those counts
 /// ([`WindowCounts::keep_walking`]) it either walks on, or asks the GIN index for the matches
-/// the agent may see (`word & (terms)`), whose cost follows how many there are rather than how
-/// many documents lie between them.
-async fn agent_matches(
+/// (`words & (terms)`), whose cost follows how many there are rather than how many documents
+/// lie between them.
+async fn newest_matches(
     client: &Client,
-    words: &AgentQuery,
-    visible: &str,
+    words: &SearchWords,
+    visible: Option<&str>,
     include_merged: bool,
     window: i64,
 ) -> StoreResult<Vec<Uuid>> {
@@ -558,25 +559,61 @@ async fn agent_matches(
         mut hits,
         counts,
         oldest,
-    } = probe_window(client, words, visible, include_merged, window).await?;
+    } = probe_window(client, words, visible, include_merged, None, window).await?;
     let wanted = RANKED_MATCHES - counts.visible_matches;
     let (Some(oldest), true, true) = (oldest, wanted > 0, counts.tried >= window) else {
         // Enough matches, or the window held every document.
         hits.truncate(usize::try_from(RANKED_MATCHES).unwrap_or(usize::MAX));
         return Ok(hits);
     };
-    let keep_walking = counts.keep_walking();
+    let mut keep_walking = counts.keep_walking();
+    let (mut oldest, mut wanted) = (oldest, wanted);
+    if !keep_walking
+        && index_step_reads_too_many(client, words, visible, include_merged, counts.documents)
+            .await?
+    {
+        // Many matches, but few among the newest documents (words of a solved ticket's last
+        // messages, which recent tickets have not reached): a stretch of walking finds them
+        // before the index step would read them all.
+        let stretch_length = window.saturating_mul(WALK_STRETCH_WINDOWS);
+        let stretch = probe_window(
+            client,
+            words,
+            visible,
+            include_merged,
+            Some(oldest),
+            stretch_length,
+        )
+        .await?;
+        hits.extend(stretch.hits);
+        wanted = RANKED_MATCHES - i64::try_from(hits.len()).unwrap_or(i64::MAX);
+        match stretch.oldest {
+            Some(stretch_oldest) if wanted > 0 && stretch.counts.tried >= stretch_length => {
+                oldest = stretch_oldest;
+                // Matches in the stretch bear the planner out: there are many, and older
+                // documents hold more of them than the newest did («1», as an agent: the index
+                // step read 75,000 matches in 76 ms), so the walk goes on. None: the planner
+                // multiplied the shares of words that seldom meet, and the index finds the few.
+                keep_walking = stretch.counts.visible_matches > 0;
+            }
+            _ => {
+                hits.truncate(usize::try_from(RANKED_MATCHES).unwrap_or(usize::MAX));
+                return Ok(hits);
+            }
+        }
+    }
     let mut params = Params::default();
     let word = params.bind(if keep_walking {
         words.walked.clone()
     } else {
         words.indexed.clone()
     });
-    let terms = params.bind(visible.to_owned());
+    let matches = format!(
+        "{merged}d.document @@ {}",
+        words_and_terms(&mut params, word, visible)
+    );
     let oldest = params.bind(oldest);
     let wanted = params.bind(wanted);
-    let matches =
-        format!("{merged}d.document @@ (to_tsquery('simple', {word}) && {terms}::tsquery)");
     let sql = if keep_walking {
         // The fence (OFFSET 0) keeps the walk a walk: the planner would weigh it against the
         // index with the same independence assumption.
@@ -601,6 +638,50 @@ async fn agent_matches(
     Ok(hits)
 }
 
+/// The share of the documents the index step may read (the planner's estimate), above which a
+/// search walks a stretch of documents first: materialising the 155,000 matches of «r» in a
+/// million tickets and sorting them took 330 ms, where the walk finds 500 of them in a few
+/// milliseconds. The planner's estimate of one word is close (its statistics list the words);
+/// of several it multiplies their shares and may be far over, which costs only the stretch.
+const INDEX_MATCHES_SHARE: f64 = 0.05;
+
+/// Documents walked before the index step when the planner expects many matches, in windows.
+const WALK_STRETCH_WINDOWS: i64 = 16;
+
+/// Whether the index step would read more matches than [`INDEX_MATCHES_SHARE`] of `documents`.
+async fn index_step_reads_too_many(
+    client: &Client,
+    words: &SearchWords,
+    visible: Option<&str>,
+    include_merged: bool,
+    documents: f64,
+) -> StoreResult<bool> {
+    let estimate = estimated_index_matches(client, words, visible, include_merged).await?;
+    Ok(estimate > documents * INDEX_MATCHES_SHARE)
+}
+
+/// How many documents the planner expects to match the words and `visible`.
+async fn estimated_index_matches(
+    client: &Client,
+    words: &SearchWords,
+    visible: Option<&str>,
+    include_merged: bool,
+) -> StoreResult<f64> {
+    let mut params = Params::default();
+    let word = params.bind(words.indexed.clone());
+    let sql = format!(
+        "EXPLAIN (FORMAT JSON) SELECT d.ticket_id FROM ticket_documents d WHERE {merged}d.document @@ {matches}",
+        merged = unmerged_condition(include_merged),
+        matches = words_and_terms(&mut params, word, visible),
+    );
+    let rows = query_once(client, &sql, &params).await?;
+    let plan: serde_json::Value = match rows.first() {
+        Some(row) => row.try_get(0).map_err(map_error)?,
+        None => return Ok(0.0),
+    };
+    Ok(plan[0]["Plan"]["Plan Rows"].as_f64().unwrap_or(0.0))
+}
+
 /// The newest documents an agent's search tried first, and what it found among them.
 struct WindowProbe {
     /// The ids of the documents that match the words and that the agent may see, newest first.
@@ -610,18 +691,27 @@ struct WindowProbe {
     oldest: Option<Uuid>,
 }
 
-/// Tries the newest `window` documents against the words and the agent's terms (`visible`).
+/// Tries the newest `window` documents (older than `below`, when given) against the words and
+/// the agent's terms (`visible`; `None`: every document is visible).
 async fn probe_window(
     client: &Client,
-    words: &AgentQuery,
-    visible: &str,
+    words: &SearchWords,
+    visible: Option<&str>,
     include_merged: bool,
+    below: Option<Uuid>,
     window: i64,
 ) -> StoreResult<WindowProbe> {
     let merged = unmerged_condition(include_merged);
     let mut params = Params::default();
+    let older = match below {
+        Some(below) => format!("WHERE d.ticket_id < {}", params.bind(below)),
+        None => String::new(),
+    };
     let word = params.bind(words.walked.clone());
-    let terms = params.bind(visible.to_owned());
+    let visible = match visible {
+        Some(terms) => format!("d.document @@ {}::tsquery", params.bind(terms.to_owned())),
+        None => "true".to_owned(),
+    };
     let sql = format!(
         // `uuid` has no `min` (PostgreSQL 15); its text sorts the same.
         "SELECT count(*) AS tried, count(*) FILTER (WHERE w.word) AS word_matches, \
@@ -631,8 +721,8 @@ async fn probe_window(
                 (SELECT greatest(reltuples, 0)::float8 FROM pg_class \
                  WHERE oid = 'ticket_documents'::regclass) AS documents \
          FROM (SELECT d.ticket_id, {merged}d.document @@ to_tsquery('simple', {word}) AS word, \
-                      d.document @@ {terms}::tsquery AS visible \
-               FROM ticket_documents d ORDER BY d.ticket_id DESC LIMIT {window}) w",
+                      {visible} AS visible \
+               FROM ticket_documents d {older} ORDER BY d.ticket_id DESC LIMIT {window}) w",
         window = params.bind(window),
     );
     let rows = query_once(client, &sql, &params).await?;
@@ -663,33 +753,44 @@ async fn probe_window(
 }
 
 /// The ids of the newest [`RANKED_MATCHES`] tickets that match the words, the filters and
-/// `visible`, newest first; `None` when the planner should find them ([`planned_matches`]).
+/// `visible` (as for [`newest_matches`]), newest first; `None` when the planner should find
+/// them ([`planned_matches`]).
 ///
 /// The planner takes the words, the agent's teams and the filters as independent. When the
-/// words are common among the tickets the agent may see, that is near enough, and the planner
+/// words are common among the tickets the caller may see, that is near enough, and the planner
 /// knows how selective the filters are. When they are rare there (a word about refunds, for an
 /// agent of Delivery), it walks hundreds of thousands of documents and tickets backwards
 /// looking for matches that are not there (340 ms for «refunding» + solved at 1M tickets).
 /// The window of the newest documents tells the two apart, as for an unfiltered search
 /// ([`WindowCounts::keep_walking`]); a rare word's visible matches are few, so they come from
 /// the GIN index, and only their tickets are tested against the filters.
-async fn filtered_agent_matches(
+async fn filtered_matches(
     client: &Client,
-    words: &AgentQuery,
-    visible: &str,
+    words: &SearchWords,
+    visible: Option<&str>,
     search: &TicketSearch,
     window: i64,
 ) -> StoreResult<Option<Vec<Uuid>>> {
     let include_merged = search.filter.include_merged;
-    let probe = probe_window(client, words, visible, include_merged, window).await?;
-    if probe.counts.tried < window || probe.counts.keep_walking() {
+    let probe = probe_window(client, words, visible, include_merged, None, window).await?;
+    if probe.counts.tried < window
+        || probe.counts.keep_walking()
+        || index_step_reads_too_many(
+            client,
+            words,
+            visible,
+            include_merged,
+            probe.counts.documents,
+        )
+        .await?
+    {
         return Ok(None);
     }
     let mut params = Params::default();
     let mut conditions = ticket_conditions(&search.filter, &search.visibility, &mut params);
     conditions.push("t.id = m.ticket_id".into());
     let word = params.bind(words.indexed.clone());
-    let terms = params.bind(visible.to_owned());
+    let matches = words_and_terms(&mut params, word, visible);
     // Materialised, so the matches come from the index whatever the planner guesses of them;
     // then each is looked up in `tickets`, newest first, until enough pass the filters. Joined
     // plainly, the planner expects seven times the matches there are and walks `tickets`
@@ -697,7 +798,7 @@ async fn filtered_agent_matches(
     let sql = format!(
         "WITH m AS MATERIALIZED ( \
              SELECT d.ticket_id FROM ticket_documents d \
-             WHERE {merged}d.document @@ (to_tsquery('simple', {word}) && {terms}::tsquery)) \
+             WHERE {merged}d.document @@ {matches}) \
          SELECT m.ticket_id FROM (SELECT ticket_id FROM m ORDER BY ticket_id DESC) m \
          CROSS JOIN LATERAL (SELECT 1 FROM tickets t {where_clause} OFFSET 0) t \
          ORDER BY m.ticket_id DESC LIMIT {ranked}",

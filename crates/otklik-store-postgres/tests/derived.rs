@@ -699,6 +699,28 @@ async fn store_with_window(window: i64) -> (Arc<PostgresStore>, String, DropData
     (Arc::new(store), url, database)
 }
 
+/// A plain client on `url`, to inspect and analyse tables.
+async fn inspector(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .expect("connects to inspect");
+    tokio::spawn(connection);
+    client
+}
+
+/// The ids of the tickets `search` finds, sorted.
+async fn found_ids(store: &PostgresStore, search: &TicketSearch) -> Vec<TicketId> {
+    let mut ids: Vec<TicketId> = store
+        .search_tickets(search)
+        .await
+        .expect("searches")
+        .into_iter()
+        .map(|ticket| ticket.id)
+        .collect();
+    ids.sort();
+    ids
+}
+
 /// The conformance case of an agent's search, with a window of a few documents: past it the
 /// search walks on or asks the index, and finds the same either way.
 #[tokio::test]
@@ -757,10 +779,7 @@ async fn search_past_a_window(
             expected.push(ticket.id);
         }
     }
-    let (inspect, connection) = tokio_postgres::connect(&url, NoTls)
-        .await
-        .expect("connects to inspect");
-    tokio::spawn(connection);
+    let inspect = inspector(&url).await;
     inspect
         .batch_execute("ANALYZE ticket_documents; ANALYZE tickets")
         .await
@@ -777,15 +796,8 @@ async fn search_past_a_window(
         },
         limit: 50,
     };
-    let mut found: Vec<TicketId> = store
-        .search_tickets(&search)
-        .await
-        .expect("searches")
-        .into_iter()
-        .map(|ticket| ticket.id)
-        .collect();
+    let found = found_ids(&store, &search).await;
     store.close();
-    found.sort();
     expected.sort();
     assert!(!expected.is_empty(), "the agent may see some matches");
     (found, expected)
@@ -813,6 +825,124 @@ async fn past_its_window_an_agents_filtered_search_finds_every_visible_match_tha
             search_past_a_window(visible_every, Some(TicketStatus::Solved)).await;
         assert_eq!(found, expected, "one in {visible_every} visible");
     }
+}
+
+/// A word in most older tickets but none of the newest (words of the last messages of solved
+/// tickets): past a window of 4 with no match, the planner expects many, so the search walks a
+/// stretch first instead of reading them all from the index; alone and with a filter, it finds
+/// the newest of them all the same.
+#[tokio::test]
+async fn a_word_missing_from_the_newest_tickets_but_common_before_is_still_found_newest_first() {
+    let (store, url, _database) = store_with_window(4).await;
+    let inspect = inspector(&url).await;
+    let customer = seed_customer(&store, "Older", "older@example.com").await;
+    let mut older = Vec::new();
+    for index in 0..60 {
+        let subject = if index < 50 {
+            format!("Gamma {index}")
+        } else {
+            format!("Delta {index}")
+        };
+        let mut draft = draft(customer.id, &subject, None);
+        if index % 2 == 0 {
+            draft.status = TicketStatus::Solved;
+        }
+        let solved = draft.status == TicketStatus::Solved;
+        let ticket = seed_ticket(&store, draft).await;
+        if index < 50 {
+            older.push((ticket.id, solved));
+        }
+    }
+    inspect
+        .batch_execute("ANALYZE ticket_documents; ANALYZE tickets")
+        .await
+        .expect("analyses");
+    for filter in [
+        TicketFilter::default(),
+        TicketFilter {
+            statuses: vec![TicketStatus::Solved],
+            ..TicketFilter::default()
+        },
+    ] {
+        let solved_only = filter.narrows();
+        let mut expected: Vec<TicketId> = older
+            .iter()
+            .filter(|(_, solved)| *solved || !solved_only)
+            .map(|(id, _)| *id)
+            .collect();
+        expected.sort();
+        let search = TicketSearch {
+            query: otklik_search::parse_query("gamma ").expect("a query"),
+            filter,
+            visibility: Visibility::All,
+            limit: 100,
+        };
+        assert_eq!(
+            found_ids(&store, &search).await,
+            expected,
+            "solved only: {solved_only}"
+        );
+    }
+    store.close();
+}
+
+/// Words that are each common but rarely together: past a window of 4 that holds none of their
+/// matches, a search by someone who sees every ticket asks the index rather than walking every
+/// document; with a filter, the index's matches are tested against it. A word in every ticket
+/// is walked. Each finds exactly its matches.
+#[tokio::test]
+async fn past_its_window_a_search_for_words_rarely_together_asks_the_index_and_finds_them() {
+    let (store, url, _database) = store_with_window(4).await;
+    let inspect = inspector(&url).await;
+    let customer = seed_customer(&store, "Words", "words@example.com").await;
+    let mut together = Vec::new();
+    let mut every = Vec::new();
+    for index in 0..40 {
+        let subject = if index < 2 {
+            format!("Alpha beta {index}")
+        } else {
+            format!("Alpha {index}")
+        };
+        let mut draft = draft(customer.id, &subject, None);
+        if index == 0 {
+            draft.status = TicketStatus::Solved;
+        }
+        let ticket = seed_ticket(&store, draft).await;
+        if index < 2 {
+            together.push(ticket.id);
+        }
+        every.push(ticket.id);
+    }
+    inspect
+        .batch_execute("ANALYZE ticket_documents; ANALYZE tickets")
+        .await
+        .expect("analyses");
+    let search = |words: &str, filter: TicketFilter| TicketSearch {
+        query: otklik_search::parse_query(words).expect("a query"),
+        filter,
+        visibility: Visibility::All,
+        limit: 50,
+    };
+    together.sort();
+    every.sort();
+    assert_eq!(
+        found_ids(&store, &search("alpha beta ", TicketFilter::default())).await,
+        together
+    );
+    let solved = TicketFilter {
+        statuses: vec![TicketStatus::Solved],
+        ..TicketFilter::default()
+    };
+    assert_eq!(
+        found_ids(&store, &search("alpha beta ", solved)).await,
+        vec![together[0].min(together[1])],
+        "the older of the two is the solved one"
+    );
+    assert_eq!(
+        found_ids(&store, &search("alpha ", TicketFilter::default())).await,
+        every
+    );
+    store.close();
 }
 
 /// V21 writes into the documents of tickets created before it who may see them, as the store
