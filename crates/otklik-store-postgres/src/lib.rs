@@ -98,8 +98,8 @@ pub struct PostgresStore {
     known_tokens: std::sync::Mutex<otklik_store::derived::KnownTokens>,
     /// Counts summed on this node, kept while the counters' version holds.
     counts: otklik_store::count_cache::CountCache,
-    /// Documents an agent's search tries before it judges how to find the rest.
-    agent_search_window: i64,
+    /// Documents a search tries before it judges how to find the rest.
+    search_window: i64,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -198,7 +198,7 @@ impl PostgresStore {
             listening,
             target,
             known_tokens: std::sync::Mutex::default(),
-            agent_search_window: read::AGENT_SEARCH_WINDOW,
+            search_window: read::SEARCH_WINDOW,
             counts: otklik_store::count_cache::CountCache::new(),
         };
         let mut client = store.client().await?;
@@ -224,12 +224,12 @@ impl PostgresStore {
         self.pool.close();
     }
 
-    /// Sets how many of the newest documents an agent's search tries before it judges whether
-    /// to walk on or ask the index for the rest (1024 unless set; see `read::agent_matches`).
+    /// Sets how many of the newest documents a search tries before it judges whether
+    /// to walk on or ask the index for the rest (1024 unless set; see `read::newest_matches`).
     /// Results do not depend on it, only the work done: tests set it small to take every path
     /// on a few tickets.
-    pub fn with_agent_search_window(mut self, documents: i64) -> PostgresStore {
-        self.agent_search_window = documents.max(1);
+    pub fn with_search_window(mut self, documents: i64) -> PostgresStore {
+        self.search_window = documents.max(1);
         self
     }
 
@@ -475,7 +475,7 @@ impl Store for PostgresStore {
     }
 
     async fn search_tickets(&self, search: &TicketSearch) -> StoreResult<Vec<Ticket>> {
-        read::search_tickets(&self.client().await?, search, self.agent_search_window).await
+        read::search_tickets(&self.client().await?, search, self.search_window).await
     }
 
     async fn search_customers(

@@ -511,7 +511,7 @@ fn unmerged_condition(include_merged: bool) -> &'static str {
 /// Documents a search tries, newest first, before it judges how to find the rest: enough to
 /// answer a word common among the caller's tickets at once and to tell a rare one, about a
 /// millisecond of work. 4096 made the bench's agent search 10% slower, for nothing.
-pub(crate) const AGENT_SEARCH_WINDOW: i64 = 1024;
+pub(crate) const SEARCH_WINDOW: i64 = 1024;
 
 /// A search's words as `to_tsquery('simple', …)` texts, the same matches both.
 struct SearchWords {
@@ -542,7 +542,7 @@ fn words_and_terms(params: &mut Params, word: String, visible: Option<&str>) -> 
 /// as independent, and they are not. A word about refunds lives in the Payments and Returns
 /// teams' tickets; «заказ» and «or» are each in many tickets but together in none, and the
 /// planner walked a million documents looking for their 500 newest (400 ms). So the search
-/// first tries the newest [`AGENT_SEARCH_WINDOW`] documents, which answers a word common among
+/// first tries the newest [`SEARCH_WINDOW`] documents, which answers a word common among
 /// the caller's tickets, and counts what it saw; from those counts
 /// ([`WindowCounts::keep_walking`]) it either walks on, or asks the GIN index for the matches
 /// (`words & (terms)`), whose cost follows how many there are rather than how many documents

@@ -695,7 +695,7 @@ async fn store_with_window(window: i64) -> (Arc<PostgresStore>, String, DropData
     let store = PostgresStore::connect(&url, 2)
         .await
         .expect("connects")
-        .with_agent_search_window(window);
+        .with_search_window(window);
     (Arc::new(store), url, database)
 }
 

@@ -329,28 +329,23 @@ async fn a_database_upgraded_by_a_newer_otklik_is_refused_with_what_to_do() {
         .await
         .unwrap();
     tokio::spawn(connection);
+    let (version, name) = otklik_store::conformance::MIGRATION_FROM_A_NEWER_OTKLIK;
     client
-        .batch_execute(
+        .execute(
             "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) \
-             VALUES (9999, 'from_a_newer_otklik', '2027-01-01T00:00:00Z', '1')",
+             VALUES ($1, $2, '2027-01-01T00:00:00Z', '1')",
+            &[&version, &name],
         )
         .await
         .unwrap();
     let error = PostgresStore::connect(&url, 1)
         .await
         .expect_err("a schema newer than this build is refused");
-    assert!(
-        matches!(&error, StoreError::SchemaTooNew { migration } if migration == "V9999__from_a_newer_otklik"),
-        "{error:?}"
-    );
-    assert!(
-        error.to_string().contains("newer version of Otklik"),
-        "{error}"
-    );
+    otklik_store::conformance::assert_refused_as_newer_schema(&error);
     let kept: i64 = client
         .query_one(
-            "SELECT count(*) FROM refinery_schema_history WHERE version = 9999",
-            &[],
+            "SELECT count(*) FROM refinery_schema_history WHERE version = $1",
+            &[&version],
         )
         .await
         .unwrap()

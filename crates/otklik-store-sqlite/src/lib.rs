@@ -820,25 +820,19 @@ mod tests {
         let folder = tempfile::tempdir().unwrap();
         let path = folder.path().join("otklik.db");
         drop(SqliteStore::open(&path).unwrap());
+        let (version, name) = otklik_store::conformance::MIGRATION_FROM_A_NEWER_OTKLIK;
         Connection::open(&path)
             .unwrap()
             .execute(
                 "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) \
-                 VALUES (9999, 'from_a_newer_otklik', '2027-01-01T00:00:00Z', '1')",
-                [],
+                 VALUES (?1, ?2, '2027-01-01T00:00:00Z', '1')",
+                rusqlite::params![version, name],
             )
             .unwrap();
         let Err(error) = SqliteStore::open(&path) else {
             panic!("a schema newer than this build is refused");
         };
-        assert!(
-            matches!(&error, StoreError::SchemaTooNew { migration } if migration == "V9999__from_a_newer_otklik"),
-            "{error:?}"
-        );
-        assert!(
-            error.to_string().contains("newer version of Otklik"),
-            "{error}"
-        );
+        otklik_store::conformance::assert_refused_as_newer_schema(&error);
     }
 
     /// A database at `path` migrated only up to `version`, as an older Otklik left it.

@@ -236,6 +236,25 @@ fn ids(tickets: &[Ticket]) -> Vec<TicketId> {
     tickets.iter().map(|ticket| ticket.id).collect()
 }
 
+/// A migration as a newer Otklik records it, for a backend to write into its history table and
+/// then open the database: [`assert_refused_as_newer_schema`] checks the error.
+pub const MIGRATION_FROM_A_NEWER_OTKLIK: (i32, &str) = (9999, "from_a_newer_otklik");
+
+/// `error` refuses a database holding [`MIGRATION_FROM_A_NEWER_OTKLIK`], names it, and says what
+/// happened.
+pub fn assert_refused_as_newer_schema(error: &StoreError) {
+    let (version, name) = MIGRATION_FROM_A_NEWER_OTKLIK;
+    let expected = format!("V{version}__{name}");
+    assert!(
+        matches!(error, StoreError::SchemaTooNew { migration } if *migration == expected),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("newer version of Otklik"),
+        "{error}"
+    );
+}
+
 pub async fn a_new_ticket_reads_back_equal_with_the_next_number(store: Arc<dyn Store>) {
     let customer = seed_customer(&store, "Анна", "anna@example.ru").await;
     let mut draft = new_ticket(customer.id, "Где мой заказ?", 1);
