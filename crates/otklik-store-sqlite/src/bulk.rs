@@ -9,6 +9,7 @@
 
 use rusqlite::{Connection, Transaction, params};
 
+use crate::full_text_build::{FULL_TEXT_INDEXES, ScratchBuild};
 use crate::write::db;
 use otklik_store::{Mutation, StoreResult, UnitOfWork};
 
@@ -24,8 +25,27 @@ const CHECKPOINT_PAGES_DURING_IMPORT: i64 = 50_000;
 const INDEXED_TABLES: &str = "'tickets', 'messages', 'audit_events', 'ticket_tags'";
 /// Tables whose triggers feed a full-text index, rebuilt whole at the end.
 const SEARCH_CONTENT_TABLES: &str = "'ticket_search', 'customer_search'";
-/// The full-text indexes over those tables.
-const FULL_TEXT_INDEXES: [&str; 2] = ["ticket_fts", "customer_fts"];
+
+/// Where the end of an import may build the full-text indexes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FullTextSource {
+    /// The transaction has changed no row yet: what is committed is what it sees, so a second
+    /// connection can build the indexes beside the writer ([`ScratchBuild`]).
+    Committed,
+    /// The transaction has changed rows already: only it sees them, so it rebuilds in place.
+    ThisTransaction,
+}
+
+/// How the end of an import built the full-text indexes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FullTextBuilt {
+    /// Nothing was set aside: no import was under way.
+    NothingToDo,
+    /// Beside the writer, then copied in.
+    Beside,
+    /// By the writer, after the B-tree indexes.
+    InPlace,
+}
 
 /// Sets the indexes and triggers aside, remembering how to recreate them.
 pub(crate) fn begin(transaction: &Transaction<'_>) -> StoreResult<()> {
@@ -49,9 +69,13 @@ pub(crate) fn begin(transaction: &Transaction<'_>) -> StoreResult<()> {
     Ok(())
 }
 
-/// Recreates what [`begin`] set aside and rebuilds the full-text indexes from their tables.
-/// Does nothing when nothing is set aside.
-pub(crate) fn end(transaction: &Transaction<'_>) -> StoreResult<()> {
+/// Recreates what [`begin`] set aside and builds the full-text indexes and the vocabulary
+/// anew: beside the writer while it builds the B-tree indexes when `source` allows, else in
+/// place after them. Does nothing when nothing is set aside.
+pub(crate) fn end(
+    transaction: &Transaction<'_>,
+    source: FullTextSource,
+) -> StoreResult<FullTextBuilt> {
     let objects: Vec<(String, String)> = db(transaction
         .prepare("SELECT name, sql FROM deferred_schema ORDER BY name")
         .and_then(|mut s| {
@@ -59,24 +83,36 @@ pub(crate) fn end(transaction: &Transaction<'_>) -> StoreResult<()> {
                 .collect()
         }))?;
     if objects.is_empty() {
-        return Ok(());
+        return Ok(FullTextBuilt::NothingToDo);
     }
+    let beside = match source {
+        FullTextSource::Committed => ScratchBuild::start(transaction),
+        FullTextSource::ThisTransaction => None,
+    };
     for (name, sql) in &objects {
         tracing::debug!(%name, "building what the bulk import set aside");
         db(transaction.execute_batch(sql))?;
     }
-    for index in FULL_TEXT_INDEXES {
-        db(transaction.execute_batch(&format!("INSERT INTO {index} ({index}) VALUES ('rebuild')")))?;
-    }
-    // The vocabulary was not written during the import (see `derived`): the rebuilt index
-    // lists every token, in order.
-    db(transaction.execute_batch(&format!(
-        "INSERT OR IGNORE INTO search_terms (chars, term) \
-         SELECT length(term), term FROM ticket_fts_terms WHERE {}; \
-         DELETE FROM deferred_schema;",
-        crate::access_terms::NOT_AN_ACCESS_TERM
-    )))?;
-    Ok(())
+    let built = if beside.is_some_and(|build| build.copy_into(transaction)) {
+        FullTextBuilt::Beside
+    } else {
+        for index in FULL_TEXT_INDEXES {
+            db(transaction.execute_batch(&format!(
+                "INSERT INTO {name} ({name}) VALUES ('rebuild')",
+                name = index.name
+            )))?;
+        }
+        // The vocabulary was not written during the import (see `derived`): the rebuilt index
+        // lists every token, in order.
+        db(transaction.execute_batch(&format!(
+            "INSERT OR IGNORE INTO search_terms (chars, term) \
+             SELECT length(term), term FROM ticket_fts_terms WHERE {}",
+            crate::access_terms::NOT_AN_ACCESS_TERM
+        )))?;
+        FullTextBuilt::InPlace
+    };
+    db(transaction.execute_batch("DELETE FROM deferred_schema"))?;
+    Ok(built)
 }
 
 /// Runs `fill`, which rewrites the full-text indexes' tables, with the triggers that feed the
@@ -105,7 +141,10 @@ pub(crate) fn with_full_text_rebuilt<T>(
         db(transaction.execute_batch(sql))?;
     }
     for index in FULL_TEXT_INDEXES {
-        db(transaction.execute_batch(&format!("INSERT INTO {index} ({index}) VALUES ('rebuild')")))?;
+        db(transaction.execute_batch(&format!(
+            "INSERT INTO {name} ({name}) VALUES ('rebuild')",
+            name = index.name
+        )))?;
     }
     Ok(filled)
 }
@@ -271,8 +310,11 @@ pub(crate) fn finish_interrupted(connection: &mut Connection) -> StoreResult<()>
         objects = pending,
         "a bulk import was interrupted: building the indexes it set aside"
     );
-    let transaction = db(connection.transaction())?;
-    end(&transaction)?;
+    // Immediate: the write lock is held before anything is read, so what is committed stays
+    // what this transaction sees (the full-text build beside it reads that).
+    let transaction =
+        db(connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate))?;
+    end(&transaction, FullTextSource::Committed)?;
     db(transaction.commit())
 }
 

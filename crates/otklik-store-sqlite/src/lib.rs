@@ -16,6 +16,7 @@ mod bulk;
 mod chat;
 mod derived;
 mod email;
+mod full_text_build;
 mod read;
 mod rows;
 mod schema;
@@ -92,6 +93,13 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
+/// A connection to write the database at `path` with.
+pub(crate) fn writer_connection(path: impl AsRef<Path>) -> rusqlite::Result<Connection> {
+    let connection = Connection::open(path)?;
+    configure(&connection)?;
+    Ok(connection)
+}
+
 fn configure(connection: &Connection) -> rusqlite::Result<()> {
     // WAL lets readers work beside the writer; FULL makes every commit durable before it
     // returns.
@@ -154,11 +162,12 @@ impl SqliteStore {
         {
             std::fs::create_dir_all(folder).map_err(StoreError::database)?;
         }
-        let mut writer_connection = Connection::open(path).map_err(StoreError::database)?;
-        configure(&writer_connection).map_err(StoreError::database)?;
         // Before migrating: what an interrupted import set aside is recreated by the SQL of the
-        // schema it was taken from, and later migrations find the schema they expect.
-        bulk::finish_interrupted(&mut writer_connection)?;
+        // schema it was taken from, and later migrations find the schema they expect. On a
+        // connection of its own, which FTS5 may have cached stale state in (see
+        // `full_text_build`).
+        bulk::finish_interrupted(&mut writer_connection(path).map_err(StoreError::database)?)?;
+        let mut writer_connection = writer_connection(path).map_err(StoreError::database)?;
         let runner = migrations::migrations::runner();
         let newest_known = newest_version(runner.get_migrations());
         runner
@@ -1339,6 +1348,250 @@ mod tests {
             .unwrap();
         assert_eq!(deferred, 0);
         assert_eq!(found_ids(&store, "ксилофон").await, vec![ticket_id]);
+    }
+
+    /// Begins an import in `store` and writes, with the indexes set aside, customers, tickets
+    /// of several teams and their messages. Returns the ids of the tickets whose messages say
+    /// «ксилофоны».
+    async fn import_under_way(store: &SqliteStore) -> Vec<otklik_domain::ids::TicketId> {
+        use otklik_domain::ticket::TicketStatus;
+        use otklik_store::Mutation;
+
+        store
+            .commit(UnitOfWork::new().with(Mutation::BeginBulkImport))
+            .await
+            .unwrap();
+        let teams: Vec<otklik_domain::agent::Team> = ["Доставка", "Возвраты"]
+            .into_iter()
+            .map(|name| otklik_domain::agent::Team {
+                id: otklik_domain::ids::TeamId::new(),
+                name: name.into(),
+                created_at: test_time(),
+            })
+            .collect();
+        let mut unit = UnitOfWork::new();
+        for team in &teams {
+            unit.push(Mutation::InsertTeam(team.clone()));
+        }
+        let words = [
+            "доставка курьером",
+            "возврат платья",
+            "оплата картой",
+            "size exchange",
+        ];
+        let mut xylophones = Vec::new();
+        for n in 0..30 {
+            let mut customer = test_customer();
+            customer.name = format!("Покупатель {n} {}", words[n % words.len()]);
+            let ticket_id = otklik_domain::ids::TicketId::new();
+            let mut ticket = test_ticket(
+                ticket_id,
+                customer.id,
+                &format!("{} № {n}", words[(n + 1) % words.len()]),
+                TicketStatus::Open,
+            );
+            ticket.team_id = (n % 3 < 2).then(|| teams[n % 3].id);
+            let body = if n % 4 == 0 {
+                xylophones.push(ticket_id);
+                format!("Где мои ксилофоны? Заказ {}", 448_800 + n)
+            } else {
+                format!("{} refunding order {n}", words[n % words.len()])
+            };
+            unit.push(Mutation::InsertCustomer(customer.clone()));
+            unit.push(Mutation::InsertTicket(ticket));
+            unit.push(Mutation::InsertMessage(test_message(
+                ticket_id,
+                customer.id,
+                body,
+            )));
+        }
+        store.commit(unit).await.unwrap();
+        xylophones
+    }
+
+    /// Commits a new ticket whose subject is `subject` and returns its id.
+    async fn commit_ticket(store: &SqliteStore, subject: &str) -> otklik_domain::ids::TicketId {
+        use otklik_store::Mutation;
+        let customer = test_customer();
+        let ticket_id = otklik_domain::ids::TicketId::new();
+        store
+            .commit(
+                UnitOfWork::new()
+                    .with(Mutation::InsertCustomer(customer.clone()))
+                    .with(Mutation::InsertTicket(test_ticket(
+                        ticket_id,
+                        customer.id,
+                        subject,
+                        otklik_domain::ticket::TicketStatus::New,
+                    ))),
+            )
+            .await
+            .unwrap();
+        ticket_id
+    }
+
+    /// Every row `sql` returns, as text.
+    fn rows_of(connection: &Connection, sql: &str) -> Vec<String> {
+        connection
+            .prepare(sql)
+            .unwrap()
+            .query_map([], |row| {
+                (0..row.as_ref().column_count())
+                    .map(|column| row.get::<_, rusqlite::types::Value>(column))
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map(|values| format!("{values:?}"))
+            })
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_end_of_an_import_builds_the_full_text_indexes_beside_the_writer_as_a_rebuild_in_place_would()
+     {
+        use bulk::{FullTextBuilt, FullTextSource};
+
+        let folder = tempfile::tempdir().unwrap();
+        let beside = folder.path().join("beside.db");
+        let store = SqliteStore::open(&beside).unwrap();
+        let xylophones = import_under_way(&store).await;
+        drop(store);
+        // Everything in the database file, so that it can be copied.
+        Connection::open(&beside)
+            .unwrap()
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .unwrap();
+        let in_place = folder.path().join("in-place.db");
+        std::fs::copy(&beside, &in_place).unwrap();
+        for (path, source, expected) in [
+            (&beside, FullTextSource::Committed, FullTextBuilt::Beside),
+            (
+                &in_place,
+                FullTextSource::ThisTransaction,
+                FullTextBuilt::InPlace,
+            ),
+        ] {
+            let mut connection = Connection::open(path).unwrap();
+            configure(&connection).unwrap();
+            let transaction = connection
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .unwrap();
+            assert_eq!(bulk::end(&transaction, source).unwrap(), expected);
+            transaction.commit().unwrap();
+        }
+        assert!(
+            !folder.path().join("beside.db-fulltext-build").exists(),
+            "the scratch file is removed"
+        );
+
+        let built_beside = Connection::open(&beside).unwrap();
+        full_text_build::check_integrity(&built_beside)
+            .expect("FTS5 finds the copied indexes sound");
+        let rebuilt = Connection::open(&in_place).unwrap();
+        for connection in [&built_beside, &rebuilt] {
+            connection
+                .execute_batch(
+                    "CREATE VIRTUAL TABLE temp.customer_terms USING fts5vocab (main, customer_fts, 'row')",
+                )
+                .unwrap();
+        }
+        for sql in [
+            "SELECT term, doc, cnt FROM ticket_fts_terms ORDER BY term",
+            "SELECT term, doc, cnt FROM temp.customer_terms ORDER BY term",
+            "SELECT id, sz FROM ticket_fts_docsize ORDER BY id",
+            "SELECT id, sz FROM customer_fts_docsize ORDER BY id",
+            "SELECT chars, term FROM search_terms ORDER BY chars, term",
+        ] {
+            let expected = rows_of(&rebuilt, sql);
+            assert!(!expected.is_empty(), "{sql}");
+            assert_eq!(rows_of(&built_beside, sql), expected, "{sql}");
+        }
+
+        let store = SqliteStore::open(&beside).unwrap();
+        let mut found = found_ids(&store, "ксилофон").await;
+        found.sort_unstable();
+        let mut expected = xylophones;
+        expected.sort_unstable();
+        assert_eq!(found, expected);
+        assert_eq!(
+            found_ids(&store, "ксилоф").await.len(),
+            expected.len(),
+            "by prefix, through the vocabulary"
+        );
+    }
+
+    #[tokio::test]
+    async fn after_an_import_ends_beside_the_writer_the_store_writes_and_finds_new_tickets() {
+        use otklik_store::Mutation;
+
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("otklik.db");
+        let store = SqliteStore::open(&path).unwrap();
+        let xylophones = import_under_way(&store).await;
+        store
+            .commit(UnitOfWork::new().with(Mutation::EndBulkImport))
+            .await
+            .unwrap();
+        // FTS5 keeps what it read of an index per connection: the writer's must not write
+        // over the copied index from what it read before.
+        let first = commit_ticket(&store, "Балалайка треснула").await;
+        let second = commit_ticket(&store, "Балалайка расстроена").await;
+        let mut found = found_ids(&store, "балалайка").await;
+        found.sort_unstable();
+        assert_eq!(found, [first, second]);
+        assert_eq!(found_ids(&store, "ксилофон").await.len(), xylophones.len());
+        full_text_build::check_integrity(&Connection::open(&path).unwrap()).unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_import_ended_by_a_unit_that_also_writes_indexes_what_that_unit_wrote() {
+        use otklik_domain::ids::TicketId;
+        use otklik_domain::ticket::TicketStatus;
+        use otklik_store::Mutation;
+
+        // The unit's ticket before the end, then after it.
+        for ends_first in [false, true] {
+            let folder = tempfile::tempdir().unwrap();
+            let store = SqliteStore::open(&folder.path().join("otklik.db")).unwrap();
+            import_under_way(&store).await;
+            let customer = test_customer();
+            let ticket_id = TicketId::new();
+            let mut mutations = vec![
+                Mutation::InsertCustomer(customer.clone()),
+                Mutation::InsertTicket(test_ticket(
+                    ticket_id,
+                    customer.id,
+                    "Балалайка треснула",
+                    TicketStatus::New,
+                )),
+            ];
+            if ends_first {
+                mutations.insert(0, Mutation::EndBulkImport);
+            } else {
+                mutations.push(Mutation::EndBulkImport);
+            }
+            let mut unit = UnitOfWork::new();
+            for mutation in mutations {
+                unit.push(mutation);
+            }
+            store.commit(unit).await.unwrap();
+            assert_eq!(
+                found_ids(&store, "балалайка").await,
+                vec![ticket_id],
+                "ends first: {ends_first}"
+            );
+            assert_eq!(
+                found_ids(&store, "балал").await,
+                vec![ticket_id],
+                "by prefix; ends first: {ends_first}"
+            );
+            let later = commit_ticket(&store, "Балалайка расстроена").await;
+            let mut found = found_ids(&store, "балалайка").await;
+            found.sort_unstable();
+            let mut expected = vec![ticket_id, later];
+            expected.sort_unstable();
+            assert_eq!(found, expected, "ends first: {ends_first}");
+        }
     }
 
     #[tokio::test]

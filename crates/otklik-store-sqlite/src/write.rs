@@ -36,12 +36,31 @@ pub(crate) fn run_writer(
 ) {
     let mut known = KnownTokens::default();
     let mut checkpointer: Option<bulk::BackgroundCheckpointer> = None;
+    // Set when the connection must be replaced before it writes again (see below).
+    let mut replace_connection = false;
     while let Ok(first) = requests.recv() {
         let mut batch = vec![first];
         while batch.len() < max_batch {
             match requests.try_recv() {
                 Ok(request) => batch.push(request),
                 Err(_) => break,
+            }
+        }
+        if replace_connection {
+            match connection.path().map(crate::writer_connection) {
+                Some(Ok(fresh)) => {
+                    connection = fresh;
+                    replace_connection = false;
+                }
+                Some(Err(error)) => {
+                    tracing::error!(%error, "could not reopen the database after a bulk import");
+                    for request in batch {
+                        let _ = request.reply.send(Err(map_error(&error)));
+                    }
+                    continue;
+                }
+                // In memory: no import copies indexes there.
+                None => replace_connection = false,
             }
         }
         let outcomes = commit_batch(&mut connection, &mut batch, &known);
@@ -53,6 +72,11 @@ pub(crate) fn run_writer(
             drop(checkpointer.take());
             if bulk::configure_checkpoints(&connection) {
                 checkpointer = bulk::BackgroundCheckpointer::start(&connection);
+            } else {
+                // The end of an import may have copied the full-text indexes' tables in under
+                // FTS5, which keeps what it read of an index per connection and would write
+                // over the copy from that: the next batch gets a fresh connection.
+                replace_connection = true;
             }
         }
         for (request, outcome) in batch.into_iter().zip(outcomes) {
@@ -93,7 +117,7 @@ fn commit_batch(
         // walked again when it ends, so a big unit (a bulk load) would cost the square of its
         // size.
         let prepared = std::mem::take(&mut only.prepared);
-        let outcome = apply_unit(&transaction, &only.unit, prepared, known);
+        let outcome = apply_unit(&transaction, &only.unit, prepared, known, Sharing::Alone);
         if outcome.is_err() {
             drop(transaction);
             return vec![outcome];
@@ -133,7 +157,7 @@ fn apply_in_savepoint(
     transaction
         .execute_batch("SAVEPOINT unit")
         .map_err(|error| map_error(&error))?;
-    match apply_unit(transaction, unit, prepared, known) {
+    match apply_unit(transaction, unit, prepared, known, Sharing::Shared) {
         Ok(applied) => {
             transaction
                 .execute_batch("RELEASE unit")
@@ -232,13 +256,24 @@ impl<'c> RowStatements<'c> {
     }
 }
 
+/// Whether a unit has its transaction to itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sharing {
+    Alone,
+    Shared,
+}
+
 /// Applies every mutation of `unit`, then writes the derived data it changed.
 fn apply_unit(
     transaction: &Transaction<'_>,
     unit: &UnitOfWork,
     prepared: Prepared,
     known: &KnownTokens,
+    sharing: Sharing,
 ) -> StoreResult<Applied> {
+    // Rows the transaction had changed when the unit began, if it has the transaction alone:
+    // the end of an import can then tell whether the committed data is what it sees.
+    let changes_before = (sharing == Sharing::Alone).then(|| transaction.total_changes());
     let Prepared {
         terms,
         mut audit_changes,
@@ -249,8 +284,16 @@ fn apply_unit(
     let mut statements = RowStatements::new(transaction);
     unit.mutations
         .iter()
-        .try_for_each(|mutation| {
-            apply(
+        .enumerate()
+        .try_for_each(|(position, mutation)| match mutation {
+            // Last in its unit, or FTS5 would write what follows over the copied indexes.
+            Mutation::EndBulkImport => end_bulk_import(
+                transaction,
+                &mut pending,
+                changes_before.filter(|_| position + 1 == unit.mutations.len()),
+            )
+            .map(|_| ()),
+            mutation => apply(
                 transaction,
                 mutation,
                 &mut receipt,
@@ -258,13 +301,31 @@ fn apply_unit(
                 &mut numbers,
                 &mut statements,
                 &mut audit_changes,
-            )
+            ),
         })
         .and_then(|()| pending.flush(transaction))?;
     Ok(Applied {
         receipt,
         learned: pending.take_learned(),
     })
+}
+
+/// Ends a bulk import. The unit's own documents go in first, so the indexes see them. The
+/// full-text indexes are built from the committed data beside the writer only when the
+/// transaction has changed nothing since `changes_before` (its row count at the unit's start,
+/// `None` when the unit shares the transaction).
+fn end_bulk_import(
+    transaction: &Transaction<'_>,
+    pending: &mut derived::PendingDerived<'_>,
+    changes_before: Option<u64>,
+) -> StoreResult<bulk::FullTextBuilt> {
+    pending.flush(transaction)?;
+    let source = if changes_before == Some(transaction.total_changes()) {
+        bulk::FullTextSource::Committed
+    } else {
+        bulk::FullTextSource::ThisTransaction
+    };
+    bulk::end(transaction, source)
 }
 
 /// The stable name of the unique rule a SQLite message names ("UNIQUE constraint failed: t.c").
@@ -771,11 +832,8 @@ fn apply(
             derived::rebuild(transaction)
         }
         Mutation::BeginBulkImport => bulk::begin(transaction),
-        Mutation::EndBulkImport => {
-            // The unit's own documents go in first, so the rebuild sees them.
-            pending.flush(transaction)?;
-            bulk::end(transaction)
-        }
+        // `apply_unit` ends an import itself: it knows what the transaction has changed.
+        Mutation::EndBulkImport => end_bulk_import(transaction, pending, None).map(|_| ()),
         Mutation::InsertMailbox(mailbox) => email::insert_mailbox(transaction, mailbox),
         Mutation::UpdateMailbox(mailbox) => email::update_mailbox(transaction, mailbox),
         Mutation::SaveImapCursor(cursor) => email::save_imap_cursor(transaction, cursor),
