@@ -495,8 +495,8 @@ fn rewrite_ticket_terms(transaction: &Transaction<'_>) -> StoreResult<()> {
 pub(crate) fn rebuild(transaction: &Transaction<'_>) -> StoreResult<()> {
     db(transaction.execute_batch(
         "DELETE FROM ticket_counts; DELETE FROM ticket_counters; DELETE FROM ticket_visibility; \
-         INSERT INTO ticket_visibility (ticket_rowid, id, team_id, assignee_id, merged_into) \
-         SELECT rowid, id, team_id, assignee_id, merged_into FROM tickets;",
+         INSERT INTO ticket_visibility (ticket_rowid, id, team_id, assignee_id, merged_into, status) \
+         SELECT rowid, id, team_id, assignee_id, merged_into, status FROM tickets;",
     ))?;
     raise_count_version(transaction)?;
     crate::bulk::with_full_text_rebuilt(transaction, |transaction| {

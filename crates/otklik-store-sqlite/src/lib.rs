@@ -1705,19 +1705,20 @@ mod tests {
     }
 
     /// Rows of `ticket_visibility` that differ from their ticket's columns, or tickets without
-    /// one (each side: rowid, id, team, assignee, merged into).
+    /// one (each side: rowid, id, team, assignee, merged into, status).
     async fn stale_visibility_rows(store: &SqliteStore) -> i64 {
         store
             .read(|c| {
                 c.query_row(
                     "SELECT (SELECT count(*) FROM ( \
-                       SELECT rowid, id, team_id, assignee_id, merged_into FROM tickets \
-                       EXCEPT SELECT ticket_rowid, id, team_id, assignee_id, merged_into \
+                       SELECT rowid, id, team_id, assignee_id, merged_into, status FROM tickets \
+                       EXCEPT SELECT ticket_rowid, id, team_id, assignee_id, merged_into, status \
                        FROM ticket_visibility)) \
                      + (SELECT count(*) FROM ( \
-                       SELECT ticket_rowid, id, team_id, assignee_id, merged_into \
+                       SELECT ticket_rowid, id, team_id, assignee_id, merged_into, status \
                        FROM ticket_visibility \
-                       EXCEPT SELECT rowid, id, team_id, assignee_id, merged_into FROM tickets))",
+                       EXCEPT SELECT rowid, id, team_id, assignee_id, merged_into, status \
+                       FROM tickets))",
                     [],
                     |row| row.get(0),
                 )
@@ -1860,6 +1861,16 @@ mod tests {
             .unwrap();
         assert_eq!(stale_visibility_rows(&store).await, 0, "merged");
         assert_eq!(stale_access_terms(&store).await, 0, "merged");
+
+        stored.status = otklik_domain::ticket::TicketStatus::Solved;
+        store
+            .commit(UnitOfWork::new().with(Mutation::UpdateTicket {
+                ticket: stored.clone(),
+                expected_version: 2,
+            }))
+            .await
+            .unwrap();
+        assert_eq!(stale_visibility_rows(&store).await, 0, "solved");
 
         // Deleting the team sets the merged ticket's team to NULL by its foreign key.
         store
