@@ -7,17 +7,23 @@
 //! `(words) AND ("_tnone" OR "_a<agent>" OR "_t<team>" …)`, and FTS5 steps through the doclists
 //! together. `ticket_visibility` stays the authority: every match is still tested there.
 //!
+//! The ticket's status is written the same way (V24, `_s<status>`), for searches filtered by a
+//! rare status ([`status_query`]).
+//!
 //! The terms begin with `_`, a token character of the index (V22) but outside the analyser's
 //! token alphabet (`[a-z0-9а-я]`): no text can produce one. They never join the vocabulary.
 
 use otklik_domain::ids::{AgentId, TeamId};
+use otklik_domain::ticket::TicketStatus;
 use otklik_store::derived::{AccessKey, agent_access_keys};
 
-/// The terms of the ticket row `t` as an SQL text expression (the same as V22's trigger): what
-/// [`term`] spells for its team (or its lack of one), then for its assignee.
+/// The terms of the ticket row `t` as an SQL text expression (the same as V24's trigger): what
+/// [`term`] spells for its team (or its lack of one), then for its assignee, then
+/// [`status_term`] for its status.
 pub(crate) const TICKET_ACCESS_TERMS_SQL: &str = "(CASE WHEN t.team_id IS NULL THEN '_tnone' \
      ELSE '_t' || lower(hex(t.team_id)) END \
-     || CASE WHEN t.assignee_id IS NULL THEN '' ELSE ' _a' || lower(hex(t.assignee_id)) END)";
+     || CASE WHEN t.assignee_id IS NULL THEN '' ELSE ' _a' || lower(hex(t.assignee_id)) END \
+     || ' _s' || t.status)";
 
 /// A vocabulary condition on `term` that leaves these terms out (GLOB: `_` is literal).
 pub(crate) const NOT_AN_ACCESS_TERM: &str = "term NOT GLOB '_*'";
@@ -29,6 +35,20 @@ fn term(key: AccessKey) -> String {
         AccessKey::Team(team) => format!("_t{}", team.0.simple()),
         AccessKey::Assignee(agent) => format!("_a{}", agent.0.simple()),
     }
+}
+
+/// How the full-text index spells a status (its stored name: letters and `_`).
+fn status_term(status: TicketStatus) -> String {
+    format!("_s{}", status.as_str())
+}
+
+/// The FTS5 query that the entry of a ticket in one of `statuses` matches.
+pub(crate) fn status_query(statuses: &[TicketStatus]) -> String {
+    let terms: Vec<String> = statuses
+        .iter()
+        .map(|status| format!("\"{}\"", status_term(*status)))
+        .collect();
+    format!("({})", terms.join(" OR "))
 }
 
 /// The FTS5 query that the entry of a ticket the agent may see matches.
@@ -47,14 +67,21 @@ mod tests {
 
     #[test]
     fn no_term_is_a_token_the_analyser_can_produce() {
-        for key in [
+        let keys = [
             AccessKey::NoTeam,
             AccessKey::Team(TeamId::new()),
             AccessKey::Assignee(AgentId::new()),
-        ] {
-            let term = term(key);
+        ]
+        .into_iter()
+        .map(term);
+        let statuses = TicketStatus::ALL.iter().map(|status| status_term(*status));
+        for term in keys.chain(statuses) {
             assert!(!otklik_search::is_token(&term), "{term}");
             assert!(term.starts_with('_'), "{term}");
+            assert!(
+                term.chars().all(|c| c == '_' || c.is_ascii_alphanumeric()),
+                "one token of the index: {term}"
+            );
         }
     }
 
@@ -74,18 +101,19 @@ mod tests {
         let connection = rusqlite::Connection::open_in_memory().unwrap();
         let team = TeamId::new();
         let agent = AgentId::new();
-        let terms = |team: Option<TeamId>, agent: Option<AgentId>| -> String {
+        let terms = |team: Option<TeamId>, agent: Option<AgentId>, status: TicketStatus| {
             connection
                 .query_row(
                     &format!(
                         "SELECT {TICKET_ACCESS_TERMS_SQL} FROM (SELECT ?1 AS team_id, \
-                         ?2 AS assignee_id) t"
+                         ?2 AS assignee_id, ?3 AS status) t"
                     ),
                     rusqlite::params![
                         team.map(|id| id.0.as_bytes().to_vec()),
-                        agent.map(|id| id.0.as_bytes().to_vec())
+                        agent.map(|id| id.0.as_bytes().to_vec()),
+                        status.as_str()
                     ],
-                    |row| row.get(0),
+                    |row| row.get::<_, String>(0),
                 )
                 .unwrap()
         };
@@ -94,11 +122,25 @@ mod tests {
             term(AccessKey::Team(team)),
             term(AccessKey::Assignee(agent)),
         );
-        assert_eq!(terms(None, None), no_team);
-        assert_eq!(
-            terms(Some(team), Some(agent)),
-            format!("{team_term} {agent_term}")
+        let (open, on_hold) = (
+            status_term(TicketStatus::Open),
+            status_term(TicketStatus::OnHold),
         );
-        assert_eq!(terms(None, Some(agent)), format!("{no_team} {agent_term}"));
+        assert_eq!(
+            terms(None, None, TicketStatus::Open),
+            format!("{no_team} {open}")
+        );
+        assert_eq!(
+            terms(Some(team), Some(agent), TicketStatus::OnHold),
+            format!("{team_term} {agent_term} {on_hold}")
+        );
+        assert_eq!(
+            terms(None, Some(agent), TicketStatus::Open),
+            format!("{no_team} {agent_term} {open}")
+        );
+        assert_eq!(
+            status_query(&[TicketStatus::Open, TicketStatus::OnHold]),
+            format!("(\"{open}\" OR \"{on_hold}\")")
+        );
     }
 }

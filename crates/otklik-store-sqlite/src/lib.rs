@@ -1594,6 +1594,118 @@ mod tests {
         }
     }
 
+    /// The ids of the tickets in `status` that a search for `query` finds, sorted.
+    async fn found_in_status(
+        store: &SqliteStore,
+        query: &str,
+        status: otklik_domain::ticket::TicketStatus,
+    ) -> Vec<otklik_domain::ids::TicketId> {
+        let search = TicketSearch {
+            query: otklik_search::parse_query(query).unwrap(),
+            filter: otklik_store::TicketFilter {
+                statuses: vec![status],
+                ..otklik_store::TicketFilter::default()
+            },
+            visibility: otklik_store::Visibility::All,
+            limit: 50,
+        };
+        let mut found: Vec<_> = store
+            .search_tickets(&search)
+            .await
+            .unwrap()
+            .iter()
+            .map(|ticket| ticket.id)
+            .collect();
+        found.sort_unstable();
+        found
+    }
+
+    #[tokio::test]
+    async fn a_search_for_a_rare_status_asks_the_index_for_it_and_follows_status_changes() {
+        use otklik_domain::ticket::TicketStatus;
+        use otklik_store::Mutation;
+
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("otklik.db");
+        let store = SqliteStore::open(&path).unwrap();
+        let customer = test_customer();
+        store
+            .commit(UnitOfWork::new().with(Mutation::InsertCustomer(customer.clone())))
+            .await
+            .unwrap();
+        // One open ticket among sixteen: open is rare; solved is not.
+        let mut tickets = Vec::new();
+        for n in 0..16 {
+            let status = if n == 3 {
+                TicketStatus::Open
+            } else {
+                TicketStatus::Solved
+            };
+            let id = otklik_domain::ids::TicketId::new();
+            let draft = test_ticket(id, customer.id, &format!("Ксилофон {n}"), status);
+            let receipt = store
+                .commit(UnitOfWork::new().with(Mutation::InsertTicket(draft.clone())))
+                .await
+                .unwrap();
+            tickets.push(draft.into_ticket(receipt.ticket_numbers[0]));
+        }
+        let open = tickets[3].id;
+        assert_eq!(
+            found_in_status(&store, "ксилофон", TicketStatus::Open).await,
+            [open]
+        );
+        assert_eq!(
+            found_in_status(&store, "ксилофон", TicketStatus::Solved)
+                .await
+                .len(),
+            15
+        );
+
+        // Another ticket opens and the first is solved: their terms follow.
+        let mut reopened = tickets[9].clone();
+        reopened.status = TicketStatus::Open;
+        let mut solved = tickets[3].clone();
+        solved.status = TicketStatus::Solved;
+        for ticket in [reopened.clone(), solved] {
+            store
+                .commit(UnitOfWork::new().with(Mutation::UpdateTicket {
+                    expected_version: ticket.version,
+                    ticket,
+                }))
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            found_in_status(&store, "ксилофон", TicketStatus::Open).await,
+            [reopened.id]
+        );
+
+        // The status's term is what finds it: without the term, the rare status's search misses
+        // the ticket that the common status's search, which tests the status in SQL, finds.
+        Connection::open(&path)
+            .unwrap()
+            .execute(
+                "UPDATE ticket_search SET access_terms = '_tnone' WHERE ticket_id = ?1",
+                [&reopened.id.0.as_bytes()[..]],
+            )
+            .unwrap();
+        assert!(
+            found_in_status(&store, "ксилофон", TicketStatus::Open)
+                .await
+                .is_empty()
+        );
+        let mut solved_ids: Vec<_> = tickets
+            .iter()
+            .map(|ticket| ticket.id)
+            .filter(|id| *id != reopened.id)
+            .collect();
+        solved_ids.sort_unstable();
+        assert_eq!(
+            found_in_status(&store, "ксилофон", TicketStatus::Solved).await,
+            solved_ids
+        );
+    }
+
     #[tokio::test]
     async fn the_search_vocabulary_is_filled_from_the_index_of_an_existing_database() {
         let folder = tempfile::tempdir().unwrap();
@@ -1727,8 +1839,8 @@ mod tests {
             .unwrap()
     }
 
-    /// Search rows whose access terms (V22) differ from their ticket's, or that the full-text
-    /// index does not find by them.
+    /// Search rows whose access terms (V22, V24) differ from their ticket's, or that the
+    /// full-text index does not find by them.
     async fn stale_access_terms(store: &SqliteStore) -> i64 {
         store
             .read(|c| {
@@ -1814,7 +1926,11 @@ mod tests {
         }
         let store = SqliteStore::open(&path).unwrap();
         assert_eq!(stale_visibility_rows(&store).await, 0, "V20 copies them");
-        assert_eq!(stale_access_terms(&store).await, 0, "V22 writes them");
+        assert_eq!(
+            stale_access_terms(&store).await,
+            0,
+            "V22 and V24 write them"
+        );
         let older_terms: String = store
             .read(|c| {
                 c.query_row("SELECT access_terms FROM ticket_search", [], |row| {
@@ -1823,7 +1939,7 @@ mod tests {
             })
             .await
             .unwrap();
-        assert_eq!(older_terms, "_tnone");
+        assert_eq!(older_terms, "_tnone _sopen");
 
         let customer = test_customer();
         let team = otklik_domain::agent::Team {
@@ -1871,6 +1987,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(stale_visibility_rows(&store).await, 0, "solved");
+        assert_eq!(stale_access_terms(&store).await, 0, "solved");
 
         // Deleting the team sets the merged ticket's team to NULL by its foreign key.
         store

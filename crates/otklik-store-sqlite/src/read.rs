@@ -11,7 +11,7 @@ use otklik_domain::customer::{Customer, CustomerMerge, Identity, IdentityValue};
 use otklik_domain::ids::*;
 use otklik_domain::message::{Author, Message};
 use otklik_domain::permission::Scope;
-use otklik_domain::ticket::Ticket;
+use otklik_domain::ticket::{Ticket, TicketStatus};
 use otklik_store::count_cache::{CountCache, counts_through};
 use otklik_store::derived::CountPlan;
 use otklik_store::{
@@ -280,6 +280,28 @@ fn prefix_tokens(connection: &Connection, prefix: &str) -> rusqlite::Result<Vec<
     Ok(tokens)
 }
 
+/// The largest share of all tickets that statuses asked for may hold and still be searched
+/// through their terms ([`statuses_are_rare`]): one in eight.
+const RARE_STATUSES_DIVISOR: i64 = 8;
+
+/// Whether `statuses` (none: no) hold at most one [`RARE_STATUSES_DIVISOR`]th of the tickets,
+/// by the plain counts (V8), which are kept as tickets change and read in a few rows.
+fn statuses_are_rare(connection: &Connection, statuses: &[TicketStatus]) -> rusqlite::Result<bool> {
+    if statuses.is_empty() {
+        return Ok(false);
+    }
+    let sql = format!(
+        "SELECT coalesce(sum(n) FILTER (WHERE status IN ({})), 0), coalesce(sum(n), 0) \
+         FROM ticket_counts",
+        placeholders(statuses.len())
+    );
+    let (asked, all): (i64, i64) = connection.prepare_cached(&sql)?.query_row(
+        params_from_iter(statuses.iter().map(|status| status.as_str())),
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
+    Ok(asked.saturating_mul(RARE_STATUSES_DIVISOR) <= all)
+}
+
 /// Whether every condition [`ticket_conditions`] makes of `filter` is on a column that
 /// `ticket_visibility` keeps (with the same name): status, team, assignee, merged.
 fn visibility_columns_suffice(filter: &TicketFilter) -> bool {
@@ -323,6 +345,17 @@ pub fn search_tickets(
             query.to_fts5(),
             crate::access_terms::agent_query(*agent_id, team_ids)
         ),
+    };
+    // A rare status joins the full-text query too (V24): FTS5 then steps through its short
+    // doclist with the words' instead of handing SQL every match of a common word to test. A
+    // common one would only add a long doclist to step through.
+    let words = if statuses_are_rare(connection, &search.filter.statuses)? {
+        format!(
+            "({words}) AND {}",
+            crate::access_terms::status_query(&search.filter.statuses)
+        )
+    } else {
+        words
     };
     let mut params = vec![Value::Text(words)];
     params.extend(filter_params);
