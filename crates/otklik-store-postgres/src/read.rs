@@ -17,7 +17,7 @@ use otklik_domain::ids::{
     AgentId, AttachmentId, CustomerId, CustomerMergeId, TagId, TeamId, TicketId, ViewId,
 };
 use otklik_domain::message::Message;
-use otklik_domain::ticket::Ticket;
+use otklik_domain::ticket::{Ticket, TicketStatus};
 use otklik_domain::view::SavedView;
 use otklik_store::count_cache::CountCache;
 use otklik_store::derived::CountPlan;
@@ -388,6 +388,34 @@ async fn prefix_tokens(client: &Client, prefix: &str) -> StoreResult<Vec<String>
     rows.iter().map(|row| get(row, "term")).collect()
 }
 
+/// The largest share of all tickets that statuses asked for may hold and still be searched
+/// through their terms: one in eight, as on SQLite.
+const RARE_STATUSES_DIVISOR: i64 = 8;
+
+/// Whether `statuses` (none: no) hold at most one [`RARE_STATUSES_DIVISOR`]th of the tickets,
+/// by the plain counts (V8), which are kept as tickets change and read in a few rows.
+async fn statuses_are_rare(client: &Client, statuses: &[TicketStatus]) -> StoreResult<bool> {
+    if statuses.is_empty() {
+        return Ok(false);
+    }
+    let names: Vec<&str> = statuses.iter().map(|status| status.as_str()).collect();
+    // An aggregate without GROUP BY: always one row.
+    let rows = query(
+        client,
+        "SELECT coalesce(sum(n) FILTER (WHERE status = ANY($1)), 0)::bigint AS asked, \
+         coalesce(sum(n), 0)::bigint AS all_tickets FROM ticket_counts",
+        &[&names],
+    )
+    .await?;
+    let mut rare = false;
+    for row in &rows {
+        let asked: i64 = get(row, "asked")?;
+        let all: i64 = get(row, "all_tickets")?;
+        rare = asked.saturating_mul(RARE_STATUSES_DIVISOR) <= all;
+    }
+    Ok(rare)
+}
+
 pub(crate) async fn search_tickets(
     client: &Client,
     search: &TicketSearch,
@@ -404,13 +432,24 @@ pub(crate) async fn search_tickets(
     if expanded.matches_nothing() {
         return Ok(Vec::new());
     }
-    // Who may see a match, as terms of the documents (V21); nothing to add for a caller who
-    // sees every ticket.
-    let visible = match &search.visibility {
+    // The terms a match must carry, as the documents spell them: who may see it (V21), nothing
+    // for a caller who sees every ticket; and a rare status asked for (V25), so the window
+    // counts and the index return only matches in it. `visible` below means both. A common
+    // status would only make the index read its long posting list; SQL tests it.
+    let who = match &search.visibility {
         Visibility::Agent { agent_id, team_ids } => {
             Some(visibility_terms::agent_query(*agent_id, team_ids))
         }
         Visibility::All => None,
+    };
+    let status = if statuses_are_rare(client, &search.filter.statuses).await? {
+        Some(visibility_terms::status_query(&search.filter.statuses))
+    } else {
+        None
+    };
+    let visible = match (who, status) {
+        (Some(who), Some(status)) => Some(format!("({who}) & ({status})")),
+        (who, status) => who.or(status),
     };
     let words = SearchWords {
         walked: expanded.to_tsquery(),

@@ -7,11 +7,15 @@
 //! ~120,000 documents of a million to keep 500). With these terms, the GIN index answers
 //! `word & (team term | … | assignee term)` with only the visible matches.
 //!
+//! The ticket's status is written the same way (V25, `S` + the status in upper case), for
+//! searches filtered by a rare status ([`status_query`]).
+//!
 //! The terms begin with an upper-case letter, outside the token alphabet of
 //! `otklik_search` (`[a-z0-9а-я]`): no text a customer writes can produce one, so no text can
 //! make a ticket look visible. They never join the vocabulary used for prefixes.
 
 use otklik_domain::ids::{AgentId, TeamId};
+use otklik_domain::ticket::TicketStatus;
 use otklik_store::derived::{AccessKey, agent_access_keys};
 
 /// How the documents spell a key.
@@ -23,11 +27,26 @@ fn term(key: AccessKey) -> String {
     }
 }
 
+/// How the documents spell a status.
+fn status_term(status: TicketStatus) -> String {
+    format!("S{}", status.as_str().to_uppercase())
+}
+
 /// The terms of the ticket row `t`, as a `text[]` expression: what [`term`] spells for its
-/// team (or its lack of one) and its assignee.
+/// team (or its lack of one) and its assignee, and [`status_term`] for its status.
 pub(crate) const TICKET_TERMS_SQL: &str = "array_remove(ARRAY[ \
      'T' || coalesce(upper(replace(t.team_id::text, '-', '')), 'NONE'), \
-     'A' || upper(replace(t.assignee_id::text, '-', ''))], NULL)";
+     'A' || upper(replace(t.assignee_id::text, '-', '')), \
+     'S' || upper(t.status)], NULL)";
+
+/// The `tsquery` (input syntax) that the document of a ticket in one of `statuses` matches.
+pub(crate) fn status_query(statuses: &[TicketStatus]) -> String {
+    statuses
+        .iter()
+        .map(|status| format!("'{}'", status_term(*status)))
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
 
 /// The `tsquery` (input syntax, not parsed as text) that the document of a ticket the agent
 /// may see matches.
@@ -46,15 +65,26 @@ mod tests {
 
     #[test]
     fn every_term_lies_outside_the_token_alphabet() {
-        for key in [
+        let keys = [
             AccessKey::NoTeam,
             AccessKey::Team(TeamId::new()),
             AccessKey::Assignee(AgentId::new()),
-        ] {
-            let term = term(key);
+        ]
+        .into_iter()
+        .map(term);
+        let statuses = TicketStatus::ALL.iter().map(|status| status_term(*status));
+        for term in keys.chain(statuses) {
             assert!(!otklik_search::is_token(&term), "{term}");
             assert!(term.starts_with(|c: char| c.is_ascii_uppercase()), "{term}");
         }
+    }
+
+    #[test]
+    fn a_status_query_lists_each_status_as_its_documents_spell_it() {
+        assert_eq!(
+            status_query(&[TicketStatus::Open, TicketStatus::OnHold]),
+            "'SOPEN' | 'SON_HOLD'"
+        );
     }
 
     #[test]

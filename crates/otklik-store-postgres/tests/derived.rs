@@ -236,8 +236,8 @@ async fn documents(client: &tokio_postgres::Client) -> BTreeMap<Uuid, (String, B
 }
 
 /// Tickets whose search document (V16: a table of its own) is missing, left over, or not the
-/// one their terms and who may see them (V21: `TNONE` or `T` + the team, `A` + the assignee,
-/// in upper-case hex) give.
+/// one their terms, who may see them (V21: `TNONE` or `T` + the team, `A` + the assignee, in
+/// upper-case hex) and their status (V25: `S` + the status in upper case) give.
 async fn stale_documents(client: &tokio_postgres::Client) -> i64 {
     client
         .query_one(
@@ -247,7 +247,8 @@ async fn stale_documents(client: &tokio_postgres::Client) -> i64 {
                  array_remove(string_to_array(s.subject_terms || ' ' || s.body_terms, ' '), '') \
                  || ARRAY['T' || coalesce(upper(replace(t.team_id::text, '-', '')), 'NONE')] \
                  || CASE WHEN t.assignee_id IS NULL THEN ARRAY[]::text[] \
-                    ELSE ARRAY['A' || upper(replace(t.assignee_id::text, '-', ''))] END)",
+                    ELSE ARRAY['A' || upper(replace(t.assignee_id::text, '-', ''))] END \
+                 || ARRAY['S' || upper(t.status)])",
             &[],
         )
         .await
@@ -735,6 +736,20 @@ async fn an_agents_search_finds_the_same_whatever_its_window_of_newest_documents
     }
 }
 
+/// The conformance case of a rare status, with a window of a few documents: past it the search
+/// asks the index for the status's terms, which must follow every change of status.
+#[tokio::test]
+async fn a_search_for_a_rare_status_finds_the_same_whatever_its_window_of_newest_documents() {
+    for window in [1, 2, 5] {
+        let (store, _, _database) = store_with_window(window).await;
+        otklik_store::conformance::a_search_for_a_rare_status_follows_every_change_of_status(
+            store.clone(),
+        )
+        .await;
+        store.close();
+    }
+}
+
 /// The conformance case of filtered searches, with a window of a few documents: past it an
 /// agent's filtered search is planned by PostgreSQL or asks the index, and keeps to the filter
 /// and to what the agent may see either way.
@@ -801,6 +816,58 @@ async fn search_past_a_window(
     expected.sort();
     assert!(!expected.is_empty(), "the agent may see some matches");
     (found, expected)
+}
+
+/// Past a window of 4, a search for a status few tickets have asks the index for the status's
+/// terms (V25) with the words: the documents must follow every change of status, or the index
+/// returns the ticket that left the status and misses the one that entered it.
+#[tokio::test]
+async fn past_its_window_a_search_for_a_rare_status_asks_the_index_and_follows_status_changes() {
+    let (store, url, _database) = store_with_window(4).await;
+    let customer = seed_customer(&store, "Rare", "rare@example.com").await;
+    let mut tickets = Vec::new();
+    for index in 0..60 {
+        let mut draft = draft(customer.id, &format!("Parcel {index}"), None);
+        draft.status = if index == 20 {
+            TicketStatus::Open
+        } else {
+            TicketStatus::Solved
+        };
+        tickets.push(seed_ticket(&store, draft).await);
+    }
+    let inspect = inspector(&url).await;
+    let open = || async {
+        inspect
+            .batch_execute("ANALYZE ticket_documents; ANALYZE tickets")
+            .await
+            .expect("analyses");
+        let search = TicketSearch {
+            query: otklik_search::parse_query("parcel").expect("a query"),
+            filter: TicketFilter {
+                statuses: vec![TicketStatus::Open],
+                ..TicketFilter::default()
+            },
+            visibility: Visibility::All,
+            limit: 50,
+        };
+        found_ids(&store, &search).await
+    };
+    assert_eq!(open().await, vec![tickets[20].id]);
+    for (index, status) in [(40, TicketStatus::Open), (20, TicketStatus::Solved)] {
+        let mut changed = tickets[index].clone();
+        changed.status = status;
+        commit(
+            &store,
+            vec![Mutation::UpdateTicket {
+                expected_version: changed.version,
+                ticket: changed,
+            }],
+        )
+        .await
+        .expect("status changed");
+    }
+    assert_eq!(open().await, vec![tickets[40].id]);
+    store.close();
 }
 
 /// Past a window of 4, the search walks on when half the matches are visible and asks the index
@@ -948,7 +1015,8 @@ async fn past_its_window_a_search_for_words_rarely_together_asks_the_index_and_f
 /// V21 writes into the documents of tickets created before it who may see them, as the store
 /// now writes them: the same documents, term for term.
 #[tokio::test]
-async fn the_migration_that_writes_who_may_see_each_document_writes_what_the_store_writes() {
+async fn the_migrations_that_write_who_may_see_each_document_and_its_status_write_what_the_store_writes()
+ {
     let fixture = fixture(2).await;
     let store = &fixture.store;
     let customer = seed_customer(store, "Before", "before@example.com").await;
@@ -981,8 +1049,9 @@ async fn the_migration_that_writes_who_may_see_each_document_writes_what_the_sto
     let written = document_texts(&fixture.inspect).await;
     assert!(
         written.iter().all(|(_, document)| document.contains("'T")
-            && document.contains("'TNONE'") != document.contains("'A")),
-        "a routed and assigned ticket, and one of no team and no assignee: {written:?}"
+            && document.contains("'TNONE'") != document.contains("'A")
+            && document.contains("'SNEW'")),
+        "a routed and assigned ticket, and one of no team and no assignee, both new: {written:?}"
     );
     // The documents as they stood before V21: the text's terms only.
     fixture
@@ -1000,6 +1069,12 @@ async fn the_migration_that_writes_who_may_see_each_document_writes_what_the_sto
     )
     .expect("V21 is readable");
     fixture.inspect.batch_execute(&v21).await.expect("V21 runs");
+    let v25 = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations/V25__documents_know_each_tickets_status.sql"),
+    )
+    .expect("V25 is readable");
+    fixture.inspect.batch_execute(&v25).await.expect("V25 runs");
     assert_eq!(document_texts(&fixture.inspect).await, written);
 }
 

@@ -65,6 +65,7 @@ macro_rules! conformance_tests {
             a_prefix_stands_for_its_shortest_tokens_and_sees_words_written_later,
             search_keeps_to_the_filters_and_the_callers_visibility,
             an_agents_search_follows_every_change_of_who_may_see_a_ticket,
+            a_search_for_a_rare_status_follows_every_change_of_status,
             the_search_index_follows_edits_replies_and_merges_and_rebuilds_the_same,
             attachment_names_are_found_and_stay_found_after_a_rebuild,
             customers_are_found_by_name_e_mail_and_phone,
@@ -1991,6 +1992,86 @@ async fn update_ticket(
     .await;
     changed.version += 1;
     *ticket = changed;
+}
+
+/// A status filter that few tickets pass: a store may ask its index for the status (SQLite V24,
+/// PostgreSQL V25), so the index must follow every change of status.
+pub async fn a_search_for_a_rare_status_follows_every_change_of_status(store: Arc<dyn Store>) {
+    let customer = seed_customer(&store, "R", "r@example.com").await;
+    let team = seed_team(&store, "Desk").await;
+    let agent = seed_agent(&store, "rare@shop.test", Role::Agent, vec![team.id]).await;
+    // Sixteen tickets about a parcel, one open among solved ones; every other one of the
+    // agent's team, the rest of no team: the agent sees them all.
+    let mut tickets = Vec::new();
+    for index in 0..16 {
+        let mut draft = new_ticket(customer.id, &format!("Parcel {index}"), index + 1);
+        draft.status = if index == 5 {
+            TicketStatus::Open
+        } else {
+            TicketStatus::Solved
+        };
+        draft.team_id = (index % 2 == 0).then_some(team.id);
+        tickets.push(seed_ticket(&store, draft).await);
+    }
+    let found = |statuses: Vec<TicketStatus>, as_agent: bool| {
+        let store = store.clone();
+        let visibility = if as_agent {
+            Visibility::Agent {
+                agent_id: agent.id,
+                team_ids: vec![team.id],
+            }
+        } else {
+            Visibility::All
+        };
+        async move {
+            let filter = TicketFilter {
+                statuses,
+                ..Default::default()
+            };
+            let mut found = search(&store, "parcel", filter, visibility).await;
+            found.sort();
+            found
+        }
+    };
+    for as_agent in [false, true] {
+        assert_eq!(
+            found(vec![TicketStatus::Open], as_agent).await,
+            vec![tickets[5].id],
+            "the open one; as an agent: {as_agent}"
+        );
+        assert_eq!(
+            found(vec![TicketStatus::Solved], as_agent).await.len(),
+            15,
+            "the solved ones; as an agent: {as_agent}"
+        );
+    }
+
+    // One ticket waits on the customer, the open one is solved, a solved one is reopened.
+    update_ticket(&store, &mut tickets[9], |t| {
+        t.status = TicketStatus::Pending
+    })
+    .await;
+    update_ticket(&store, &mut tickets[5], |t| t.status = TicketStatus::Solved).await;
+    update_ticket(&store, &mut tickets[12], |t| t.status = TicketStatus::Open).await;
+    for as_agent in [false, true] {
+        assert_eq!(
+            found(vec![TicketStatus::Open], as_agent).await,
+            vec![tickets[12].id],
+            "reopened; as an agent: {as_agent}"
+        );
+        assert_eq!(
+            found(vec![TicketStatus::Pending], as_agent).await,
+            vec![tickets[9].id],
+            "pending; as an agent: {as_agent}"
+        );
+        let mut either = vec![tickets[9].id, tickets[12].id];
+        either.sort();
+        assert_eq!(
+            found(vec![TicketStatus::Open, TicketStatus::Pending], as_agent).await,
+            either,
+            "open or pending; as an agent: {as_agent}"
+        );
+    }
 }
 
 pub async fn an_agents_search_follows_every_change_of_who_may_see_a_ticket(store: Arc<dyn Store>) {
