@@ -17,6 +17,7 @@
 use otklik_domain::ids::{AgentId, TeamId};
 use otklik_domain::ticket::TicketStatus;
 use otklik_store::derived::{AccessKey, agent_access_keys};
+use otklik_store::{AssigneeFilter, TeamFilter};
 
 /// How the documents spell a key.
 fn term(key: AccessKey) -> String {
@@ -46,6 +47,26 @@ pub(crate) fn status_query(statuses: &[TicketStatus]) -> String {
         .map(|status| format!("'{}'", status_term(*status)))
         .collect::<Vec<_>>()
         .join(" | ")
+}
+
+/// The `tsquery` terms (input syntax) of the filter's team (or none) and assignee, when it
+/// names them: the terms an agent's visibility uses. Unassigned has no term.
+pub(crate) fn routing_terms(
+    team: Option<TeamFilter>,
+    assignee: Option<AssigneeFilter>,
+) -> Vec<String> {
+    let team = team.map(|team| match team {
+        TeamFilter::NoTeam => AccessKey::NoTeam,
+        TeamFilter::Team(team) => AccessKey::Team(team),
+    });
+    let assignee = match assignee {
+        Some(AssigneeFilter::Agent(agent)) => Some(AccessKey::Assignee(agent)),
+        Some(AssigneeFilter::Unassigned) | None => None,
+    };
+    team.into_iter()
+        .chain(assignee)
+        .map(|key| format!("'{}'", term(key)))
+        .collect()
 }
 
 /// The `tsquery` (input syntax, not parsed as text) that the document of a ticket the agent

@@ -870,6 +870,59 @@ async fn past_its_window_a_search_for_a_rare_status_asks_the_index_and_follows_s
     store.close();
 }
 
+/// Past a window of 4, a search for a team few tickets are routed to asks the index for the
+/// team's term (V21) with the words: the documents must follow every change of team.
+#[tokio::test]
+async fn past_its_window_a_search_for_a_rare_team_asks_the_index_and_follows_routing_changes() {
+    let (store, url, _database) = store_with_window(4).await;
+    let customer = seed_customer(&store, "Routed", "routed@example.com").await;
+    let team = seed_team(&store, "Couriers").await;
+    let mut tickets = Vec::new();
+    for index in 0..60 {
+        let routed = (index == 20).then_some(team.id);
+        tickets.push(
+            seed_ticket(
+                &store,
+                draft(customer.id, &format!("Parcel {index}"), routed),
+            )
+            .await,
+        );
+    }
+    let inspect = inspector(&url).await;
+    let of_team = || async {
+        inspect
+            .batch_execute("ANALYZE ticket_documents; ANALYZE tickets")
+            .await
+            .expect("analyses");
+        let search = TicketSearch {
+            query: otklik_search::parse_query("parcel").expect("a query"),
+            filter: TicketFilter {
+                team: Some(otklik_store::TeamFilter::Team(team.id)),
+                ..TicketFilter::default()
+            },
+            visibility: Visibility::All,
+            limit: 50,
+        };
+        found_ids(&store, &search).await
+    };
+    assert_eq!(of_team().await, vec![tickets[20].id]);
+    for (index, routed) in [(40, Some(team.id)), (20, None)] {
+        let mut changed = tickets[index].clone();
+        changed.team_id = routed;
+        commit(
+            &store,
+            vec![Mutation::UpdateTicket {
+                expected_version: changed.version,
+                ticket: changed,
+            }],
+        )
+        .await
+        .expect("team changed");
+    }
+    assert_eq!(of_team().await, vec![tickets[40].id]);
+    store.close();
+}
+
 /// Past a window of 4, the search walks on when half the matches are visible and asks the index
 /// when a quarter are (see `WindowCounts::keep_walking`). Both find every visible match.
 #[tokio::test]

@@ -16,6 +16,7 @@
 use otklik_domain::ids::{AgentId, TeamId};
 use otklik_domain::ticket::TicketStatus;
 use otklik_store::derived::{AccessKey, agent_access_keys};
+use otklik_store::{AssigneeFilter, TeamFilter};
 
 /// The terms of the ticket row `t` as an SQL text expression (the same as V24's trigger): what
 /// [`term`] spells for its team (or its lack of one), then for its assignee, then
@@ -49,6 +50,27 @@ pub(crate) fn status_query(statuses: &[TicketStatus]) -> String {
         .map(|status| format!("\"{}\"", status_term(*status)))
         .collect();
     format!("({})", terms.join(" OR "))
+}
+
+/// The FTS5 query that the entry of a ticket routed to the filter's team (or to none) and
+/// assigned to its agent matches, when the filter names them: the same terms an agent's
+/// visibility uses. Unassigned has no term.
+pub(crate) fn routing_query(
+    team: Option<TeamFilter>,
+    assignee: Option<AssigneeFilter>,
+) -> Vec<String> {
+    let team = team.map(|team| match team {
+        TeamFilter::NoTeam => AccessKey::NoTeam,
+        TeamFilter::Team(team) => AccessKey::Team(team),
+    });
+    let assignee = match assignee {
+        Some(AssigneeFilter::Agent(agent)) => Some(AccessKey::Assignee(agent)),
+        Some(AssigneeFilter::Unassigned) | None => None,
+    };
+    team.into_iter()
+        .chain(assignee)
+        .map(|key| format!("\"{}\"", term(key)))
+        .collect()
 }
 
 /// The FTS5 query that the entry of a ticket the agent may see matches.

@@ -66,6 +66,7 @@ macro_rules! conformance_tests {
             search_keeps_to_the_filters_and_the_callers_visibility,
             an_agents_search_follows_every_change_of_who_may_see_a_ticket,
             a_search_for_a_rare_status_follows_every_change_of_status,
+            a_search_for_a_rare_team_or_assignee_follows_every_change_of_routing,
             the_search_index_follows_edits_replies_and_merges_and_rebuilds_the_same,
             attachment_names_are_found_and_stay_found_after_a_rebuild,
             customers_are_found_by_name_e_mail_and_phone,
@@ -2072,6 +2073,59 @@ pub async fn a_search_for_a_rare_status_follows_every_change_of_status(store: Ar
             "open or pending; as an agent: {as_agent}"
         );
     }
+}
+
+/// Team and assignee filters that few tickets pass: a store may ask its index for the terms of
+/// who a ticket is routed to (SQLite V22, PostgreSQL V21), which must follow every change.
+pub async fn a_search_for_a_rare_team_or_assignee_follows_every_change_of_routing(
+    store: Arc<dyn Store>,
+) {
+    let customer = seed_customer(&store, "T", "t@example.com").await;
+    let team = seed_team(&store, "Couriers").await;
+    let agent = seed_agent(&store, "courier@shop.test", Role::Agent, vec![team.id]).await;
+    // Sixteen tickets about a parcel: one of the team, one assigned to the agent.
+    let mut tickets = Vec::new();
+    for index in 0..16 {
+        let mut draft = new_ticket(customer.id, &format!("Parcel {index}"), index + 1);
+        draft.team_id = (index == 4).then_some(team.id);
+        draft.assignee_id = (index == 7).then_some(agent.id);
+        tickets.push(seed_ticket(&store, draft).await);
+    }
+    let found = |team_filter: Option<TeamFilter>, assignee: Option<AssigneeFilter>| {
+        let store = store.clone();
+        async move {
+            let filter = TicketFilter {
+                team: team_filter,
+                assignee,
+                ..Default::default()
+            };
+            let mut found = search(&store, "parcel", filter, Visibility::All).await;
+            found.sort();
+            found
+        }
+    };
+    let of_team = || Some(TeamFilter::Team(team.id));
+    let of_agent = || Some(AssigneeFilter::Agent(agent.id));
+    assert_eq!(found(of_team(), None).await, vec![tickets[4].id]);
+    assert_eq!(found(None, of_agent()).await, vec![tickets[7].id]);
+    assert_eq!(found(of_team(), of_agent()).await, Vec::<TicketId>::new());
+
+    // The ticket of the team is handed to the agent; the agent's ticket leaves for no one.
+    update_ticket(&store, &mut tickets[4], |t| t.assignee_id = Some(agent.id)).await;
+    update_ticket(&store, &mut tickets[7], |t| t.assignee_id = None).await;
+    update_ticket(&store, &mut tickets[11], |t| t.team_id = Some(team.id)).await;
+    let mut of_team_now = vec![tickets[4].id, tickets[11].id];
+    of_team_now.sort();
+    assert_eq!(found(of_team(), None).await, of_team_now);
+    assert_eq!(found(None, of_agent()).await, vec![tickets[4].id]);
+    assert_eq!(found(of_team(), of_agent()).await, vec![tickets[4].id]);
+    assert_eq!(
+        found(Some(TeamFilter::NoTeam), Some(AssigneeFilter::Unassigned))
+            .await
+            .len(),
+        14,
+        "neither routed nor assigned"
+    );
 }
 
 pub async fn an_agents_search_follows_every_change_of_who_may_see_a_ticket(store: Arc<dyn Store>) {
