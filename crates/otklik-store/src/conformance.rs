@@ -67,6 +67,7 @@ macro_rules! conformance_tests {
             an_agents_search_follows_every_change_of_who_may_see_a_ticket,
             a_search_for_a_rare_status_follows_every_change_of_status,
             a_search_for_a_rare_team_or_assignee_follows_every_change_of_routing,
+            a_search_keeps_to_every_filter_the_index_has_no_terms_for,
             the_search_index_follows_edits_replies_and_merges_and_rebuilds_the_same,
             attachment_names_are_found_and_stay_found_after_a_rebuild,
             customers_are_found_by_name_e_mail_and_phone,
@@ -2126,6 +2127,150 @@ pub async fn a_search_for_a_rare_team_or_assignee_follows_every_change_of_routin
         14,
         "neither routed nor assigned"
     );
+}
+
+/// Filters a store may apply by listing the few tickets that pass them first (a date range, a
+/// priority, a channel, a tag, a customer, no assignee): each keeps exactly its tickets, alone,
+/// together, and for an agent.
+pub async fn a_search_keeps_to_every_filter_the_index_has_no_terms_for(store: Arc<dyn Store>) {
+    let anna = seed_customer(&store, "Anna", "anna@example.com").await;
+    let boris = seed_customer(&store, "Boris", "boris@example.com").await;
+    let team = seed_team(&store, "Desk").await;
+    let agent = seed_agent(&store, "filters@shop.test", Role::Agent, vec![team.id]).await;
+    // Twelve tickets about a parcel, one every hour; every third urgent, every fourth by phone,
+    // every fifth tagged, the last four Boris's, the even ones assigned.
+    let mut tickets = Vec::new();
+    for index in 0..12_i64 {
+        let customer = if index >= 8 { boris.id } else { anna.id };
+        let mut draft = new_ticket(customer, &format!("Parcel {index}"), index * 3600 + 1);
+        if index % 3 == 0 {
+            draft.priority = Priority::Urgent;
+        }
+        if index % 4 == 0 {
+            draft.channel = Channel::Phone;
+        }
+        if index % 5 == 0 {
+            draft.tags = vec!["доставка".into()];
+        }
+        draft.team_id = (index % 2 == 1).then_some(team.id);
+        draft.assignee_id = (index % 2 == 0).then_some(agent.id);
+        tickets.push(seed_ticket(&store, draft).await);
+    }
+    let expect = |pick: &dyn Fn(i64, &Ticket) -> bool| {
+        let mut ids: Vec<TicketId> = tickets
+            .iter()
+            .enumerate()
+            .filter(|(index, ticket)| pick(*index as i64, ticket))
+            .map(|(_, ticket)| ticket.id)
+            .collect();
+        ids.sort();
+        ids
+    };
+    let found = |filter: TicketFilter, visibility: Visibility| {
+        let store = store.clone();
+        async move {
+            let mut found = search(&store, "parcel", filter, visibility).await;
+            found.sort();
+            found
+        }
+    };
+    let since = tickets[6].updated_at;
+    let before = tickets[9].updated_at;
+    let cases: Vec<(&str, TicketFilter, Vec<TicketId>)> = vec![
+        (
+            "updated since",
+            TicketFilter {
+                updated_since: Some(since),
+                ..Default::default()
+            },
+            expect(&|index, _| index >= 6),
+        ),
+        (
+            "updated between",
+            TicketFilter {
+                updated_since: Some(since),
+                updated_before: Some(before),
+                ..Default::default()
+            },
+            expect(&|index, _| (6..9).contains(&index)),
+        ),
+        (
+            "urgent",
+            TicketFilter {
+                priorities: vec![Priority::Urgent],
+                ..Default::default()
+            },
+            expect(&|index, _| index % 3 == 0),
+        ),
+        (
+            "by phone",
+            TicketFilter {
+                channels: vec![Channel::Phone],
+                ..Default::default()
+            },
+            expect(&|index, _| index % 4 == 0),
+        ),
+        (
+            "tagged",
+            TicketFilter {
+                tag: Some("доставка".into()),
+                ..Default::default()
+            },
+            expect(&|index, _| index % 5 == 0),
+        ),
+        (
+            "Boris's",
+            TicketFilter {
+                customer_id: Some(boris.id),
+                ..Default::default()
+            },
+            expect(&|index, _| index >= 8),
+        ),
+        (
+            "unassigned",
+            TicketFilter {
+                assignee: Some(AssigneeFilter::Unassigned),
+                ..Default::default()
+            },
+            expect(&|index, _| index % 2 == 1),
+        ),
+        (
+            "urgent and unassigned since",
+            TicketFilter {
+                priorities: vec![Priority::Urgent],
+                assignee: Some(AssigneeFilter::Unassigned),
+                updated_since: Some(tickets[2].updated_at),
+                ..Default::default()
+            },
+            expect(&|index, _| index >= 2 && index % 3 == 0 && index % 2 == 1),
+        ),
+    ];
+    for (name, filter, expected) in cases {
+        assert_eq!(
+            found(filter.clone(), Visibility::All).await,
+            expected,
+            "{name}"
+        );
+        // An agent of no team sees the tickets without one and those assigned to them: all.
+        let someone_else = Visibility::Agent {
+            agent_id: AgentId::new(),
+            team_ids: vec![],
+        };
+        let visible: Vec<TicketId> = expected
+            .iter()
+            .copied()
+            .filter(|id| {
+                tickets
+                    .iter()
+                    .any(|ticket| ticket.id == *id && ticket.team_id.is_none())
+            })
+            .collect();
+        assert_eq!(
+            found(filter, someone_else).await,
+            visible,
+            "{name}, as an agent"
+        );
+    }
 }
 
 pub async fn an_agents_search_follows_every_change_of_who_may_see_a_ticket(store: Arc<dyn Store>) {
