@@ -445,6 +445,70 @@ async fn rare_filter_terms(client: &Client, filter: &TicketFilter) -> StoreResul
     Ok(rare.then(|| format!("({})", terms.join(" & "))))
 }
 
+/// The most tickets a filter may let through for a search to list them first
+/// ([`few_passing_tickets`]), as on SQLite.
+const FEW_PASSING_TICKETS: i64 = 20_000;
+
+/// The ids of the tickets that pass the search's filters and visibility, when the filter has a
+/// part the documents have no terms for but an index of `tickets` lists (a date range, a
+/// customer, no assignee) and at most [`FEW_PASSING_TICKETS`] pass. The words are then tested
+/// on those tickets' documents only ([`newest_matches_among`]), not on every match of a common
+/// word: a supervisor's «r» among the tickets updated in the last two days, 7,700 of a million,
+/// took 210 ms. `None` otherwise.
+async fn few_passing_tickets(
+    client: &Client,
+    search: &TicketSearch,
+) -> StoreResult<Option<Vec<Uuid>>> {
+    let filter = &search.filter;
+    let listed_by_an_index = filter.updated_since.is_some()
+        || filter.updated_before.is_some()
+        || filter.customer_id.is_some()
+        || filter.assignee == Some(AssigneeFilter::Unassigned);
+    if !listed_by_an_index {
+        return Ok(None);
+    }
+    let mut params = Params::default();
+    let conditions = ticket_conditions(filter, &search.visibility, &mut params);
+    let sql = format!(
+        "SELECT t.id FROM tickets t {} LIMIT {}",
+        where_clause(&conditions),
+        params.bind(FEW_PASSING_TICKETS + 1)
+    );
+    let passing = query_once(client, &sql, &params)
+        .await?
+        .iter()
+        .map(|row| get(row, "id"))
+        .collect::<StoreResult<Vec<Uuid>>>()?;
+    Ok((passing.len() as i64 <= FEW_PASSING_TICKETS).then_some(passing))
+}
+
+/// The newest [`RANKED_MATCHES`] of `passing` whose documents match the words and carry the
+/// `visible` terms, newest first.
+async fn newest_matches_among(
+    client: &Client,
+    words: &SearchWords,
+    visible: Option<&str>,
+    search: &TicketSearch,
+    passing: &[Uuid],
+) -> StoreResult<Vec<Uuid>> {
+    let mut params = Params::default();
+    let ids = params.bind(passing.to_vec());
+    let word = params.bind(words.walked.clone());
+    let matches = words_and_terms(&mut params, word, visible);
+    let sql = format!(
+        "SELECT d.ticket_id FROM ticket_documents d \
+         WHERE d.ticket_id = ANY({ids}) AND {merged}d.document @@ {matches} \
+         ORDER BY d.ticket_id DESC LIMIT {ranked}",
+        merged = unmerged_condition(search.filter.include_merged),
+        ranked = params.bind(RANKED_MATCHES),
+    );
+    query_once(client, &sql, &params)
+        .await?
+        .iter()
+        .map(|row| get(row, "ticket_id"))
+        .collect()
+}
+
 pub(crate) async fn search_tickets(
     client: &Client,
     search: &TicketSearch,
@@ -480,7 +544,15 @@ pub(crate) async fn search_tickets(
         walked: expanded.to_tsquery(),
         indexed: expanded.to_tsquery_of_tokens(),
     };
-    let hits = if search.filter.narrows() {
+    let listed = match few_passing_tickets(client, search).await? {
+        Some(passing) => {
+            Some(newest_matches_among(client, &words, visible.as_deref(), search, &passing).await?)
+        }
+        None => None,
+    };
+    let hits = if listed.is_some() {
+        listed
+    } else if search.filter.narrows() {
         filtered_matches(client, &words, visible.as_deref(), search, window).await?
     } else {
         Some(
