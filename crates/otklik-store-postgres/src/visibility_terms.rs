@@ -16,7 +16,7 @@
 
 use otklik_domain::ids::{AgentId, TeamId};
 use otklik_domain::ticket::TicketStatus;
-use otklik_store::derived::{AccessKey, agent_access_keys};
+use otklik_store::derived::{AccessKey, agent_access_keys, routing_keys};
 use otklik_store::{AssigneeFilter, TeamFilter};
 
 /// How the documents spell a key.
@@ -50,21 +50,13 @@ pub(crate) fn status_query(statuses: &[TicketStatus]) -> String {
 }
 
 /// The `tsquery` terms (input syntax) of the filter's team (or none) and assignee, when it
-/// names them: the terms an agent's visibility uses. Unassigned has no term.
+/// names them ([`routing_keys`]).
 pub(crate) fn routing_terms(
     team: Option<TeamFilter>,
     assignee: Option<AssigneeFilter>,
 ) -> Vec<String> {
-    let team = team.map(|team| match team {
-        TeamFilter::NoTeam => AccessKey::NoTeam,
-        TeamFilter::Team(team) => AccessKey::Team(team),
-    });
-    let assignee = match assignee {
-        Some(AssigneeFilter::Agent(agent)) => Some(AccessKey::Assignee(agent)),
-        Some(AssigneeFilter::Unassigned) | None => None,
-    };
-    team.into_iter()
-        .chain(assignee)
+    routing_keys(team, assignee)
+        .into_iter()
         .map(|key| format!("'{}'", term(key)))
         .collect()
 }

@@ -818,44 +818,50 @@ async fn search_past_a_window(
     (found, expected)
 }
 
-/// Past a window of 4, a search for a status few tickets have asks the index for the status's
-/// terms (V25) with the words: the documents must follow every change of status, or the index
-/// returns the ticket that left the status and misses the one that entered it.
-#[tokio::test]
-async fn past_its_window_a_search_for_a_rare_status_asks_the_index_and_follows_status_changes() {
+/// Seeds a team and 60 tickets about a parcel, `seed` shaping each by its position (and the
+/// team), searches «parcel» with `filter` past a window of 4 and checks it finds only the ticket
+/// at `first`; then applies
+/// `changes` (position, change) and checks it finds only the one at `then`. The filter lets one
+/// ticket in sixty through, so the search asks the index for its terms with the words, and the
+/// documents must follow every change, or the index returns the ticket that left and misses the
+/// one that came.
+/// A change to a ticket, given the team [`rare_filter_past_a_window`] seeded.
+type Change = Box<dyn Fn(&mut Ticket, TeamId)>;
+
+async fn rare_filter_past_a_window(
+    seed: impl Fn(usize, &mut NewTicket, TeamId),
+    filter: impl Fn(TeamId) -> TicketFilter,
+    changes: Vec<(usize, Change)>,
+    (first, then): (usize, usize),
+) {
     let (store, url, _database) = store_with_window(4).await;
     let customer = seed_customer(&store, "Rare", "rare@example.com").await;
+    let team = seed_team(&store, "Couriers").await.id;
+    let filter = filter(team);
     let mut tickets = Vec::new();
     for index in 0..60 {
         let mut draft = draft(customer.id, &format!("Parcel {index}"), None);
-        draft.status = if index == 20 {
-            TicketStatus::Open
-        } else {
-            TicketStatus::Solved
-        };
+        seed(index, &mut draft, team);
         tickets.push(seed_ticket(&store, draft).await);
     }
     let inspect = inspector(&url).await;
-    let open = || async {
+    let found = || async {
         inspect
             .batch_execute("ANALYZE ticket_documents; ANALYZE tickets")
             .await
             .expect("analyses");
         let search = TicketSearch {
             query: otklik_search::parse_query("parcel").expect("a query"),
-            filter: TicketFilter {
-                statuses: vec![TicketStatus::Open],
-                ..TicketFilter::default()
-            },
+            filter: filter.clone(),
             visibility: Visibility::All,
             limit: 50,
         };
         found_ids(&store, &search).await
     };
-    assert_eq!(open().await, vec![tickets[20].id]);
-    for (index, status) in [(40, TicketStatus::Open), (20, TicketStatus::Solved)] {
+    assert_eq!(found().await, vec![tickets[first].id]);
+    for (index, change) in changes {
         let mut changed = tickets[index].clone();
-        changed.status = status;
+        change(&mut changed, team);
         commit(
             &store,
             vec![Mutation::UpdateTicket {
@@ -864,63 +870,52 @@ async fn past_its_window_a_search_for_a_rare_status_asks_the_index_and_follows_s
             }],
         )
         .await
-        .expect("status changed");
+        .expect("changed");
     }
-    assert_eq!(open().await, vec![tickets[40].id]);
+    assert_eq!(found().await, vec![tickets[then].id]);
     store.close();
 }
 
+/// Past a window of 4, a search for a status few tickets have asks the index for the status's
+/// terms (V25) with the words.
+#[tokio::test]
+async fn past_its_window_a_search_for_a_rare_status_asks_the_index_and_follows_status_changes() {
+    let open: Change = Box::new(|ticket, _| ticket.status = TicketStatus::Open);
+    let solve: Change = Box::new(|ticket, _| ticket.status = TicketStatus::Solved);
+    rare_filter_past_a_window(
+        |index, draft, _| {
+            draft.status = if index == 20 {
+                TicketStatus::Open
+            } else {
+                TicketStatus::Solved
+            };
+        },
+        |_| TicketFilter {
+            statuses: vec![TicketStatus::Open],
+            ..TicketFilter::default()
+        },
+        vec![(40, open), (20, solve)],
+        (20, 40),
+    )
+    .await;
+}
+
 /// Past a window of 4, a search for a team few tickets are routed to asks the index for the
-/// team's term (V21) with the words: the documents must follow every change of team.
+/// team's term (V21) with the words.
 #[tokio::test]
 async fn past_its_window_a_search_for_a_rare_team_asks_the_index_and_follows_routing_changes() {
-    let (store, url, _database) = store_with_window(4).await;
-    let customer = seed_customer(&store, "Routed", "routed@example.com").await;
-    let team = seed_team(&store, "Couriers").await;
-    let mut tickets = Vec::new();
-    for index in 0..60 {
-        let routed = (index == 20).then_some(team.id);
-        tickets.push(
-            seed_ticket(
-                &store,
-                draft(customer.id, &format!("Parcel {index}"), routed),
-            )
-            .await,
-        );
-    }
-    let inspect = inspector(&url).await;
-    let of_team = || async {
-        inspect
-            .batch_execute("ANALYZE ticket_documents; ANALYZE tickets")
-            .await
-            .expect("analyses");
-        let search = TicketSearch {
-            query: otklik_search::parse_query("parcel").expect("a query"),
-            filter: TicketFilter {
-                team: Some(otklik_store::TeamFilter::Team(team.id)),
-                ..TicketFilter::default()
-            },
-            visibility: Visibility::All,
-            limit: 50,
-        };
-        found_ids(&store, &search).await
-    };
-    assert_eq!(of_team().await, vec![tickets[20].id]);
-    for (index, routed) in [(40, Some(team.id)), (20, None)] {
-        let mut changed = tickets[index].clone();
-        changed.team_id = routed;
-        commit(
-            &store,
-            vec![Mutation::UpdateTicket {
-                expected_version: changed.version,
-                ticket: changed,
-            }],
-        )
-        .await
-        .expect("team changed");
-    }
-    assert_eq!(of_team().await, vec![tickets[40].id]);
-    store.close();
+    let route: Change = Box::new(|ticket, team| ticket.team_id = Some(team));
+    let unroute: Change = Box::new(|ticket, _| ticket.team_id = None);
+    rare_filter_past_a_window(
+        |index, draft, team| draft.team_id = (index == 20).then_some(team),
+        |team| TicketFilter {
+            team: Some(otklik_store::TeamFilter::Team(team)),
+            ..TicketFilter::default()
+        },
+        vec![(40, route), (20, unroute)],
+        (20, 40),
+    )
+    .await;
 }
 
 /// Past a window of 4, the search walks on when half the matches are visible and asks the index

@@ -15,7 +15,7 @@
 
 use otklik_domain::ids::{AgentId, TeamId};
 use otklik_domain::ticket::TicketStatus;
-use otklik_store::derived::{AccessKey, agent_access_keys};
+use otklik_store::derived::{AccessKey, agent_access_keys, routing_keys};
 use otklik_store::{AssigneeFilter, TeamFilter};
 
 /// The terms of the ticket row `t` as an SQL text expression (the same as V24's trigger): what
@@ -52,23 +52,14 @@ pub(crate) fn status_query(statuses: &[TicketStatus]) -> String {
     format!("({})", terms.join(" OR "))
 }
 
-/// The FTS5 query that the entry of a ticket routed to the filter's team (or to none) and
-/// assigned to its agent matches, when the filter names them: the same terms an agent's
-/// visibility uses. Unassigned has no term.
+/// The FTS5 terms that the entry of a ticket routed to the filter's team (or to none) and
+/// assigned to its agent carries, when the filter names them ([`routing_keys`]).
 pub(crate) fn routing_query(
     team: Option<TeamFilter>,
     assignee: Option<AssigneeFilter>,
 ) -> Vec<String> {
-    let team = team.map(|team| match team {
-        TeamFilter::NoTeam => AccessKey::NoTeam,
-        TeamFilter::Team(team) => AccessKey::Team(team),
-    });
-    let assignee = match assignee {
-        Some(AssigneeFilter::Agent(agent)) => Some(AccessKey::Assignee(agent)),
-        Some(AssigneeFilter::Unassigned) | None => None,
-    };
-    team.into_iter()
-        .chain(assignee)
+    routing_keys(team, assignee)
+        .into_iter()
         .map(|key| format!("\"{}\"", term(key)))
         .collect()
 }

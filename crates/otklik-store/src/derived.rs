@@ -68,6 +68,23 @@ pub fn agent_access_keys(agent_id: AgentId, team_ids: &[TeamId]) -> Vec<AccessKe
     keys
 }
 
+/// The keys every document of a ticket that passes a filter by `team` and `assignee` carries,
+/// once for both backends: the team's (or no team's) and the agent's. «Unassigned» has no key.
+pub fn routing_keys(
+    team: Option<crate::TeamFilter>,
+    assignee: Option<crate::AssigneeFilter>,
+) -> Vec<AccessKey> {
+    let team = team.map(|team| match team {
+        crate::TeamFilter::NoTeam => AccessKey::NoTeam,
+        crate::TeamFilter::Team(team) => AccessKey::Team(team),
+    });
+    let assignee = match assignee {
+        Some(crate::AssigneeFilter::Agent(agent)) => Some(AccessKey::Assignee(agent)),
+        Some(crate::AssigneeFilter::Unassigned) | None => None,
+    };
+    team.into_iter().chain(assignee).collect()
+}
+
 /// Index terms of a ticket's subject, led by its number so "#1042" finds ticket 1042.
 pub fn subject_terms(number: i64, subject: &str) -> String {
     numbered_subject_terms(number, &otklik_search::index_terms(subject))
