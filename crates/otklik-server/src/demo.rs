@@ -2976,8 +2976,16 @@ mod tests {
 
     async fn fresh_app(folder: &tempfile::TempDir) -> (App, Principal) {
         let store = SqliteStore::open(&folder.path().join("otklik.db")).unwrap();
+        app_on(Arc::new(store), folder).await
+    }
+
+    /// An app on `store` with its blobs in `folder`, and its first admin.
+    async fn app_on(
+        store: Arc<dyn otklik_store::Store>,
+        folder: &tempfile::TempDir,
+    ) -> (App, Principal) {
         let app = App::new(
-            Arc::new(store),
+            store,
             Arc::new(LocalBlobStore::new(folder.path().join("blobs"))),
             Arc::new(SystemClock),
         );
@@ -3180,16 +3188,7 @@ mod tests {
     async fn a_batched_demo_on_postgresql_sets_no_indexes_aside_and_says_none_were_built() {
         let folder = tempfile::tempdir().unwrap();
         let database = otklik_store_postgres::testkit::fresh_database().await;
-        let app = App::new(
-            database.store.clone(),
-            Arc::new(LocalBlobStore::new(folder.path().join("blobs"))),
-            Arc::new(SystemClock),
-        );
-        let admin = app
-            .create_admin_from_cli("admin@otklik.test", "Admin", "correct horse battery".into())
-            .await
-            .unwrap();
-        let admin = App::principal_of(&admin, None, None);
+        let (app, admin) = app_on(database.store.clone(), &folder).await;
         let summary = load_demo_with(&app, &admin, &DemoOptions { tickets: 30 }, small_batches())
             .await
             .unwrap();
