@@ -335,6 +335,7 @@ impl Pending {
         if before.team_id != after.team_id
             || before.assignee_id != after.assignee_id
             || before.status != after.status
+            || before.priority != after.priority
         {
             self.visibility_changed(after.id.0);
         }
@@ -351,8 +352,8 @@ impl Pending {
             .moved(before.counter_key(), after.counter_key());
     }
 
-    /// Who may see `ticket` changed (its team or assignee), or its status: its document, which
-    /// carries them as terms (V21, V25), is written again.
+    /// Who may see `ticket` changed (its team or assignee), or its status or priority: its
+    /// document, which carries them as terms (V21, V25, V26), is written again.
     /// A ticket this unit inserts gets its terms when its document is first written.
     pub(crate) fn visibility_changed(&mut self, ticket: Uuid) {
         if !self.new_documents.contains_key(&ticket) {

@@ -237,7 +237,8 @@ async fn documents(client: &tokio_postgres::Client) -> BTreeMap<Uuid, (String, B
 
 /// Tickets whose search document (V16: a table of its own) is missing, left over, or not the
 /// one their terms, who may see them (V21: `TNONE` or `T` + the team, `A` + the assignee, in
-/// upper-case hex) and their status (V25: `S` + the status in upper case) give.
+/// upper-case hex), their status (V25: `S` + the status in upper case), their priority (V26:
+/// `P` + the priority) and their era (V26: `E` + the number divided by 16384) give.
 async fn stale_documents(client: &tokio_postgres::Client) -> i64 {
     client
         .query_one(
@@ -248,7 +249,8 @@ async fn stale_documents(client: &tokio_postgres::Client) -> i64 {
                  || ARRAY['T' || coalesce(upper(replace(t.team_id::text, '-', '')), 'NONE')] \
                  || CASE WHEN t.assignee_id IS NULL THEN ARRAY[]::text[] \
                     ELSE ARRAY['A' || upper(replace(t.assignee_id::text, '-', ''))] END \
-                 || ARRAY['S' || upper(t.status)])",
+                 || ARRAY['S' || upper(t.status), 'P' || upper(t.priority), \
+                          'E' || (t.number / 16384)])",
             &[],
         )
         .await
@@ -774,6 +776,7 @@ async fn search_past_a_window(
     only_status: Option<TicketStatus>,
 ) -> (Vec<TicketId>, Vec<TicketId>) {
     let (store, url, _database) = store_with_window(4).await;
+    let inspect = inspector(&url).await;
     let customer = seed_customer(&store, "Walker", "walker@example.com").await;
     let mine = seed_team(&store, "Mine").await;
     let other = seed_team(&store, "Other").await;
@@ -794,7 +797,6 @@ async fn search_past_a_window(
             expected.push(ticket.id);
         }
     }
-    let inspect = inspector(&url).await;
     inspect
         .batch_execute("ANALYZE ticket_documents; ANALYZE tickets")
         .await
@@ -916,6 +918,121 @@ async fn past_its_window_a_search_for_a_rare_team_asks_the_index_and_follows_rou
         (20, 40),
     )
     .await;
+}
+
+/// Past a window of 4, a search for a priority few tickets have asks the index for the
+/// priority's terms (V26) with the words.
+#[tokio::test]
+async fn past_its_window_a_search_for_a_rare_priority_asks_the_index_and_follows_priority_changes()
+{
+    let raise: Change = Box::new(|ticket, _| ticket.priority = Priority::Urgent);
+    let lower: Change = Box::new(|ticket, _| ticket.priority = Priority::Low);
+    rare_filter_past_a_window(
+        |index, draft, _| {
+            draft.priority = if index == 20 {
+                Priority::Urgent
+            } else {
+                Priority::Normal
+            };
+        },
+        |_| TicketFilter {
+            priorities: vec![Priority::Urgent],
+            ..TicketFilter::default()
+        },
+        vec![(40, raise), (20, lower)],
+        (20, 40),
+    )
+    .await;
+}
+
+/// Tickets per era (V26), as `visibility_terms::ERA_TICKETS`.
+const ERA_TICKETS: i64 = 16_384;
+
+/// Imports 20 eras (V26) of 50 tickets each, numbered from the era's first number: 48 about
+/// something else, then a parcel of another team and, newest of the era, a parcel of the
+/// agent's team, solved in odd eras. Analyses them and searches «parcel» as that agent, with a
+/// window of 4 documents, for every status or for `only_status`. Returns the tickets found and
+/// those the agent may see that pass the filter, both sorted.
+///
+/// Parcels are 4% of the documents, so the search asks the index; a visible match in the
+/// window says a page lies within a few eras, so it asks two eras at a time, 16 eras down, then
+/// for every older match (`EraRounds`). Every round finds a match: an era left out is a match
+/// missed.
+async fn search_era_by_era(only_status: Option<TicketStatus>) -> (Vec<TicketId>, Vec<TicketId>) {
+    let (store, url, _database) = store_with_window(4).await;
+    let inspect = inspector(&url).await;
+    let customer = seed_customer(&store, "Eras", "eras@example.com").await;
+    let mine = seed_team(&store, "Mine").await;
+    let other = seed_team(&store, "Other").await;
+    let mut expected = Vec::new();
+    for era in 0..20_i64 {
+        inspect
+            .execute(
+                "SELECT setval('ticket_number_seq', $1::bigint)",
+                &[&(era * ERA_TICKETS + 1)],
+            )
+            .await
+            .expect("moves the ticket numbers to the era");
+        let mut unit = Vec::new();
+        for index in 0..50 {
+            let (subject, team) = match index {
+                48 => ("Parcel of others", other.id),
+                49 => ("Parcel of mine", mine.id),
+                _ => ("Invoice copy", other.id),
+            };
+            let mut ticket = draft(customer.id, subject, Some(team)).into_ticket(0);
+            if era % 2 == 1 {
+                ticket.status = TicketStatus::Solved;
+            }
+            if team == mine.id && only_status.is_none_or(|status| status == ticket.status) {
+                expected.push(ticket.id);
+            }
+            unit.push(Mutation::ImportTicket(Box::new(ticket)));
+        }
+        let numbers = commit(&store, unit).await.expect("imports the era");
+        assert!(
+            numbers.iter().all(|number| number / ERA_TICKETS == era),
+            "every ticket in era {era}: {numbers:?}"
+        );
+    }
+    inspect
+        .batch_execute("ANALYZE ticket_documents; ANALYZE tickets")
+        .await
+        .expect("analyses");
+    let search = TicketSearch {
+        query: otklik_search::parse_query("parcel ").expect("a query"),
+        filter: TicketFilter {
+            statuses: only_status.into_iter().collect(),
+            ..TicketFilter::default()
+        },
+        visibility: Visibility::Agent {
+            agent_id: otklik_domain::ids::AgentId::new(),
+            team_ids: vec![mine.id],
+        },
+        limit: 50,
+    };
+    let found = found_ids(&store, &search).await;
+    store.close();
+    expected.sort();
+    (found, expected)
+}
+
+/// Past a window of 4, an agent's search for a word in a few tickets of each era asks the index
+/// for two eras at a time (V26), then for the rest, and finds every visible match.
+#[tokio::test]
+async fn an_agents_search_asks_the_index_era_by_era_and_finds_every_visible_match() {
+    let (found, expected) = search_era_by_era(None).await;
+    assert_eq!(expected.len(), 20);
+    assert_eq!(found, expected);
+}
+
+/// The same, filtered by a status: the index finds the matches era by era, and SQL or the
+/// status's terms keep those that pass.
+#[tokio::test]
+async fn an_agents_filtered_search_asks_the_index_era_by_era_and_finds_every_match_that_passes() {
+    let (found, expected) = search_era_by_era(Some(TicketStatus::Solved)).await;
+    assert_eq!(expected.len(), 10);
+    assert_eq!(found, expected);
 }
 
 /// Past a window of 4, the search walks on when half the matches are visible and asks the index
@@ -1060,8 +1177,9 @@ async fn past_its_window_a_search_for_words_rarely_together_asks_the_index_and_f
     store.close();
 }
 
-/// V21 writes into the documents of tickets created before it who may see them, as the store
-/// now writes them: the same documents, term for term.
+/// V21, V25 and V26 write into the documents of tickets created before them who may see them,
+/// their status, priority and era, as the store now writes them: the same documents, term for
+/// term.
 #[tokio::test]
 async fn the_migrations_that_write_who_may_see_each_document_and_its_status_write_what_the_store_writes()
  {
@@ -1098,8 +1216,11 @@ async fn the_migrations_that_write_who_may_see_each_document_and_its_status_writ
     assert!(
         written.iter().all(|(_, document)| document.contains("'T")
             && document.contains("'TNONE'") != document.contains("'A")
-            && document.contains("'SNEW'")),
-        "a routed and assigned ticket, and one of no team and no assignee, both new: {written:?}"
+            && document.contains("'SNEW'")
+            && document.contains("'PNORMAL'")
+            && document.contains("'E0'")),
+        "a routed and assigned ticket, and one of no team and no assignee, both new and of \
+         normal priority: {written:?}"
     );
     // The documents as they stood before V21: the text's terms only.
     fixture
@@ -1123,6 +1244,12 @@ async fn the_migrations_that_write_who_may_see_each_document_and_its_status_writ
     )
     .expect("V25 is readable");
     fixture.inspect.batch_execute(&v25).await.expect("V25 runs");
+    let v26 = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations/V26__documents_know_each_tickets_priority_and_era.sql"),
+    )
+    .expect("V26 is readable");
+    fixture.inspect.batch_execute(&v26).await.expect("V26 runs");
     assert_eq!(document_texts(&fixture.inspect).await, written);
 }
 
