@@ -28,7 +28,7 @@ use otklik_domain::clock::from_micros;
 use otklik_domain::customer::{Customer, IdentityValue};
 use otklik_domain::ids::{AgentId, AttachmentId, TeamId};
 use otklik_domain::message::Message;
-use otklik_domain::ticket::{Priority, Ticket, TicketStatus};
+use otklik_domain::ticket::{Channel, Priority, Ticket, TicketStatus};
 use otklik_store::derived::{
     CounterDeltas, CounterKey, KnownTokens, customer_terms, message_terms, new_customer_terms,
     subject_terms,
@@ -123,6 +123,7 @@ pub(crate) struct StoredTicket {
     pub subject: String,
     pub status: TicketStatus,
     pub priority: Priority,
+    pub channel: Channel,
     pub assignee_id: Option<AgentId>,
     pub team_id: Option<TeamId>,
     pub updated_at: jiff::Timestamp,
@@ -142,8 +143,8 @@ impl StoredTicket {
     }
 }
 
-const STORED_COLUMNS: &str = "id, number, subject, status, priority, assignee_id, team_id, \
-     updated_at, merged_into IS NOT NULL AS merged";
+const STORED_COLUMNS: &str = "id, number, subject, status, priority, channel, assignee_id, \
+     team_id, updated_at, merged_into IS NOT NULL AS merged";
 
 fn parse<T>(row: &Row, column: &str) -> StoreResult<T>
 where
@@ -162,6 +163,7 @@ fn stored_ticket(row: &Row) -> StoreResult<StoredTicket> {
         subject: get(row, "subject")?,
         status: parse(row, "status")?,
         priority: parse(row, "priority")?,
+        channel: parse(row, "channel")?,
         assignee_id: get::<Option<Uuid>>(row, "assignee_id")?.map(AgentId),
         team_id: get::<Option<Uuid>>(row, "team_id")?.map(TeamId),
         updated_at: from_micros(get(row, "updated_at")?),
@@ -336,6 +338,7 @@ impl Pending {
             || before.assignee_id != after.assignee_id
             || before.status != after.status
             || before.priority != after.priority
+            || before.channel != after.channel
         {
             self.visibility_changed(after.id.0);
         }
@@ -352,8 +355,8 @@ impl Pending {
             .moved(before.counter_key(), after.counter_key());
     }
 
-    /// Who may see `ticket` changed (its team or assignee), or its status or priority: its
-    /// document, which carries them as terms (V21, V25, V26), is written again.
+    /// Who may see `ticket` changed (its team or assignee), or its status, priority, channel or
+    /// tags: its document, which carries them as terms (V21, V25, V26, V27), is written again.
     /// A ticket this unit inserts gets its terms when its document is first written.
     pub(crate) fn visibility_changed(&mut self, ticket: Uuid) {
         if !self.new_documents.contains_key(&ticket) {

@@ -553,53 +553,50 @@ pub(crate) async fn search_tickets(
         return Ok(Vec::new());
     }
     // The terms a match must carry, as the documents spell them: who may see it (V21), nothing
-    // for a caller who sees every ticket; and those of a rare filter by status (V25), team or
-    // assignee (V21), so the window counts and the index return only matches that pass it.
-    // `visible` below means both.
+    // for a caller who sees every ticket; and the filter's, so the window counts and the index
+    // return only matches that pass it. `visible` below means both.
     let who = match &search.visibility {
         Visibility::Agent { agent_id, team_ids } => {
             Some(visibility_terms::agent_query(*agent_id, team_ids))
         }
         Visibility::All => None,
     };
-    let counted = counted_filter(client, &search.filter).await?;
-    let visible = match (who, counted.terms) {
-        (Some(who), Some(filtered)) => Some(format!("({who}) & {filtered}")),
-        (who, filtered) => who.or(filtered),
+    let tag = match &search.filter.tag {
+        Some(name) => match tag_id(client, name).await? {
+            Some(id) => Some(id),
+            // No such tag: no ticket carries it.
+            None => return Ok(Vec::new()),
+        },
+        None => None,
     };
     let words = SearchWords {
         walked: expanded.to_tsquery(),
         indexed: expanded.to_tsquery_of_tokens(),
     };
-    let listed = match few_passing_tickets(client, search).await? {
-        Some(passing) => {
-            Some(newest_matches_among(client, &words, visible.as_deref(), search, &passing).await?)
-        }
-        None => None,
-    };
-    let hits = if listed.is_some() {
-        listed
-    } else if search.filter.narrows() {
-        filtered_matches(
-            client,
-            &words,
-            visible.as_deref(),
-            search,
-            counted.passing_share,
-            window,
-        )
-        .await?
-    } else {
-        Some(
-            newest_matches(
-                client,
-                &words,
-                visible.as_deref(),
-                search.filter.include_merged,
-                window,
+    let hits = match visibility_terms::filter_terms(&search.filter, tag) {
+        // Every part of the filter is a term of the documents (V21, V25–V27): the search is
+        // one for the words and those terms, however common, whose window counts only what
+        // passes the filter, and whose index step probes the terms' postings at each match of
+        // the words, where SQL would fetch every match to test it. Tested in SQL match by
+        // match, a filter the window could not see cost 1.5 s for «r» among the tickets tagged
+        // «доставка», none of which has «r».
+        Some(terms) => {
+            let visible = match who {
+                Some(who) => format!("({who}) & {terms}"),
+                None => terms,
+            };
+            Some(
+                newest_matches(
+                    client,
+                    &words,
+                    Some(&visible),
+                    search.filter.include_merged,
+                    window,
+                )
+                .await?,
             )
-            .await?,
-        )
+        }
+        None => filtered_or_newest_matches(client, &words, who, search, window).await?,
     };
     let rows = match hits {
         Some(hits) => {
@@ -638,6 +635,58 @@ pub(crate) async fn search_tickets(
     let mut tickets: Vec<Ticket> = ids.iter().filter_map(|id| found.remove(id)).collect();
     load_tags(client, &mut tickets).await?;
     Ok(tickets)
+}
+
+/// The id of the tag named `name`, if there is one.
+async fn tag_id(client: &Client, name: &str) -> StoreResult<Option<TagId>> {
+    let rows = query(client, "SELECT id FROM tags WHERE name = $1", &[&name]).await?;
+    rows.first()
+        .map(|row| get::<Uuid>(row, "id").map(TagId))
+        .transpose()
+}
+
+/// The matches of a search whose filter has a part the documents have no term for (a date
+/// range, a customer, «unassigned»), or no filter: `None` when the planner should find them
+/// ([`planned_matches`]). The terms of the filter's rare parts (by status, priority, team or
+/// assignee, [`CountedFilter`]) join `who` may see a match.
+async fn filtered_or_newest_matches(
+    client: &Client,
+    words: &SearchWords,
+    who: Option<String>,
+    search: &TicketSearch,
+    window: i64,
+) -> StoreResult<Option<Vec<Uuid>>> {
+    let counted = counted_filter(client, &search.filter).await?;
+    let visible = match (who, counted.terms) {
+        (Some(who), Some(filtered)) => Some(format!("({who}) & {filtered}")),
+        (who, filtered) => who.or(filtered),
+    };
+    if let Some(passing) = few_passing_tickets(client, search).await? {
+        return Ok(Some(
+            newest_matches_among(client, words, visible.as_deref(), search, &passing).await?,
+        ));
+    }
+    if search.filter.narrows() {
+        return filtered_matches(
+            client,
+            words,
+            visible.as_deref(),
+            search,
+            counted.passing_share,
+            window,
+        )
+        .await;
+    }
+    Ok(Some(
+        newest_matches(
+            client,
+            words,
+            visible.as_deref(),
+            search.filter.include_merged,
+            window,
+        )
+        .await?,
+    ))
 }
 
 /// The newest [`RANKED_MATCHES`] tickets that match `tsquery` and pass the filters and the
@@ -739,10 +788,17 @@ async fn newest_matches(
     };
     let mut keep_walking = counts.keep_walking();
     let (mut oldest, mut wanted) = (oldest, wanted);
-    if !keep_walking
-        && index_step_reads_too_many(client, words, visible, include_merged, counts.documents)
-            .await?
-    {
+    // Without a match in the window, how many matches an era holds is the planner's estimate
+    // spread over the eras: a filter by a status that old tickets have (solved) matches none
+    // of the newest, and asking for all 29,000 matches of «refunding» among solved tickets at
+    // once took 120 ms.
+    let mut per_era = counts.visible_per_era();
+    let mut estimate = if keep_walking {
+        0.0
+    } else {
+        estimated_index_matches(client, words, visible, include_merged).await?
+    };
+    if !keep_walking && estimate > counts.documents * INDEX_MATCHES_SHARE {
         // Many matches, but few among the newest documents (words of a solved ticket's last
         // messages, which recent tickets have not reached): a stretch of walking finds them
         // before the index step would read them all.
@@ -761,11 +817,16 @@ async fn newest_matches(
         match stretch.oldest {
             Some(stretch_oldest) if wanted > 0 && stretch.counts.tried >= stretch_length => {
                 oldest = stretch_oldest;
-                // Matches in the stretch bear the planner out: there are many, and older
-                // documents hold more of them than the newest did («1», as an agent: the index
-                // step read 75,000 matches in 76 ms), so the walk goes on. None: the planner
-                // multiplied the shares of words that seldom meet, and the index finds the few.
-                keep_walking = stretch.counts.visible_matches > 0;
+                // Many matches in the stretch bear the planner out: older documents hold more
+                // of them than the newest did («1», as an agent: the index step read 75,000
+                // matches in 76 ms), so the walk goes on. A few, and the walk would go on for
+                // most of the table (a supervisor's «1» among low-priority tickets walked it
+                // all: 930 ms); none, and the planner multiplied the shares of words that
+                // seldom meet. The index finds those, era by era at the stretch's rate.
+                keep_walking = stretch.counts.visible_matches > 0 && stretch.counts.keep_walking();
+                // The stretch's count replaces the estimate it bore out or disproved.
+                per_era = stretch.counts.visible_per_era();
+                estimate = 0.0;
             }
             _ => {
                 hits.truncate(usize::try_from(RANKED_MATCHES).unwrap_or(usize::MAX));
@@ -796,7 +857,10 @@ async fn newest_matches(
         return Ok(hits);
     }
     let newest_era = era_of_ticket(client, Some(oldest)).await?;
-    let mut rounds = EraRounds::new(newest_era, counts.visible_per_era(), wanted);
+    if per_era == 0.0 {
+        per_era = estimate / (newest_era + 1) as f64;
+    }
+    let mut rounds = EraRounds::new(newest_era, per_era, wanted);
     let wanted = usize::try_from(RANKED_MATCHES).unwrap_or(usize::MAX);
     // Each round keeps below the oldest match found, so the last one finds none twice.
     let mut below = oldest;
@@ -878,6 +942,10 @@ struct EraRounds {
     done: bool,
     /// Rounds in a row that found no match.
     empty_rounds: u32,
+    /// Matches wanted, found so far, and eras covered so far.
+    wanted: i64,
+    found: i64,
+    covered: i64,
 }
 
 /// The eras of one round.
@@ -913,18 +981,29 @@ impl EraRounds {
             budget: MOST_ERAS_IN_ROUNDS,
             done: false,
             empty_rounds: 0,
+            wanted,
+            found: 0,
+            covered: 0,
         }
     }
 
-    /// The last round found `matches`. Two rounds in a row that found none say the expectation
-    /// was wrong (the planner's, from words that seldom meet): the next round is the rest.
+    /// The last round found `matches`. The next round is the rest when two rounds in a row
+    /// found none (the expectation was wrong: the planner's, from words that seldom meet), or
+    /// when, at the rate found so far, the matches still wanted lie past the eras the rounds
+    /// may still cover (solved tickets are few among the newest: an agent's «refunding» among
+    /// them took 8 rounds, then the rest, 90 ms).
     fn found(&mut self, matches: usize) {
+        let matches = i64::try_from(matches).unwrap_or(i64::MAX);
+        self.found = self.found.saturating_add(matches);
         self.empty_rounds = if matches == 0 {
             self.empty_rounds + 1
         } else {
             0
         };
-        if self.empty_rounds >= 2 {
+        let still_wanted = (self.wanted - self.found).max(0) as f64;
+        let rate = self.found as f64 / self.covered.max(1) as f64;
+        let out_of_reach = self.found > 0 && still_wanted / rate > self.budget as f64;
+        if self.empty_rounds >= 2 || out_of_reach {
             self.newest = None;
         }
     }
@@ -940,6 +1019,7 @@ impl EraRounds {
         let eras = ERAS_PER_ROUND.min(self.budget);
         let oldest = newest.saturating_sub(eras - 1).max(0);
         self.budget -= eras;
+        self.covered += newest - oldest + 1;
         self.newest = (oldest > 0).then(|| oldest - 1);
         // Past era 0 there is nothing older.
         self.done = oldest == 0;
@@ -956,18 +1036,6 @@ const INDEX_MATCHES_SHARE: f64 = 0.05;
 
 /// Documents walked before the index step when the planner expects many matches, in windows.
 const WALK_STRETCH_WINDOWS: i64 = 16;
-
-/// Whether the index step would read more matches than [`INDEX_MATCHES_SHARE`] of `documents`.
-async fn index_step_reads_too_many(
-    client: &Client,
-    words: &SearchWords,
-    visible: Option<&str>,
-    include_merged: bool,
-    documents: f64,
-) -> StoreResult<bool> {
-    let estimate = estimated_index_matches(client, words, visible, include_merged).await?;
-    Ok(estimate > documents * INDEX_MATCHES_SHARE)
-}
 
 /// How many documents the planner expects to match the words and `visible`.
 async fn estimated_index_matches(
@@ -1945,13 +2013,27 @@ mod tests {
         assert_eq!(rounds.next_round(), Some(range(199, 200)));
         rounds.found(0);
         assert_eq!(rounds.next_round(), Some(range(197, 198)));
-        rounds.found(3);
+        rounds.found(300);
         assert_eq!(rounds.next_round(), Some(range(195, 196)));
         rounds.found(0);
         assert_eq!(rounds.next_round(), Some(range(193, 194)));
         rounds.found(0);
         assert_eq!(rounds.next_round(), Some(EraRound::Rest));
         assert_eq!(rounds.next_round(), None);
+    }
+
+    #[test]
+    fn rounds_that_find_too_few_to_reach_a_page_in_time_leave_the_rest_to_one_query() {
+        let mut rounds = EraRounds::new(200, 100.0, 500);
+        assert_eq!(rounds.next_round(), Some(range(199, 200)));
+        // 30 an era: 470 more need 16 eras, 14 are left.
+        rounds.found(60);
+        assert_eq!(rounds.next_round(), Some(EraRound::Rest));
+        let mut rounds = EraRounds::new(200, 100.0, 500);
+        assert_eq!(rounds.next_round(), Some(range(199, 200)));
+        // 40 an era: 420 more need 11 eras.
+        rounds.found(80);
+        assert_eq!(rounds.next_round(), Some(range(197, 198)));
     }
 
     #[test]

@@ -7,19 +7,21 @@
 //! ~120,000 documents of a million to keep 500). With these terms, the GIN index answers
 //! `word & (team term | … | assignee term)` with only the visible matches.
 //!
-//! The ticket's status is written the same way (V25, `S` + the status in upper case), for
-//! searches filtered by a rare status ([`status_query`]); so are its priority (V26, `P` + the
-//! priority) and its era (V26, `E` + its number divided by [`ERA_TICKETS`]), which lets a search
-//! ask the index for the newest matches alone ([`era_query`]).
+//! The ticket's status is written the same way (V25: `S` and the status in upper case), and so
+//! are its priority (V26: `P` and the priority), its channel (V27: `C` and the channel) and its
+//! tags (V27: `G` and the tag's id in upper-case hex): every filter but a date range, a customer
+//! and «unassigned» is then terms the index can intersect with the words ([`filter_terms`]).
+//! So is its era (V26: `E` and its number divided by [`ERA_TICKETS`]), which lets a search ask
+//! the index for the newest matches alone ([`era_query`]).
 //!
 //! The terms begin with an upper-case letter, outside the token alphabet of
 //! `otklik_search` (`[a-z0-9а-я]`): no text a customer writes can produce one, so no text can
 //! make a ticket look visible. They never join the vocabulary used for prefixes.
 
-use otklik_domain::ids::{AgentId, TeamId};
-use otklik_domain::ticket::{Priority, TicketStatus};
+use otklik_domain::ids::{AgentId, TagId, TeamId};
+use otklik_domain::ticket::{Channel, Priority, TicketStatus};
 use otklik_store::derived::{AccessKey, agent_access_keys, routing_keys};
-use otklik_store::{AssigneeFilter, TeamFilter};
+use otklik_store::{AssigneeFilter, TeamFilter, TicketFilter};
 
 /// How the documents spell a key.
 fn term(key: AccessKey) -> String {
@@ -40,6 +42,16 @@ fn priority_term(priority: Priority) -> String {
     format!("P{}", priority.as_str().to_uppercase())
 }
 
+/// How the documents spell a channel.
+fn channel_term(channel: Channel) -> String {
+    format!("C{}", channel.as_str().to_uppercase())
+}
+
+/// How the documents spell a tag: by id, which a rename keeps.
+fn tag_term(tag: TagId) -> String {
+    format!("G{:X}", tag.0.simple())
+}
+
 /// Tickets per era: consecutive numbers, so in the order tickets are created, as their ids are
 /// (UUIDv7). Small enough that the few newest eras hold a page of a word's matches without
 /// fetching its older ones (an agent's «refunding» had 4,300 visible matches at a million
@@ -58,13 +70,17 @@ fn era_term(era: i64) -> String {
 
 /// The terms of the ticket row `t`, as a `text[]` expression: what [`term`] spells for its
 /// team (or its lack of one) and its assignee, [`status_term`] for its status,
-/// [`priority_term`] for its priority and [`era_term`] for its era.
+/// [`priority_term`] for its priority, [`era_term`] for its era, [`channel_term`] for its
+/// channel and [`tag_term`] for each of its tags.
 pub(crate) const TICKET_TERMS_SQL: &str = "array_remove(ARRAY[ \
      'T' || coalesce(upper(replace(t.team_id::text, '-', '')), 'NONE'), \
      'A' || upper(replace(t.assignee_id::text, '-', '')), \
      'S' || upper(t.status), \
      'P' || upper(t.priority), \
-     'E' || (t.number / 16384)], NULL)";
+     'E' || (t.number / 16384), \
+     'C' || upper(t.channel)], NULL) \
+     || ARRAY(SELECT 'G' || upper(replace(tt.tag_id::text, '-', '')) \
+              FROM ticket_tags tt WHERE tt.ticket_id = t.id)";
 
 /// The `tsquery` (input syntax) that the document of a ticket in one of `statuses` matches.
 pub(crate) fn status_query(statuses: &[TicketStatus]) -> String {
@@ -74,6 +90,50 @@ pub(crate) fn status_query(statuses: &[TicketStatus]) -> String {
 /// The `tsquery` (input syntax) that the document of a ticket of one of `priorities` matches.
 pub(crate) fn priority_query(priorities: &[Priority]) -> String {
     any_of(priorities.iter().map(|priority| priority_term(*priority)))
+}
+
+/// The `tsquery` (input syntax) that the document of a ticket passing the filter's statuses,
+/// priorities, channels, tag (`tag`: its id, looked up by name), team and assignee matches;
+/// `None` when the filter has a part no term stands for (a date range, a customer, no
+/// assignee), or none of these parts.
+pub(crate) fn filter_terms(filter: &TicketFilter, tag: Option<TagId>) -> Option<String> {
+    let TicketFilter {
+        statuses,
+        priorities,
+        channels,
+        assignee,
+        team,
+        tag: tag_name,
+        customer_id,
+        updated_since,
+        updated_before,
+        include_merged: _,
+    } = filter;
+    if customer_id.is_some()
+        || updated_since.is_some()
+        || updated_before.is_some()
+        || *assignee == Some(AssigneeFilter::Unassigned)
+        || tag_name.is_some() != tag.is_some()
+    {
+        return None;
+    }
+    let mut terms = routing_terms(*team, *assignee);
+    if !statuses.is_empty() {
+        terms.push(format!("({})", status_query(statuses)));
+    }
+    if !priorities.is_empty() {
+        terms.push(format!("({})", priority_query(priorities)));
+    }
+    if !channels.is_empty() {
+        terms.push(format!(
+            "({})",
+            any_of(channels.iter().map(|channel| channel_term(*channel)))
+        ));
+    }
+    if let Some(tag) = tag {
+        terms.push(format!("'{}'", tag_term(tag)));
+    }
+    (!terms.is_empty()).then(|| format!("({})", terms.join(" & ")))
 }
 
 /// The `tsquery` (input syntax) that the document of a ticket of the eras `oldest..=newest`
@@ -127,7 +187,15 @@ mod tests {
             .iter()
             .map(|priority| priority_term(*priority));
         let eras = [0, 1, 61, i64::MAX / ERA_TICKETS].into_iter().map(era_term);
-        for term in keys.chain(statuses).chain(priorities).chain(eras) {
+        let channels = Channel::ALL.iter().map(|channel| channel_term(*channel));
+        let tags = [tag_term(TagId::new())].into_iter();
+        for term in keys
+            .chain(statuses)
+            .chain(priorities)
+            .chain(eras)
+            .chain(channels)
+            .chain(tags)
+        {
             assert!(!otklik_search::is_token(&term), "{term}");
             assert!(term.starts_with(|c: char| c.is_ascii_uppercase()), "{term}");
         }
@@ -151,6 +219,29 @@ mod tests {
             priority_query(&[Priority::Urgent, Priority::High]),
             "'PURGENT' | 'PHIGH'"
         );
+    }
+
+    #[test]
+    fn a_filter_is_all_terms_or_none() {
+        let tag = TagId(uuid::Uuid::parse_str("01a20d82-f6a9-70e8-9abe-921b9740341e").unwrap());
+        let filter = TicketFilter {
+            statuses: vec![TicketStatus::Open],
+            channels: vec![Channel::Phone, Channel::Email],
+            tag: Some("доставка".into()),
+            ..TicketFilter::default()
+        };
+        assert_eq!(
+            filter_terms(&filter, Some(tag)).as_deref(),
+            Some("(('SOPEN') & ('CPHONE' | 'CEMAIL') & 'G01A20D82F6A970E89ABE921B9740341E')")
+        );
+        // The tag's id was not found: the terms would not be the filter.
+        assert_eq!(filter_terms(&filter, None), None);
+        let unassigned = TicketFilter {
+            assignee: Some(AssigneeFilter::Unassigned),
+            ..filter.clone()
+        };
+        assert_eq!(filter_terms(&unassigned, Some(tag)), None);
+        assert_eq!(filter_terms(&TicketFilter::default(), None), None);
     }
 
     #[test]

@@ -140,22 +140,24 @@ pub(crate) async fn versioned_by(
 
 /// Gives a ticket exactly these tags, creating tags that do not exist yet. With `replace`, the
 /// ticket's other tags are removed first; tags it keeps are left untouched, so saving a ticket
-/// whose tags did not change writes no `ticket_tags` rows.
+/// whose tags did not change writes no `ticket_tags` rows. Returns whether any link was removed
+/// or added: the ticket's search document carries its tags (V27).
 async fn set_ticket_tags(
     transaction: &Transaction<'_>,
     ticket_id: Uuid,
     tags: &[String],
     at: i64,
     replace: bool,
-) -> StoreResult<()> {
+) -> StoreResult<bool> {
     let names: Vec<&str> = tags
         .iter()
         .map(String::as_str)
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
+    let mut removed = 0;
     if replace {
-        execute(
+        removed = execute(
             transaction,
             "DELETE FROM ticket_tags tt USING tags g \
              WHERE tt.ticket_id = $1 AND g.id = tt.tag_id AND NOT (g.name = ANY($2::text[]))",
@@ -164,13 +166,13 @@ async fn set_ticket_tags(
         .await?;
     }
     if names.is_empty() {
-        return Ok(());
+        return Ok(removed > 0);
     }
     insert_missing_tags(transaction, &names, at).await?;
     // A separate statement on purpose: at READ COMMITTED it takes a fresh snapshot, so it sees a
     // tag that a concurrent transaction committed while the insert above waited for it. DO
     // NOTHING keeps the links the ticket already had.
-    execute(
+    let added = execute(
         transaction,
         "INSERT INTO ticket_tags (ticket_id, tag_id) \
          SELECT $1::uuid, id FROM tags WHERE name = ANY($2::text[]) \
@@ -178,7 +180,7 @@ async fn set_ticket_tags(
         &[&ticket_id, &names],
     )
     .await?;
-    Ok(())
+    Ok(removed + added > 0)
 }
 
 /// Creates the tags of `names` that do not exist yet. DO NOTHING on the name: a tag created
@@ -279,14 +281,18 @@ async fn update_ticket(
         return Err(StoreError::VersionConflict { what: "ticket" });
     }
     pending.ticket_updated(&before, ticket);
-    set_ticket_tags(
+    let retagged = set_ticket_tags(
         transaction,
         ticket.id.0,
         &ticket.tags,
         to_micros(ticket.updated_at),
         true,
     )
-    .await
+    .await?;
+    if retagged {
+        pending.visibility_changed(ticket.id.0);
+    }
+    Ok(())
 }
 
 /// Inserts `ticket` (its number and version are the store's: the next number, version 1) with
@@ -333,6 +339,7 @@ async fn insert_ticket(
     ticket.number = row.try_get("number").map_err(StoreError::database)?;
     ticket.version = 1;
     receipt.ticket_numbers.push(ticket.number);
+    // Its document is written at the unit's end, tags and all.
     set_ticket_tags(
         transaction,
         ticket.id.0,

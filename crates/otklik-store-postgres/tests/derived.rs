@@ -238,7 +238,8 @@ async fn documents(client: &tokio_postgres::Client) -> BTreeMap<Uuid, (String, B
 /// Tickets whose search document (V16: a table of its own) is missing, left over, or not the
 /// one their terms, who may see them (V21: `TNONE` or `T` + the team, `A` + the assignee, in
 /// upper-case hex), their status (V25: `S` + the status in upper case), their priority (V26:
-/// `P` + the priority) and their era (V26: `E` + the number divided by 16384) give.
+/// `P` + the priority), their era (V26: `E` + the number divided by 16384), their channel (V27:
+/// `C` + the channel) and their tags (V27: `G` + the tag's id in upper-case hex) give.
 async fn stale_documents(client: &tokio_postgres::Client) -> i64 {
     client
         .query_one(
@@ -250,7 +251,9 @@ async fn stale_documents(client: &tokio_postgres::Client) -> i64 {
                  || CASE WHEN t.assignee_id IS NULL THEN ARRAY[]::text[] \
                     ELSE ARRAY['A' || upper(replace(t.assignee_id::text, '-', ''))] END \
                  || ARRAY['S' || upper(t.status), 'P' || upper(t.priority), \
-                          'E' || (t.number / 16384)])",
+                          'E' || (t.number / 16384), 'C' || upper(t.channel)] \
+                 || ARRAY(SELECT 'G' || upper(replace(tt.tag_id::text, '-', '')) \
+                          FROM ticket_tags tt WHERE tt.ticket_id = t.id))",
             &[],
         )
         .await
@@ -948,24 +951,25 @@ async fn past_its_window_a_search_for_a_rare_priority_asks_the_index_and_follows
 /// Tickets per era (V26), as `visibility_terms::ERA_TICKETS`.
 const ERA_TICKETS: i64 = 16_384;
 
-/// Imports 20 eras (V26) of 50 tickets each, numbered from the era's first number: 48 about
-/// something else, then a parcel of another team and, newest of the era, a parcel of the
-/// agent's team, solved in odd eras. Analyses them and searches «parcel» as that agent, with a
-/// window of 4 documents, for every status or for `only_status`. Returns the tickets found and
-/// those the agent may see that pass the filter, both sorted.
+/// Imports 4 eras (V26) of 1,008 tickets each, numbered from the era's first number: one in 21
+/// is a parcel of the agent's team (the newest of the era among them), one in 21 a parcel of
+/// another team, the rest about something else; tickets of odd eras are solved. Analyses them
+/// and searches «parcel» as that agent, with a window of 16 documents, for every status or for
+/// `only_status`, a page of 200. Returns the tickets found and those the agent may see that
+/// pass the filter, both sorted.
 ///
-/// Parcels are 4% of the documents, so the search asks the index; a visible match in the
-/// window says a page lies within a few eras, so it asks two eras at a time, 16 eras down, then
-/// for every older match (`EraRounds`). Every round finds a match: an era left out is a match
-/// missed.
+/// The window holds one visible match in 16, too few to walk on, and the planner expects few
+/// matches, so the search asks the index; at that rate a page lies within a few eras, so it
+/// asks two eras at a time (`EraRounds`): eras 3 and 2, then 1 and 0, each round finding 48
+/// matches an era. An era left out is 48 matches missed.
 async fn search_era_by_era(only_status: Option<TicketStatus>) -> (Vec<TicketId>, Vec<TicketId>) {
-    let (store, url, _database) = store_with_window(4).await;
+    let (store, url, _database) = store_with_window(16).await;
     let inspect = inspector(&url).await;
     let customer = seed_customer(&store, "Eras", "eras@example.com").await;
     let mine = seed_team(&store, "Mine").await;
     let other = seed_team(&store, "Other").await;
     let mut expected = Vec::new();
-    for era in 0..20_i64 {
+    for era in 0..4_i64 {
         inspect
             .execute(
                 "SELECT setval('ticket_number_seq', $1::bigint)",
@@ -974,10 +978,10 @@ async fn search_era_by_era(only_status: Option<TicketStatus>) -> (Vec<TicketId>,
             .await
             .expect("moves the ticket numbers to the era");
         let mut unit = Vec::new();
-        for index in 0..50 {
-            let (subject, team) = match index {
-                48 => ("Parcel of others", other.id),
-                49 => ("Parcel of mine", mine.id),
+        for index in 0..1008 {
+            let (subject, team) = match index % 21 {
+                20 => ("Parcel of mine", mine.id),
+                10 => ("Parcel of others", other.id),
                 _ => ("Invoice copy", other.id),
             };
             let mut ticket = draft(customer.id, subject, Some(team)).into_ticket(0);
@@ -992,7 +996,7 @@ async fn search_era_by_era(only_status: Option<TicketStatus>) -> (Vec<TicketId>,
         let numbers = commit(&store, unit).await.expect("imports the era");
         assert!(
             numbers.iter().all(|number| number / ERA_TICKETS == era),
-            "every ticket in era {era}: {numbers:?}"
+            "every ticket in era {era}"
         );
     }
     inspect
@@ -1009,7 +1013,7 @@ async fn search_era_by_era(only_status: Option<TicketStatus>) -> (Vec<TicketId>,
             agent_id: otklik_domain::ids::AgentId::new(),
             team_ids: vec![mine.id],
         },
-        limit: 50,
+        limit: 200,
     };
     let found = found_ids(&store, &search).await;
     store.close();
@@ -1017,22 +1021,70 @@ async fn search_era_by_era(only_status: Option<TicketStatus>) -> (Vec<TicketId>,
     (found, expected)
 }
 
-/// Past a window of 4, an agent's search for a word in a few tickets of each era asks the index
-/// for two eras at a time (V26), then for the rest, and finds every visible match.
+/// Past a window of 16, an agent's search for a word in a few tickets of each era asks the index
+/// for two eras at a time (V26), and finds every visible match.
 #[tokio::test]
 async fn an_agents_search_asks_the_index_era_by_era_and_finds_every_visible_match() {
     let (found, expected) = search_era_by_era(None).await;
-    assert_eq!(expected.len(), 20);
+    assert_eq!(expected.len(), 192);
     assert_eq!(found, expected);
 }
 
-/// The same, filtered by a status: the index finds the matches era by era, and SQL or the
-/// status's terms keep those that pass.
+/// The same, filtered by a status: the index finds the matches era by era with the status's
+/// terms, then the rest at once, and keeps those that pass.
 #[tokio::test]
 async fn an_agents_filtered_search_asks_the_index_era_by_era_and_finds_every_match_that_passes() {
     let (found, expected) = search_era_by_era(Some(TicketStatus::Solved)).await;
-    assert_eq!(expected.len(), 10);
+    assert_eq!(expected.len(), 96);
     assert_eq!(found, expected);
+}
+
+/// Past a window of 4, a search for a tag asks the index for the tag's term (V27) with the words,
+/// and follows every change of a ticket's tags.
+#[tokio::test]
+async fn past_its_window_a_search_for_a_tag_asks_the_index_and_follows_tag_changes() {
+    let tag: Change = Box::new(|ticket, _| ticket.tags = vec!["hazard".into()]);
+    let untag: Change = Box::new(|ticket, _| ticket.tags = vec!["fragile".into()]);
+    rare_filter_past_a_window(
+        |index, draft, _| {
+            draft.tags = if index == 20 {
+                vec!["hazard".into(), "fragile".into()]
+            } else {
+                vec!["fragile".into()]
+            };
+        },
+        |_| TicketFilter {
+            tag: Some("hazard".into()),
+            ..TicketFilter::default()
+        },
+        vec![(40, tag), (20, untag)],
+        (20, 40),
+    )
+    .await;
+}
+
+/// Past a window of 4, a search for a channel asks the index for the channel's term (V27) with
+/// the words, and follows a change of channel.
+#[tokio::test]
+async fn past_its_window_a_search_for_a_channel_asks_the_index_and_follows_channel_changes() {
+    let to_phone: Change = Box::new(|ticket, _| ticket.channel = Channel::Phone);
+    let to_email: Change = Box::new(|ticket, _| ticket.channel = Channel::Email);
+    rare_filter_past_a_window(
+        |index, draft, _| {
+            draft.channel = if index == 20 {
+                Channel::Phone
+            } else {
+                Channel::Email
+            };
+        },
+        |_| TicketFilter {
+            channels: vec![Channel::Phone],
+            ..TicketFilter::default()
+        },
+        vec![(40, to_phone), (20, to_email)],
+        (20, 40),
+    )
+    .await;
 }
 
 /// Past a window of 4, the search walks on when half the matches are visible and asks the index
@@ -1177,9 +1229,9 @@ async fn past_its_window_a_search_for_words_rarely_together_asks_the_index_and_f
     store.close();
 }
 
-/// V21, V25 and V26 write into the documents of tickets created before them who may see them,
-/// their status, priority and era, as the store now writes them: the same documents, term for
-/// term.
+/// V21, V25, V26 and V27 write into the documents of tickets created before them who may see
+/// them, their status, priority, era, channel and tags, as the store now writes them: the same
+/// documents, term for term.
 #[tokio::test]
 async fn the_migrations_that_write_who_may_see_each_document_and_its_status_write_what_the_store_writes()
  {
@@ -1218,7 +1270,8 @@ async fn the_migrations_that_write_who_may_see_each_document_and_its_status_writ
             && document.contains("'TNONE'") != document.contains("'A")
             && document.contains("'SNEW'")
             && document.contains("'PNORMAL'")
-            && document.contains("'E0'")),
+            && document.contains("'E0'")
+            && document.contains("'CEMAIL'")),
         "a routed and assigned ticket, and one of no team and no assignee, both new and of \
          normal priority: {written:?}"
     );
@@ -1250,6 +1303,12 @@ async fn the_migrations_that_write_who_may_see_each_document_and_its_status_writ
     )
     .expect("V26 is readable");
     fixture.inspect.batch_execute(&v26).await.expect("V26 runs");
+    let v27 = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations/V27__documents_know_each_tickets_channel_and_tags.sql"),
+    )
+    .expect("V27 is readable");
+    fixture.inspect.batch_execute(&v27).await.expect("V27 runs");
     assert_eq!(document_texts(&fixture.inspect).await, written);
 }
 
