@@ -1707,6 +1707,91 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_search_for_a_tag_asks_the_index_for_it_and_follows_tag_changes() {
+        use otklik_domain::ticket::TicketStatus;
+        use otklik_store::{Mutation, TicketFilter, TicketSearch, Visibility};
+
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("otklik.db");
+        let store = SqliteStore::open(&path).unwrap();
+        let customer = test_customer();
+        store
+            .commit(UnitOfWork::new().with(Mutation::InsertCustomer(customer.clone())))
+            .await
+            .unwrap();
+        let mut tickets = Vec::new();
+        for n in 0..6 {
+            let id = otklik_domain::ids::TicketId::new();
+            let mut draft = test_ticket(
+                id,
+                customer.id,
+                &format!("Ксилофон {n}"),
+                TicketStatus::Open,
+            );
+            draft.tags = if n == 2 {
+                vec!["хрупкое".into(), "срочно".into()]
+            } else {
+                vec!["срочно".into()]
+            };
+            let receipt = store
+                .commit(UnitOfWork::new().with(Mutation::InsertTicket(draft.clone())))
+                .await
+                .unwrap();
+            tickets.push(draft.into_ticket(receipt.ticket_numbers[0]));
+        }
+        let tagged = |tag: &'static str| {
+            let store = &store;
+            async move {
+                let mut found: Vec<_> = store
+                    .search_tickets(&TicketSearch {
+                        query: otklik_search::parse_query("ксилофон").unwrap(),
+                        filter: TicketFilter {
+                            tag: Some(tag.into()),
+                            ..TicketFilter::default()
+                        },
+                        visibility: Visibility::All,
+                        limit: 50,
+                    })
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|ticket| ticket.id)
+                    .collect();
+                found.sort_unstable();
+                found
+            }
+        };
+        assert_eq!(tagged("хрупкое").await, [tickets[2].id]);
+        assert!(tagged("нет-такого").await.is_empty());
+
+        // The tag moves to another ticket: the terms follow the tag set.
+        let mut retagged = tickets[4].clone();
+        retagged.tags = vec!["хрупкое".into()];
+        let mut untagged = tickets[2].clone();
+        untagged.tags = vec!["срочно".into()];
+        for ticket in [retagged.clone(), untagged] {
+            store
+                .commit(UnitOfWork::new().with(Mutation::UpdateTicket {
+                    expected_version: ticket.version,
+                    ticket,
+                }))
+                .await
+                .unwrap();
+        }
+        assert_eq!(tagged("хрупкое").await, [retagged.id]);
+
+        // The tag's term is what finds it: without it, the search misses the ticket.
+        Connection::open(&path)
+            .unwrap()
+            .execute(
+                "UPDATE ticket_search SET access_terms = '_tnone _sopen' WHERE ticket_id = ?1",
+                [&retagged.id.0.as_bytes()[..]],
+            )
+            .unwrap();
+        assert!(tagged("хрупкое").await.is_empty());
+    }
+
+    #[tokio::test]
     async fn the_search_vocabulary_is_filled_from_the_index_of_an_existing_database() {
         let folder = tempfile::tempdir().unwrap();
         let path = folder.path().join("otklik.db");
@@ -1929,7 +2014,7 @@ mod tests {
         assert_eq!(
             stale_access_terms(&store).await,
             0,
-            "V22 and V24 write them"
+            "V22, V24 and V29 write them"
         );
         let older_terms: String = store
             .read(|c| {
@@ -1939,7 +2024,7 @@ mod tests {
             })
             .await
             .unwrap();
-        assert_eq!(older_terms, "_tnone _sopen");
+        assert_eq!(older_terms, "_tnone _sopen _pnormal _cemail");
 
         let customer = test_customer();
         let team = otklik_domain::agent::Team {
@@ -1988,6 +2073,47 @@ mod tests {
             .unwrap();
         assert_eq!(stale_visibility_rows(&store).await, 0, "solved");
         assert_eq!(stale_access_terms(&store).await, 0, "solved");
+
+        stored.tags = vec!["хрупкое".into(), "срочно".into()];
+        store
+            .commit(UnitOfWork::new().with(Mutation::UpdateTicket {
+                ticket: stored.clone(),
+                expected_version: 3,
+            }))
+            .await
+            .unwrap();
+        assert_eq!(stale_access_terms(&store).await, 0, "tagged");
+        stored.tags = vec!["срочно".into()];
+        stored.priority = otklik_domain::ticket::Priority::Urgent;
+        stored.channel = otklik_domain::ticket::Channel::Phone;
+        store
+            .commit(UnitOfWork::new().with(Mutation::UpdateTicket {
+                ticket: stored.clone(),
+                expected_version: 4,
+            }))
+            .await
+            .unwrap();
+        assert_eq!(
+            stale_access_terms(&store).await,
+            0,
+            "untagged, raised and moved to the phone"
+        );
+        let merged_terms: String = store
+            .read(move |c| {
+                c.query_row(
+                    "SELECT s.access_terms FROM ticket_search s JOIN tickets t \
+                     ON t.id = s.ticket_id WHERE t.merged_into IS NOT NULL",
+                    [],
+                    |row| row.get(0),
+                )
+            })
+            .await
+            .unwrap();
+        assert!(
+            merged_terms.contains(" _purgent _cphone _g")
+                && merged_terms.matches(" _g").count() == 1,
+            "{merged_terms}"
+        );
 
         // Deleting the team sets the merged ticket's team to NULL by its foreign key.
         store

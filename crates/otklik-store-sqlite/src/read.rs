@@ -458,6 +458,28 @@ pub fn search_tickets(
         Some(terms) => format!("({words}) AND {terms}"),
         None => words,
     };
+    // Priorities, channels and a tag join it always (V29): when they are common the words'
+    // doclists drive, and when they are rare theirs do; tested in SQL instead, «r» among the
+    // tickets tagged «доставка» tried all 155,000 matches of «r» and kept none (215 ms).
+    let tag = match &search.filter.tag {
+        Some(name) => {
+            let id: Option<Vec<u8>> = connection
+                .prepare_cached("SELECT id FROM tags WHERE name = ?1")?
+                .query_row([name], |row| row.get(0))
+                .optional()?;
+            match id.and_then(|id| uuid::Uuid::from_slice(&id).ok()) {
+                Some(id) => Some(otklik_domain::ids::TagId(id)),
+                // No such tag: no ticket carries it.
+                None => return Ok(Vec::new()),
+            }
+        }
+        None => None,
+    };
+    let filter = &search.filter;
+    let words = match crate::access_terms::filter_query(&filter.priorities, &filter.channels, tag) {
+        Some(terms) => format!("({words}) AND {terms}"),
+        None => words,
+    };
     let mut params = vec![Value::Text(words)];
     params.extend(filter_params);
     params.push(Value::Integer(RANKED_MATCHES));

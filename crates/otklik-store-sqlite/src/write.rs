@@ -461,7 +461,13 @@ fn apply(
             if let Some(before) = &before {
                 pending.ticket_updated(before, ticket);
             }
-            write_ticket_tags(transaction, statements, ticket, true)
+            write_ticket_tags(transaction, statements, ticket, true)?;
+            // The tags are access terms too (V29); a trigger keeps the rest of them. Rewritten
+            // only when they differ, so a save that kept the tags leaves the full-text entry be.
+            db(statements
+                .get(REWRITE_ACCESS_TERMS.as_str())?
+                .execute([&ticket.id.as_bytes()[..]]))?;
+            Ok(())
         }
         Mutation::InsertMessage(message) => {
             insert_message(transaction, statements, message)?;
@@ -1068,6 +1074,17 @@ fn customer_values(customer: &Customer) -> Vec<Value> {
         Value::Integer(customer.version),
     ]
 }
+
+/// Writes the access terms (V22, V24, V29) of the ticket `?1` again when they differ from what
+/// its row and its tags give.
+static REWRITE_ACCESS_TERMS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "UPDATE ticket_search SET access_terms = terms.now \
+         FROM (SELECT {} AS now FROM tickets t WHERE t.id = ?1) terms \
+         WHERE ticket_search.ticket_id = ?1 AND ticket_search.access_terms IS NOT terms.now",
+        crate::access_terms::TICKET_ACCESS_TERMS_SQL
+    )
+});
 
 fn write_ticket_tags(
     transaction: &Transaction<'_>,
