@@ -881,26 +881,43 @@ async fn rare_filter_past_a_window(
     store.close();
 }
 
+/// [`rare_filter_past_a_window`] for a filter that one ticket in sixty passes: `mark` makes a
+/// ticket pass it (`true`) or not, as a draft and as a stored ticket. Ticket 20 passes, then
+/// ticket 40 comes to pass it and ticket 20 leaves it.
+async fn one_ticket_passes_past_a_window(
+    filter: TicketFilter,
+    mark_draft: fn(&mut NewTicket, bool),
+    mark: fn(&mut Ticket, bool),
+) {
+    let enter: Change = Box::new(move |ticket, _| mark(ticket, true));
+    let leave: Change = Box::new(move |ticket, _| mark(ticket, false));
+    rare_filter_past_a_window(
+        |index, draft, _| mark_draft(draft, index == 20),
+        |_| filter.clone(),
+        vec![(40, enter), (20, leave)],
+        (20, 40),
+    )
+    .await;
+}
+
 /// Past a window of 4, a search for a status few tickets have asks the index for the status's
 /// terms (V25) with the words.
 #[tokio::test]
 async fn past_its_window_a_search_for_a_rare_status_asks_the_index_and_follows_status_changes() {
-    let open: Change = Box::new(|ticket, _| ticket.status = TicketStatus::Open);
-    let solve: Change = Box::new(|ticket, _| ticket.status = TicketStatus::Solved);
-    rare_filter_past_a_window(
-        |index, draft, _| {
-            draft.status = if index == 20 {
-                TicketStatus::Open
-            } else {
-                TicketStatus::Solved
-            };
-        },
-        |_| TicketFilter {
+    fn status(open: bool) -> TicketStatus {
+        if open {
+            TicketStatus::Open
+        } else {
+            TicketStatus::Solved
+        }
+    }
+    one_ticket_passes_past_a_window(
+        TicketFilter {
             statuses: vec![TicketStatus::Open],
             ..TicketFilter::default()
         },
-        vec![(40, open), (20, solve)],
-        (20, 40),
+        |draft, open| draft.status = status(open),
+        |ticket, open| ticket.status = status(open),
     )
     .await;
 }
@@ -928,22 +945,20 @@ async fn past_its_window_a_search_for_a_rare_team_asks_the_index_and_follows_rou
 #[tokio::test]
 async fn past_its_window_a_search_for_a_rare_priority_asks_the_index_and_follows_priority_changes()
 {
-    let raise: Change = Box::new(|ticket, _| ticket.priority = Priority::Urgent);
-    let lower: Change = Box::new(|ticket, _| ticket.priority = Priority::Low);
-    rare_filter_past_a_window(
-        |index, draft, _| {
-            draft.priority = if index == 20 {
-                Priority::Urgent
-            } else {
-                Priority::Normal
-            };
-        },
-        |_| TicketFilter {
+    fn priority(urgent: bool) -> Priority {
+        if urgent {
+            Priority::Urgent
+        } else {
+            Priority::Normal
+        }
+    }
+    one_ticket_passes_past_a_window(
+        TicketFilter {
             priorities: vec![Priority::Urgent],
             ..TicketFilter::default()
         },
-        vec![(40, raise), (20, lower)],
-        (20, 40),
+        |draft, urgent| draft.priority = priority(urgent),
+        |ticket, urgent| ticket.priority = priority(urgent),
     )
     .await;
 }
@@ -1043,22 +1058,20 @@ async fn an_agents_filtered_search_asks_the_index_era_by_era_and_finds_every_mat
 /// and follows every change of a ticket's tags.
 #[tokio::test]
 async fn past_its_window_a_search_for_a_tag_asks_the_index_and_follows_tag_changes() {
-    let tag: Change = Box::new(|ticket, _| ticket.tags = vec!["hazard".into()]);
-    let untag: Change = Box::new(|ticket, _| ticket.tags = vec!["fragile".into()]);
-    rare_filter_past_a_window(
-        |index, draft, _| {
-            draft.tags = if index == 20 {
-                vec!["hazard".into(), "fragile".into()]
-            } else {
-                vec!["fragile".into()]
-            };
-        },
-        |_| TicketFilter {
+    fn tags(hazard: bool) -> Vec<String> {
+        if hazard {
+            vec!["hazard".into(), "fragile".into()]
+        } else {
+            vec!["fragile".into()]
+        }
+    }
+    one_ticket_passes_past_a_window(
+        TicketFilter {
             tag: Some("hazard".into()),
             ..TicketFilter::default()
         },
-        vec![(40, tag), (20, untag)],
-        (20, 40),
+        |draft, hazard| draft.tags = tags(hazard),
+        |ticket, hazard| ticket.tags = tags(hazard),
     )
     .await;
 }
@@ -1067,22 +1080,20 @@ async fn past_its_window_a_search_for_a_tag_asks_the_index_and_follows_tag_chang
 /// the words, and follows a change of channel.
 #[tokio::test]
 async fn past_its_window_a_search_for_a_channel_asks_the_index_and_follows_channel_changes() {
-    let to_phone: Change = Box::new(|ticket, _| ticket.channel = Channel::Phone);
-    let to_email: Change = Box::new(|ticket, _| ticket.channel = Channel::Email);
-    rare_filter_past_a_window(
-        |index, draft, _| {
-            draft.channel = if index == 20 {
-                Channel::Phone
-            } else {
-                Channel::Email
-            };
-        },
-        |_| TicketFilter {
+    fn channel(phone: bool) -> Channel {
+        if phone {
+            Channel::Phone
+        } else {
+            Channel::Email
+        }
+    }
+    one_ticket_passes_past_a_window(
+        TicketFilter {
             channels: vec![Channel::Phone],
             ..TicketFilter::default()
         },
-        vec![(40, to_phone), (20, to_email)],
-        (20, 40),
+        |draft, phone| draft.channel = channel(phone),
+        |ticket, phone| ticket.channel = channel(phone),
     )
     .await;
 }

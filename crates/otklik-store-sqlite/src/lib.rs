@@ -1600,12 +1600,22 @@ mod tests {
         query: &str,
         status: otklik_domain::ticket::TicketStatus,
     ) -> Vec<otklik_domain::ids::TicketId> {
+        let filter = otklik_store::TicketFilter {
+            statuses: vec![status],
+            ..otklik_store::TicketFilter::default()
+        };
+        found_with(store, query, filter).await
+    }
+
+    /// The ids of the tickets passing `filter` that a search for `query` finds, sorted.
+    async fn found_with(
+        store: &SqliteStore,
+        query: &str,
+        filter: otklik_store::TicketFilter,
+    ) -> Vec<otklik_domain::ids::TicketId> {
         let search = TicketSearch {
             query: otklik_search::parse_query(query).unwrap(),
-            filter: otklik_store::TicketFilter {
-                statuses: vec![status],
-                ..otklik_store::TicketFilter::default()
-            },
+            filter,
             visibility: otklik_store::Visibility::All,
             limit: 50,
         };
@@ -1620,35 +1630,58 @@ mod tests {
         found
     }
 
-    #[tokio::test]
-    async fn a_search_for_a_rare_status_asks_the_index_for_it_and_follows_status_changes() {
-        use otklik_domain::ticket::TicketStatus;
-        use otklik_store::Mutation;
-
+    /// A store in a new folder with `count` tickets about a xylophone, each shaped by its position
+    /// (`shape`), inserted one unit each.
+    async fn store_with_xylophones(
+        count: usize,
+        shape: impl Fn(usize, &mut otklik_domain::ticket::NewTicket),
+    ) -> (
+        tempfile::TempDir,
+        std::path::PathBuf,
+        SqliteStore,
+        Vec<otklik_domain::ticket::Ticket>,
+    ) {
         let folder = tempfile::tempdir().unwrap();
         let path = folder.path().join("otklik.db");
         let store = SqliteStore::open(&path).unwrap();
         let customer = test_customer();
         store
-            .commit(UnitOfWork::new().with(Mutation::InsertCustomer(customer.clone())))
+            .commit(
+                UnitOfWork::new().with(otklik_store::Mutation::InsertCustomer(customer.clone())),
+            )
             .await
             .unwrap();
-        // One open ticket among sixteen: open is rare; solved is not.
         let mut tickets = Vec::new();
-        for n in 0..16 {
-            let status = if n == 3 {
-                TicketStatus::Open
-            } else {
-                TicketStatus::Solved
-            };
+        for n in 0..count {
             let id = otklik_domain::ids::TicketId::new();
-            let draft = test_ticket(id, customer.id, &format!("Ксилофон {n}"), status);
+            let mut draft = test_ticket(
+                id,
+                customer.id,
+                &format!("Ксилофон {n}"),
+                otklik_domain::ticket::TicketStatus::Open,
+            );
+            shape(n, &mut draft);
             let receipt = store
-                .commit(UnitOfWork::new().with(Mutation::InsertTicket(draft.clone())))
+                .commit(UnitOfWork::new().with(otklik_store::Mutation::InsertTicket(draft.clone())))
                 .await
                 .unwrap();
             tickets.push(draft.into_ticket(receipt.ticket_numbers[0]));
         }
+        (folder, path, store, tickets)
+    }
+
+    #[tokio::test]
+    async fn a_search_for_a_rare_status_asks_the_index_for_it_and_follows_status_changes() {
+        use otklik_domain::ticket::TicketStatus;
+        use otklik_store::Mutation;
+
+        // One open ticket among sixteen: open is rare; solved is not.
+        let (_folder, path, store, tickets) = store_with_xylophones(16, |n, draft| {
+            if n != 3 {
+                draft.status = TicketStatus::Solved;
+            }
+        })
+        .await;
         let open = tickets[3].id;
         assert_eq!(
             found_in_status(&store, "ксилофон", TicketStatus::Open).await,
@@ -1708,58 +1741,25 @@ mod tests {
 
     #[tokio::test]
     async fn a_search_for_a_tag_asks_the_index_for_it_and_follows_tag_changes() {
-        use otklik_domain::ticket::TicketStatus;
-        use otklik_store::{Mutation, TicketFilter, TicketSearch, Visibility};
+        use otklik_store::{Mutation, TicketFilter};
 
-        let folder = tempfile::tempdir().unwrap();
-        let path = folder.path().join("otklik.db");
-        let store = SqliteStore::open(&path).unwrap();
-        let customer = test_customer();
-        store
-            .commit(UnitOfWork::new().with(Mutation::InsertCustomer(customer.clone())))
-            .await
-            .unwrap();
-        let mut tickets = Vec::new();
-        for n in 0..6 {
-            let id = otklik_domain::ids::TicketId::new();
-            let mut draft = test_ticket(
-                id,
-                customer.id,
-                &format!("Ксилофон {n}"),
-                TicketStatus::Open,
-            );
+        let (_folder, path, store, tickets) = store_with_xylophones(6, |n, draft| {
             draft.tags = if n == 2 {
                 vec!["хрупкое".into(), "срочно".into()]
             } else {
                 vec!["срочно".into()]
             };
-            let receipt = store
-                .commit(UnitOfWork::new().with(Mutation::InsertTicket(draft.clone())))
-                .await
-                .unwrap();
-            tickets.push(draft.into_ticket(receipt.ticket_numbers[0]));
-        }
+        })
+        .await;
         let tagged = |tag: &'static str| {
-            let store = &store;
-            async move {
-                let mut found: Vec<_> = store
-                    .search_tickets(&TicketSearch {
-                        query: otklik_search::parse_query("ксилофон").unwrap(),
-                        filter: TicketFilter {
-                            tag: Some(tag.into()),
-                            ..TicketFilter::default()
-                        },
-                        visibility: Visibility::All,
-                        limit: 50,
-                    })
-                    .await
-                    .unwrap()
-                    .iter()
-                    .map(|ticket| ticket.id)
-                    .collect();
-                found.sort_unstable();
-                found
-            }
+            found_with(
+                &store,
+                "ксилофон",
+                TicketFilter {
+                    tag: Some(tag.into()),
+                    ..TicketFilter::default()
+                },
+            )
         };
         assert_eq!(tagged("хрупкое").await, [tickets[2].id]);
         assert!(tagged("нет-такого").await.is_empty());
