@@ -496,9 +496,15 @@ async fn few_passing_tickets(
     }
     let mut params = Params::default();
     let conditions = ticket_conditions(filter, &search.visibility, &mut params);
+    let passing_sql = format!("SELECT t.id FROM tickets t {}", where_clause(&conditions));
+    // Listing 20,001 tickets to find there are more took 20 ms (an agent's last three weeks,
+    // 31,000 tickets); the planner's estimate of a date range, a customer or «unassigned» is
+    // close enough (34,500 there) to skip that when it is a quarter over.
+    if planned_rows(client, &passing_sql, &params).await? > (FEW_PASSING_TICKETS * 5 / 4) as f64 {
+        return Ok(None);
+    }
     let sql = format!(
-        "SELECT t.id FROM tickets t {} LIMIT {}",
-        where_clause(&conditions),
+        "{passing_sql} LIMIT {}",
         params.bind(FEW_PASSING_TICKETS + 1)
     );
     let passing = query_once(client, &sql, &params)
@@ -1047,11 +1053,16 @@ async fn estimated_index_matches(
     let mut params = Params::default();
     let word = params.bind(words.indexed.clone());
     let sql = format!(
-        "EXPLAIN (FORMAT JSON) SELECT d.ticket_id FROM ticket_documents d WHERE {merged}d.document @@ {matches}",
+        "SELECT d.ticket_id FROM ticket_documents d WHERE {merged}d.document @@ {matches}",
         merged = unmerged_condition(include_merged),
         matches = words_and_terms(&mut params, word, visible),
     );
-    let rows = query_once(client, &sql, &params).await?;
+    planned_rows(client, &sql, &params).await
+}
+
+/// How many rows the planner expects `sql` to return (its `EXPLAIN`, about 0.1 ms).
+async fn planned_rows(client: &Client, sql: &str, params: &Params) -> StoreResult<f64> {
+    let rows = query_once(client, &format!("EXPLAIN (FORMAT JSON) {sql}"), params).await?;
     let plan: serde_json::Value = match rows.first() {
         Some(row) => row.try_get(0).map_err(map_error)?,
         None => return Ok(0.0),
