@@ -388,9 +388,9 @@ async fn prefix_tokens(client: &Client, prefix: &str) -> StoreResult<Vec<String>
     rows.iter().map(|row| get(row, "term")).collect()
 }
 
-/// The largest share of all tickets that a filter by status, priority, team or assignee may let through
-/// and still be searched through their terms ([`CountedFilter::terms`]): one in eight, as on
-/// SQLite.
+/// The largest share of all tickets that a filter by status, priority, team or assignee may
+/// let through and still be searched through their terms ([`CountedFilter::terms`]): one in
+/// eight, as on SQLite.
 const RARE_FILTER_DIVISOR: i64 = 8;
 
 /// What the plain counts (V8) say of a search's status, priority, team and assignee filters.
@@ -771,8 +771,8 @@ fn words_and_terms(params: &mut Params, word: String, visible: Option<&str>) -> 
 /// first tries the newest [`SEARCH_WINDOW`] documents, which answers a word common among
 /// the caller's tickets, and counts what it saw; from those counts
 /// ([`WindowCounts::keep_walking`]) it either walks on, or asks the GIN index for the matches
-/// (`words & (terms)`, a few eras at a time: [`EraRounds`]), whose cost follows how many there are rather than how many documents
-/// lie between them.
+/// (`words & (terms)`, a few eras at a time: [`EraRounds`]), whose cost follows how many there
+/// are rather than how many documents lie between them.
 async fn newest_matches(
     client: &Client,
     words: &SearchWords,
