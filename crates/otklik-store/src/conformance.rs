@@ -67,6 +67,7 @@ macro_rules! conformance_tests {
             an_agents_search_follows_every_change_of_who_may_see_a_ticket,
             a_search_for_a_rare_status_follows_every_change_of_status,
             a_search_for_a_rare_team_or_assignee_follows_every_change_of_routing,
+            a_search_by_priority_channel_or_tag_follows_every_change_of_them,
             a_search_keeps_to_every_filter_the_index_has_no_terms_for,
             the_search_index_follows_edits_replies_and_merges_and_rebuilds_the_same,
             attachment_names_are_found_and_stay_found_after_a_rebuild,
@@ -2127,6 +2128,80 @@ pub async fn a_search_for_a_rare_team_or_assignee_follows_every_change_of_routin
         14,
         "neither routed nor assigned"
     );
+}
+
+/// A search filtered by priority, channel or tag, which both backends' indexes carry as terms
+/// (PostgreSQL V26–V27, SQLite V29), follows every change of them: a ticket that comes to pass
+/// the filter is found, one that leaves it is not.
+pub async fn a_search_by_priority_channel_or_tag_follows_every_change_of_them(
+    store: Arc<dyn Store>,
+) {
+    let customer = seed_customer(&store, "P", "p@example.com").await;
+    // Sixteen tickets about a parcel: one urgent, one by phone, one tagged «хрупкое».
+    let mut tickets = Vec::new();
+    for index in 0..16 {
+        let mut draft = new_ticket(customer.id, &format!("Parcel {index}"), index + 1);
+        if index == 2 {
+            draft.priority = Priority::Urgent;
+        }
+        if index == 5 {
+            draft.channel = Channel::Phone;
+        }
+        draft.tags = if index == 9 {
+            vec!["хрупкое".into(), "доставка".into()]
+        } else {
+            vec!["доставка".into()]
+        };
+        tickets.push(seed_ticket(&store, draft).await);
+    }
+    let found = |filter: TicketFilter| {
+        let store = store.clone();
+        async move {
+            let mut found = search(&store, "parcel", filter, Visibility::All).await;
+            found.sort();
+            found
+        }
+    };
+    let urgent = || TicketFilter {
+        priorities: vec![Priority::Urgent],
+        ..Default::default()
+    };
+    let by_phone = || TicketFilter {
+        channels: vec![Channel::Phone],
+        ..Default::default()
+    };
+    let fragile = || TicketFilter {
+        tag: Some("хрупкое".into()),
+        ..Default::default()
+    };
+    assert_eq!(found(urgent()).await, vec![tickets[2].id]);
+    assert_eq!(found(by_phone()).await, vec![tickets[5].id]);
+    assert_eq!(found(fragile()).await, vec![tickets[9].id]);
+
+    // Each passes to another ticket.
+    update_ticket(&store, &mut tickets[2], |t| t.priority = Priority::Low).await;
+    update_ticket(&store, &mut tickets[12], |t| t.priority = Priority::Urgent).await;
+    update_ticket(&store, &mut tickets[5], |t| t.channel = Channel::Email).await;
+    update_ticket(&store, &mut tickets[13], |t| t.channel = Channel::Phone).await;
+    update_ticket(&store, &mut tickets[9], |t| {
+        t.tags = vec!["доставка".into()]
+    })
+    .await;
+    update_ticket(&store, &mut tickets[14], |t| {
+        t.tags = vec!["доставка".into(), "хрупкое".into()];
+    })
+    .await;
+    assert_eq!(found(urgent()).await, vec![tickets[12].id]);
+    assert_eq!(found(by_phone()).await, vec![tickets[13].id]);
+    assert_eq!(found(fragile()).await, vec![tickets[14].id]);
+    // A tag no ticket carries, and one that does not exist.
+    update_ticket(&store, &mut tickets[14], |t| t.tags = vec![]).await;
+    assert_eq!(found(fragile()).await, Vec::<TicketId>::new());
+    let missing = TicketFilter {
+        tag: Some("нет-такого".into()),
+        ..Default::default()
+    };
+    assert_eq!(found(missing).await, Vec::<TicketId>::new());
 }
 
 /// Filters a store may apply by listing the few tickets that pass them first (a date range, a
