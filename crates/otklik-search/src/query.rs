@@ -282,6 +282,42 @@ impl SearchQuery {
         self.tsquery(true)
     }
 
+    /// The query as PostgreSQL `tsquery` input, with each token written by `spell` (given the
+    /// output and a token, which holds only token characters and needs no escaping inside
+    /// quotes), for a store that keeps a token under other spellings: `'refund~60'` for the
+    /// token «refund» of a document of era 60. Clauses are joined with ` & ` and an expanded
+    /// prefix is the `OR` of its tokens' spellings.
+    ///
+    /// `None` when a prefix stands for more than its tokens: one that was not looked up, or
+    /// whose tokens were capped at [`MAX_PREFIX_TOKENS`]. Only a prefix match finds all it
+    /// matches, and a prefix match would not know the spelling.
+    pub fn to_tsquery_spelled(&self, mut spell: impl FnMut(&mut String, &str)) -> Option<String> {
+        let mut out = String::with_capacity(self.clauses.len() * 32);
+        for (i, clause) in self.clauses.iter().enumerate() {
+            if i > 0 {
+                out.push_str(" & ");
+            }
+            match clause {
+                Clause::Expanded { tokens, .. } => {
+                    if tokens.is_empty() || tokens.len() >= MAX_PREFIX_TOKENS {
+                        return None;
+                    }
+                    out.push('(');
+                    for (j, token) in tokens.iter().enumerate() {
+                        if j > 0 {
+                            out.push_str(" | ");
+                        }
+                        spell(&mut out, token);
+                    }
+                    out.push(')');
+                }
+                Clause::Term { prefix: true, .. } => return None,
+                Clause::Term { token, .. } | Clause::Exact { token } => spell(&mut out, token),
+            }
+        }
+        Some(out)
+    }
+
     fn tsquery(&self, expansions_as_tokens: bool) -> String {
         let mut out = String::with_capacity(self.clauses.len() * 16);
         for (i, clause) in self.clauses.iter().enumerate() {
@@ -612,6 +648,36 @@ mod score_tests {
         let nothing = typed.expand_prefixes(|_| Ok::<_, ()>(vec![])).unwrap();
         assert!(nothing.matches_nothing());
         assert_eq!(typed.expand_prefixes(|_| Err("down")).unwrap_err(), "down");
+    }
+
+    #[test]
+    fn a_spelled_query_spells_every_token_and_refuses_a_prefix_it_cannot_list() {
+        let typed = query("ксилофон №418147 дост");
+        let expanded = typed
+            .expand_prefixes(|_| Ok::<_, ()>(vec!["доставк".into(), "достав".into()]))
+            .unwrap();
+        let era = |out: &mut String, token: &str| {
+            out.push_str(&format!("('{token}~6' | '{token}~5')"));
+        };
+        assert_eq!(
+            expanded.to_tsquery_spelled(era).as_deref(),
+            Some(
+                "('ксилофон~6' | 'ксилофон~5') & ('418147~6' | '418147~5') \
+                 & (('достав~6' | 'достав~5') | ('доставк~6' | 'доставк~5'))"
+            )
+        );
+        assert_eq!(
+            typed.to_tsquery_spelled(era),
+            None,
+            "a prefix not looked up"
+        );
+        let many: Vec<String> = (0..MAX_PREFIX_TOKENS)
+            .map(|n| format!("дост{n:03}"))
+            .collect();
+        let capped = query("дост")
+            .expand_prefixes(|_| Ok::<_, ()>(many.clone()))
+            .unwrap();
+        assert_eq!(capped.to_tsquery_spelled(era), None, "a capped prefix");
     }
 
     #[test]

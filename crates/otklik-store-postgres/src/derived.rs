@@ -809,9 +809,10 @@ const REBUILD_BATCH: i32 = 1_000;
 pub(crate) async fn rebuild(transaction: &Transaction<'_>) -> StoreResult<()> {
     transaction
         .batch_execute(
-            "LOCK TABLE ticket_search, ticket_documents, customer_search, count_versions, \
-             ticket_counts, ticket_counters IN EXCLUSIVE MODE; \
-             DELETE FROM ticket_documents; DELETE FROM ticket_search; DELETE FROM customer_search; \
+            "LOCK TABLE ticket_search, ticket_documents, ticket_era_words, customer_search, \
+             count_versions, ticket_counts, ticket_counters IN EXCLUSIVE MODE; \
+             DELETE FROM ticket_era_words; DELETE FROM ticket_documents; \
+             DELETE FROM ticket_search; DELETE FROM customer_search; \
              DELETE FROM ticket_counts; \
              DELETE FROM ticket_counters; \
              UPDATE count_versions SET version = version + 1 WHERE shard = 0;",

@@ -142,6 +142,24 @@ pub(crate) fn era_query(oldest: i64, newest: i64) -> String {
     any_of((oldest..=newest).rev().map(era_term))
 }
 
+/// Appends the `tsquery` (input syntax) that `token` (a search token: `a`–`z`, `0`–`9`, `а`–`я`)
+/// matches in the era words (V30) of a ticket of the eras `oldest..=newest`: `'refund~60'`, or
+/// for several eras `('refund~60' | 'refund~59')`.
+pub(crate) fn push_era_word(out: &mut String, token: &str, oldest: i64, newest: i64) {
+    if oldest == newest {
+        out.push_str(&format!("'{token}~{newest}'"));
+        return;
+    }
+    out.push('(');
+    for era in (oldest..=newest).rev() {
+        if era != newest {
+            out.push_str(" | ");
+        }
+        out.push_str(&format!("'{token}~{era}'"));
+    }
+    out.push(')');
+}
+
 /// `'a' | 'b' | …`: the terms are letters, digits and `_`, nothing to escape inside the quotes.
 fn any_of(terms: impl Iterator<Item = String>) -> String {
     terms
@@ -218,6 +236,18 @@ mod tests {
         assert_eq!(
             priority_query(&[Priority::Urgent, Priority::High]),
             "'PURGENT' | 'PHIGH'"
+        );
+    }
+
+    #[test]
+    fn a_word_of_some_eras_is_spelled_once_for_each_newest_first() {
+        let mut out = String::new();
+        push_era_word(&mut out, "refund", 60, 60);
+        out.push_str(" & ");
+        push_era_word(&mut out, "возврат", 58, 60);
+        assert_eq!(
+            out,
+            "'refund~60' & ('возврат~60' | 'возврат~59' | 'возврат~58')"
         );
     }
 
