@@ -1067,10 +1067,11 @@ const MOST_ERAS_IN_ROUNDS: i64 = 16;
 /// of two eras the older by id can be in the newer era. The search then ranks one match in
 /// place of one barely newer, as if it had come a moment earlier.
 ///
-/// Rounds of era words (V30, [`EraRounds::of_words`]) cost what the words' matches in those
-/// eras cost, so they cover every era and never leave a rest: each round names as many eras as
-/// the rate found so far says the matches still wanted need, and twice as many as the last
-/// after a round that found none.
+/// Rounds of era words (V30, [`EraRounds::of_words`]) cost what the words' postings in those
+/// eras cost, so they may cover every era: each round names as many eras as the rate found so
+/// far says the matches still wanted need, and twice as many as the last after a round that
+/// found none. They read no more postings than the rest at once would step through; past that
+/// the rounds of era terms and their rules take over, and two empty rounds end them too.
 #[derive(Debug, Clone, PartialEq)]
 struct EraRounds {
     /// The newest era of the next round, `None` when only the rest is left.
