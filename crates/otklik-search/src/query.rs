@@ -173,6 +173,16 @@ pub fn parse_query(raw: &str) -> Result<SearchQuery, QueryError> {
 /// Appends a token, keeping only token characters: tokens are alphanumeric by construction,
 /// and this makes sure that nothing else reaches a query language even if a caller built a
 /// [`SearchQuery`] by hand.
+/// Appends `tokens` joined with ` | `, each written by `push`.
+fn push_any(out: &mut String, tokens: &[String], mut push: impl FnMut(&mut String, &str)) {
+    for (j, token) in tokens.iter().enumerate() {
+        if j > 0 {
+            out.push_str(" | ");
+        }
+        push(out, token);
+    }
+}
+
 fn push_token(out: &mut String, token: &str) {
     debug_assert!(is_token(token), "not a search token: {token:?}");
     out.extend(token.chars().filter(|&c| is_token_char(c)));
@@ -303,12 +313,7 @@ impl SearchQuery {
                         return None;
                     }
                     out.push('(');
-                    for (j, token) in tokens.iter().enumerate() {
-                        if j > 0 {
-                            out.push_str(" | ");
-                        }
-                        spell(&mut out, token);
-                    }
+                    push_any(&mut out, tokens, &mut spell);
                     out.push(')');
                 }
                 Clause::Term { prefix: true, .. } => return None,
@@ -329,12 +334,7 @@ impl SearchQuery {
                 && !tokens.is_empty()
             {
                 out.push('(');
-                for (j, token) in tokens.iter().enumerate() {
-                    if j > 0 {
-                        out.push_str(" | ");
-                    }
-                    push_token(&mut out, token);
-                }
+                push_any(&mut out, tokens, push_token);
                 out.push(')');
                 continue;
             }
@@ -349,12 +349,7 @@ impl SearchQuery {
                     continue;
                 }
                 out.push_str(" & (");
-                for (j, token) in tokens.iter().enumerate() {
-                    if j > 0 {
-                        out.push_str(" | ");
-                    }
-                    push_token(&mut out, token);
-                }
+                push_any(&mut out, tokens, push_token);
                 out.push_str("))");
                 continue;
             }
