@@ -760,17 +760,55 @@ impl SearchWords {
     /// `costs` tell the rounds of era words how many postings they read and may read
     /// ([`SearchWords::round_costs`]).
     fn rounds(&self, newest_era: i64, per_era: f64, wanted: i64, costs: RoundCosts) -> EraRounds {
-        let mut tokens = 0_i64;
-        let spelled = self.query.to_tsquery_spelled(|_, _| tokens += 1);
-        match spelled {
-            // A prefix of many tokens would name each in every era: 127 tokens of «дост» in 4
-            // eras took 150 ms of GIN.
-            Some(_) if tokens.saturating_mul(ERAS_PER_ROUND) <= MOST_SPELLINGS_A_ROUND => {
-                let most_eras = (MOST_SPELLINGS_A_ROUND / tokens.max(1)).max(1);
-                EraRounds::of_words(newest_era, per_era, wanted, costs, most_eras)
-            }
-            _ => EraRounds::new(newest_era, per_era, wanted),
+        match self.most_eras_a_word_round() {
+            Some(most_eras) => EraRounds::of_words(newest_era, per_era, wanted, costs, most_eras),
+            None => EraRounds::new(newest_era, per_era, wanted),
         }
+    }
+
+    /// The most eras a round of era words may name for these words ([`MOST_SPELLINGS_A_ROUND`]
+    /// over their tokens); `None` when the words are not asked of the era words: they cannot
+    /// be spelled by era, or a prefix of many tokens would name each in every era (127 tokens
+    /// of «дост» in 4 eras took 150 ms of GIN).
+    fn most_eras_a_word_round(&self) -> Option<i64> {
+        let mut tokens = 0_i64;
+        self.query.to_tsquery_spelled(|_, _| tokens += 1)?;
+        (tokens.saturating_mul(ERAS_PER_ROUND) <= MOST_SPELLINGS_A_ROUND)
+            .then(|| (MOST_SPELLINGS_A_ROUND / tokens.max(1)).max(1))
+    }
+
+    /// [`SearchWords::rounds`], asking the planner for their costs
+    /// ([`SearchWords::round_costs`]) only when they are rounds of era words.
+    /// `estimate_of_words_and_visible` is the planner's estimate the caller already has of the
+    /// matches of the words and `visible`, if any: with nothing else visible, it is the
+    /// estimate of the words alone.
+    #[allow(clippy::too_many_arguments)]
+    async fn era_rounds(
+        &self,
+        client: &Client,
+        visible: Option<&str>,
+        counts: &WindowCounts,
+        newest_era: i64,
+        per_era: f64,
+        wanted: i64,
+        include_merged: bool,
+        estimate_of_words_and_visible: Option<f64>,
+    ) -> StoreResult<EraRounds> {
+        if self.most_eras_a_word_round().is_none() {
+            return Ok(EraRounds::new(newest_era, per_era, wanted));
+        }
+        let known = estimate_of_words_and_visible.filter(|_| visible.is_none());
+        let costs = self
+            .round_costs(
+                client,
+                visible,
+                counts,
+                newest_era + 1,
+                include_merged,
+                known,
+            )
+            .await?;
+        Ok(self.rounds(newest_era, per_era, wanted, costs))
     }
 
     /// What rounds of era words would read and may read ([`RoundCosts`]).
@@ -790,13 +828,17 @@ impl SearchWords {
         counts: &WindowCounts,
         eras: i64,
         include_merged: bool,
+        estimate_of_words: Option<f64>,
     ) -> StoreResult<RoundCosts> {
         // Eras are full but for the newest: documents over eras, unless tickets were deleted
         // or numbers skipped.
         let era_documents =
             (counts.documents / eras.max(1) as f64).min(visibility_terms::ERA_TICKETS as f64);
         let in_window = counts.word_matches as f64 / counts.tried.max(1) as f64 * era_documents;
-        let planned = estimated_index_matches(client, self, None, include_merged).await?;
+        let planned = match estimate_of_words {
+            Some(estimate) => estimate,
+            None => estimated_index_matches(client, self, None, include_merged).await?,
+        };
         let postings_budget = match visible {
             Some(terms) => {
                 let mut params = Params::default();
@@ -981,10 +1023,19 @@ async fn newest_matches(
     if per_era == 0.0 {
         per_era = estimate / (newest_era + 1) as f64;
     }
-    let costs = words
-        .round_costs(client, visible, &counts, newest_era + 1, include_merged)
+    // The estimate is 0 after a stretch of walking, which replaced it.
+    let mut rounds = words
+        .era_rounds(
+            client,
+            visible,
+            &counts,
+            newest_era,
+            per_era,
+            wanted,
+            include_merged,
+            (estimate > 0.0).then_some(estimate),
+        )
         .await?;
-    let mut rounds = words.rounds(newest_era, per_era, wanted, costs);
     let wanted = usize::try_from(RANKED_MATCHES).unwrap_or(usize::MAX);
     // Each round keeps below the oldest match found, so the last one finds none twice.
     let mut below = oldest;
@@ -1454,16 +1505,18 @@ async fn filtered_matches(
     } else {
         estimate / (newest_era + 1) as f64
     };
-    let costs = words
-        .round_costs(
+    let mut rounds = words
+        .era_rounds(
             client,
             visible,
             &probe.counts,
-            newest_era + 1,
+            newest_era,
+            per_era * passing_share,
+            RANKED_MATCHES,
             include_merged,
+            Some(estimate),
         )
         .await?;
-    let mut rounds = words.rounds(newest_era, per_era * passing_share, RANKED_MATCHES, costs);
     let wanted = usize::try_from(RANKED_MATCHES).unwrap_or(usize::MAX);
     let mut hits: Vec<Uuid> = Vec::new();
     while let Some(eras) = rounds.next_round() {
