@@ -753,16 +753,22 @@ struct SearchWords {
 }
 
 impl SearchWords {
-    /// The rounds that find the newest `wanted` matches from `newest_era` down, expecting
+    /// The rounds that find the newest `wanted` matches from `start` down, expecting
     /// `per_era` an era: of era words (V30) when the words can be spelled by era, else of the
     /// documents' era terms.
     ///
     /// `costs` tell the rounds of era words how many postings they read and may read
     /// ([`SearchWords::round_costs`]).
-    fn rounds(&self, newest_era: i64, per_era: f64, wanted: i64, costs: RoundCosts) -> EraRounds {
+    fn rounds(
+        &self,
+        start: RoundsStart,
+        per_era: f64,
+        wanted: i64,
+        costs: RoundCosts,
+    ) -> EraRounds {
         match self.most_eras_a_word_round() {
-            Some(most_eras) => EraRounds::of_words(newest_era, per_era, wanted, costs, most_eras),
-            None => EraRounds::new(newest_era, per_era, wanted),
+            Some(most_eras) => EraRounds::of_words(start, per_era, wanted, costs, most_eras),
+            None => EraRounds::new(start, per_era, wanted),
         }
     }
 
@@ -788,27 +794,20 @@ impl SearchWords {
         client: &Client,
         visible: Option<&str>,
         counts: &WindowCounts,
-        newest_era: i64,
+        start: RoundsStart,
         per_era: f64,
         wanted: i64,
         include_merged: bool,
         estimate_of_words_and_visible: Option<f64>,
     ) -> StoreResult<EraRounds> {
         if self.most_eras_a_word_round().is_none() {
-            return Ok(EraRounds::new(newest_era, per_era, wanted));
+            return Ok(EraRounds::new(start, per_era, wanted));
         }
         let known = estimate_of_words_and_visible.filter(|_| visible.is_none());
         let costs = self
-            .round_costs(
-                client,
-                visible,
-                counts,
-                newest_era + 1,
-                include_merged,
-                known,
-            )
+            .round_costs(client, visible, counts, start.eras(), include_merged, known)
             .await?;
-        Ok(self.rounds(newest_era, per_era, wanted, costs))
+        Ok(self.rounds(start, per_era, wanted, costs))
     }
 
     /// What rounds of era words would read and may read ([`RoundCosts`]).
@@ -826,14 +825,14 @@ impl SearchWords {
         client: &Client,
         visible: Option<&str>,
         counts: &WindowCounts,
-        eras: i64,
+        eras: f64,
         include_merged: bool,
         estimate_of_words: Option<f64>,
     ) -> StoreResult<RoundCosts> {
         // Eras are full but for the newest: documents over eras, unless tickets were deleted
         // or numbers skipped.
-        let era_documents =
-            (counts.documents / eras.max(1) as f64).min(visibility_terms::ERA_TICKETS as f64);
+        let eras = eras.max(1.0);
+        let era_documents = (counts.documents / eras).min(visibility_terms::ERA_TICKETS as f64);
         let in_window = counts.word_matches as f64 / counts.tried.max(1) as f64 * era_documents;
         let planned = match estimate_of_words {
             Some(estimate) => estimate,
@@ -853,7 +852,7 @@ impl SearchWords {
             None => MOST_WORD_POSTINGS_IN_ROUNDS,
         };
         Ok(RoundCosts {
-            postings_per_era: in_window.max(planned / eras.max(1) as f64),
+            postings_per_era: in_window.max(planned / eras),
             postings_budget,
         })
     }
@@ -1019,9 +1018,9 @@ async fn newest_matches(
         }
         return Ok(hits);
     }
-    let newest_era = era_of_ticket(client, Some(oldest)).await?;
+    let start = rounds_start(client, Some(oldest)).await?;
     if per_era == 0.0 {
-        per_era = estimate / (newest_era + 1) as f64;
+        per_era = estimate / start.eras();
     }
     // The estimate is 0 after a stretch of walking, which replaced it.
     let mut rounds = words
@@ -1029,7 +1028,7 @@ async fn newest_matches(
             client,
             visible,
             &counts,
-            newest_era,
+            start,
             per_era,
             wanted,
             include_merged,
@@ -1065,8 +1064,9 @@ async fn newest_matches(
     Ok(hits)
 }
 
-/// The era (V26) of the ticket `id`, or of the newest ticket when `None`; 0 without tickets.
-async fn era_of_ticket(client: &Client, id: Option<Uuid>) -> StoreResult<i64> {
+/// Where rounds begin ([`RoundsStart`]): at the ticket `id`, or at the newest ticket when
+/// `None`; at era 0 without tickets.
+async fn rounds_start(client: &Client, id: Option<Uuid>) -> StoreResult<RoundsStart> {
     let rows = match id {
         Some(id) => query(client, "SELECT number FROM tickets WHERE id = $1", &[&id]).await?,
         None => query(client, "SELECT max(number) AS number FROM tickets", &[]).await?,
@@ -1075,7 +1075,34 @@ async fn era_of_ticket(client: &Client, id: Option<Uuid>) -> StoreResult<i64> {
     for row in &rows {
         number = get::<Option<i64>>(row, "number")?;
     }
-    Ok(visibility_terms::era_of(number.unwrap_or(0)))
+    Ok(RoundsStart::at_number(number.unwrap_or(0)))
+}
+
+/// The era (V26) the rounds of a search begin with, and the share of that era's tickets they
+/// may find there: the newest era is still filling up, and the window read the newest part of
+/// it. Counted as a whole era, a first round of one era at 100,000 tickets read the last 677
+/// tickets of era 6, found a tenth of what it expected, and the next round fetched 6,300
+/// matches of six eras for 388 wanted (8.3 ms).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct RoundsStart {
+    era: i64,
+    /// Of the era's tickets, the share numbered up to the ticket the rounds begin at.
+    share: f64,
+}
+
+impl RoundsStart {
+    fn at_number(number: i64) -> Self {
+        let era_tickets = visibility_terms::ERA_TICKETS;
+        RoundsStart {
+            era: visibility_terms::era_of(number),
+            share: (number.rem_euclid(era_tickets) + 1) as f64 / era_tickets as f64,
+        }
+    }
+
+    /// The eras the rounds may read, the first counted by its share.
+    fn eras(&self) -> f64 {
+        self.era as f64 + self.share
+    }
 }
 
 /// The most eras one round of [`EraRounds`] names. GIN steps through the postings of every era
@@ -1107,7 +1134,10 @@ const MOST_ERAS_IN_ROUNDS: i64 = 16;
 /// newest first, instead of all the matches of its words at once: the index returns matches in
 /// the order of their rows, so to keep the newest it fetched every one and sorted them, and it
 /// stepped through every posting of the words. The rounds begin only when the window's count
-/// says a page of matches should lie within [`MOST_ERAS_IN_ROUNDS`] eras; each names
+/// says a page of matches should lie within [`MOST_ERAS_IN_ROUNDS`] eras and within half of
+/// those there are (rounds that read every era cost more than asking for all the matches at
+/// once: an agent's «refunding» at 100,000 tickets took 4 rounds of 2 ms, where all at once
+/// took 2.2); each names
 /// [`ERAS_PER_ROUND`] eras, older and older, and once they cover that many without a page, or
 /// two rounds in a row find nothing ([`EraRounds::found`]), one last round asks for every
 /// match older than those found ([`EraRound::Rest`]).
@@ -1137,10 +1167,13 @@ struct EraRounds {
     done: bool,
     /// Rounds in a row that found no match.
     empty_rounds: u32,
-    /// Matches wanted, found so far, and eras covered so far.
+    /// Matches wanted, found so far, and eras covered so far (the first by its share).
     wanted: i64,
     found: i64,
-    covered: i64,
+    covered: f64,
+    /// The share of the first era's tickets the first round may find ([`RoundsStart`]), until
+    /// that round is named.
+    first_share: Option<f64>,
 }
 
 /// What the rounds of era words (V30) of a search would read, and may.
@@ -1199,12 +1232,15 @@ impl EraRound {
 }
 
 impl EraRounds {
-    /// Rounds from `newest_era` down, expecting `per_era` matches an era (0: unknown), to find
+    /// Rounds from `start` down, expecting `per_era` matches an era (0: unknown), to find
     /// `wanted` of them.
-    fn new(newest_era: i64, per_era: f64, wanted: i64) -> Self {
-        let fits = per_era > 0.0 && wanted as f64 / per_era <= MOST_ERAS_IN_ROUNDS as f64;
+    fn new(start: RoundsStart, per_era: f64, wanted: i64) -> Self {
+        let eras_needed = wanted as f64 / per_era;
+        let fits = per_era > 0.0
+            && eras_needed <= MOST_ERAS_IN_ROUNDS as f64
+            && eras_needed <= start.eras() / 2.0;
         EraRounds {
-            newest: fits.then_some(newest_era),
+            newest: fits.then_some(start.era),
             budget: MOST_ERAS_IN_ROUNDS,
             per_round: ERAS_PER_ROUND,
             of_words: None,
@@ -1212,11 +1248,12 @@ impl EraRounds {
             empty_rounds: 0,
             wanted,
             found: 0,
-            covered: 0,
+            covered: 0.0,
+            first_share: Some(start.share),
         }
     }
 
-    /// Rounds of era words (V30) from `newest_era` down to era 0, expecting `per_era` matches
+    /// Rounds of era words (V30) from `start` down to era 0, expecting `per_era` matches
     /// an era (0: unknown), to find `wanted` of them. The first names as many eras as the
     /// expectation says (or [`ERAS_PER_ROUND`] without one), up to
     /// [`MOST_ERAS_A_FIRST_WORD_ROUND`]:
@@ -1229,16 +1266,18 @@ impl EraRounds {
     /// query of the documents when the rate found says the matches still wanted lie past what
     /// they may read.
     fn of_words(
-        newest_era: i64,
+        start: RoundsStart,
         per_era: f64,
         wanted: i64,
         costs: RoundCosts,
         most_eras: i64,
     ) -> Self {
         // A quarter more than the expectation, as later rounds ask; one era when it holds that
-        // many (a supervisor's «refunding»: two eras fetched 2,400 matches for 425 wanted).
+        // many (a supervisor's «refunding»: two eras fetched 2,400 matches for 425 wanted),
+        // counting the first era by its share.
         let needed = if per_era > 0.0 {
-            (wanted as f64 * 1.25 / per_era).ceil() as i64
+            let past_first = wanted as f64 * 1.25 / per_era - start.share;
+            1 + past_first.max(0.0).ceil() as i64
         } else {
             ERAS_PER_ROUND
         };
@@ -1253,20 +1292,21 @@ impl EraRounds {
             .min(words.affordable_eras());
         // No postings to read, or fewer matches expected in all eras than a page: the
         // documents' rules decide (for the latter, one query for all of them).
-        let few = per_era > 0.0 && wanted as f64 / per_era > newest_era.saturating_add(1) as f64;
+        let few = per_era > 0.0 && wanted as f64 / per_era > start.eras();
         if first == 0 || few {
-            return EraRounds::new(newest_era, per_era, wanted);
+            return EraRounds::new(start, per_era, wanted);
         }
         EraRounds {
-            newest: Some(newest_era),
-            budget: newest_era.saturating_add(1),
+            newest: Some(start.era),
+            budget: start.era.saturating_add(1),
             per_round: first,
             of_words: Some(words),
             done: false,
             empty_rounds: 0,
             wanted,
             found: 0,
-            covered: 0,
+            covered: 0.0,
+            first_share: Some(start.share),
         }
     }
 
@@ -1284,7 +1324,7 @@ impl EraRounds {
             0
         };
         let still_wanted = (self.wanted - self.found).max(0) as f64;
-        let rate = self.found as f64 / self.covered.max(1) as f64;
+        let rate = self.found as f64 / self.covered.max(f64::MIN_POSITIVE);
         // Two rounds in a row without a match: the words and the other terms seldom meet, and
         // the documents' index steps through the rarest of them for all the matches at once
         // (a supervisor's «refunding» among tickets tagged «доставка», none of which has it:
@@ -1334,10 +1374,11 @@ impl EraRounds {
         let eras = self.per_round.min(self.budget);
         let oldest = newest.saturating_sub(eras - 1).max(0);
         self.budget -= eras;
+        let covered = (newest - oldest) as f64 + self.first_share.take().unwrap_or(1.0);
         if let Some(words) = &mut self.of_words {
-            words.postings_left -= (newest - oldest + 1) as f64 * words.postings_per_era;
+            words.postings_left -= covered * words.postings_per_era;
         }
-        self.covered += newest - oldest + 1;
+        self.covered += covered;
         self.newest = (oldest > 0).then(|| oldest - 1);
         // Past era 0 there is nothing older.
         self.done = oldest == 0;
@@ -1497,20 +1538,20 @@ async fn filtered_matches(
     if estimate > probe.counts.documents * INDEX_MATCHES_SHARE {
         return Ok(None);
     }
-    let newest_era = era_of_ticket(client, None).await?;
+    let start = rounds_start(client, None).await?;
     // None of the window's documents matched: the planner's estimate is all there is to go by
     // (a supervisor's «1» among urgent tickets: 112 ms for all 15,000 matches at once).
     let per_era = if probe.counts.visible_matches > 0 {
         probe.counts.visible_per_era()
     } else {
-        estimate / (newest_era + 1) as f64
+        estimate / start.eras()
     };
     let mut rounds = words
         .era_rounds(
             client,
             visible,
             &probe.counts,
-            newest_era,
+            start,
             per_era * passing_share,
             RANKED_MATCHES,
             include_merged,
@@ -2359,6 +2400,11 @@ mod tests {
         }
     }
 
+    /// Rounds that begin with the whole of `era`.
+    fn full(era: i64) -> RoundsStart {
+        RoundsStart { era, share: 1.0 }
+    }
+
     fn range(oldest: i64, newest: i64) -> EraRound {
         EraRound::Range {
             oldest,
@@ -2383,19 +2429,25 @@ mod tests {
             .map(|round| range(199 - 2 * round, 200 - 2 * round))
             .collect();
         expected.push(EraRound::Rest);
-        assert_eq!(rounds(EraRounds::new(200, 40.0, 500)), expected);
+        assert_eq!(rounds(EraRounds::new(full(200), 40.0, 500)), expected);
     }
 
     #[test]
     fn a_page_the_window_says_lies_past_the_rounds_is_asked_for_at_once() {
-        assert_eq!(rounds(EraRounds::new(200, 1.0, 500)), vec![EraRound::Rest]);
+        assert_eq!(
+            rounds(EraRounds::new(full(200), 1.0, 500)),
+            vec![EraRound::Rest]
+        );
         // No match in the window: nothing to go by.
-        assert_eq!(rounds(EraRounds::new(200, 0.0, 500)), vec![EraRound::Rest]);
+        assert_eq!(
+            rounds(EraRounds::new(full(200), 0.0, 500)),
+            vec![EraRound::Rest]
+        );
     }
 
     #[test]
     fn two_rounds_in_a_row_that_find_nothing_leave_the_rest_to_one_query() {
-        let mut rounds = EraRounds::new(200, 100.0, 500);
+        let mut rounds = EraRounds::new(full(200), 100.0, 500);
         assert_eq!(rounds.next_round(), Some(range(199, 200)));
         rounds.found(0);
         assert_eq!(rounds.next_round(), Some(range(197, 198)));
@@ -2410,12 +2462,12 @@ mod tests {
 
     #[test]
     fn rounds_that_find_too_few_to_reach_a_page_in_time_leave_the_rest_to_one_query() {
-        let mut rounds = EraRounds::new(200, 100.0, 500);
+        let mut rounds = EraRounds::new(full(200), 100.0, 500);
         assert_eq!(rounds.next_round(), Some(range(199, 200)));
         // 30 an era: 470 more need 16 eras, 14 are left.
         rounds.found(60);
         assert_eq!(rounds.next_round(), Some(EraRound::Rest));
-        let mut rounds = EraRounds::new(200, 100.0, 500);
+        let mut rounds = EraRounds::new(full(200), 100.0, 500);
         assert_eq!(rounds.next_round(), Some(range(199, 200)));
         // 40 an era: 420 more need 11 eras.
         rounds.found(80);
@@ -2426,7 +2478,7 @@ mod tests {
     fn word_rounds_are_sized_by_the_rate_found() {
         // An agent's «refunding» + solved: 1,200 postings of «refund» an era. The window saw
         // as many visible matches an era as a page needs, and a quarter more: one era.
-        let mut rounds = EraRounds::of_words(60, 1200.0, 425, costs(1200.0), 64);
+        let mut rounds = EraRounds::of_words(full(60), 1200.0, 425, costs(1200.0), 64);
         assert_eq!(rounds.next_round(), Some(words(60, 60)));
         rounds.found(47);
         // 378 still wanted at 47 an era: 9 eras, and a quarter more.
@@ -2440,7 +2492,7 @@ mod tests {
 
     #[test]
     fn word_rounds_double_after_a_round_that_finds_nothing_and_start_with_what_a_page_needs() {
-        let mut rounds = EraRounds::of_words(200, 0.0, 500, costs(100.0), 64);
+        let mut rounds = EraRounds::of_words(full(200), 0.0, 500, costs(100.0), 64);
         assert_eq!(rounds.next_round(), Some(words(199, 200)));
         rounds.found(0);
         assert_eq!(rounds.next_round(), Some(words(195, 198)));
@@ -2456,12 +2508,12 @@ mod tests {
         );
         // Ten matches an era expected: a page of 500 needs 50 eras, but the first round names
         // 4 of them, and the next as many as the rate found says, 64 at most.
-        let mut rounds = EraRounds::of_words(200, 10.0, 500, costs(100.0), 64);
+        let mut rounds = EraRounds::of_words(full(200), 10.0, 500, costs(100.0), 64);
         assert_eq!(rounds.next_round(), Some(words(197, 200)));
         rounds.found(4);
         assert_eq!(rounds.next_round(), Some(words(133, 196)));
         // A prefix of 8 tokens: 8 eras at most.
-        let mut rounds = EraRounds::of_words(200, 10.0, 500, costs(100.0), 8);
+        let mut rounds = EraRounds::of_words(full(200), 10.0, 500, costs(100.0), 8);
         assert_eq!(rounds.next_round(), Some(words(197, 200)));
         rounds.found(4);
         assert_eq!(rounds.next_round(), Some(words(189, 196)));
@@ -2470,14 +2522,14 @@ mod tests {
     #[test]
     fn a_common_word_with_a_rare_filter_leaves_the_rest_to_the_documents() {
         // «1» among open tickets: 6,500 postings of «1» an era, open tickets mostly new.
-        let mut rounds = EraRounds::of_words(60, 200.0, 500, costs(6500.0), 64);
+        let mut rounds = EraRounds::of_words(full(60), 200.0, 500, costs(6500.0), 64);
         assert_eq!(rounds.next_round(), Some(words(57, 60)));
         rounds.found(43);
         // 457 more at 11 an era is 43 eras, 277,000 postings, and past 16 eras: the
         // documents' index steps through the open tickets for the rest.
         assert_eq!(rounds.next_round(), Some(EraRound::Rest));
         // A word in every document: the first round still reads 4 eras at most.
-        let mut rounds = EraRounds::of_words(60, 100.0, 500, costs(16_384.0), 64);
+        let mut rounds = EraRounds::of_words(full(60), 100.0, 500, costs(16_384.0), 64);
         assert_eq!(rounds.next_round(), Some(words(57, 60)));
     }
 
@@ -2489,7 +2541,7 @@ mod tests {
             postings_per_era: 1200.0,
             postings_budget: 4500.0,
         };
-        let mut rounds = EraRounds::of_words(60, 100.0, 500, open, 64);
+        let mut rounds = EraRounds::of_words(full(60), 100.0, 500, open, 64);
         assert_eq!(rounds.next_round(), Some(words(58, 60)));
         rounds.found(10);
         assert_eq!(rounds.next_round(), Some(EraRound::Rest));
@@ -2498,7 +2550,7 @@ mod tests {
 
     #[test]
     fn word_rounds_that_find_nothing_they_may_pay_for_leave_the_rest_to_one_query() {
-        let mut rounds = EraRounds::of_words(60, 0.0, 500, costs(20_000.0), 64);
+        let mut rounds = EraRounds::of_words(full(60), 0.0, 500, costs(20_000.0), 64);
         assert_eq!(rounds.next_round(), Some(words(59, 60)));
         rounds.found(0);
         // 65,536 postings paid for 3 eras; 25,536 are left, for one more: the rounds found
@@ -2507,14 +2559,14 @@ mod tests {
         rounds.found(0);
         assert_eq!(rounds.next_round(), Some(EraRound::Rest));
         // Fewer matches expected in all 61 eras than a page: the rest at once.
-        let mut rounds = EraRounds::of_words(60, 5.0, 500, costs(1_000.0), 64);
+        let mut rounds = EraRounds::of_words(full(60), 5.0, 500, costs(1_000.0), 64);
         assert_eq!(rounds.next_round(), Some(EraRound::Rest));
     }
 
     #[test]
     fn word_rounds_that_may_read_no_more_leave_the_eras_to_the_documents_rounds() {
         // «заказ» among tickets of no team: 12,000 postings an era, 25 matches an era.
-        let mut rounds = EraRounds::of_words(60, 50.0, 495, costs(12_000.0), 64);
+        let mut rounds = EraRounds::of_words(full(60), 50.0, 495, costs(12_000.0), 64);
         assert_eq!(rounds.next_round(), Some(words(57, 60)));
         rounds.found(100);
         // 395 more at 25 an era lie within 16 eras: rounds of the documents, two eras each.
@@ -2535,10 +2587,12 @@ mod tests {
                 })
                 .expect("expands"),
         };
-        let eight = words(8).rounds(60, 100.0, 500, costs(1600.0));
+        let eight = words(8).rounds(full(60), 100.0, 500, costs(1600.0));
         assert_eq!(eight.of_words.map(|rounds| rounds.most_eras), Some(8));
         assert_eq!(
-            words(40).rounds(60, 100.0, 500, costs(1600.0)).of_words,
+            words(40)
+                .rounds(full(60), 100.0, 500, costs(1600.0))
+                .of_words,
             None
         );
     }
@@ -2546,13 +2600,49 @@ mod tests {
     #[test]
     fn era_rounds_stop_at_the_first_era() {
         assert_eq!(
-            rounds(EraRounds::new(5, 1000.0, 500)),
+            rounds(EraRounds::new(full(5), 1000.0, 500)),
             vec![range(4, 5), range(2, 3), range(0, 1)]
         );
         assert_eq!(
-            rounds(EraRounds::new(2, 100.0, 500)),
+            rounds(EraRounds::new(full(2), 1000.0, 500)),
             vec![range(1, 2), range(0, 0)]
         );
+    }
+
+    #[test]
+    fn rounds_that_would_read_most_eras_leave_them_to_one_query() {
+        // An agent's «refunding» at 100,000 tickets: 50 matches an era, 500 wanted, and the
+        // window's era 6 is a twenty-fifth read.
+        let start = RoundsStart {
+            era: 6,
+            share: 0.04,
+        };
+        assert_eq!(
+            rounds(EraRounds::new(start, 50.0, 500)),
+            vec![EraRound::Rest]
+        );
+        // Half the eras or fewer: rounds.
+        assert_eq!(
+            EraRounds::new(start, 200.0, 500).next_round(),
+            Some(range(5, 6))
+        );
+    }
+
+    #[test]
+    fn the_first_round_counts_the_newest_era_by_the_share_of_it_left() {
+        let start = RoundsStart::at_number(100_005);
+        assert_eq!(start.era, 6);
+        assert_eq!(start.share, 1_702.0 / 16_384.0);
+        // A supervisor's «refunding»: 1,120 matches an era, 388 wanted. A whole era would
+        // hold them and a quarter more; a tenth of one does not, so the first round reads two.
+        let mut rounds = EraRounds::of_words(start, 1120.0, 388, costs(1120.0), 64);
+        assert_eq!(rounds.next_round(), Some(words(5, 6)));
+        let mut whole = EraRounds::of_words(full(6), 1120.0, 388, costs(1120.0), 64);
+        assert_eq!(whole.next_round(), Some(words(6, 6)));
+        // 120 found in 1.1 eras: the rate is 108 an era, not 60, and the 268 still wanted
+        // need 2.5 eras, 3.1 with a quarter more: 4.
+        rounds.found(120);
+        assert_eq!(rounds.next_round(), Some(words(1, 4)));
     }
 
     #[test]
