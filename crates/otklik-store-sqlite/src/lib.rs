@@ -741,6 +741,29 @@ mod tests {
 
     use super::*;
 
+    /// The build options of `.cargo/config.toml` reached the bundled SQLite: a page cache per
+    /// connection (a shared one serialised the readers on its mutex), no global memory
+    /// statistics (a mutex on every allocation).
+    #[test]
+    fn the_bundled_sqlite_gives_each_connection_its_own_page_cache() {
+        let connection = Connection::open_in_memory().unwrap();
+        let options: Vec<String> = connection
+            .prepare("PRAGMA compile_options")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(
+            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+            "{options:?}"
+        );
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "{options:?}"
+        );
+    }
+
     /// The moment test records are dated.
     fn test_time() -> jiff::Timestamp {
         jiff::Timestamp::from_second(1_700_000_000).unwrap()
