@@ -142,22 +142,37 @@ pub(crate) fn era_query(oldest: i64, newest: i64) -> String {
     any_of((oldest..=newest).rev().map(era_term))
 }
 
+/// The code era words (V32) spell a ticket without a team with; teams' codes begin at 1.
+pub(crate) const NO_TEAM_CODE: i64 = 0;
+
 /// Appends the `tsquery` (input syntax) that `token` (a search token: `a`–`z`, `0`–`9`, `а`–`я`)
-/// matches in the era words (V30) of a ticket of the eras `oldest..=newest`: `'refund~60'`, or
-/// for several eras `('refund~60' | 'refund~59')`.
-pub(crate) fn push_era_word(out: &mut String, token: &str, oldest: i64, newest: i64) {
-    if oldest == newest {
-        out.push_str(&format!("'{token}~{newest}'"));
-        return;
+/// matches in the era words (V30, V32) of a ticket of the eras `oldest..=newest` whose team has
+/// one of the `team_codes` ([`NO_TEAM_CODE`] for none): `'refund~60~3'`, or for several eras or
+/// teams `('refund~60~3' | 'refund~60~0' | 'refund~59~3' | …)`. A ticket has one team, so the
+/// words of a query spelled this way each match only in documents of the same team.
+pub(crate) fn push_era_word(
+    out: &mut String,
+    token: &str,
+    oldest: i64,
+    newest: i64,
+    team_codes: &[i64],
+) {
+    let spellings = (oldest..=newest)
+        .rev()
+        .flat_map(|era| team_codes.iter().map(move |code| (era, code)));
+    let several = (newest - oldest + 1) * i64::try_from(team_codes.len()).unwrap_or(i64::MAX) > 1;
+    if several {
+        out.push('(');
     }
-    out.push('(');
-    for era in (oldest..=newest).rev() {
-        if era != newest {
+    for (i, (era, code)) in spellings.enumerate() {
+        if i > 0 {
             out.push_str(" | ");
         }
-        out.push_str(&format!("'{token}~{era}'"));
+        out.push_str(&format!("'{token}~{era}~{code}'"));
     }
-    out.push(')');
+    if several {
+        out.push(')');
+    }
 }
 
 /// `'a' | 'b' | …`: the terms are letters, digits and `_`, nothing to escape inside the quotes.
@@ -240,14 +255,14 @@ mod tests {
     }
 
     #[test]
-    fn a_word_of_some_eras_is_spelled_once_for_each_newest_first() {
+    fn a_word_of_some_eras_is_spelled_once_for_each_era_and_team_newest_first() {
         let mut out = String::new();
-        push_era_word(&mut out, "refund", 60, 60);
+        push_era_word(&mut out, "refund", 60, 60, &[3]);
         out.push_str(" & ");
-        push_era_word(&mut out, "возврат", 58, 60);
+        push_era_word(&mut out, "возврат", 59, 60, &[3, NO_TEAM_CODE]);
         assert_eq!(
             out,
-            "'refund~60' & ('возврат~60' | 'возврат~59' | 'возврат~58')"
+            "'refund~60~3' & ('возврат~60~3' | 'возврат~60~0' | 'возврат~59~3' | 'возврат~59~0')"
         );
     }
 

@@ -8,10 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use otklik_domain::agent::Team;
+use otklik_domain::agent::{Agent, Role, Team};
 use otklik_domain::clock::from_micros;
 use otklik_domain::customer::{Customer, Identity, IdentityKind, IdentityValue};
-use otklik_domain::ids::{CustomerId, IdentityId, MessageId, TeamId, TicketId};
+use otklik_domain::ids::{AgentId, CustomerId, IdentityId, MessageId, TeamId, TicketId};
 use otklik_domain::message::{Author, Message, MessageVisibility};
 use otklik_domain::ticket::{Channel, NewTicket, Priority, Ticket, TicketStatus};
 use otklik_store::derived::CounterKey;
@@ -241,7 +241,8 @@ async fn documents(client: &tokio_postgres::Client) -> BTreeMap<Uuid, (String, B
 /// `P` + the priority), their era (V26: `E` + the number divided by 16384), their channel (V27:
 /// `C` + the channel) and their tags (V27: `G` + the tag's id in upper-case hex) give; and of
 /// those, documents whose era words (V30) are missing, left over, or not the document's words
-/// spelled with the ticket's era (`refund~3`) beside its other terms, merged as it is.
+/// spelled with the ticket's era and its team's code, 0 without a team (V32: `refund~3~2`),
+/// beside its other terms, merged as it is.
 async fn stale_documents(client: &tokio_postgres::Client) -> i64 {
     let stale_era_words: i64 = client
         .query_one(
@@ -250,7 +251,8 @@ async fn stale_documents(client: &tokio_postgres::Client) -> i64 {
              WHERE w.merged IS DISTINCT FROM d.merged \
                 OR w.words IS DISTINCT FROM array_to_tsvector(ARRAY( \
                     SELECT CASE WHEN term ~ '^[A-Z]' THEN term \
-                           ELSE term || '~' || (t.number / 16384) END \
+                           ELSE term || '~' || (t.number / 16384) || '~' || coalesce( \
+                               (SELECT c.code FROM team_search_codes c WHERE c.team_id = t.team_id), 0) END \
                     FROM unnest(tsvector_to_array(d.document)) term))",
             &[],
         )
@@ -1001,15 +1003,42 @@ const ERA_TICKETS: i64 = 16_384;
 /// its matches only the newest is expected, in the window (deleting the newest era's: 3): the
 /// rounds read the era words, and the last query asks the documents only for matches older
 /// than the rounds found.
+///
+/// With `assigned_elsewhere`, the other team's parcels of odd eras are assigned to the agent,
+/// who may open them: the rounds read the era words (V32) of that team too.
 async fn search_era_by_era(
     only_status: Option<TicketStatus>,
     era_words_deleted: Option<i64>,
+    assigned_elsewhere: bool,
 ) -> (Vec<TicketId>, Vec<TicketId>) {
     let (store, url, _database) = store_with_window(16).await;
     let inspect = inspector(&url).await;
     let customer = seed_customer(&store, "Eras", "eras@example.com").await;
     let mine = seed_team(&store, "Mine").await;
     let other = seed_team(&store, "Other").await;
+    // A third team, so the codes of the teams the agent may see are not all of them.
+    seed_team(&store, "Elsewhere").await;
+    let agent = Agent {
+        id: AgentId::new(),
+        email: "eras-agent@example.com".into(),
+        name: "Eras agent".into(),
+        role: Role::Agent,
+        team_ids: vec![mine.id],
+        active: true,
+        created_at: at(0),
+        updated_at: at(0),
+        version: 1,
+        locale: None,
+    };
+    commit(
+        &store,
+        vec![Mutation::InsertAgent {
+            agent: agent.clone(),
+            password_hash: None,
+        }],
+    )
+    .await
+    .expect("agent");
     let mut expected = Vec::new();
     for era in 0..4_i64 {
         inspect
@@ -1030,8 +1059,12 @@ async fn search_era_by_era(
             if era % 2 == 1 {
                 ticket.status = TicketStatus::Solved;
             }
+            let assigned = assigned_elsewhere && subject == "Parcel of others" && era % 2 == 1;
+            if assigned {
+                ticket.assignee_id = Some(agent.id);
+            }
             let in_window = index == 1007;
-            if subject == "Parcel of mine"
+            if (subject == "Parcel of mine" || assigned)
                 && only_status.is_none_or(|status| status == ticket.status)
                 && (era_words_deleted != Some(era) || in_window)
             {
@@ -1066,7 +1099,7 @@ async fn search_era_by_era(
             ..TicketFilter::default()
         },
         visibility: Visibility::Agent {
-            agent_id: otklik_domain::ids::AgentId::new(),
+            agent_id: agent.id,
             team_ids: vec![mine.id],
         },
         limit: 200,
@@ -1081,7 +1114,7 @@ async fn search_era_by_era(
 /// for two eras at a time (V26), and finds every visible match.
 #[tokio::test]
 async fn an_agents_search_asks_the_index_era_by_era_and_finds_every_visible_match() {
-    let (found, expected) = search_era_by_era(None, None).await;
+    let (found, expected) = search_era_by_era(None, None, false).await;
     assert_eq!(expected.len(), 192);
     assert_eq!(found, expected);
 }
@@ -1091,7 +1124,7 @@ async fn an_agents_search_asks_the_index_era_by_era_and_finds_every_visible_matc
 /// are not found.
 #[tokio::test]
 async fn an_agents_search_reads_each_eras_matches_from_its_era_words() {
-    let (found, expected) = search_era_by_era(None, Some(3)).await;
+    let (found, expected) = search_era_by_era(None, Some(3), false).await;
     assert_eq!(expected.len(), 145);
     assert_eq!(found, expected);
 }
@@ -1100,8 +1133,20 @@ async fn an_agents_search_reads_each_eras_matches_from_its_era_words() {
 /// terms, then the rest at once, and keeps those that pass.
 #[tokio::test]
 async fn an_agents_filtered_search_asks_the_index_era_by_era_and_finds_every_match_that_passes() {
-    let (found, expected) = search_era_by_era(Some(TicketStatus::Solved), None).await;
+    let (found, expected) = search_era_by_era(Some(TicketStatus::Solved), None, false).await;
     assert_eq!(expected.len(), 96);
+    assert_eq!(found, expected);
+}
+
+/// Era words are spelled by team (V32) and an agent's rounds read their teams' spellings, and
+/// those of every team in which a ticket is assigned to them: the other team's 96 solved
+/// parcels, assigned to the agent, are found with the agent's team's 96. The first round reads
+/// era 3's era words; were the other team's missing there, the rest would look only below the
+/// oldest match that round found, and miss them.
+#[tokio::test]
+async fn an_agents_rounds_find_tickets_assigned_to_them_in_a_team_they_are_not_in() {
+    let (found, expected) = search_era_by_era(Some(TicketStatus::Solved), None, true).await;
+    assert_eq!(expected.len(), 96 + 96);
     assert_eq!(found, expected);
 }
 
