@@ -61,6 +61,12 @@ impl NewRows {
         receipt: &mut CommitReceipt,
         pending: &mut Pending,
     ) -> StoreResult<()> {
+        // The sessions keep GIN's pending lists short for searches (see `connect`); an import
+        // writes thousands of documents a unit, which a long list batches into the indexes.
+        transaction
+            .batch_execute("SET LOCAL gin_pending_list_limit = '4MB'")
+            .await
+            .map_err(crate::error::map_error)?;
         insert_customers(transaction, &self.customers).await?;
         for customer in &self.customers {
             pending.customer_inserted(customer);

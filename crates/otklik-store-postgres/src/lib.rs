@@ -158,10 +158,16 @@ impl PostgresStore {
         // workers start for each of them (3–4 ms measured) and compete for the same cores.
         // Nor do they gain from compiling: a plan whose estimate passes `jit_above_cost` (an
         // estimate off on a table never analysed is enough) spent 5.9 ms compiling a statement
-        // that ran in 0.3. Options in the URL come after these, so an operator can still turn
-        // them back on.
+        // that ran in 0.3.
+        // GIN keeps new entries in a pending list until it passes `gin_pending_list_limit` (4 MB
+        // by default) or a vacuum runs, and every search scans its index's whole list. A
+        // helpdesk rewrites documents all day (a change of status, team or priority does), so
+        // the lists were always filling: 46 pages took a round of an agent's search from 3.0 to
+        // 4.4 ms at a million tickets. Import units keep the default (`import`): with short
+        // lists the 100k demo took 26.7 s instead of 22.2.
+        // Options in the URL come after these, so an operator can still set them otherwise.
         let options = format!(
-            "-c max_parallel_workers_per_gather=0 -c jit=off {}",
+            "-c max_parallel_workers_per_gather=0 -c jit=off -c gin_pending_list_limit=64kB {}",
             config.get_options().unwrap_or_default()
         );
         config.options(options.trim_end());
@@ -645,7 +651,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_stores_sessions_plan_without_parallel_workers_or_compiling_unless_the_url_asks() {
+    async fn the_stores_sessions_plan_without_parallel_workers_or_compiling_and_keep_gin_lists_short()
+     {
         let (url, _database) = crate::testkit::create_database().await;
         let setting = |client: Client, name: &'static str| async move {
             let row = client
@@ -662,6 +669,8 @@ mod tests {
             setting(client, "max_parallel_workers_per_gather").await,
             "0"
         );
+        let client = store.client().await.expect("a connection");
+        assert_eq!(setting(client, "gin_pending_list_limit").await, "64kB");
         store.close();
         // The URL's options come last, so an operator can turn compiling back on.
         let separator = if url.contains('?') { '&' } else { '?' };

@@ -761,15 +761,17 @@ struct SearchWords {
 /// Delivery and VIP searching «refunding» at a million tickets, 18 eras held 21,500 postings
 /// of «refund» of which 534 were visible and solved: GIN stepped through them all (10–14 ms).
 ///
-/// The codes are an optimisation, never the authority: a round still asks for the agent's terms
-/// of who may see a ticket, so a code too many only costs postings, and a code missing would
-/// only lose matches. An agent's codes are those of their teams, of no team, and of every team
-/// in which a ticket is assigned to them (from the plain counts, which hold every unmerged
-/// ticket); with merged tickets, of every team.
+/// An agent's teams are their own, no team, and every team in which a ticket is assigned to
+/// them (from the plain counts, which hold every unmerged ticket); with merged tickets, every
+/// team. When those are only their own and no team, the spelling says all that the agent's
+/// terms of who may see a ticket say, and the rounds leave those terms out
+/// ([`EraTeams::visible_in_rounds`]): GIN no longer decodes the long postings of the team terms
+/// at each match. A document whose team has no code is spelled `~x` (V33), which no agent's
+/// rounds name.
 struct EraTeams {
     of: TeamsOf,
     /// Loaded once, when the first round of era words is planned.
-    codes: tokio::sync::OnceCell<Vec<i64>>,
+    codes: tokio::sync::OnceCell<TeamCodes>,
 }
 
 /// Whose teams [`EraTeams`] are.
@@ -778,7 +780,16 @@ enum TeamsOf {
     Agent {
         agent_id: otklik_domain::ids::AgentId,
         team_ids: Vec<Uuid>,
+        /// The agent's terms of who may see a ticket, as the search asks for them.
+        who: String,
     },
+}
+
+/// The spellings of the teams' codes in era words, and whether they imply who may see a ticket.
+#[derive(Debug, Clone, PartialEq)]
+struct TeamCodes {
+    spellings: Vec<String>,
+    implies_who: bool,
 }
 
 impl EraTeams {
@@ -787,6 +798,7 @@ impl EraTeams {
             Visibility::Agent { agent_id, team_ids } if !include_merged => TeamsOf::Agent {
                 agent_id: *agent_id,
                 team_ids: team_ids.iter().map(|team| team.0).collect(),
+                who: visibility_terms::agent_query(*agent_id, team_ids),
             },
             _ => TeamsOf::Every,
         };
@@ -796,46 +808,83 @@ impl EraTeams {
         }
     }
 
-    /// The teams' codes, [`visibility_terms::NO_TEAM_CODE`] first.
-    async fn codes(&self, client: &Client) -> StoreResult<&[i64]> {
-        let codes = self
-            .codes
+    /// The spellings of the teams' codes, no team's first.
+    async fn codes(&self, client: &Client) -> StoreResult<&TeamCodes> {
+        self.codes
             .get_or_try_init(|| async {
-                let rows = match &self.of {
+                let mut spellings = vec![visibility_terms::NO_TEAM_CODE.to_string()];
+                let implies_who = match &self.of {
                     TeamsOf::Every => {
-                        query(
+                        let rows = query(
                             client,
                             "SELECT code FROM team_search_codes ORDER BY code",
                             &[],
                         )
-                        .await?
+                        .await?;
+                        for row in &rows {
+                            spellings.push(get::<i64>(row, "code")?.to_string());
+                        }
+                        spellings.push(visibility_terms::UNKNOWN_TEAM_CODE.to_owned());
+                        false
                     }
-                    TeamsOf::Agent { agent_id, team_ids } => {
-                        query(
+                    TeamsOf::Agent {
+                        agent_id, team_ids, ..
+                    } => {
+                        let rows = query(
                             client,
-                            "SELECT s.code FROM team_search_codes s \
+                            "SELECT s.code, s.team_id = ANY($1) AS theirs FROM team_search_codes s \
                              WHERE s.team_id = ANY($1) OR s.team_id IN ( \
                                  SELECT c.team_key FROM ticket_counts c WHERE c.assignee_key = $2 \
                                  GROUP BY c.team_key HAVING sum(c.n) > 0) \
                              ORDER BY s.code",
                             &[team_ids, &agent_id.0],
                         )
-                        .await?
+                        .await?;
+                        let mut only_theirs = true;
+                        for row in &rows {
+                            spellings.push(get::<i64>(row, "code")?.to_string());
+                            only_theirs &= get::<bool>(row, "theirs")?;
+                        }
+                        only_theirs
                     }
                 };
-                let mut codes = vec![visibility_terms::NO_TEAM_CODE];
-                for row in &rows {
-                    codes.push(get(row, "code")?);
-                }
-                Ok::<_, otklik_store::StoreError>(codes)
+                Ok::<_, otklik_store::StoreError>(TeamCodes {
+                    spellings,
+                    implies_who,
+                })
             })
-            .await?;
-        Ok(codes)
+            .await
     }
 
-    /// The codes, once loaded ([`EraTeams::codes`]).
-    fn loaded(&self) -> Option<&[i64]> {
-        self.codes.get().map(Vec::as_slice)
+    /// The spellings of the codes, once loaded ([`EraTeams::codes`]).
+    fn loaded(&self) -> Option<&[String]> {
+        self.codes.get().map(|codes| codes.spellings.as_slice())
+    }
+
+    /// What a round of era words asks for besides the words, of `visible` (the terms a match
+    /// must carry): without the agent's terms of who may see a ticket when the codes imply
+    /// them ([`TeamCodes::implies_who`]).
+    fn visible_in_rounds<'v>(&self, visible: Option<&'v str>) -> Option<&'v str> {
+        let (Some(codes), TeamsOf::Agent { who, .. }, Some(visible)) =
+            (self.codes.get(), &self.of, visible)
+        else {
+            return visible;
+        };
+        if !codes.implies_who {
+            return Some(visible);
+        }
+        if visible == who {
+            return None;
+        }
+        // How the search joins who may see a ticket with a filter's terms.
+        match visible
+            .strip_prefix('(')
+            .and_then(|rest| rest.strip_prefix(who.as_str()))
+            .and_then(|rest| rest.strip_prefix(") & "))
+        {
+            Some(filter) => Some(filter),
+            None => Some(visible),
+        }
     }
 }
 
@@ -973,7 +1022,7 @@ fn round_matches(
         })
     {
         let spelled = params.bind(spelled);
-        let matches = match visible {
+        let matches = match words.teams.visible_in_rounds(visible) {
             Some(terms) => format!(
                 "({spelled}::tsquery && {}::tsquery)",
                 params.bind(terms.to_owned())
@@ -2667,6 +2716,60 @@ mod tests {
     }
 
     #[test]
+    fn rounds_leave_out_who_may_see_a_ticket_only_when_the_teams_spelled_imply_it() {
+        let agent_id = otklik_domain::ids::AgentId::new();
+        let team_ids = vec![otklik_domain::ids::TeamId::new()];
+        let visibility = Visibility::Agent {
+            agent_id,
+            team_ids: team_ids.clone(),
+        };
+        let who = visibility_terms::agent_query(agent_id, &team_ids);
+        let with_filter = format!("({who}) & (('SSOLVED'))");
+        let teams = |implies_who: bool| {
+            let teams = EraTeams::of(&visibility, false);
+            teams
+                .codes
+                .set(TeamCodes {
+                    spellings: vec!["0".into(), "3".into()],
+                    implies_who,
+                })
+                .expect("not loaded yet");
+            teams
+        };
+        let implied = teams(true);
+        assert_eq!(implied.visible_in_rounds(Some(&who)), None);
+        assert_eq!(
+            implied.visible_in_rounds(Some(&with_filter)),
+            Some("(('SSOLVED'))")
+        );
+        assert_eq!(implied.visible_in_rounds(None), None);
+        // A ticket assigned to the agent in another team is spelled with that team's code,
+        // whose other tickets the agent may not see: the terms stay.
+        let assigned_elsewhere = teams(false);
+        assert_eq!(
+            assigned_elsewhere.visible_in_rounds(Some(&with_filter)),
+            Some(with_filter.as_str())
+        );
+        // Not loaded, or a supervisor's: as it is.
+        let unloaded = EraTeams::of(&visibility, false);
+        assert_eq!(unloaded.visible_in_rounds(Some(&who)), Some(who.as_str()));
+        let every = EraTeams::of(&Visibility::All, false);
+        every
+            .codes
+            .set(TeamCodes {
+                spellings: vec!["0".into()],
+                implies_who: false,
+            })
+            .expect("not loaded yet");
+        assert_eq!(
+            every.visible_in_rounds(Some("(('SSOLVED'))")),
+            Some("(('SSOLVED'))")
+        );
+        // With merged tickets, every team's words are read and the terms stay.
+        assert!(matches!(EraTeams::of(&visibility, true).of, TeamsOf::Every));
+    }
+
+    #[test]
     fn only_words_of_few_tokens_are_asked_of_the_era_words() {
         let words = |tokens: usize, codes: Vec<i64>| SearchWords {
             walked: String::new(),
@@ -2679,7 +2782,10 @@ mod tests {
                 .expect("expands"),
             teams: EraTeams {
                 of: TeamsOf::Every,
-                codes: tokio::sync::OnceCell::new_with(Some(codes)),
+                codes: tokio::sync::OnceCell::new_with(Some(TeamCodes {
+                    spellings: codes.iter().map(i64::to_string).collect(),
+                    implies_who: false,
+                })),
             },
         };
         let no_team = visibility_terms::NO_TEAM_CODE;

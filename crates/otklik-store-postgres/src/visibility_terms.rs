@@ -145,6 +145,10 @@ pub(crate) fn era_query(oldest: i64, newest: i64) -> String {
 /// The code era words (V32) spell a ticket without a team with; teams' codes begin at 1.
 pub(crate) const NO_TEAM_CODE: i64 = 0;
 
+/// How era words spell a ticket whose team has no code (V33): never, as every team is given
+/// one when it is created; spelled apart so that no agent's rounds take it for no team.
+pub(crate) const UNKNOWN_TEAM_CODE: &str = "x";
+
 /// Appends the `tsquery` (input syntax) that `token` (a search token: `a`–`z`, `0`–`9`, `а`–`я`)
 /// matches in the era words (V30, V32) of a ticket of the eras `oldest..=newest` whose team has
 /// one of the `team_codes` ([`NO_TEAM_CODE`] for none): `'refund~60~3'`, or for several eras or
@@ -155,7 +159,7 @@ pub(crate) fn push_era_word(
     token: &str,
     oldest: i64,
     newest: i64,
-    team_codes: &[i64],
+    team_codes: &[String],
 ) {
     let spellings = (oldest..=newest)
         .rev()
@@ -257,9 +261,10 @@ mod tests {
     #[test]
     fn a_word_of_some_eras_is_spelled_once_for_each_era_and_team_newest_first() {
         let mut out = String::new();
-        push_era_word(&mut out, "refund", 60, 60, &[3]);
+        push_era_word(&mut out, "refund", 60, 60, &["3".to_owned()]);
         out.push_str(" & ");
-        push_era_word(&mut out, "возврат", 59, 60, &[3, NO_TEAM_CODE]);
+        let codes = ["3".to_owned(), NO_TEAM_CODE.to_string()];
+        push_era_word(&mut out, "возврат", 59, 60, &codes);
         assert_eq!(
             out,
             "'refund~60~3' & ('возврат~60~3' | 'возврат~60~0' | 'возврат~59~3' | 'возврат~59~0')"
