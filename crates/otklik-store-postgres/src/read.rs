@@ -914,11 +914,18 @@ impl SearchWords {
     /// of «дост» in 4 eras took 150 ms of GIN).
     fn most_eras_a_word_round(&self) -> Option<i64> {
         let codes = i64::try_from(self.teams.loaded()?.len()).unwrap_or(i64::MAX);
-        let mut tokens = 0_i64;
-        self.query.to_tsquery_spelled(|_, _| tokens += 1)?;
-        let spellings_an_era = tokens.saturating_mul(codes).max(1);
+        let spellings_an_era = self.spellings_an_era(codes)?;
         (spellings_an_era.saturating_mul(ERAS_PER_ROUND) <= MOST_SPELLINGS_A_ROUND)
             .then(|| (MOST_SPELLINGS_A_ROUND / spellings_an_era).max(1))
+    }
+
+    /// How many words one era's spelling of these words names for `codes` teams; `None`
+    /// when they cannot be spelled by era, or too many for a round of two eras.
+    fn spellings_an_era(&self, codes: i64) -> Option<i64> {
+        let mut tokens = 0_i64;
+        self.query.to_tsquery_spelled(|_, _| tokens += 1)?;
+        let spellings = tokens.saturating_mul(codes).max(1);
+        (spellings.saturating_mul(ERAS_PER_ROUND) <= MOST_SPELLINGS_A_ROUND).then_some(spellings)
     }
 
     /// [`SearchWords::rounds`], asking the planner for their costs
@@ -938,15 +945,24 @@ impl SearchWords {
         include_merged: bool,
         estimate_of_words_and_visible: Option<f64>,
     ) -> StoreResult<EraRounds> {
-        self.teams.codes(client).await?;
-        if self.most_eras_a_word_round().is_none() {
-            return Ok(EraRounds::new(start, per_era, wanted));
-        }
         let known = estimate_of_words_and_visible.filter(|_| visible.is_none());
-        let costs = self
-            .round_costs(client, visible, counts, start.eras(), include_merged, known)
-            .await?;
-        Ok(self.rounds(start, per_era, wanted, costs))
+        let costs = async {
+            // Words of too many tokens for one team are never spelled (none of this is asked).
+            if self.spellings_an_era(1).is_none() {
+                return Ok(None);
+            }
+            self.round_costs(client, visible, counts, start.eras(), include_merged, known)
+                .await
+                .map(Some)
+        };
+        // One round trip for the three statements: tokio-postgres sends requests polled
+        // together back to back on the connection.
+        let (codes, costs) = futures::join!(self.teams.codes(client), costs);
+        codes?;
+        match (costs?, self.most_eras_a_word_round()) {
+            (Some(costs), Some(_)) => Ok(self.rounds(start, per_era, wanted, costs)),
+            _ => Ok(EraRounds::new(start, per_era, wanted)),
+        }
     }
 
     /// What rounds of era words would read and may read ([`RoundCosts`]).
@@ -973,23 +989,29 @@ impl SearchWords {
         let eras = eras.max(1.0);
         let era_documents = (counts.documents / eras).min(visibility_terms::ERA_TICKETS as f64);
         let in_window = counts.word_matches as f64 / counts.tried.max(1) as f64 * era_documents;
-        let planned = match estimate_of_words {
-            Some(estimate) => estimate,
-            None => estimated_index_matches(client, self, None, include_merged).await?,
-        };
-        let postings_budget = match visible {
-            Some(terms) => {
-                let mut params = Params::default();
-                let sql = format!(
-                    "SELECT d.ticket_id FROM ticket_documents d WHERE d.document @@ {}::tsquery",
-                    params.bind(terms.to_owned())
-                );
-                planned_rows(client, &sql, &params)
-                    .await?
-                    .min(MOST_WORD_POSTINGS_IN_ROUNDS)
+        let planned = async {
+            match estimate_of_words {
+                Some(estimate) => Ok(estimate),
+                None => estimated_index_matches(client, self, None, include_merged).await,
             }
-            None => MOST_WORD_POSTINGS_IN_ROUNDS,
         };
+        let postings_budget = async {
+            match visible {
+                Some(terms) => {
+                    let mut params = Params::default();
+                    let sql = format!(
+                        "SELECT d.ticket_id FROM ticket_documents d WHERE d.document @@ {}::tsquery",
+                        params.bind(terms.to_owned())
+                    );
+                    Ok(planned_rows(client, &sql, &params)
+                        .await?
+                        .min(MOST_WORD_POSTINGS_IN_ROUNDS))
+                }
+                None => Ok(MOST_WORD_POSTINGS_IN_ROUNDS),
+            }
+        };
+        let (planned, postings_budget) = futures::join!(planned, postings_budget);
+        let (planned, postings_budget): (f64, f64) = (planned?, postings_budget?);
         Ok(RoundCosts {
             postings_per_era: in_window.max(planned / eras),
             postings_budget,
