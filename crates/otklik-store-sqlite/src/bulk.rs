@@ -96,12 +96,7 @@ pub(crate) fn end(
     let built = if beside.is_some_and(|build| build.copy_into(transaction)) {
         FullTextBuilt::Beside
     } else {
-        for index in FULL_TEXT_INDEXES {
-            db(transaction.execute_batch(&format!(
-                "INSERT INTO {name} ({name}) VALUES ('rebuild')",
-                name = index.name
-            )))?;
-        }
+        rebuild_full_text_indexes(transaction)?;
         // The vocabulary was not written during the import (see `derived`): the rebuilt index
         // lists every token, in order.
         db(transaction.execute_batch(&format!(
@@ -140,13 +135,24 @@ pub(crate) fn with_full_text_rebuilt<T>(
     for (_, sql) in &triggers {
         db(transaction.execute_batch(sql))?;
     }
+    rebuild_full_text_indexes(transaction)?;
+    Ok(filled)
+}
+
+/// Rebuilds both full-text indexes from their tables, each merged into one segment. A rebuild
+/// writes a segment each time its buffer fills (23 for the tickets at a million), and a search
+/// steps through every segment of each word: merged, an agent's «refunding» took 4.0 ms instead
+/// of 4.6, + solved 6.3 instead of 7.0; merging took 3.2 s. New entries then come in small
+/// segments that FTS5 merges as they accumulate.
+pub(crate) fn rebuild_full_text_indexes(transaction: &Transaction<'_>) -> StoreResult<()> {
     for index in FULL_TEXT_INDEXES {
         db(transaction.execute_batch(&format!(
-            "INSERT INTO {name} ({name}) VALUES ('rebuild')",
+            "INSERT INTO {name} ({name}) VALUES ('rebuild'); \
+             INSERT INTO {name} ({name}) VALUES ('optimize');",
             name = index.name
         )))?;
     }
-    Ok(filled)
+    Ok(())
 }
 
 /// Whether a bulk import is under way (in this transaction's view).

@@ -200,7 +200,8 @@ fn build(database: &Path, scratch: &Path) -> Result<(), ScratchBuildError> {
             .join(", ");
         connection.execute_batch(&format!(
             "INSERT INTO scratch.{name} (rowid, {columns}) \
-             SELECT rowid, {columns} FROM main.{content}",
+             SELECT rowid, {columns} FROM main.{content}; \
+             INSERT INTO scratch.{name} ({name}) VALUES ('optimize');",
             name = index.name,
             content = index.content,
         ))?;

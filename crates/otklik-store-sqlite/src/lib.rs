@@ -1532,6 +1532,47 @@ mod tests {
         );
     }
 
+    /// Segments of the ticket index: FTS5 keys each segment's pages by the segment's id in the
+    /// high bits of the rowid of `_data` (`FTS5_SEGMENT_ROWID`: above 37 bits of height, page
+    /// and doclist-index flag); rowids up to 10 hold the averages and the structure.
+    fn ticket_index_segments(connection: &Connection) -> i64 {
+        connection
+            .query_row(
+                "SELECT count(DISTINCT id >> 37) FROM ticket_fts_data WHERE id > 10",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_full_text_index_rebuilt_at_the_end_of_an_import_is_one_segment() {
+        use bulk::{FullTextBuilt, FullTextSource};
+
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("otklik.db");
+        let store = SqliteStore::open(&path).unwrap();
+        import_under_way(&store).await;
+        drop(store);
+        let mut connection = Connection::open(&path).unwrap();
+        configure(&connection).unwrap();
+        // A rebuild writes a segment each time this much of the index is buffered: with a
+        // small buffer, this import's index comes in many.
+        connection
+            .execute_batch("INSERT INTO ticket_fts (ticket_fts, rank) VALUES ('hashsize', 512)")
+            .unwrap();
+        let transaction = connection
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .unwrap();
+        assert_eq!(
+            bulk::end(&transaction, FullTextSource::ThisTransaction).unwrap(),
+            FullTextBuilt::InPlace
+        );
+        transaction.commit().unwrap();
+        assert_eq!(ticket_index_segments(&connection), 1);
+        full_text_build::check_integrity(&connection).expect("FTS5 finds the index sound");
+    }
+
     #[tokio::test]
     async fn after_an_import_ends_beside_the_writer_the_store_writes_and_finds_new_tickets() {
         use otklik_store::Mutation;
