@@ -1496,28 +1496,18 @@ impl EraRounds {
         // (2.6 ms). Else the documents' rules decide.
         let few = per_era > 0.0 && wanted as f64 / per_era > start.eras();
         let every_era = start.era.saturating_add(1);
-        if few && costs.fewer_teams && every_era <= words.most_eras {
-            return EraRounds {
-                newest: Some(start.era),
-                budget: every_era,
-                per_round: every_era,
-                of_words: Some(words),
-                done: false,
-                empty_rounds: 0,
-                wanted,
-                found: 0,
-                covered: 0.0,
-                first_share: Some(start.share),
-            };
-        }
-        // No postings to read, or few matches but of every team.
-        if first == 0 || few {
+        let per_round = if few && costs.fewer_teams && every_era <= words.most_eras {
+            every_era
+        } else if first == 0 || few {
+            // No postings to read, or few matches but of every team.
             return EraRounds::new(start, per_era, wanted);
-        }
+        } else {
+            first
+        };
         EraRounds {
             newest: Some(start.era),
-            budget: start.era.saturating_add(1),
-            per_round: first,
+            budget: every_era,
+            per_round,
             of_words: Some(words),
             done: false,
             empty_rounds: 0,

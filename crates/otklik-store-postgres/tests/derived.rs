@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use otklik_domain::agent::{Agent, Role, Team};
 use otklik_domain::clock::from_micros;
 use otklik_domain::customer::{Customer, Identity, IdentityKind, IdentityValue};
-use otklik_domain::ids::{AgentId, CustomerId, IdentityId, MessageId, TeamId, TicketId};
+use otklik_domain::ids::{CustomerId, IdentityId, MessageId, TeamId, TicketId};
 use otklik_domain::message::{Author, Message, MessageVisibility};
 use otklik_domain::ticket::{Channel, NewTicket, Priority, Ticket, TicketStatus};
 use otklik_store::derived::CounterKey;
@@ -96,6 +96,21 @@ async fn seed_team(store: &PostgresStore, name: &str) -> Team {
         .await
         .expect("team");
     team
+}
+
+/// An agent of `team_ids`, without a password, committed.
+async fn seed_agent(store: &PostgresStore, email: &str, team_ids: Vec<TeamId>) -> Agent {
+    let agent = otklik_store::conformance::new_agent(email, Role::Agent, team_ids);
+    commit(
+        store,
+        vec![Mutation::InsertAgent {
+            agent: agent.clone(),
+            password_hash: None,
+        }],
+    )
+    .await
+    .expect("agent");
+    agent
 }
 
 fn draft(customer_id: CustomerId, subject: &str, team_id: Option<TeamId>) -> NewTicket {
@@ -1022,27 +1037,7 @@ async fn search_era_by_era(
     let other = seed_team(&store, "Other").await;
     // A third team, so the codes of the teams the agent may see are not all of them.
     seed_team(&store, "Elsewhere").await;
-    let agent = Agent {
-        id: AgentId::new(),
-        email: "eras-agent@example.com".into(),
-        name: "Eras agent".into(),
-        role: Role::Agent,
-        team_ids: vec![mine.id],
-        active: true,
-        created_at: at(0),
-        updated_at: at(0),
-        version: 1,
-        locale: None,
-    };
-    commit(
-        &store,
-        vec![Mutation::InsertAgent {
-            agent: agent.clone(),
-            password_hash: None,
-        }],
-    )
-    .await
-    .expect("agent");
+    let agent = seed_agent(&store, "eras-agent@example.com", vec![mine.id]).await;
     let mut expected = Vec::new();
     for era in 0..4_i64 {
         inspect
@@ -1353,27 +1348,7 @@ async fn the_migrations_that_write_who_may_see_each_document_and_its_status_writ
     let store = &fixture.store;
     let customer = seed_customer(store, "Before", "before@example.com").await;
     let team = seed_team(store, "Routed").await;
-    let agent = otklik_domain::agent::Agent {
-        id: otklik_domain::ids::AgentId::new(),
-        email: "assignee@shop.test".into(),
-        name: "Assignee".into(),
-        role: otklik_domain::agent::Role::Agent,
-        team_ids: vec![team.id],
-        active: true,
-        created_at: at(0),
-        updated_at: at(0),
-        version: 1,
-        locale: None,
-    };
-    commit(
-        store,
-        vec![Mutation::InsertAgent {
-            agent: agent.clone(),
-            password_hash: None,
-        }],
-    )
-    .await
-    .expect("agent");
+    let agent = seed_agent(store, "assignee@shop.test", vec![team.id]).await;
     let mut assigned = draft(customer.id, "Routed and assigned", Some(team.id));
     assigned.assignee_id = Some(agent.id);
     seed_ticket(store, assigned).await;

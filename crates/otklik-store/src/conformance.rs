@@ -165,7 +165,8 @@ fn new_ticket(customer_id: CustomerId, subject: &str, created: i64) -> NewTicket
     }
 }
 
-fn new_agent(email: &str, role: Role, team_ids: Vec<TeamId>) -> Agent {
+/// An agent of `team_ids` with `role`, named after `email`, not yet committed.
+pub fn new_agent(email: &str, role: Role, team_ids: Vec<TeamId>) -> Agent {
     Agent {
         id: AgentId::new(),
         email: email.into(),
