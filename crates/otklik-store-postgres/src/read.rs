@@ -833,42 +833,30 @@ impl EraTeams {
                     TeamsOf::Agent {
                         agent_id, team_ids, ..
                     } => {
+                        // One row, whatever the teams: an aggregate without GROUP BY.
                         let rows = query(
                             client,
-                            "SELECT s.code, s.team_id = ANY($1) AS theirs, \
-                                 (SELECT count(*) FROM team_search_codes) AS teams \
-                             FROM team_search_codes s \
-                             WHERE s.team_id = ANY($1) OR s.team_id IN ( \
-                                 SELECT c.team_key FROM ticket_counts c WHERE c.assignee_key = $2 \
-                                 GROUP BY c.team_key HAVING sum(c.n) > 0) \
-                             ORDER BY s.code",
+                            "SELECT count(*) AS teams, \
+                                 coalesce(array_agg(s.code ORDER BY s.code) FILTER (WHERE s.read), \
+                                          '{}') AS codes, \
+                                 coalesce(bool_and(s.theirs) FILTER (WHERE s.read), true) AS theirs \
+                             FROM (SELECT s.code, s.team_id = ANY($1) AS theirs, \
+                                          s.team_id = ANY($1) OR s.team_id IN ( \
+                                              SELECT c.team_key FROM ticket_counts c \
+                                              WHERE c.assignee_key = $2 \
+                                              GROUP BY c.team_key HAVING sum(c.n) > 0) AS read \
+                                   FROM team_search_codes s) s",
                             &[team_ids, &agent_id.0],
                         )
                         .await?;
-                        let mut only_theirs = true;
-                        let mut teams = 0_i64;
-                        for row in &rows {
-                            spellings.push(get::<i64>(row, "code")?.to_string());
-                            only_theirs &= get::<bool>(row, "theirs")?;
-                            teams = get(row, "teams")?;
-                        }
-                        // No row when the agent has no team nor ticket in one: then every team
-                        // but none is left out, if there is one.
-                        fewer_teams = if rows.is_empty() {
-                            query(
-                                client,
-                                "SELECT EXISTS (SELECT 1 FROM team_search_codes)",
-                                &[],
-                            )
-                            .await?
-                            .first()
-                            .map(|row| get::<bool>(row, "exists"))
-                            .transpose()?
-                            .unwrap_or(false)
-                        } else {
-                            i64::try_from(rows.len()).unwrap_or(i64::MAX) < teams
-                        };
-                        only_theirs
+                        let row = rows.first().ok_or_else(|| {
+                            otklik_store::StoreError::corrupt("an aggregate returned no row")
+                        })?;
+                        let codes: Vec<i64> = get(row, "codes")?;
+                        let teams: i64 = get(row, "teams")?;
+                        fewer_teams = i64::try_from(codes.len()).unwrap_or(i64::MAX) < teams;
+                        spellings.extend(codes.iter().map(i64::to_string));
+                        get::<bool>(row, "theirs")?
                     }
                 };
                 Ok::<_, otklik_store::StoreError>(TeamCodes {
