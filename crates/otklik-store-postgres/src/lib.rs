@@ -248,7 +248,7 @@ impl PostgresStore {
         self.counts.sums()
     }
 
-    async fn client(&self) -> StoreResult<Client> {
+    pub(crate) async fn client(&self) -> StoreResult<Client> {
         self.pool.get().await.map_err(pool_error)
     }
 }

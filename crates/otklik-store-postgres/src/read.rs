@@ -2794,6 +2794,106 @@ mod tests {
         assert_eq!(rounds.next_round(), Some(range(53, 54)));
     }
 
+    #[tokio::test]
+    async fn an_agents_era_teams_are_their_own_no_team_and_those_where_tickets_are_assigned_to_them()
+     {
+        use otklik_store::conformance::{new_agent, new_customer, new_ticket};
+        use otklik_store::{Mutation, Store, UnitOfWork};
+
+        let (url, _database) = crate::testkit::create_database().await;
+        // Two connections: the test holds one while the store commits on the other.
+        let store = crate::PostgresStore::connect(&url, 2)
+            .await
+            .expect("connects");
+        let team = |name: &str| Team {
+            id: otklik_domain::ids::TeamId::new(),
+            name: name.into(),
+            created_at: jiff::Timestamp::UNIX_EPOCH,
+        };
+        let (mine, other, third) = (team("Mine"), team("Other"), team("Third"));
+        let agent = new_agent(
+            "codes@example.com",
+            otklik_domain::agent::Role::Agent,
+            vec![mine.id],
+        );
+        let customer = new_customer("Codes", "codes-customer@example.com");
+        let mut unit = UnitOfWork::new();
+        for team in [&mine, &other, &third] {
+            unit = unit.with(Mutation::InsertTeam(team.clone()));
+        }
+        store
+            .commit(
+                unit.with(Mutation::InsertAgent {
+                    agent: agent.clone(),
+                    password_hash: None,
+                })
+                .with(Mutation::InsertCustomer(customer.clone())),
+            )
+            .await
+            .expect("teams, agent and customer");
+        let client = store.client().await.expect("a connection");
+        let code_of = |team: &Team| {
+            let client = &client;
+            let id = team.id.0;
+            async move {
+                let rows = query(
+                    client,
+                    "SELECT code FROM team_search_codes WHERE team_id = $1",
+                    &[&id],
+                )
+                .await
+                .expect("a code");
+                get::<i64>(&rows[0], "code").expect("a code").to_string()
+            }
+        };
+        let (mine_code, other_code) = (code_of(&mine).await, code_of(&other).await);
+        let visibility = Visibility::Agent {
+            agent_id: agent.id,
+            team_ids: vec![mine.id],
+        };
+
+        let codes = EraTeams::of(&visibility, false)
+            .codes(&client)
+            .await
+            .expect("codes")
+            .clone();
+        assert_eq!(codes.spellings, vec!["0".to_owned(), mine_code.clone()]);
+        assert!(codes.implies_who && codes.fewer_teams);
+
+        let mut assigned = new_ticket(customer.id, "Assigned elsewhere", 0);
+        assigned.team_id = Some(other.id);
+        assigned.assignee_id = Some(agent.id);
+        store
+            .commit(UnitOfWork::new().with(Mutation::InsertTicket(assigned)))
+            .await
+            .expect("a ticket");
+        let codes = EraTeams::of(&visibility, false)
+            .codes(&client)
+            .await
+            .expect("codes")
+            .clone();
+        let mut expected = vec!["0".to_owned(), mine_code, other_code];
+        expected[1..].sort_by_key(|code| code.parse::<i64>().expect("a number"));
+        assert_eq!(codes.spellings, expected);
+        assert!(
+            !codes.implies_who,
+            "the other team's other tickets are not theirs"
+        );
+        assert!(codes.fewer_teams, "the third team is left out");
+
+        // With merged tickets, and for a supervisor: every team, and a team without a code.
+        let every = EraTeams::of(&visibility, true)
+            .codes(&client)
+            .await
+            .expect("codes")
+            .clone();
+        assert_eq!(every.spellings.len(), 1 + 3 + 1);
+        assert_eq!(every.spellings.last().map(String::as_str), Some("x"));
+        assert!(!every.implies_who && !every.fewer_teams);
+        drop(client);
+        store.close();
+    }
+
     #[test]
     fn rounds_leave_out_who_may_see_a_ticket_only_when_the_teams_spelled_imply_it() {
         let agent_id = otklik_domain::ids::AgentId::new();

@@ -131,7 +131,8 @@ fn at(second: i64) -> Timestamp {
     Timestamp::from_second(1_800_000_000 + second).expect("valid test time")
 }
 
-fn new_customer(name: &str, email: &str) -> Customer {
+/// A customer with one e-mail identity, not yet committed.
+pub fn new_customer(name: &str, email: &str) -> Customer {
     let id = CustomerId::new();
     Customer {
         id,
@@ -150,7 +151,8 @@ fn new_customer(name: &str, email: &str) -> Customer {
     }
 }
 
-fn new_ticket(customer_id: CustomerId, subject: &str, created: i64) -> NewTicket {
+/// A new ticket of `customer_id`, created `created` seconds after the tests' epoch.
+pub fn new_ticket(customer_id: CustomerId, subject: &str, created: i64) -> NewTicket {
     NewTicket {
         id: TicketId::new(),
         subject: subject.into(),
