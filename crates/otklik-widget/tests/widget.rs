@@ -10,8 +10,13 @@ use std::process::{Command, Output};
 
 use otklik_widget::{TEST_IDS, WIDGET_JS};
 
+/// The crate's folder in the checkout being tested: cargo and nextest set the variable when they
+/// run the test too. The path built in is the fallback only: a target folder shared between
+/// checkouts may run a binary built in another, since removed (node then failed to start there).
 fn crate_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
 
 /// node v20 or later, at /usr/bin/node or on PATH; a missing node is a failure, not a skip.
