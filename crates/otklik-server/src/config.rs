@@ -32,6 +32,9 @@ pub struct Settings {
     pub attachments_dir: Option<PathBuf>,
     /// PostgreSQL connections per node.
     pub pg_max_connections: usize,
+    /// Searches one node runs in PostgreSQL at once (more wait their turn); twice the node's
+    /// cores when unset. Where the database has cores of its own, twice those.
+    pub pg_searches_at_once: Option<usize>,
     pub log_format: LogFormat,
     /// Where the inbound SMTP listener listens (for an MTA relaying mail to Otklik); off when
     /// unset.
@@ -63,6 +66,7 @@ impl Default for Settings {
             data_dir: PathBuf::from("./data"),
             attachments_dir: None,
             pg_max_connections: 16,
+            pg_searches_at_once: None,
             log_format: LogFormat::Text,
             smtp_listen: None,
             smtp_domains: Vec::new(),
@@ -84,6 +88,7 @@ impl std::fmt::Debug for Settings {
             .field("data_dir", &self.data_dir)
             .field("attachments_dir", &self.attachments_dir)
             .field("pg_max_connections", &self.pg_max_connections)
+            .field("pg_searches_at_once", &self.pg_searches_at_once)
             .field("log_format", &self.log_format)
             .field("smtp_listen", &self.smtp_listen)
             .field("smtp_domains", &self.smtp_domains)
@@ -128,6 +133,7 @@ const ENV: &[&str] = &[
     "OTKLIK_DATA_DIR",
     "OTKLIK_ATTACHMENTS_DIR",
     "OTKLIK_PG_MAX_CONNECTIONS",
+    "OTKLIK_PG_SEARCHES_AT_ONCE",
     "OTKLIK_LOG_FORMAT",
     "OTKLIK_SMTP_LISTEN",
     "OTKLIK_SMTP_DOMAINS",
@@ -173,6 +179,9 @@ impl Settings {
                 "OTKLIK_PG_MAX_CONNECTIONS" => {
                     settings.pg_max_connections = value.parse().map_err(|e| invalid(&e))?
                 }
+                "OTKLIK_PG_SEARCHES_AT_ONCE" => {
+                    settings.pg_searches_at_once = Some(value.parse().map_err(|e| invalid(&e))?)
+                }
                 "OTKLIK_LOG_FORMAT" => {
                     settings.log_format = match value.as_str() {
                         "text" => LogFormat::Text,
@@ -212,6 +221,12 @@ impl Settings {
                 }
                 _ => {}
             }
+        }
+        if settings.pg_searches_at_once == Some(0) {
+            anyhow::bail!(
+                "pg_searches_at_once (OTKLIK_PG_SEARCHES_AT_ONCE) is 0: at least one search must \
+                 be able to run"
+            );
         }
         Ok(settings)
     }
@@ -340,6 +355,25 @@ mod tests {
         .unwrap();
         assert_eq!(settings.widget_visitors_per_ip_per_minute, 5000);
         assert_eq!(settings.widget_actions_per_visitor_per_minute, 600);
+    }
+
+    #[test]
+    fn searches_at_once_are_read_from_the_environment_or_the_file_and_never_zero() {
+        let settings =
+            Settings::load_from(None, env(&[("OTKLIK_PG_SEARCHES_AT_ONCE", "6")])).unwrap();
+        assert_eq!(settings.pg_searches_at_once, Some(6));
+        let unset = Settings::load_from(None, env(&[])).unwrap();
+        assert_eq!(unset.pg_searches_at_once, None);
+        let error =
+            Settings::load_from(None, env(&[("OTKLIK_PG_SEARCHES_AT_ONCE", "0")])).unwrap_err();
+        assert!(
+            error.to_string().contains("OTKLIK_PG_SEARCHES_AT_ONCE"),
+            "{error}"
+        );
+        let folder = tempfile::tempdir().unwrap();
+        let file = folder.path().join("otklik.toml");
+        std::fs::write(&file, "pg_searches_at_once = 0\n").unwrap();
+        assert!(Settings::load_from(Some(file), env(&[])).is_err());
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::config::{Settings, redact_url};
 /// Opens the configured database (running pending migrations) and returns the store.
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     if settings.uses_postgres() {
-        let store = PostgresStore::connect(&settings.database_url, settings.pg_max_connections)
+        let mut store = PostgresStore::connect(&settings.database_url, settings.pg_max_connections)
             .await
             .with_context(|| {
                 format!(
@@ -24,6 +24,9 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
                     redact_url(&settings.database_url)
                 )
             })?;
+        if let Some(searches) = settings.pg_searches_at_once {
+            store = store.with_searches_at_once(searches);
+        }
         Ok(Arc::new(store))
     } else {
         let path = settings.sqlite_path()?;

@@ -514,3 +514,77 @@ async fn the_migration_that_marks_merged_documents_marks_those_merged_before_it(
         "survivor {survivor_number}, merged {merged_number}"
     );
 }
+
+/// How many of this database's sessions wait for a lock right now.
+async fn sessions_waiting_for_a_lock(client: &tokio_postgres::Client) -> i64 {
+    client
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            &[],
+        )
+        .await
+        .expect("reads the sessions")
+        .get(0)
+}
+
+#[tokio::test]
+async fn a_node_runs_no_more_searches_at_once_than_it_is_told_and_the_rest_wait_their_turn() {
+    let (url, _database) = create_database().await;
+    let store = Arc::new(
+        PostgresStore::connect(&url, 4)
+            .await
+            .expect("connects")
+            .with_searches_at_once(2),
+    );
+    let owner = insert_customer(store.as_ref(), "turns@example.com").await;
+    let draft = ticket(owner.id, &[]);
+    let ticket_id = draft.id;
+    insert_ticket(store.as_ref(), draft).await.expect("stored");
+    // Another session holds the documents, so every search that reaches the database waits
+    // there for the lock, where `pg_stat_activity` shows it.
+    let (locker, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connects");
+    tokio::spawn(connection);
+    locker
+        .batch_execute("BEGIN; LOCK TABLE ticket_documents IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("locks the documents");
+    let searches: Vec<_> = (0..3)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let search = otklik_store::TicketSearch {
+                    query: otklik_search::parse_query("subject ").expect("query"),
+                    filter: otklik_store::TicketFilter::default(),
+                    visibility: otklik_store::Visibility::All,
+                    limit: 10,
+                };
+                store.search_tickets(&search).await
+            })
+        })
+        .collect();
+    let mut waiting = 0;
+    for _ in 0..200 {
+        waiting = sessions_waiting_for_a_lock(&locker).await;
+        if waiting >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(waiting, 2, "two searches reach the database");
+    // The third waits its turn outside the database, holding no connection.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(sessions_waiting_for_a_lock(&locker).await, 2);
+    assert!(searches.iter().all(|search| !search.is_finished()));
+    locker.batch_execute("ROLLBACK").await.expect("unlocks");
+    for search in searches {
+        let found = search.await.expect("the search ran").expect("it found");
+        assert_eq!(
+            found.iter().map(|ticket| ticket.id).collect::<Vec<_>>(),
+            vec![ticket_id]
+        );
+    }
+    store.close();
+}
