@@ -515,7 +515,8 @@ async fn the_migration_that_marks_merged_documents_marks_those_merged_before_it(
     );
 }
 
-/// How many of this database's sessions wait for a lock right now.
+/// How many of this database's sessions wait for a lock right now. Asked outside a transaction:
+/// inside one, `pg_stat_activity` keeps showing what it showed first.
 async fn sessions_waiting_for_a_lock(client: &tokio_postgres::Client) -> i64 {
     client
         .query_one(
@@ -551,6 +552,10 @@ async fn a_node_runs_no_more_searches_at_once_than_it_is_told_and_the_rest_wait_
         .batch_execute("BEGIN; LOCK TABLE ticket_documents IN ACCESS EXCLUSIVE MODE")
         .await
         .expect("locks the documents");
+    let (observer, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connects");
+    tokio::spawn(connection);
     let searches: Vec<_> = (0..3)
         .map(|_| {
             let store = store.clone();
@@ -567,7 +572,7 @@ async fn a_node_runs_no_more_searches_at_once_than_it_is_told_and_the_rest_wait_
         .collect();
     let mut waiting = 0;
     for _ in 0..200 {
-        waiting = sessions_waiting_for_a_lock(&locker).await;
+        waiting = sessions_waiting_for_a_lock(&observer).await;
         if waiting >= 2 {
             break;
         }
@@ -576,7 +581,7 @@ async fn a_node_runs_no_more_searches_at_once_than_it_is_told_and_the_rest_wait_
     assert_eq!(waiting, 2, "two searches reach the database");
     // The third waits its turn outside the database, holding no connection.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(sessions_waiting_for_a_lock(&locker).await, 2);
+    assert_eq!(sessions_waiting_for_a_lock(&observer).await, 2);
     assert!(searches.iter().all(|search| !search.is_finished()));
     locker.batch_execute("ROLLBACK").await.expect("unlocks");
     for search in searches {
