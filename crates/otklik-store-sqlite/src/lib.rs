@@ -1724,6 +1724,77 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_search_since_a_date_walks_back_to_the_oldest_ticket_updated_since_and_finds_it() {
+        use otklik_store::Mutation;
+        use read::UpdatedSince;
+
+        // Eight xylophones; then the second and the sixth are updated, later than the rest.
+        let (_folder, path, store, tickets) = store_with_xylophones(8, |_, _| {}).await;
+        let since = tickets[7].updated_at + jiff::SignedDuration::from_hours(1);
+        for index in [1, 5] {
+            let mut ticket = tickets[index].clone();
+            ticket.updated_at = since;
+            store
+                .commit(UnitOfWork::new().with(Mutation::UpdateTicket {
+                    expected_version: ticket.version,
+                    ticket,
+                }))
+                .await
+                .unwrap();
+        }
+        let connection = Connection::open(&path).unwrap();
+        let rowid_of = |index: usize| -> i64 {
+            connection
+                .query_row(
+                    "SELECT rowid FROM tickets WHERE id = ?1",
+                    [&tickets[index].id.0.as_bytes()[..]],
+                    |row| row.get(0),
+                )
+                .unwrap()
+        };
+        assert_eq!(
+            read::oldest_updated_since(&connection, since).unwrap(),
+            UpdatedSince::From {
+                oldest: rowid_of(1),
+                tickets: 2
+            }
+        );
+        let later = since + jiff::SignedDuration::from_secs(1);
+        assert_eq!(
+            read::oldest_updated_since(&connection, later).unwrap(),
+            UpdatedSince::None
+        );
+
+        // Listing the two first, or walking the matches down to the oldest of them.
+        let search = |since: jiff::Timestamp| TicketSearch {
+            query: otklik_search::parse_query("ксилофон").unwrap(),
+            filter: otklik_store::TicketFilter {
+                updated_since: Some(since),
+                ..otklik_store::TicketFilter::default()
+            },
+            visibility: otklik_store::Visibility::All,
+            limit: 50,
+        };
+        let mut expected = vec![tickets[1].id, tickets[5].id];
+        expected.sort_unstable();
+        for few in [otklik_store::RANKED_MATCHES, 0] {
+            let mut found: Vec<_> =
+                read::search_tickets_listing_at_most(&connection, &search(since), few)
+                    .unwrap()
+                    .into_iter()
+                    .map(|ticket| ticket.id)
+                    .collect();
+            found.sort_unstable();
+            assert_eq!(found, expected, "listing at most {few}");
+            assert!(
+                read::search_tickets_listing_at_most(&connection, &search(later), few)
+                    .unwrap()
+                    .is_empty()
+            );
+        }
+    }
+
+    #[tokio::test]
     async fn a_search_for_a_rare_status_asks_the_index_for_it_and_follows_status_changes() {
         use otklik_domain::ticket::TicketStatus;
         use otklik_store::Mutation;
