@@ -2914,12 +2914,19 @@ mod tests {
             agent_id: agent.id,
             team_ids: vec![mine.id],
         };
+        // The teams' codes as a search of the agent reads them now.
+        let codes_now = |include_merged: bool| {
+            let (client, visibility) = (&client, &visibility);
+            async move {
+                EraTeams::of(visibility, include_merged)
+                    .codes(client)
+                    .await
+                    .expect("codes")
+                    .clone()
+            }
+        };
 
-        let codes = EraTeams::of(&visibility, false)
-            .codes(&client)
-            .await
-            .expect("codes")
-            .clone();
+        let codes = codes_now(false).await;
         assert_eq!(codes.spellings, vec!["0".to_owned(), mine_code.clone()]);
         assert!(codes.implies_who && codes.fewer_teams);
         assert_eq!(
@@ -2939,11 +2946,7 @@ mod tests {
             unit = unit.with(Mutation::InsertTicket(ticket));
         }
         store.commit(unit).await.expect("tickets");
-        let codes = EraTeams::of(&visibility, false)
-            .codes(&client)
-            .await
-            .expect("codes")
-            .clone();
+        let codes = codes_now(false).await;
         assert_eq!(codes.spellings, vec!["0".to_owned(), mine_code.clone()]);
         assert!(
             (codes.share_of_tickets - 2.0 / 3.0).abs() < 1e-9,
@@ -2957,11 +2960,7 @@ mod tests {
             .commit(UnitOfWork::new().with(Mutation::InsertTicket(assigned)))
             .await
             .expect("a ticket");
-        let codes = EraTeams::of(&visibility, false)
-            .codes(&client)
-            .await
-            .expect("codes")
-            .clone();
+        let codes = codes_now(false).await;
         let mut expected = vec!["0".to_owned(), mine_code, other_code];
         expected[1..].sort_by_key(|code| code.parse::<i64>().expect("a number"));
         assert_eq!(codes.spellings, expected);
@@ -2976,11 +2975,7 @@ mod tests {
         );
 
         // With merged tickets, and for a supervisor: every team, and a team without a code.
-        let every = EraTeams::of(&visibility, true)
-            .codes(&client)
-            .await
-            .expect("codes")
-            .clone();
+        let every = codes_now(true).await;
         assert_eq!(every.spellings.len(), 1 + 3 + 1);
         assert_eq!(every.spellings.last().map(String::as_str), Some("x"));
         assert!(!every.implies_who && !every.fewer_teams);

@@ -1723,25 +1723,37 @@ mod tests {
         (folder, path, store, tickets)
     }
 
+    /// Commits `tickets` as they are now, each in a unit of its own.
+    async fn update_tickets(
+        store: &SqliteStore,
+        tickets: impl IntoIterator<Item = otklik_domain::ticket::Ticket>,
+    ) {
+        for ticket in tickets {
+            store
+                .commit(
+                    UnitOfWork::new().with(otklik_store::Mutation::UpdateTicket {
+                        expected_version: ticket.version,
+                        ticket,
+                    }),
+                )
+                .await
+                .unwrap();
+        }
+    }
+
     #[tokio::test]
     async fn a_search_since_a_date_walks_back_to_the_oldest_ticket_updated_since_and_finds_it() {
-        use otklik_store::Mutation;
         use read::UpdatedSince;
 
         // Eight xylophones; then the second and the sixth are updated, later than the rest.
         let (_folder, path, store, tickets) = store_with_xylophones(8, |_, _| {}).await;
         let since = tickets[7].updated_at + jiff::SignedDuration::from_hours(1);
-        for index in [1, 5] {
+        let updated = [1, 5].map(|index| {
             let mut ticket = tickets[index].clone();
             ticket.updated_at = since;
-            store
-                .commit(UnitOfWork::new().with(Mutation::UpdateTicket {
-                    expected_version: ticket.version,
-                    ticket,
-                }))
-                .await
-                .unwrap();
-        }
+            ticket
+        });
+        update_tickets(&store, updated).await;
         let connection = Connection::open(&path).unwrap();
         let rowid_of = |index: usize| -> i64 {
             connection
@@ -1797,7 +1809,6 @@ mod tests {
     #[tokio::test]
     async fn a_search_for_a_rare_status_asks_the_index_for_it_and_follows_status_changes() {
         use otklik_domain::ticket::TicketStatus;
-        use otklik_store::Mutation;
 
         // One open ticket among sixteen: open is rare; solved is not.
         let (_folder, path, store, tickets) = store_with_xylophones(16, |n, draft| {
@@ -1823,15 +1834,7 @@ mod tests {
         reopened.status = TicketStatus::Open;
         let mut solved = tickets[3].clone();
         solved.status = TicketStatus::Solved;
-        for ticket in [reopened.clone(), solved] {
-            store
-                .commit(UnitOfWork::new().with(Mutation::UpdateTicket {
-                    expected_version: ticket.version,
-                    ticket,
-                }))
-                .await
-                .unwrap();
-        }
+        update_tickets(&store, [reopened.clone(), solved]).await;
         assert_eq!(
             found_in_status(&store, "ксилофон", TicketStatus::Open).await,
             [reopened.id]
