@@ -100,6 +100,8 @@ pub struct PostgresStore {
     counts: otklik_store::count_cache::CountCache,
     /// Documents a search tries before it judges how to find the rest.
     search_window: i64,
+    /// The most tickets passing a search's filter that it lists first.
+    search_listing: i64,
     /// Searches this node runs in the database at once; the rest wait their turn, first come
     /// first served ([`PostgresStore::with_searches_at_once`]).
     search_turns: tokio::sync::Semaphore,
@@ -211,6 +213,7 @@ impl PostgresStore {
             target,
             known_tokens: std::sync::Mutex::default(),
             search_window: read::SEARCH_WINDOW,
+            search_listing: read::FEW_PASSING_TICKETS,
             counts: otklik_store::count_cache::CountCache::new(),
             search_turns: tokio::sync::Semaphore::new(default_searches_at_once()),
         };
@@ -244,6 +247,15 @@ impl PostgresStore {
     /// on a few tickets.
     pub fn with_search_window(mut self, documents: i64) -> PostgresStore {
         self.search_window = documents.max(1);
+        self
+    }
+
+    /// Sets how many tickets passing a filter that the documents have no terms for (a date
+    /// range, a customer, «unassigned») a search lists first, to test the words on those
+    /// tickets only (20,000 unless set; see `read::few_passing_tickets`). Results do not depend
+    /// on it: tests set it to 0 to take the other paths on a few tickets.
+    pub fn with_search_listing_at_most(mut self, tickets: i64) -> PostgresStore {
+        self.search_listing = tickets.max(0);
         self
     }
 
@@ -520,7 +532,8 @@ impl Store for PostgresStore {
     async fn search_tickets(&self, search: &TicketSearch) -> StoreResult<Vec<Ticket>> {
         // The turn before the connection: a search waiting its turn holds no connection.
         let _turn = self.search_turn().await?;
-        read::search_tickets(&self.client().await?, search, self.search_window).await
+        let client = self.client().await?;
+        read::search_tickets(&client, search, self.search_window, self.search_listing).await
     }
 
     async fn search_customers(

@@ -1279,6 +1279,52 @@ async fn a_word_missing_from_the_newest_tickets_but_common_before_is_still_found
     store.close();
 }
 
+/// The same word, with a date range the documents have no term for and the passing tickets not
+/// listed first: past a window of 4 with no match the planner still expects many, but the
+/// window saw none, so the search asks the index era by era and tests each match against the
+/// range, and finds exactly those updated since.
+#[tokio::test]
+async fn a_word_missing_from_the_newest_tickets_is_found_within_a_date_range_era_by_era() {
+    let (url, _database) = create_database().await;
+    let store = PostgresStore::connect(&url, 2)
+        .await
+        .expect("connects")
+        .with_search_window(4)
+        .with_search_listing_at_most(0);
+    let inspect = inspector(&url).await;
+    let customer = seed_customer(&store, "Dated", "dated@example.com").await;
+    let mut expected = Vec::new();
+    for index in 0..60 {
+        let subject = if index < 50 { "Gamma" } else { "Delta" };
+        let mut draft = draft(customer.id, subject, None);
+        // Every third gamma ticket was written later than the rest.
+        let recent = index < 50 && index % 3 == 0;
+        if recent {
+            draft.created_at = at(1_000);
+        }
+        let ticket = seed_ticket(&store, draft).await;
+        if recent {
+            expected.push(ticket.id);
+        }
+    }
+    inspect
+        .batch_execute("ANALYZE ticket_documents; ANALYZE tickets")
+        .await
+        .expect("analyses");
+    expected.sort();
+    let search = TicketSearch {
+        query: otklik_search::parse_query("gamma ").expect("a query"),
+        filter: TicketFilter {
+            updated_since: Some(at(500)),
+            ..TicketFilter::default()
+        },
+        visibility: Visibility::All,
+        limit: 100,
+    };
+    assert_eq!(found_ids(&store, &search).await, expected);
+    store.close();
+}
+
 /// Words that are each common but rarely together: past a window of 4 that holds none of their
 /// matches, a search by someone who sees every ticket asks the index rather than walking every
 /// document; with a filter, the index's matches are tested against it. A word in every ticket
