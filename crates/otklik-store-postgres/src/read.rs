@@ -134,6 +134,25 @@ async fn query_once(client: &Client, sql: &str, params: &Params) -> StoreResult<
         .map_err(map_error)
 }
 
+/// Runs a statement of a few shapes whose plan does not follow its values through the
+/// connection's statement cache, with its parameters' types as `params` binds them: parsed and
+/// planned once per connection and shape instead of on every call.
+async fn query_cached(client: &Client, sql: &str, params: &Params) -> StoreResult<Vec<Row>> {
+    let types: Vec<Type> = params
+        .values
+        .iter()
+        .map(|(_, sql_type)| sql_type.clone())
+        .collect();
+    let statement = client
+        .prepare_typed_cached(sql, &types)
+        .await
+        .map_err(map_error)?;
+    client
+        .query(&statement, &params.as_refs())
+        .await
+        .map_err(map_error)
+}
+
 /// `WHERE a AND b …`, or nothing when there is no condition.
 pub(crate) fn where_clause(conditions: &[String]) -> String {
     if conditions.is_empty() {
@@ -1716,7 +1735,7 @@ async fn probe_window(
                FROM ticket_documents d {older} ORDER BY d.ticket_id DESC LIMIT {window}) w",
         window = params.bind(window),
     );
-    let rows = query_once(client, &sql, &params).await?;
+    let rows = query_cached(client, &sql, &params).await?;
     // An aggregate without GROUP BY returns one row, even over no documents.
     let Some(row) = rows.first() else {
         return Ok(WindowProbe {
