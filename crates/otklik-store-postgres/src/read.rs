@@ -532,6 +532,41 @@ async fn few_passing_tickets(
     Ok((passing.len() as i64 <= few).then_some(passing))
 }
 
+/// The tickets older than `below` that pass the search's filters and visibility, when its
+/// filter has a lower date bound and at most `few` of them do; `None` otherwise.
+///
+/// Why: when fewer than a page of matches pass a date range, the rounds end by asking for
+/// every older match of the words at once, to test each against the range: an agent's
+/// «refunding» among the tickets updated in the last 30 days fetched the visible refunds of
+/// a million tickets (29 ms of a 48 ms search). Listed by update instead, the index of tickets
+/// by update (`updated_at`, `id`) tests `id` in its own entries, so the tickets updated since
+/// the date but newer than those found cost no row: 5–15 ms for 93,000.
+async fn few_passing_below(
+    client: &Client,
+    search: &TicketSearch,
+    below: Uuid,
+    few: i64,
+) -> StoreResult<Option<Vec<Uuid>>> {
+    if search.filter.updated_since.is_none() {
+        return Ok(None);
+    }
+    let mut params = Params::default();
+    let mut conditions = ticket_conditions(&search.filter, &search.visibility, &mut params);
+    conditions.push(format!("t.id < {}", params.bind(below)));
+    // Ordered by update, so that index drives whatever the planner expects of the rest.
+    let sql = format!(
+        "SELECT t.id FROM tickets t {} ORDER BY t.updated_at LIMIT {}",
+        where_clause(&conditions),
+        params.bind(few + 1)
+    );
+    let passing = query_once(client, &sql, &params)
+        .await?
+        .iter()
+        .map(|row| get(row, "id"))
+        .collect::<StoreResult<Vec<Uuid>>>()?;
+    Ok((passing.len() as i64 <= few).then_some(passing))
+}
+
 /// The newest [`RANKED_MATCHES`] of `passing` whose documents match the words and carry the
 /// `visible` terms, newest first.
 async fn newest_matches_among(
@@ -704,6 +739,7 @@ async fn filtered_or_newest_matches(
             search,
             counted.passing_share,
             window,
+            listing,
         )
         .await;
     }
@@ -1782,6 +1818,7 @@ async fn filtered_matches(
     search: &TicketSearch,
     passing_share: f64,
     window: i64,
+    listing: i64,
 ) -> StoreResult<Option<Vec<Uuid>>> {
     let include_merged = search.filter.include_merged;
     let probe = probe_window(client, words, visible, include_merged, None, window).await?;
@@ -1820,6 +1857,16 @@ async fn filtered_matches(
     let wanted = usize::try_from(RANKED_MATCHES).unwrap_or(usize::MAX);
     let mut hits: Vec<Uuid> = Vec::new();
     while let Some(eras) = rounds.next_round() {
+        // Before asking for every older match at once, the few tickets older than those found
+        // that were updated since the filter's date, when they are few.
+        if eras == EraRound::Rest
+            && let Some(&oldest) = hits.last()
+            && let Some(passing) = few_passing_below(client, search, oldest, listing).await?
+        {
+            let older = newest_matches_among(client, words, visible, search, &passing).await?;
+            hits.extend(older.into_iter().take(wanted - hits.len()));
+            break;
+        }
         let mut params = Params::default();
         let mut conditions = ticket_conditions(&search.filter, &search.visibility, &mut params);
         conditions.push("t.id = m.ticket_id".into());
@@ -2882,6 +2929,78 @@ mod tests {
         assert_eq!(rounds.next_round(), Some(range(55, 56)));
         rounds.found(50);
         assert_eq!(rounds.next_round(), Some(range(53, 54)));
+    }
+
+    #[tokio::test]
+    async fn the_tickets_older_than_a_search_has_found_are_listed_when_few_were_updated_since() {
+        use otklik_store::conformance::{new_customer, new_ticket};
+        use otklik_store::{Mutation, Store, TicketFilter, UnitOfWork};
+
+        let (url, _database) = crate::testkit::create_database().await;
+        let store = crate::PostgresStore::connect(&url, 2)
+            .await
+            .expect("connects");
+        let customer = new_customer("Dated", "dated-customer@example.com");
+        store
+            .commit(UnitOfWork::new().with(Mutation::InsertCustomer(customer.clone())))
+            .await
+            .expect("a customer");
+        // Ten tickets, oldest first; the second, the fifth and the ninth were updated lately.
+        let since = jiff::Timestamp::from_second(1_900_000_000).expect("a time");
+        let mut ids = Vec::new();
+        for index in 0..10 {
+            let mut ticket = new_ticket(customer.id, &format!("Dated {index}"), index);
+            if [1, 4, 8].contains(&index) {
+                ticket.created_at = since;
+            }
+            ids.push(ticket.id.0);
+            store
+                .commit(UnitOfWork::new().with(Mutation::InsertTicket(ticket)))
+                .await
+                .expect("a ticket");
+        }
+        let client = store.client().await.expect("a connection");
+        let search = |updated_since| TicketSearch {
+            query: otklik_search::parse_query("dated ").expect("a query"),
+            filter: TicketFilter {
+                updated_since,
+                ..TicketFilter::default()
+            },
+            visibility: Visibility::All,
+            limit: 10,
+        };
+        let dated = search(Some(since));
+        let sorted = |mut ids: Vec<Uuid>| {
+            ids.sort();
+            ids
+        };
+        // Below the eighth: the second and the fifth, never the ninth.
+        let below_eighth = few_passing_below(&client, &dated, ids[7], 2)
+            .await
+            .expect("lists");
+        assert_eq!(below_eighth.map(sorted), Some(sorted(vec![ids[1], ids[4]])));
+        // More than `few`, or no date: not listed.
+        assert_eq!(
+            few_passing_below(&client, &dated, ids[7], 1)
+                .await
+                .expect("lists"),
+            None
+        );
+        assert_eq!(
+            few_passing_below(&client, &search(None), ids[7], 100)
+                .await
+                .expect("lists"),
+            None
+        );
+        // Below the second: none, and that is listed.
+        assert_eq!(
+            few_passing_below(&client, &dated, ids[1], 2)
+                .await
+                .expect("lists"),
+            Some(Vec::new())
+        );
+        drop(client);
+        store.close();
     }
 
     #[tokio::test]
