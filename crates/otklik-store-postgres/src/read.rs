@@ -497,10 +497,10 @@ pub(crate) const FEW_PASSING_TICKETS: i64 = 20_000;
 
 /// The ids of the tickets that pass the search's filters and visibility, when the filter has a
 /// part the documents have no terms for but an index of `tickets` lists (a date range, a
-/// customer, no assignee) and at most `few` ([`FEW_PASSING_TICKETS`]) pass. The words are then tested
-/// on those tickets' documents only ([`newest_matches_among`]), not on every match of a common
-/// word: a supervisor's «r» among the tickets updated in the last two days, 7,700 of a million,
-/// took 210 ms. `None` otherwise.
+/// customer, no assignee) and at most `few` ([`FEW_PASSING_TICKETS`]) pass. The words are then
+/// tested on those tickets' documents only ([`newest_matches_among`]), not on every match of a
+/// common word: a supervisor's «r» among the tickets updated in the last two days, 7,700 of a
+/// million, took 210 ms. `None` otherwise.
 async fn few_passing_tickets(
     client: &Client,
     search: &TicketSearch,
@@ -524,12 +524,22 @@ async fn few_passing_tickets(
         return Ok(None);
     }
     let sql = format!("{passing_sql} LIMIT {}", params.bind(few + 1));
-    let passing = query_once(client, &sql, &params)
+    at_most(client, &sql, &params, few).await
+}
+
+/// The ids `sql` lists (it ends in `LIMIT few + 1`), when there are at most `few`.
+async fn at_most(
+    client: &Client,
+    sql: &str,
+    params: &Params,
+    few: i64,
+) -> StoreResult<Option<Vec<Uuid>>> {
+    let listed = query_once(client, sql, params)
         .await?
         .iter()
         .map(|row| get(row, "id"))
         .collect::<StoreResult<Vec<Uuid>>>()?;
-    Ok((passing.len() as i64 <= few).then_some(passing))
+    Ok((listed.len() as i64 <= few).then_some(listed))
 }
 
 /// The tickets older than `below` that pass the search's filters and visibility, when its
@@ -559,12 +569,7 @@ async fn few_passing_below(
         where_clause(&conditions),
         params.bind(few + 1)
     );
-    let passing = query_once(client, &sql, &params)
-        .await?
-        .iter()
-        .map(|row| get(row, "id"))
-        .collect::<StoreResult<Vec<Uuid>>>()?;
-    Ok((passing.len() as i64 <= few).then_some(passing))
+    at_most(client, &sql, &params, few).await
 }
 
 /// The newest [`RANKED_MATCHES`] of `passing` whose documents match the words and carry the
