@@ -300,6 +300,45 @@ async fn an_unreachable_server_is_an_error_not_a_hang() {
     assert!(!error.to_string().contains("pw@"), "{error}");
 }
 
+/// Searches read the newest tickets' rows first, and those are the rows changed most: their old
+/// versions must not wait for PostgreSQL's default (a fifth of the table dead) to be vacuumed.
+#[tokio::test]
+async fn the_tables_searches_read_are_vacuumed_after_a_few_thousand_dead_rows() {
+    let (url, _database) = create_database().await;
+    let store = PostgresStore::connect(&url, 1).await.unwrap();
+    store.close();
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let connection = tokio::spawn(connection);
+    for table in [
+        "tickets",
+        "ticket_search",
+        "ticket_documents",
+        "ticket_era_words",
+    ] {
+        let options: Vec<String> = client
+            .query_one(
+                "SELECT coalesce(reloptions, '{}') FROM pg_class WHERE oid = to_regclass($1)",
+                &[&table],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        for expected in [
+            "autovacuum_vacuum_scale_factor=0.002",
+            "autovacuum_vacuum_threshold=1000",
+        ] {
+            assert!(
+                options.iter().any(|option| option == expected),
+                "{table} lacks {expected}: {options:?}"
+            );
+        }
+    }
+    drop(client);
+    connection.await.unwrap().unwrap();
+}
+
 #[tokio::test]
 async fn starting_twice_at_once_migrates_once_and_keeps_data() {
     let (url, _database) = create_database().await;
