@@ -266,6 +266,9 @@ struct ProbeReport {
     stopped_by_time_cap: bool,
     /// Tickets changed by another client while this probe ran.
     tickets_changed: usize,
+    /// The CPU yardstick around this probe, in ms: the mean of the one taken before and the one
+    /// after ([`cpu_yardstick`]).
+    yardstick_ms: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -598,6 +601,11 @@ fn format_scale(out: &mut String, scale: &ScaleReport) {
         "    concurrency {}, {} unmeasured warm-up requests per probe; targets are the issue's p99 at 1M tickets",
         scale.concurrency, scale.warmup_requests_per_probe
     );
+    let fastest_yardstick = scale
+        .probes
+        .iter()
+        .filter_map(|probe| probe.yardstick_ms)
+        .min_by(f64::total_cmp);
     for probe in &scale.probes {
         let mut found = String::new();
         if let Some(hits) = probe.hits {
@@ -625,9 +633,15 @@ fn format_scale(out: &mut String, scale: &ScaleReport) {
         } else {
             "OVER"
         };
+        let machine = match (probe.yardstick_ms, fastest_yardstick) {
+            (Some(yardstick), Some(fastest)) if fastest > 0.0 => {
+                format!(", machine ×{:.2}", yardstick / fastest)
+            }
+            _ => String::new(),
+        };
         let _ = writeln!(
             out,
-            "    {:<40} p50 {:>7.1} ms, p99 {:>7.1} ms, max {:>7.1} ms ({} requests; {found}) target p99 ≤ {:.0} ms: {verdict}{}",
+            "    {:<40} p50 {:>7.1} ms, p99 {:>7.1} ms, max {:>7.1} ms ({} requests; {found}) target p99 ≤ {:.0} ms: {verdict}{}{machine}",
             probe.name,
             probe.latency.p50_ms,
             probe.latency.p99_ms,
@@ -648,6 +662,18 @@ fn format_scale(out: &mut String, scale: &ScaleReport) {
                 probe.first_error.as_deref().unwrap_or("?")
             );
         }
+    }
+    if let Some(fastest) = fastest_yardstick {
+        let slowest = scale
+            .probes
+            .iter()
+            .filter_map(|probe| probe.yardstick_ms)
+            .fold(fastest, f64::max);
+        let _ = writeln!(
+            out,
+            "    machine speed: the same single-thread work took {fastest:.1}–{slowest:.1} ms around the probes; \
+             «machine ×1.30» means it was 30% slower around that probe than around the fastest"
+        );
     }
     if !scale.view_counts.is_empty() {
         let counts: Vec<String> = scale
@@ -2177,6 +2203,7 @@ async fn plant_rare_tickets(api: &Api) -> anyhow::Result<()> {
 /// Sends `total` requests of `probe` at [`SCALE_CONCURRENCY`] (after [`SCALE_WARMUP`]
 /// unmeasured ones) and measures them.
 async fn run_probe(api: &Api, probe: &Probe, total: usize) -> ProbeReport {
+    let yardstick_before = cpu_yardstick().await;
     let errors = Arc::new(Mutex::new(Errors::default()));
     for index in 0..SCALE_WARMUP {
         if let Err(description) = get_json(api, &probe.paths[index % probe.paths.len()]).await {
@@ -2254,6 +2281,7 @@ async fn run_probe(api: &Api, probe: &Probe, total: usize) -> ProbeReport {
             .unwrap_or_else(|poisoned| poisoned.into_inner()),
     );
     let answers = latencies.len().max(1) as f64;
+    let yardstick_after = cpu_yardstick().await;
     ProbeReport {
         name: probe.name.clone(),
         group: probe.group,
@@ -2267,7 +2295,47 @@ async fn run_probe(api: &Api, probe: &Probe, total: usize) -> ProbeReport {
         errors: errors.count,
         first_error: errors.first,
         tickets_changed,
+        yardstick_ms: yardstick_before
+            .zip(yardstick_after)
+            .map(|(before, after)| (before + after).as_secs_f64() * 1000.0 / 2.0),
     }
+}
+
+/// Iterations of [`yardstick_work`]: about 20 ms on this project's 2-core machines.
+const YARDSTICK_ITERATIONS: u64 = 20_000_000;
+/// Runs of the work a yardstick takes the fastest of, so one preemption does not count.
+const YARDSTICK_RUNS: usize = 3;
+
+/// How long the same single-threaded work takes now, between probes, while the server is idle:
+/// how fast the machine is at that moment. Shared machines are not steady: on one of this
+/// project's, the same loop took 731 ms, then 1,045, then 814, seconds apart, and two runs of
+/// the bench on one dataset differed by half in the same probe. A probe's figures are read
+/// beside the yardstick taken around it. `None` if the blocking thread failed.
+async fn cpu_yardstick() -> Option<Duration> {
+    tokio::task::spawn_blocking(|| {
+        (0..YARDSTICK_RUNS)
+            .map(|_| {
+                let started = Instant::now();
+                std::hint::black_box(yardstick_work(std::hint::black_box(YARDSTICK_ITERATIONS)));
+                started.elapsed()
+            })
+            .min()
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+/// A fixed amount of integer work (xorshift steps, each depending on the last, so neither the
+/// compiler nor the processor can skip or overlap them); returns the final state.
+fn yardstick_work(iterations: u64) -> u64 {
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    for _ in 0..iterations {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+    }
+    state
 }
 
 /// Changes the priority of the newest tickets, `per_second` times a second, while `measuring`
@@ -3157,6 +3225,7 @@ mod tests {
             },
             target_p99_ms: probe.group.target_p99_ms(),
             tickets_changed: if probe.changes_per_second > 0 { 400 } else { 0 },
+            yardstick_ms: Some(if index == 0 { 20.0 } else { 26.0 }),
             ..ProbeReport::default()
         })
         .collect();
@@ -3237,6 +3306,52 @@ mod tests {
         assert!(!text.contains("seeded 900000 tickets"), "{text}");
         scale_of(&mut report).vacuumed_kept_dataset = false;
         assert!(!format_report(&report).contains("the kept dataset, after VACUUM"));
+    }
+
+    #[test]
+    fn each_probe_is_reported_with_how_fast_the_machine_was_around_it() {
+        let mut report = sample_report();
+        let text = format_report(&report);
+        let line_of = |text: &str, probe: &str| {
+            text.lines()
+                .find(|line| line.contains(probe))
+                .unwrap_or_else(|| panic!("no line for {probe} in:\n{text}"))
+                .to_owned()
+        };
+        assert!(
+            line_of(&text, "search rare «ксилофоны»").ends_with("machine ×1.00"),
+            "{text}"
+        );
+        assert!(
+            line_of(&text, "search e-mail").ends_with("machine ×1.30"),
+            "{text}"
+        );
+        assert!(
+            text.contains("the same single-thread work took 20.0–26.0 ms around the probes"),
+            "{text}"
+        );
+        for probe in &mut scale_of(&mut report).probes {
+            probe.yardstick_ms = None;
+        }
+        let text = format_report(&report);
+        assert!(!text.contains("machine ×"), "{text}");
+        assert!(!text.contains("machine speed"), "{text}");
+    }
+
+    #[test]
+    fn the_yardstick_does_the_same_work_each_time_and_more_for_more_iterations() {
+        assert_eq!(yardstick_work(1_000), yardstick_work(1_000));
+        assert_ne!(yardstick_work(1_000), yardstick_work(1_001));
+        assert_ne!(yardstick_work(0), yardstick_work(1));
+    }
+
+    #[tokio::test]
+    async fn the_yardstick_times_its_work() {
+        assert!(
+            cpu_yardstick()
+                .await
+                .is_some_and(|took| took > Duration::ZERO)
+        );
     }
 
     fn scale_of(report: &mut BenchReport) -> &mut ScaleReport {
