@@ -2301,7 +2301,7 @@ async fn run_probe(api: &Api, probe: &Probe, total: usize) -> ProbeReport {
     }
 }
 
-/// Iterations of [`yardstick_work`]: about 20 ms on this project's 2-core machines.
+/// Iterations of [`yardstick_work`]: about 33 ms on the 2-core machine it was written on.
 const YARDSTICK_ITERATIONS: u64 = 20_000_000;
 /// Runs of the work a yardstick takes the fastest of, so one preemption does not count.
 const YARDSTICK_RUNS: usize = 3;
