@@ -2841,13 +2841,14 @@ async fn load_batched(
     };
     // Building the indexes at the end costs in proportion to everything stored, so it pays
     // when the demo at least doubles the database. PostgreSQL keeps its indexes through an
-    // import (other nodes may be serving from it), so it is not asked.
+    // import (other nodes may be serving from it), so it is not asked to begin one; it is asked
+    // to end one, which there refreshes the planner's statistics of the tables the demo filled.
     let held = app
         .store
         .count_tickets(&otklik_store::TicketCountQuery::default())
         .await?;
-    let bulk = app.store.backend() == Backend::Sqlite
-        && i64::try_from(tickets).unwrap_or(i64::MAX) >= held;
+    let doubles = i64::try_from(tickets).unwrap_or(i64::MAX) >= held;
+    let bulk = app.store.backend() == Backend::Sqlite && doubles;
     if bulk {
         app.store
             .commit(UnitOfWork::new().with(Mutation::BeginBulkImport))
@@ -2872,6 +2873,16 @@ async fn load_batched(
         if let Ok(counts) = &mut written {
             counts.indexing = indexing;
         }
+    } else if doubles && app.store.backend() == Backend::Postgres {
+        // Without it, the planner plans searches by the statistics of the tables as they were
+        // before the demo (empty, for a new database) until autovacuum next analyzes them, or
+        // never where it is off: an agent's search at 100,000 tickets took 98 ms instead of 9.
+        let started = Instant::now();
+        app.store
+            .commit(UnitOfWork::new().with(Mutation::EndBulkImport))
+            .await
+            .context("could not refresh PostgreSQL's statistics after the demo")?;
+        tracing::info!(elapsed = ?started.elapsed(), "the planner's statistics are refreshed");
     }
     written
 }

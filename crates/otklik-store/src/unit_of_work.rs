@@ -129,8 +129,9 @@ pub enum Mutation {
     /// gains nothing ignores it (PostgreSQL). Beginning twice is the same as once.
     BeginBulkImport,
     /// Ends a bulk import: every deferred index is built and the search index covers every row.
-    /// Without a bulk import under way it does nothing. A SQLite database whose import was
-    /// interrupted ends it when next opened.
+    /// Without a bulk import under way it does nothing on SQLite. On PostgreSQL, which defers
+    /// nothing, it refreshes the planner's statistics of the tables an import fills, whether or
+    /// not one began. A SQLite database whose import was interrupted ends it when next opened.
     EndBulkImport,
     /// Adds a mailbox; fails with `Conflict { constraint: "mailboxes.name" }` or
     /// `"mailboxes.address"` when either is taken.
