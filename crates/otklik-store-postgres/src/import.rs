@@ -63,6 +63,8 @@ impl NewRows {
     ) -> StoreResult<()> {
         // The sessions keep GIN's pending lists short for searches (see `connect`); an import
         // writes thousands of documents a unit, which a long list batches into the indexes.
+        // (`synchronous_commit = off` was measured no faster: 100k demo 20.1–21.1 s either way,
+        // bound by the processor.)
         transaction
             .batch_execute("SET LOCAL gin_pending_list_limit = '4MB'")
             .await
