@@ -92,7 +92,7 @@ pub(crate) fn end(
         FullTextSource::Committed => ScratchBuild::start(transaction),
         FullTextSource::ThisTransaction => None,
     };
-    // At a million tickets the B-trees take 13.8 s, a third of it `ticket_tags_by_tag`: 2.5M
+    // At a million tickets the B-trees take 13.8 s, a quarter of it `ticket_tags_by_tag`: 2.5M
     // rows of 22 tags in ticket order, sorted by tag (3.6–4.5 s; by ticket, already in order,
     // 1.0 s). `PRAGMA threads` and a smaller or larger cache did not shorten the sorts.
     for (name, sql) in &objects {
