@@ -270,8 +270,9 @@ impl SearchQuery {
         out
     }
 
-    /// The PostgreSQL `to_tsquery('simple', …)` text: `tok`, for a prefix `tok:*`, joined with
-    /// ` & ` (e.g. `доставк & 448812:*`). Empty for a query without clauses.
+    /// The PostgreSQL `tsquery` input (read with `::tsquery`, which keeps each token whole):
+    /// `tok`, for a prefix `tok:*`, joined with ` & ` (e.g. `доставк & 448812:*`). Empty for a
+    /// query without clauses.
     ///
     /// An expanded prefix that found fewer tokens than [`MAX_PREFIX_TOKENS`] stands for every
     /// token with that prefix, so it is `tok:*` again: the same matches, and PostgreSQL estimates

@@ -1911,7 +1911,7 @@ impl Database {
         );
         let postgres = format!(
             "SELECT count(*) FROM tickets t JOIN ticket_documents d ON d.ticket_id = t.id \
-             WHERE t.merged_into IS NULL{} AND d.document @@ to_tsquery('simple', $1)",
+             WHERE t.merged_into IS NULL{} AND d.document @@ $1::text::tsquery",
             if with_status {
                 " AND t.status = $2"
             } else {
@@ -1940,7 +1940,7 @@ fn index_token(word: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// The FTS5 `MATCH` and the `to_tsquery('simple', …)` expressions of one index token.
+/// The FTS5 `MATCH` and the `tsquery` expressions of one index token.
 fn hit_expressions(token: &str, prefix: bool) -> (String, String) {
     if prefix {
         (format!("\"{token}\"*"), format!("{token}:*"))

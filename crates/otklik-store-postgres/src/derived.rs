@@ -95,7 +95,8 @@ const APPEND_TERMS: &str = "UPDATE ticket_search s SET body_terms = CASE \
 /// from them as they are (`array_to_tsvector`, which sorts and removes duplicates) rather than
 /// by running them through the text parser again (`to_tsvector('simple', …)`, which gives the
 /// same document at three times the cost: it was the biggest part of writing a ticket).
-/// Queries go through the parser (`to_tsquery('simple', …)`), which keeps each token whole.
+/// Queries name the tokens as they are too (`…::tsquery`, not `to_tsquery`: the parser would
+/// split a token such as «1e5x» in two).
 /// The terms of who may see the ticket (V21, [`visibility_terms`]) come from its row.
 async fn write_documents(transaction: &Transaction<'_>, tickets: &[Uuid]) -> StoreResult<()> {
     if tickets.is_empty() {
