@@ -2343,13 +2343,12 @@ pub(crate) async fn search_customers(
     // The newest RANKED_MATCHES matching customers that were not merged away, ranked in Rust
     // (`SearchQuery::score_record`) exactly as on SQLite; then the best page is read whole.
     // Planned with the query's values (see `query_once`): the right plan depends on how common
-    // the searched words are. Through `to_tsquery`, unlike tickets' documents: a customer's
-    // document is PostgreSQL's parse of the terms (V2), so the query must be parsed alike.
+    // the searched words are.
     let mut params = Params::default();
     let sql = format!(
         "SELECT c.id, s.terms FROM customer_search s \
          JOIN customers c ON c.id = s.customer_id \
-         WHERE s.document @@ to_tsquery('simple', {}) AND c.merged_into IS NULL \
+         WHERE s.document @@ {}::tsquery AND c.merged_into IS NULL \
          ORDER BY c.id DESC LIMIT {}",
         params.bind(query.to_tsquery()),
         params.bind(RANKED_MATCHES)

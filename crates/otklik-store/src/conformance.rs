@@ -1895,6 +1895,14 @@ pub async fn a_token_a_database_parser_would_split_is_found_as_it_was_indexed(
         vec![customer.id],
         "a customer is found by a token of their name"
     );
+    let found = store
+        .search_customers(&words("1e5 "), 10)
+        .await
+        .expect("customer search runs");
+    assert!(
+        found.is_empty(),
+        "«1e5» is not a token of the customer's: {found:?}"
+    );
 }
 
 pub async fn a_prefix_stands_for_its_shortest_tokens_and_sees_words_written_later(
