@@ -269,6 +269,9 @@ struct ProbeReport {
     /// The CPU yardstick around this probe, in ms: the mean of the one taken before and the one
     /// after ([`cpu_yardstick`]).
     yardstick_ms: Option<f64>,
+    /// The every-core memory yardstick around this probe, in ms, likewise
+    /// ([`every_core_yardstick`]).
+    every_core_yardstick_ms: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -606,6 +609,11 @@ fn format_scale(out: &mut String, scale: &ScaleReport) {
         .iter()
         .filter_map(|probe| probe.yardstick_ms)
         .min_by(f64::total_cmp);
+    let fastest_every_core = scale
+        .probes
+        .iter()
+        .filter_map(|probe| probe.every_core_yardstick_ms)
+        .min_by(f64::total_cmp);
     for probe in &scale.probes {
         let mut found = String::new();
         if let Some(hits) = probe.hits {
@@ -633,12 +641,18 @@ fn format_scale(out: &mut String, scale: &ScaleReport) {
         } else {
             "OVER"
         };
-        let machine = match (probe.yardstick_ms, fastest_yardstick) {
+        let mut machine = match (probe.yardstick_ms, fastest_yardstick) {
             (Some(yardstick), Some(fastest)) if fastest > 0.0 => {
                 format!(", machine ×{:.2}", yardstick / fastest)
             }
             _ => String::new(),
         };
+        if let (Some(yardstick), Some(fastest)) =
+            (probe.every_core_yardstick_ms, fastest_every_core)
+            && fastest > 0.0
+        {
+            let _ = write!(machine, ", every core ×{:.2}", yardstick / fastest);
+        }
         let _ = writeln!(
             out,
             "    {:<40} p50 {:>7.1} ms, p99 {:>7.1} ms, max {:>7.1} ms ({} requests; {found}) target p99 ≤ {:.0} ms: {verdict}{}{machine}",
@@ -673,6 +687,18 @@ fn format_scale(out: &mut String, scale: &ScaleReport) {
             out,
             "    machine speed: the same single-thread work took {fastest:.1}–{slowest:.1} ms around the probes; \
              «machine ×1.30» means it was 30% slower around that probe than around the fastest"
+        );
+    }
+    if let Some(fastest) = fastest_every_core {
+        let slowest = scale
+            .probes
+            .iter()
+            .filter_map(|probe| probe.every_core_yardstick_ms)
+            .fold(fastest, f64::max);
+        let _ = writeln!(
+            out,
+            "    every core: the same memory-bound work on every core at once took {fastest:.1}–{slowest:.1} ms \
+             around the probes (compare it across runs too: a shared machine's cores slow down together)"
         );
     }
     if !scale.view_counts.is_empty() {
@@ -2204,6 +2230,7 @@ async fn plant_rare_tickets(api: &Api) -> anyhow::Result<()> {
 /// unmeasured ones) and measures them.
 async fn run_probe(api: &Api, probe: &Probe, total: usize) -> ProbeReport {
     let yardstick_before = cpu_yardstick().await;
+    let every_core_before = every_core_yardstick().await;
     let errors = Arc::new(Mutex::new(Errors::default()));
     for index in 0..SCALE_WARMUP {
         if let Err(description) = get_json(api, &probe.paths[index % probe.paths.len()]).await {
@@ -2282,6 +2309,12 @@ async fn run_probe(api: &Api, probe: &Probe, total: usize) -> ProbeReport {
     );
     let answers = latencies.len().max(1) as f64;
     let yardstick_after = cpu_yardstick().await;
+    let every_core_after = every_core_yardstick().await;
+    let around = |before: Option<Duration>, after: Option<Duration>| {
+        before
+            .zip(after)
+            .map(|(before, after)| (before + after).as_secs_f64() * 1000.0 / 2.0)
+    };
     ProbeReport {
         name: probe.name.clone(),
         group: probe.group,
@@ -2295,9 +2328,8 @@ async fn run_probe(api: &Api, probe: &Probe, total: usize) -> ProbeReport {
         errors: errors.count,
         first_error: errors.first,
         tickets_changed,
-        yardstick_ms: yardstick_before
-            .zip(yardstick_after)
-            .map(|(before, after)| (before + after).as_secs_f64() * 1000.0 / 2.0),
+        yardstick_ms: around(yardstick_before, yardstick_after),
+        every_core_yardstick_ms: around(every_core_before, every_core_after),
     }
 }
 
@@ -2324,6 +2356,87 @@ async fn cpu_yardstick() -> Option<Duration> {
     .await
     .ok()
     .flatten()
+}
+
+/// Entries of each core's cycle in [`every_core_yardstick`]: 32 MB of `u32`, more than a
+/// processor's last-level cache, so each step waits on memory.
+const CHASE_ENTRIES: usize = 8 << 20;
+/// Steps each core takes along its cycle: about 30 ms where memory answers in 80 ns.
+const CHASE_STEPS: usize = 400_000;
+
+/// How long the same memory-bound work takes on every core at once, between probes: what the
+/// searches need of the machine, which [`cpu_yardstick`] does not see. On one of this
+/// project's machines, the single-thread yardstick stayed at 32.7–33.4 ms while the same
+/// agent search under load went from 234 to 175 requests a second, with the same binary and
+/// data, and back. The slowest core's time, the fastest of [`YARDSTICK_RUNS`]. `None` if a
+/// thread failed.
+async fn every_core_yardstick() -> Option<Duration> {
+    static CYCLES: std::sync::OnceLock<Vec<Vec<u32>>> = std::sync::OnceLock::new();
+    tokio::task::spawn_blocking(|| {
+        let cycles = CYCLES.get_or_init(|| {
+            let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+            (0..cores)
+                .map(|core| chase_cycle(CHASE_ENTRIES, core as u64 + 1))
+                .collect()
+        });
+        (0..YARDSTICK_RUNS)
+            .map(|_| {
+                std::thread::scope(|scope| {
+                    let cores: Vec<_> = cycles
+                        .iter()
+                        .map(|cycle| {
+                            scope.spawn(move || {
+                                let started = Instant::now();
+                                std::hint::black_box(chase(
+                                    std::hint::black_box(cycle),
+                                    CHASE_STEPS,
+                                ));
+                                started.elapsed()
+                            })
+                        })
+                        .collect();
+                    cores
+                        .into_iter()
+                        .map(|core| core.join().ok())
+                        .collect::<Option<Vec<_>>>()?
+                        .into_iter()
+                        .max()
+                })
+            })
+            .collect::<Option<Vec<_>>>()?
+            .into_iter()
+            .min()
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+/// One cycle through `entries` entries in a random order (Sattolo's shuffle, seeded): from any
+/// entry, following the values visits every entry once and comes back.
+fn chase_cycle(entries: usize, seed: u64) -> Vec<u32> {
+    let mut cycle: Vec<u32> = (0..entries)
+        .map(|entry| u32::try_from(entry).unwrap_or(u32::MAX))
+        .collect();
+    let mut state = seed.max(1);
+    for last in (1..entries).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let other = usize::try_from(state % last as u64).unwrap_or(0);
+        cycle.swap(last, other);
+    }
+    cycle
+}
+
+/// Follows `steps` values of `cycle` from entry 0, each load waiting on the last; returns
+/// where it stopped.
+fn chase(cycle: &[u32], steps: usize) -> u32 {
+    let mut at = 0_u32;
+    for _ in 0..steps {
+        at = cycle[at as usize];
+    }
+    at
 }
 
 /// A fixed amount of integer work (xorshift steps, each depending on the last, so neither the
@@ -3226,6 +3339,7 @@ mod tests {
             target_p99_ms: probe.group.target_p99_ms(),
             tickets_changed: if probe.changes_per_second > 0 { 400 } else { 0 },
             yardstick_ms: Some(if index == 0 { 20.0 } else { 26.0 }),
+            every_core_yardstick_ms: Some(if index == 0 { 30.0 } else { 45.0 }),
             ..ProbeReport::default()
         })
         .collect();
@@ -3319,23 +3433,63 @@ mod tests {
                 .to_owned()
         };
         assert!(
-            line_of(&text, "search rare «ксилофоны»").ends_with("machine ×1.00"),
+            line_of(&text, "search rare «ксилофоны»").ends_with("machine ×1.00, every core ×1.00"),
             "{text}"
         );
         assert!(
-            line_of(&text, "search e-mail").ends_with("machine ×1.30"),
+            line_of(&text, "search e-mail").ends_with("machine ×1.30, every core ×1.50"),
             "{text}"
         );
         assert!(
             text.contains("the same single-thread work took 20.0–26.0 ms around the probes"),
             "{text}"
         );
+        assert!(
+            text.contains(
+                "the same memory-bound work on every core at once took 30.0–45.0 ms around the probes"
+            ),
+            "{text}"
+        );
         for probe in &mut scale_of(&mut report).probes {
             probe.yardstick_ms = None;
+            probe.every_core_yardstick_ms = None;
         }
         let text = format_report(&report);
         assert!(!text.contains("machine ×"), "{text}");
+        assert!(!text.contains("every core ×"), "{text}");
         assert!(!text.contains("machine speed"), "{text}");
+        assert!(!text.contains("every core:"), "{text}");
+    }
+
+    #[test]
+    fn a_chase_cycle_visits_every_entry_once_and_comes_back() {
+        let entries = 1_000;
+        let cycle = chase_cycle(entries, 7);
+        let mut seen = vec![false; entries];
+        let mut at = 0_u32;
+        for _ in 0..entries {
+            assert!(!seen[at as usize], "entry {at} visited twice");
+            seen[at as usize] = true;
+            at = cycle[at as usize];
+        }
+        assert_eq!(at, 0, "the cycle comes back to where it began");
+        assert!(seen.iter().all(|&visited| visited));
+        assert_eq!(chase(&cycle, entries), 0);
+        assert_ne!(chase(&cycle, 1), 1, "the order is shuffled");
+        assert_ne!(
+            cycle,
+            chase_cycle(entries, 8),
+            "another seed, another order"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_every_core_yardstick_times_its_work() {
+        assert!(
+            every_core_yardstick()
+                .await
+                .is_some_and(|took| took > Duration::ZERO)
+        );
     }
 
     #[test]
