@@ -1769,12 +1769,12 @@ async fn probe_window(
         ),
         None => "true".to_owned(),
     };
-    // Planned once per connection, as its plan never changes, only if the generic plan costs
-    // no more than a custom one: PostgreSQL otherwise plans the statement again on every call
-    // (0.12–0.17 ms, of the 0.9 it runs). So the window's length is written into the text (a
-    // bound `LIMIT` is costed as a tenth of the table; a search uses two lengths, two texts),
-    // and each `tsquery` is read once, by a sub-select (a bound text cast for each row costs
-    // the generic plan more).
+    // Its plan never changes, but PostgreSQL keeps a cached statement's plan only when the
+    // generic plan costs no more than the custom ones; otherwise it plans the statement again
+    // on every call (0.12–0.17 ms, of the 0.9 it runs). So the window's length, an integer of
+    // the store's, is written into the text (a bound `LIMIT` is costed as a tenth of the table;
+    // a search uses two lengths, two texts), and each `tsquery` is read once, by a sub-select
+    // (a bound text cast for each row costs the generic plan more).
     let sql = format!(
         // `uuid` has no `min` (PostgreSQL 15); its text sorts the same.
         "SELECT count(*) AS tried, count(*) FILTER (WHERE w.word) AS word_matches, \
