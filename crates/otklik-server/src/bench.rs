@@ -604,16 +604,16 @@ fn format_scale(out: &mut String, scale: &ScaleReport) {
         "    concurrency {}, {} unmeasured warm-up requests per probe; targets are the issue's p99 at 1M tickets",
         scale.concurrency, scale.warmup_requests_per_probe
     );
-    let fastest_yardstick = scale
-        .probes
-        .iter()
-        .filter_map(|probe| probe.yardstick_ms)
-        .min_by(f64::total_cmp);
-    let fastest_every_core = scale
-        .probes
-        .iter()
-        .filter_map(|probe| probe.every_core_yardstick_ms)
-        .min_by(f64::total_cmp);
+    // The fastest and the slowest of a yardstick around the probes.
+    let span = |yardstick: fn(&ProbeReport) -> Option<f64>| {
+        let times = || scale.probes.iter().filter_map(yardstick);
+        let fastest = times().min_by(f64::total_cmp)?;
+        Some((fastest, times().fold(fastest, f64::max)))
+    };
+    let one_core_span = span(|probe| probe.yardstick_ms);
+    let every_core_span = span(|probe| probe.every_core_yardstick_ms);
+    let fastest_yardstick = one_core_span.map(|(fastest, _)| fastest);
+    let fastest_every_core = every_core_span.map(|(fastest, _)| fastest);
     for probe in &scale.probes {
         let mut found = String::new();
         if let Some(hits) = probe.hits {
@@ -677,24 +677,14 @@ fn format_scale(out: &mut String, scale: &ScaleReport) {
             );
         }
     }
-    if let Some(fastest) = fastest_yardstick {
-        let slowest = scale
-            .probes
-            .iter()
-            .filter_map(|probe| probe.yardstick_ms)
-            .fold(fastest, f64::max);
+    if let Some((fastest, slowest)) = one_core_span {
         let _ = writeln!(
             out,
             "    machine speed: the same single-thread work took {fastest:.1}–{slowest:.1} ms around the probes; \
              «machine ×1.30» means it was 30% slower around that probe than around the fastest"
         );
     }
-    if let Some(fastest) = fastest_every_core {
-        let slowest = scale
-            .probes
-            .iter()
-            .filter_map(|probe| probe.every_core_yardstick_ms)
-            .fold(fastest, f64::max);
+    if let Some((fastest, slowest)) = every_core_span {
         let _ = writeln!(
             out,
             "    every core: the same memory-bound work on every core at once took {fastest:.1}–{slowest:.1} ms \

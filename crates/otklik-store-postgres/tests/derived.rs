@@ -1421,26 +1421,22 @@ async fn the_migrations_that_write_who_may_see_each_document_and_its_status_writ
         .await
         .expect("strips");
     let v21 = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("migrations/V21__documents_know_who_may_see_them.sql"),
+        crate_dir().join("migrations/V21__documents_know_who_may_see_them.sql"),
     )
     .expect("V21 is readable");
     fixture.inspect.batch_execute(&v21).await.expect("V21 runs");
     let v25 = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("migrations/V25__documents_know_each_tickets_status.sql"),
+        crate_dir().join("migrations/V25__documents_know_each_tickets_status.sql"),
     )
     .expect("V25 is readable");
     fixture.inspect.batch_execute(&v25).await.expect("V25 runs");
     let v26 = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("migrations/V26__documents_know_each_tickets_priority_and_era.sql"),
+        crate_dir().join("migrations/V26__documents_know_each_tickets_priority_and_era.sql"),
     )
     .expect("V26 is readable");
     fixture.inspect.batch_execute(&v26).await.expect("V26 runs");
     let v27 = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("migrations/V27__documents_know_each_tickets_channel_and_tags.sql"),
+        crate_dir().join("migrations/V27__documents_know_each_tickets_channel_and_tags.sql"),
     )
     .expect("V27 is readable");
     fixture.inspect.batch_execute(&v27).await.expect("V27 runs");
@@ -1459,4 +1455,13 @@ async fn document_texts(client: &tokio_postgres::Client) -> Vec<(Uuid, String)> 
         .iter()
         .map(|row| (row.get(0), row.get(1)))
         .collect()
+}
+
+/// The crate's folder in the checkout being tested: cargo and nextest set the variable when they
+/// run the test too. The path built in is the fallback only: a target folder shared between
+/// checkouts may run a binary built in another, since removed.
+fn crate_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }

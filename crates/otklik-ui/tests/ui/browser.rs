@@ -167,7 +167,7 @@ fn screenshot_folder() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            crate::catalogue::crate_dir()
                 .join("..")
                 .join("..")
                 .join("target")

@@ -8,8 +8,13 @@ use otklik_domain::customer::IdentityKind;
 use otklik_domain::ticket::{Channel, Priority, TicketStatus};
 use otklik_ui::Lang;
 
-fn crate_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+/// The crate's folder in the checkout being tested: cargo and nextest set the variable when they
+/// run the test too. The path built in is the fallback only: a target folder shared between
+/// checkouts may run a binary built in another, since removed.
+pub(crate) fn crate_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
 
 fn keys_of(language: &str) -> BTreeSet<String> {
