@@ -1807,6 +1807,88 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_search_before_a_date_starts_its_walk_at_the_newest_ticket_updated_before_it() {
+        use read::UpdatedBefore;
+
+        // Eight xylophones, updated in creation order; then some are updated again, later.
+        // The bound comes from the two tickets left before the date (second and sixth), or,
+        // when more than five are, from the two moved past it (fourth and eighth, the newest).
+        for (moved, expected_newest, counted, limits) in [
+            (vec![0, 2, 3, 4, 6, 7], 5, Some(2), (100, 100)),
+            (vec![3, 7], 6, None, (5, 100)),
+        ] {
+            let (_folder, path, store, tickets) = store_with_xylophones(8, |_, _| {}).await;
+            let before = tickets[7].updated_at + jiff::SignedDuration::from_hours(1);
+            let updated = moved.iter().map(|&index| {
+                let mut ticket = tickets[index].clone();
+                ticket.updated_at = before;
+                ticket
+            });
+            update_tickets(&store, updated).await;
+            let connection = Connection::open(&path).unwrap();
+            let rowid_of = |index: usize| -> i64 {
+                connection
+                    .query_row(
+                        "SELECT rowid FROM tickets WHERE id = ?1",
+                        [&tickets[index].id.0.as_bytes()[..]],
+                        |row| row.get(0),
+                    )
+                    .unwrap()
+            };
+            assert_eq!(
+                read::newest_updated_before(&connection, before, limits).unwrap(),
+                UpdatedBefore::UpTo {
+                    newest: rowid_of(expected_newest),
+                    tickets: counted
+                },
+                "{moved:?} moved past the date"
+            );
+            assert_eq!(
+                read::newest_updated_before(&connection, before, (1, 1)).unwrap(),
+                UpdatedBefore::Many,
+                "more than one on each side"
+            );
+            let first = tickets[0].updated_at;
+            assert_eq!(
+                read::newest_updated_before(&connection, first, (100, 100)).unwrap(),
+                UpdatedBefore::None
+            );
+
+            // Listing the tickets first, or walking down from the bound, finds every ticket
+            // left before the date.
+            let search = |before: jiff::Timestamp| TicketSearch {
+                query: otklik_search::parse_query("ксилофон").unwrap(),
+                filter: otklik_store::TicketFilter {
+                    updated_before: Some(before),
+                    ..otklik_store::TicketFilter::default()
+                },
+                visibility: otklik_store::Visibility::All,
+                limit: 50,
+            };
+            let mut expected: Vec<_> = (0..8)
+                .filter(|index| !moved.contains(index))
+                .map(|index| tickets[index].id)
+                .collect();
+            expected.sort_unstable();
+            for few in [otklik_store::RANKED_MATCHES, 0] {
+                let mut found: Vec<_> =
+                    read::search_tickets_listing_at_most(&connection, &search(before), few)
+                        .unwrap()
+                        .into_iter()
+                        .map(|ticket| ticket.id)
+                        .collect();
+                found.sort_unstable();
+                assert_eq!(found, expected, "{moved:?} moved, listing at most {few}");
+                assert!(
+                    read::search_tickets_listing_at_most(&connection, &search(first), few)
+                        .unwrap()
+                        .is_empty()
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
     async fn a_search_for_a_rare_status_asks_the_index_for_it_and_follows_status_changes() {
         use otklik_domain::ticket::TicketStatus;
 
