@@ -1741,33 +1741,47 @@ mod tests {
         }
     }
 
+    /// Eight xylophones, updated in creation order; then those at `moved` are updated again, an
+    /// hour after the last: the store, its tickets as first written, and that hour.
+    async fn xylophones_some_updated_later(
+        moved: &[usize],
+    ) -> (
+        tempfile::TempDir,
+        Connection,
+        Vec<otklik_domain::ticket::Ticket>,
+        jiff::Timestamp,
+    ) {
+        let (folder, path, store, tickets) = store_with_xylophones(8, |_, _| {}).await;
+        let later = tickets[7].updated_at + jiff::SignedDuration::from_hours(1);
+        let updated = moved.iter().map(|&index| {
+            let mut ticket = tickets[index].clone();
+            ticket.updated_at = later;
+            ticket
+        });
+        update_tickets(&store, updated).await;
+        (folder, Connection::open(&path).unwrap(), tickets, later)
+    }
+
+    fn rowid_of(connection: &Connection, ticket: &otklik_domain::ticket::Ticket) -> i64 {
+        connection
+            .query_row(
+                "SELECT rowid FROM tickets WHERE id = ?1",
+                [&ticket.id.0.as_bytes()[..]],
+                |row| row.get(0),
+            )
+            .unwrap()
+    }
+
     #[tokio::test]
     async fn a_search_since_a_date_walks_back_to_the_oldest_ticket_updated_since_and_finds_it() {
         use read::UpdatedSince;
 
-        // Eight xylophones; then the second and the sixth are updated, later than the rest.
-        let (_folder, path, store, tickets) = store_with_xylophones(8, |_, _| {}).await;
-        let since = tickets[7].updated_at + jiff::SignedDuration::from_hours(1);
-        let updated = [1, 5].map(|index| {
-            let mut ticket = tickets[index].clone();
-            ticket.updated_at = since;
-            ticket
-        });
-        update_tickets(&store, updated).await;
-        let connection = Connection::open(&path).unwrap();
-        let rowid_of = |index: usize| -> i64 {
-            connection
-                .query_row(
-                    "SELECT rowid FROM tickets WHERE id = ?1",
-                    [&tickets[index].id.0.as_bytes()[..]],
-                    |row| row.get(0),
-                )
-                .unwrap()
-        };
+        // The second and the sixth are updated later than the rest.
+        let (_folder, connection, tickets, since) = xylophones_some_updated_later(&[1, 5]).await;
         assert_eq!(
             read::oldest_updated_since(&connection, since).unwrap(),
             UpdatedSince::From {
-                oldest: rowid_of(1),
+                oldest: rowid_of(&connection, &tickets[1]),
                 tickets: 2
             }
         );
@@ -1810,35 +1824,18 @@ mod tests {
     async fn a_search_before_a_date_starts_its_walk_at_the_newest_ticket_updated_before_it() {
         use read::UpdatedBefore;
 
-        // Eight xylophones, updated in creation order; then some are updated again, later.
         // The bound comes from the two tickets left before the date (second and sixth), or,
         // when more than five are, from the two moved past it (fourth and eighth, the newest).
         for (moved, expected_newest, counted, limits) in [
             (vec![0, 2, 3, 4, 6, 7], 5, Some(2), (100, 100)),
             (vec![3, 7], 6, None, (5, 100)),
         ] {
-            let (_folder, path, store, tickets) = store_with_xylophones(8, |_, _| {}).await;
-            let before = tickets[7].updated_at + jiff::SignedDuration::from_hours(1);
-            let updated = moved.iter().map(|&index| {
-                let mut ticket = tickets[index].clone();
-                ticket.updated_at = before;
-                ticket
-            });
-            update_tickets(&store, updated).await;
-            let connection = Connection::open(&path).unwrap();
-            let rowid_of = |index: usize| -> i64 {
-                connection
-                    .query_row(
-                        "SELECT rowid FROM tickets WHERE id = ?1",
-                        [&tickets[index].id.0.as_bytes()[..]],
-                        |row| row.get(0),
-                    )
-                    .unwrap()
-            };
+            let (_folder, connection, tickets, before) =
+                xylophones_some_updated_later(&moved).await;
             assert_eq!(
                 read::newest_updated_before(&connection, before, limits).unwrap(),
                 UpdatedBefore::UpTo {
-                    newest: rowid_of(expected_newest),
+                    newest: rowid_of(&connection, &tickets[expected_newest]),
                     tickets: counted
                 },
                 "{moved:?} moved past the date"
