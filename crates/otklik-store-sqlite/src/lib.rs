@@ -1772,6 +1772,28 @@ mod tests {
             .unwrap()
     }
 
+    /// The xylophones a search for «ксилофон» with `filter` finds, listing the passing tickets
+    /// first when at most `few` pass, sorted by id.
+    fn xylophones_found(
+        connection: &Connection,
+        filter: otklik_store::TicketFilter,
+        few: i64,
+    ) -> Vec<otklik_domain::ids::TicketId> {
+        let search = TicketSearch {
+            query: otklik_search::parse_query("ксилофон").unwrap(),
+            filter,
+            visibility: otklik_store::Visibility::All,
+            limit: 50,
+        };
+        let mut found: Vec<_> = read::search_tickets_listing_at_most(connection, &search, few)
+            .unwrap()
+            .into_iter()
+            .map(|ticket| ticket.id)
+            .collect();
+        found.sort_unstable();
+        found
+    }
+
     #[tokio::test]
     async fn a_search_since_a_date_walks_back_to_the_oldest_ticket_updated_since_and_finds_it() {
         use read::UpdatedSince;
@@ -1792,31 +1814,19 @@ mod tests {
         );
 
         // Listing the two first, or walking the matches down to the oldest of them.
-        let search = |since: jiff::Timestamp| TicketSearch {
-            query: otklik_search::parse_query("ксилофон").unwrap(),
-            filter: otklik_store::TicketFilter {
-                updated_since: Some(since),
-                ..otklik_store::TicketFilter::default()
-            },
-            visibility: otklik_store::Visibility::All,
-            limit: 50,
+        let since_filter = |since: jiff::Timestamp| otklik_store::TicketFilter {
+            updated_since: Some(since),
+            ..otklik_store::TicketFilter::default()
         };
         let mut expected = vec![tickets[1].id, tickets[5].id];
         expected.sort_unstable();
         for few in [otklik_store::RANKED_MATCHES, 0] {
-            let mut found: Vec<_> =
-                read::search_tickets_listing_at_most(&connection, &search(since), few)
-                    .unwrap()
-                    .into_iter()
-                    .map(|ticket| ticket.id)
-                    .collect();
-            found.sort_unstable();
-            assert_eq!(found, expected, "listing at most {few}");
-            assert!(
-                read::search_tickets_listing_at_most(&connection, &search(later), few)
-                    .unwrap()
-                    .is_empty()
+            assert_eq!(
+                xylophones_found(&connection, since_filter(since), few),
+                expected,
+                "listing at most {few}"
             );
+            assert!(xylophones_found(&connection, since_filter(later), few).is_empty());
         }
     }
 
@@ -1853,14 +1863,9 @@ mod tests {
 
             // Listing the tickets first, or walking down from the bound, finds every ticket
             // left before the date.
-            let search = |before: jiff::Timestamp| TicketSearch {
-                query: otklik_search::parse_query("ксилофон").unwrap(),
-                filter: otklik_store::TicketFilter {
-                    updated_before: Some(before),
-                    ..otklik_store::TicketFilter::default()
-                },
-                visibility: otklik_store::Visibility::All,
-                limit: 50,
+            let before_filter = |before: jiff::Timestamp| otklik_store::TicketFilter {
+                updated_before: Some(before),
+                ..otklik_store::TicketFilter::default()
             };
             let mut expected: Vec<_> = (0..8)
                 .filter(|index| !moved.contains(index))
@@ -1868,19 +1873,12 @@ mod tests {
                 .collect();
             expected.sort_unstable();
             for few in [otklik_store::RANKED_MATCHES, 0] {
-                let mut found: Vec<_> =
-                    read::search_tickets_listing_at_most(&connection, &search(before), few)
-                        .unwrap()
-                        .into_iter()
-                        .map(|ticket| ticket.id)
-                        .collect();
-                found.sort_unstable();
-                assert_eq!(found, expected, "{moved:?} moved, listing at most {few}");
-                assert!(
-                    read::search_tickets_listing_at_most(&connection, &search(first), few)
-                        .unwrap()
-                        .is_empty()
+                assert_eq!(
+                    xylophones_found(&connection, before_filter(before), few),
+                    expected,
+                    "{moved:?} moved, listing at most {few}"
                 );
+                assert!(xylophones_found(&connection, before_filter(first), few).is_empty());
             }
         }
     }
