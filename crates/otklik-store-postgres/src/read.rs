@@ -407,97 +407,14 @@ async fn prefix_tokens(client: &Client, prefix: &str) -> StoreResult<Vec<String>
     rows.iter().map(|row| get(row, "term")).collect()
 }
 
-/// The largest share of all tickets that a filter by status, priority, team or assignee may
-/// let through and still be searched through their terms ([`CountedFilter::terms`]): one in
-/// eight, as on SQLite.
-const RARE_FILTER_DIVISOR: i64 = 8;
-
-/// What the plain counts (V8) say of a search's status, priority, team and assignee filters.
-struct CountedFilter {
-    /// Their terms (`tsquery` input syntax: statuses V25, priorities V26, team and assignee
-    /// V21), which a match must carry too, when the tickets passing those filters together are
-    /// at most one [`RARE_FILTER_DIVISOR`]th of all: GIN then intersects their short posting
-    /// lists with the words' (a supervisor's «r» among open tickets: 300 ms → 6–9 ms). A
-    /// common filter would only make the index read a long posting list: `None`, and SQL tests
-    /// it.
-    terms: Option<String>,
-    /// About the share of the index's matches that pass the filters SQL tests (1 when it tests
-    /// none of these, or their terms go to the index).
-    passing_share: f64,
-}
-
-/// Reads [`CountedFilter`] of `filter` from `ticket_counts`, kept as tickets change and read in
-/// a few rows.
-async fn counted_filter(client: &Client, filter: &TicketFilter) -> StoreResult<CountedFilter> {
-    let mut terms = visibility_terms::routing_terms(filter.team, filter.assignee);
-    if !filter.statuses.is_empty() {
-        terms.push(format!(
-            "({})",
-            visibility_terms::status_query(&filter.statuses)
-        ));
-    }
-    if !filter.priorities.is_empty() {
-        terms.push(format!(
-            "({})",
-            visibility_terms::priority_query(&filter.priorities)
-        ));
-    }
-    let mut counted = CountedFilter {
-        terms: None,
-        passing_share: 1.0,
-    };
-    if terms.is_empty() {
-        return Ok(counted);
-    }
-    let mut params = Params::default();
-    let mut conditions = Vec::new();
-    if !filter.statuses.is_empty() {
-        let statuses: Vec<&'static str> = filter.statuses.iter().map(|s| s.as_str()).collect();
-        conditions.push(format!("status = ANY({})", params.bind(statuses)));
-    }
-    if !filter.priorities.is_empty() {
-        let priorities: Vec<&'static str> = filter.priorities.iter().map(|p| p.as_str()).collect();
-        conditions.push(format!("priority = ANY({})", params.bind(priorities)));
-    }
-    if let Some(team) = filter.team {
-        let key = match team {
-            TeamFilter::NoTeam => Uuid::nil(),
-            TeamFilter::Team(team) => team.0,
-        };
-        conditions.push(format!("team_key = {}", params.bind(key)));
-    }
-    if let Some(assignee) = filter.assignee {
-        let key = match assignee {
-            AssigneeFilter::Unassigned => Uuid::nil(),
-            AssigneeFilter::Agent(agent) => agent.0,
-        };
-        conditions.push(format!("assignee_key = {}", params.bind(key)));
-    }
-    // An aggregate without GROUP BY: always one row.
-    let sql = format!(
-        "SELECT coalesce(sum(n) FILTER (WHERE {}), 0)::bigint AS passing, \
-         coalesce(sum(n), 0)::bigint AS all_tickets FROM ticket_counts",
-        conditions.join(" AND ")
-    );
-    for row in &query_once(client, &sql, &params).await? {
-        let passing: i64 = get(row, "passing")?;
-        let all: i64 = get(row, "all_tickets")?;
-        if passing.saturating_mul(RARE_FILTER_DIVISOR) <= all {
-            counted.terms = Some(format!("({})", terms.join(" & ")));
-        } else {
-            counted.passing_share = passing as f64 / all as f64;
-        }
-    }
-    Ok(counted)
-}
-
 /// The most tickets a filter may let through for a search to list them first
 /// ([`few_passing_tickets`]), as on SQLite.
 pub(crate) const FEW_PASSING_TICKETS: i64 = 20_000;
 
 /// The ids of the tickets that pass the search's filters and visibility, when the filter has a
 /// part the documents have no terms for but an index of `tickets` lists (a date range, a
-/// customer, no assignee) and at most `few` ([`FEW_PASSING_TICKETS`]) pass. The words are then
+/// customer, no assignee), that part alone lets about `few` ([`FEW_PASSING_TICKETS`]) through
+/// at most, by the planner's estimate, and at most `few` pass the whole. The words are then
 /// tested on those tickets' documents only ([`newest_matches_among`]), not on every match of a
 /// common word: a supervisor's «r» among the tickets updated in the last two days, 7,700 of a
 /// million, took 210 ms. `None` otherwise.
@@ -514,16 +431,34 @@ async fn few_passing_tickets(
     if !listed_by_an_index {
         return Ok(None);
     }
-    let mut params = Params::default();
-    let conditions = ticket_conditions(filter, &search.visibility, &mut params);
-    let passing_sql = format!("SELECT t.id FROM tickets t {}", where_clause(&conditions));
     // Listing 20,001 tickets to find there are more took 20 ms (an agent's last three weeks,
     // 31,000 tickets); the planner's estimate of a date range, a customer or «unassigned» is
-    // close enough (34,500 there) to skip that when it is a quarter over.
-    if planned_rows(client, &passing_sql, &params).await? > (few * 5 / 4) as f64 {
+    // close enough (34,500 there) to skip that when it is a quarter over. Those parts alone:
+    // the rest may let few tickets through, but no index lists them, and the planner read
+    // every ticket to list the 11,781 of a tag and a channel updated before a date (145 ms).
+    let listed = TicketFilter {
+        customer_id: filter.customer_id,
+        updated_since: filter.updated_since,
+        updated_before: filter.updated_before,
+        assignee: filter
+            .assignee
+            .filter(|assignee| *assignee == AssigneeFilter::Unassigned),
+        include_merged: filter.include_merged,
+        ..TicketFilter::default()
+    };
+    let mut params = Params::default();
+    let conditions = ticket_conditions(&listed, &Visibility::All, &mut params);
+    let listed_sql = format!("SELECT t.id FROM tickets t {}", where_clause(&conditions));
+    if planned_rows(client, &listed_sql, &params).await? > (few * 5 / 4) as f64 {
         return Ok(None);
     }
-    let sql = format!("{passing_sql} LIMIT {}", params.bind(few + 1));
+    let mut params = Params::default();
+    let conditions = ticket_conditions(filter, &search.visibility, &mut params);
+    let sql = format!(
+        "SELECT t.id FROM tickets t {} LIMIT {}",
+        where_clause(&conditions),
+        params.bind(few + 1)
+    );
     at_most(client, &sql, &params, few).await
 }
 
@@ -570,6 +505,96 @@ async fn few_passing_below(
         params.bind(few + 1)
     );
     at_most(client, &sql, &params, few).await
+}
+
+/// Where the tickets updated before a search's upper date bound end, when it filters by one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum UpdatedBefore {
+    /// None was.
+    None,
+    /// None newer than the ticket `newest` (by id: creation order) was: the search starts there.
+    UpTo { newest: Uuid },
+    /// More than the limits on both sides of the date, by the planner's estimate: the search is
+    /// not bounded.
+    Many,
+}
+
+/// The most tickets updated before a search's upper date bound, or since, by the planner's
+/// estimate, that it reads to bound the search ([`newest_updated_before`]) whatever its words:
+/// about 100 ns an entry either way at a million tickets, so 13 ms at most.
+const MOST_TICKETS_TO_BOUND_A_SEARCH: f64 = 131_072.0;
+
+/// Tickets a search reads to bound itself for each match of its words it may test otherwise:
+/// testing a match against the filter costs more than a microsecond (fetched, sorted, looked
+/// up in `tickets`), reading a ticket's entry about 100 ns, and the search tests only the
+/// matches that carry the filter's terms too.
+const TICKETS_TO_BOUND_A_SEARCH_PER_MATCH: f64 = 4.0;
+
+/// The most tickets a search reads to bound itself ([`newest_updated_before`]): more for
+/// common words, whose matches it would otherwise test by the hundred thousand. Unbounded,
+/// «заказ» among low-priority tickets updated before September, a quarter of a million of the
+/// newest tickets updated since, found no match in its rounds and then fetched every match
+/// of the word and the filter's terms (160 ms), where the bound costs 25 ms.
+async fn tickets_to_bound_a_search(
+    client: &Client,
+    words: &SearchWords,
+    include_merged: bool,
+) -> StoreResult<f64> {
+    let matches = estimated_index_matches(client, words, None, include_merged).await?;
+    Ok(MOST_TICKETS_TO_BOUND_A_SEARCH.max(matches * TICKETS_TO_BOUND_A_SEARCH_PER_MATCH))
+}
+
+/// [`UpdatedBefore`] of `before`: the newest ticket updated before it, read on the side of the
+/// date the planner expects fewer tickets on, when it expects at most `most` there: the newest
+/// of those updated before, from the index by update (`updated_at`, `id`); or the first
+/// ticket, going down the primary key from the newest, that was updated before.
+///
+/// Why: a search finds the matches of its words newest first, and an upper date bound is no
+/// term of the documents, so it tried and dropped every match updated since the date first,
+/// and its window of the newest documents told it nothing of those it wanted: the 18 slowest
+/// of random filtered searches at a million tickets (120–400 ms) all had a date bound, 16 of
+/// them an upper one. Every ticket updated before the date is at or below the newest of them
+/// in creation order, so the search may start there. The estimate only picks the side and
+/// whether to read it; what is read is exact.
+pub(crate) async fn newest_updated_before(
+    client: &Client,
+    before: jiff::Timestamp,
+    most: f64,
+) -> StoreResult<UpdatedBefore> {
+    let mut params = Params::default();
+    let bound = params.bind(to_micros(before));
+    let earlier_sql = format!("SELECT id FROM tickets WHERE updated_at < {bound}");
+    let later_sql = format!("SELECT id FROM tickets WHERE updated_at >= {bound}");
+    let (earlier, later) = futures::join!(
+        planned_rows(client, &earlier_sql, &params),
+        planned_rows(client, &later_sql, &params)
+    );
+    let (earlier, later) = (earlier?, later?);
+    // The fences (OFFSET 0) keep each read to its side: expecting the date to pass most
+    // tickets, the planner would go down the primary key for any of them.
+    let sql = if earlier <= most && earlier <= later {
+        format!("SELECT id FROM ({earlier_sql} OFFSET 0) t ORDER BY id DESC LIMIT 1")
+    } else if later <= most {
+        format!(
+            "SELECT id FROM (SELECT id, updated_at FROM tickets ORDER BY id DESC OFFSET 0) t \
+             WHERE updated_at < {bound} LIMIT 1"
+        )
+    } else {
+        return Ok(UpdatedBefore::Many);
+    };
+    Ok(match query_once(client, &sql, &params).await?.first() {
+        Some(row) => UpdatedBefore::UpTo {
+            newest: get(row, "id")?,
+        },
+        None => UpdatedBefore::None,
+    })
+}
+
+/// The id just above `id`, for a bound that keeps `id` (`< just_above(id)`), or `None` above the
+/// largest id there can be.
+fn just_above(id: Uuid) -> Option<Uuid> {
+    // PostgreSQL orders `uuid` by its bytes, big-endian as `as_u128` reads them.
+    id.as_u128().checked_add(1).map(Uuid::from_u128)
 }
 
 /// The newest [`RANKED_MATCHES`] of `passing` whose documents match the words and carry the
@@ -642,6 +667,19 @@ pub(crate) async fn search_tickets(
         query: expanded.clone(),
         teams: EraTeams::of(&search.visibility, search.filter.include_merged),
     };
+    // Dates are no terms of the documents, so an upper date bound is kept as the newest ticket
+    // that may pass it.
+    let newest = match search.filter.updated_before {
+        Some(before) => {
+            let most = tickets_to_bound_a_search(client, &words, search.filter.include_merged);
+            match newest_updated_before(client, before, most.await?).await? {
+                UpdatedBefore::None => return Ok(Vec::new()),
+                UpdatedBefore::UpTo { newest } => Some(newest),
+                UpdatedBefore::Many => None,
+            }
+        }
+        None => None,
+    };
     let hits = match visibility_terms::filter_terms(&search.filter, tag) {
         // Every part of the filter is a term of the documents (V21, V25–V27): the search is
         // one for the words and those terms, however common, whose window counts only what
@@ -665,7 +703,10 @@ pub(crate) async fn search_tickets(
                 .await?,
             )
         }
-        None => filtered_or_newest_matches(client, &words, who, search, window, listing).await?,
+        None => {
+            filtered_or_newest_matches(client, &words, who, search, newest, tag, window, listing)
+                .await?
+        }
     };
     let rows = match hits {
         Some(hits) => {
@@ -677,7 +718,7 @@ pub(crate) async fn search_tickets(
             )
             .await?
         }
-        None => planned_matches(client, &words.walked, search).await?,
+        None => planned_matches(client, &words.walked, search, newest).await?,
     };
     let scorer = expanded.scorer();
     let mut ranked: Vec<(f64, Uuid)> = Vec::with_capacity(rows.len());
@@ -716,18 +757,34 @@ async fn tag_id(client: &Client, name: &str) -> StoreResult<Option<TagId>> {
 
 /// The matches of a search whose filter has a part the documents have no term for (a date
 /// range, a customer, «unassigned»), or no filter: `None` when the planner should find them
-/// ([`planned_matches`]). The terms of the filter's rare parts (by status, priority, team or
-/// assignee, [`CountedFilter`]) join `who` may see a match.
+/// ([`planned_matches`]). The terms of the filter's other parts (statuses, priorities,
+/// channels, a team, an assignee, a tag; `tag` is its id) join `who` may see a match, however
+/// common, as when every part has terms: tested in SQL instead, a tag and a channel that let
+/// few tickets through made a search test every match of its words updated before a date
+/// («r» + a tag + a channel: 200 ms; 10–20 ms as terms). No match is newer than the ticket
+/// `newest`, when given ([`newest_updated_before`]).
+#[allow(clippy::too_many_arguments)]
 async fn filtered_or_newest_matches(
     client: &Client,
     words: &SearchWords,
     who: Option<String>,
     search: &TicketSearch,
+    newest: Option<Uuid>,
+    tag: Option<TagId>,
     window: i64,
     listing: i64,
 ) -> StoreResult<Option<Vec<Uuid>>> {
-    let counted = counted_filter(client, &search.filter).await?;
-    let visible = match (who, counted.terms) {
+    let termed = TicketFilter {
+        customer_id: None,
+        updated_since: None,
+        updated_before: None,
+        assignee: search
+            .filter
+            .assignee
+            .filter(|assignee| *assignee != AssigneeFilter::Unassigned),
+        ..search.filter.clone()
+    };
+    let visible = match (who, visibility_terms::filter_terms(&termed, tag)) {
         (Some(who), Some(filtered)) => Some(format!("({who}) & {filtered}")),
         (who, filtered) => who.or(filtered),
     };
@@ -742,7 +799,7 @@ async fn filtered_or_newest_matches(
             words,
             visible.as_deref(),
             search,
-            counted.passing_share,
+            newest,
             window,
             listing,
         )
@@ -767,15 +824,20 @@ async fn filtered_or_newest_matches(
 ///
 /// Newest by ticket id (UUIDv7: creation time), as SQLite's index rowids are ordered. Only the
 /// matches' terms are read, and ranked in Rust (`SearchQuery::score`) exactly as on SQLite;
-/// only the best page of tickets is read whole.
+/// only the best page of tickets is read whole. None is newer than the ticket `newest`, when
+/// given ([`newest_updated_before`]).
 async fn planned_matches(
     client: &Client,
     tsquery: &str,
     search: &TicketSearch,
+    newest: Option<Uuid>,
 ) -> StoreResult<Vec<Row>> {
     let mut params = Params::default();
     let tsquery = params.bind(tsquery.to_owned());
     let mut conditions = ticket_conditions(&search.filter, &search.visibility, &mut params);
+    if let Some(newest) = newest {
+        conditions.push(format!("d.ticket_id <= {}", params.bind(newest)));
+    }
     conditions.push(format!("d.document @@ {tsquery}::tsquery"));
     let sql = format!(
         "SELECT hits.ticket_id, s.subject_terms, s.body_terms FROM ( \
@@ -1825,19 +1887,24 @@ async fn probe_window(
 /// looking for matches that are not there (340 ms for «refunding» + solved at 1M tickets).
 /// The window of the newest documents tells the two apart, as for an unfiltered search
 /// ([`WindowCounts::keep_walking`]); a rare word's visible matches are few, so they come from
-/// the GIN index, a few eras at a time ([`EraRounds`], expecting `passing_share` of them to
-/// pass the filters SQL tests), and only their tickets are tested against the filters.
+/// the GIN index, a few eras at a time ([`EraRounds`]), and only their tickets are tested
+/// against the parts of the filter that have no terms.
+///
+/// The window, the rounds and the planner begin at the ticket `newest`, when given
+/// ([`newest_updated_before`]).
+#[allow(clippy::too_many_arguments)]
 async fn filtered_matches(
     client: &Client,
     words: &SearchWords,
     visible: Option<&str>,
     search: &TicketSearch,
-    passing_share: f64,
+    newest: Option<Uuid>,
     window: i64,
     listing: i64,
 ) -> StoreResult<Option<Vec<Uuid>>> {
     let include_merged = search.filter.include_merged;
-    let probe = probe_window(client, words, visible, include_merged, None, window).await?;
+    let below = newest.and_then(just_above);
+    let probe = probe_window(client, words, visible, include_merged, below, window).await?;
     if probe.counts.tried < window || probe.counts.keep_walking() {
         return Ok(None);
     }
@@ -1850,7 +1917,7 @@ async fn filtered_matches(
     if estimate > probe.counts.documents * INDEX_MATCHES_SHARE && probe.counts.borne_out(estimate) {
         return Ok(None);
     }
-    let start = rounds_start(client, None).await?;
+    let start = rounds_start(client, newest).await?;
     // None of the window's documents matched: the planner's estimate is all there is to go by
     // (a supervisor's «1» among urgent tickets: 112 ms for all 15,000 matches at once).
     let per_era = if probe.counts.visible_matches > 0 {
@@ -1864,7 +1931,7 @@ async fn filtered_matches(
             visible,
             &probe.counts,
             start,
-            per_era * passing_share,
+            per_era,
             RANKED_MATCHES,
             include_merged,
             Some(estimate),
@@ -1887,8 +1954,8 @@ async fn filtered_matches(
         let mut conditions = ticket_conditions(&search.filter, &search.visibility, &mut params);
         conditions.push("t.id = m.ticket_id".into());
         // Each round keeps below the oldest match found, so the last one finds none twice.
-        let below = match hits.last() {
-            Some(oldest) => format!("WHERE ticket_id < {}", params.bind(*oldest)),
+        let below = match hits.last().copied().or(below) {
+            Some(oldest) => format!("WHERE ticket_id < {}", params.bind(oldest)),
             None => String::new(),
         };
         let matches = round_matches(&mut params, words, &eras, visible, include_merged);
@@ -3015,6 +3082,117 @@ mod tests {
                 .expect("lists"),
             Some(Vec::new())
         );
+        drop(client);
+        store.close();
+    }
+
+    #[tokio::test]
+    async fn a_search_before_a_date_starts_at_the_newest_ticket_updated_before_it() {
+        use otklik_store::conformance::{new_customer, new_ticket};
+        use otklik_store::{Mutation, Store, TicketFilter, UnitOfWork};
+
+        let (url, _database) = crate::testkit::create_database().await;
+        let store = crate::PostgresStore::connect(&url, 2)
+            .await
+            .expect("connects");
+        let customer = new_customer("Dated", "dated-customer@example.com");
+        store
+            .commit(UnitOfWork::new().with(Mutation::InsertCustomer(customer.clone())))
+            .await
+            .expect("a customer");
+        // Ten tickets, oldest first; the sixth, the ninth and the tenth were updated lately.
+        let later = jiff::Timestamp::from_second(1_900_000_000).expect("a time");
+        let mut ids = Vec::new();
+        for index in 0..10 {
+            let mut ticket = new_ticket(customer.id, &format!("Dated {index}"), index);
+            if [5, 8, 9].contains(&index) {
+                ticket.created_at = later;
+            }
+            ids.push(ticket.id.0);
+            store
+                .commit(UnitOfWork::new().with(Mutation::InsertTicket(ticket)))
+                .await
+                .expect("a ticket");
+        }
+        let client = store.client().await.expect("a connection");
+        // Fresh statistics, so the planner expects about seven tickets before the date and three
+        // since.
+        client
+            .batch_execute("ANALYZE tickets")
+            .await
+            .expect("analyses");
+        let newest = UpdatedBefore::UpTo { newest: ids[7] };
+        let before_all = jiff::Timestamp::from_second(0).expect("a time");
+        let after_all = jiff::Timestamp::from_second(2_000_000_000).expect("a time");
+        // `new_ticket` creates the ticket numbered `i` at 1,800,000,000 + `i` seconds.
+        let before_fourth = jiff::Timestamp::from_second(1_800_000_003).expect("a time");
+        for (before, most, expected) in [
+            // Read since the date, going down from the newest.
+            (later, 5.0, newest),
+            // Read before it: the newest of the first three.
+            (before_fourth, 5.0, UpdatedBefore::UpTo { newest: ids[2] }),
+            // Read before it: nothing, or every ticket.
+            (before_all, 5.0, UpdatedBefore::None),
+            (after_all, 5.0, UpdatedBefore::UpTo { newest: ids[9] }),
+            // More on both sides than may be read.
+            (later, 1.5, UpdatedBefore::Many),
+        ] {
+            assert_eq!(
+                newest_updated_before(&client, before, most)
+                    .await
+                    .expect("reads"),
+                expected,
+                "before {before}, at most {most}"
+            );
+        }
+        // The id just above a ticket's keeps it and no later ticket, in PostgreSQL's order;
+        // carried across bytes; none above the largest.
+        let carried = Uuid::from_u128(0xff);
+        assert_eq!(just_above(carried), Some(Uuid::from_u128(0x100)));
+        assert_eq!(just_above(Uuid::max()), None);
+        for (id, next) in [(ids[7], ids[8]), (carried, Uuid::from_u128(0x100))] {
+            let above = just_above(id).expect("an id above");
+            let row = client
+                .query_one(
+                    "SELECT $1::uuid < $2::uuid AND $2::uuid <= $3::uuid AS between",
+                    &[&id, &above, &next],
+                )
+                .await
+                .expect("compares");
+            assert!(row.get::<_, bool>("between"), "{id} < {above} <= {next}");
+        }
+        // The search finds the seven, from a window of two documents, and nothing before the
+        // first.
+        let search = |updated_before| TicketSearch {
+            query: otklik_search::parse_query("dated ").expect("a query"),
+            filter: TicketFilter {
+                updated_before: Some(updated_before),
+                ..TicketFilter::default()
+            },
+            visibility: Visibility::All,
+            limit: 20,
+        };
+        let found = |tickets: Vec<Ticket>| {
+            let mut found: Vec<Uuid> = tickets.iter().map(|ticket| ticket.id.0).collect();
+            found.sort();
+            found
+        };
+        let mut expected: Vec<Uuid> = [0, 1, 2, 3, 4, 6, 7].iter().map(|&i| ids[i]).collect();
+        expected.sort();
+        for (window, listing) in [(2, 0), (1024, 0), (2, 100)] {
+            let tickets = search_tickets(&client, &search(later), window, listing)
+                .await
+                .expect("searches");
+            assert_eq!(
+                found(tickets),
+                expected,
+                "window {window}, listing {listing}"
+            );
+        }
+        let tickets = search_tickets(&client, &search(before_all), 2, 0)
+            .await
+            .expect("searches");
+        assert_eq!(found(tickets), Vec::<Uuid>::new());
         drop(client);
         store.close();
     }
