@@ -7,10 +7,11 @@
 //! writes it at its end, just before `COMMIT` ([`Pending::flush`]), always in the same order:
 //! `ticket_search` rows (several rows are locked at once, by ticket id), then `customer_search`
 //! rows (by customer id), then `ticket_counts` and `ticket_counters` rows (by key, one statement
-//! per table). A transaction that holds a derived row therefore only ever waits for derived rows
-//! later in that order, and the counter rows, which every ticket write shares, are locked last
-//! and held only for the moment before `COMMIT`: two units can never deadlock over them.
-//! [`rebuild`] takes the four tables in the same order.
+//! per table), then `ticket_update_eras` rows (by era). A transaction that holds a derived row
+//! therefore only ever waits for derived rows later in that order, and the counter and era rows,
+//! which every ticket write shares, are locked last and held only for the moment before
+//! `COMMIT`: two units can never deadlock over them. [`rebuild`] takes the tables in the same
+//! order.
 //!
 //! **Stale reads.** Counter deltas need a ticket's state before a change. At READ COMMITTED a
 //! plain `SELECT` may see a state that a concurrent transaction is about to change (a team
@@ -24,7 +25,7 @@ use crate::visibility_terms;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use otklik_domain::attachment::AttachmentMeta;
-use otklik_domain::clock::from_micros;
+use otklik_domain::clock::{from_micros, to_micros};
 use otklik_domain::customer::{Customer, IdentityValue};
 use otklik_domain::ids::{AgentId, AttachmentId, TeamId};
 use otklik_domain::message::Message;
@@ -291,6 +292,9 @@ pub(crate) struct Pending {
     /// Customers whose name or identities changed otherwise: recomputed from the tables.
     changed_customers: BTreeSet<Uuid>,
     counters: CounterDeltas,
+    /// By era of ticket numbers: the earliest update time and the newest id of the tickets
+    /// this unit creates, or whose update time it moves back (V36).
+    update_eras: BTreeMap<i64, (jiff::Timestamp, Uuid)>,
 }
 
 impl Pending {
@@ -316,6 +320,33 @@ impl Pending {
             self.merges.insert(ticket.id.0);
         }
         self.counters.moved(None, CounterKey::of_ticket(ticket));
+        self.updated_at(ticket.number, ticket.id.0, ticket.updated_at);
+    }
+
+    /// The ticket `id`, numbered `number`, was updated `at` (V36): kept when it is the era's
+    /// earliest update or newest id this unit has seen.
+    fn updated_at(&mut self, number: i64, id: Uuid, at: jiff::Timestamp) {
+        let era = self
+            .update_eras
+            .entry(visibility_terms::era_of(number))
+            .or_insert((at, id));
+        era.0 = era.0.min(at);
+        era.1 = era.1.max(id);
+    }
+
+    /// A stored ticket's update time moved from `before` to `after`: an era's earliest update
+    /// only needs to follow when it moved back (a node whose clock is behind), as it was kept
+    /// when the ticket was created or last moved back.
+    fn update_moved(
+        &mut self,
+        number: i64,
+        id: Uuid,
+        before: jiff::Timestamp,
+        after: jiff::Timestamp,
+    ) {
+        if after < before {
+            self.updated_at(number, id, after);
+        }
     }
 
     /// A saved ticket: re-index a new subject, move its count.
@@ -345,6 +376,12 @@ impl Pending {
         }
         self.counters
             .moved(before.counter_key(), CounterKey::of_ticket(after));
+        self.update_moved(
+            before.number,
+            after.id.0,
+            before.updated_at,
+            after.updated_at,
+        );
     }
 
     /// A ticket changed without a `Ticket` value (customer move, team deletion).
@@ -354,6 +391,7 @@ impl Pending {
         }
         self.counters
             .moved(before.counter_key(), after.counter_key());
+        self.update_moved(before.number, after.id, before.updated_at, after.updated_at);
     }
 
     /// Who may see `ticket` changed (its team or assignee), or its status, priority, channel or
@@ -449,6 +487,7 @@ impl Pending {
             reindex_customer(transaction, *customer_id).await?;
         }
         write_counters(transaction, self.counters).await?;
+        write_update_eras(transaction, &self.update_eras).await?;
         if !new_tokens.is_empty() {
             execute(
                 transaction,
@@ -461,6 +500,31 @@ impl Pending {
         }
         Ok(())
     }
+}
+
+/// Lowers the eras' earliest updates and raises their newest ids to `eras` (V36), era by era in
+/// order.
+async fn write_update_eras(
+    transaction: &Transaction<'_>,
+    eras: &BTreeMap<i64, (jiff::Timestamp, Uuid)>,
+) -> StoreResult<()> {
+    if eras.is_empty() {
+        return Ok(());
+    }
+    let numbers: Vec<i64> = eras.keys().copied().collect();
+    let earliest: Vec<i64> = eras.values().map(|(at, _)| to_micros(*at)).collect();
+    let newest: Vec<Uuid> = eras.values().map(|(_, id)| *id).collect();
+    execute(
+        transaction,
+        "INSERT INTO ticket_update_eras AS e (era, earliest_update, newest_id) \
+         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::uuid[]) \
+         ON CONFLICT (era) DO UPDATE SET \
+             earliest_update = least(e.earliest_update, EXCLUDED.earliest_update), \
+             newest_id = greatest(e.newest_id, EXCLUDED.newest_id)",
+        &[&numbers, &earliest, &newest],
+    )
+    .await?;
+    Ok(())
 }
 
 async fn write_new_documents(
@@ -811,11 +875,13 @@ pub(crate) async fn rebuild(transaction: &Transaction<'_>) -> StoreResult<()> {
     transaction
         .batch_execute(
             "LOCK TABLE ticket_search, ticket_documents, ticket_era_words, customer_search, \
-             count_versions, ticket_counts, ticket_counters IN EXCLUSIVE MODE; \
+             count_versions, ticket_counts, ticket_counters, ticket_update_eras \
+             IN EXCLUSIVE MODE; \
              DELETE FROM ticket_era_words; DELETE FROM ticket_documents; \
              DELETE FROM ticket_search; DELETE FROM customer_search; \
              DELETE FROM ticket_counts; \
              DELETE FROM ticket_counters; \
+             DELETE FROM ticket_update_eras; \
              UPDATE count_versions SET version = version + 1 WHERE shard = 0;",
         )
         .await
@@ -841,7 +907,17 @@ pub(crate) async fn rebuild(transaction: &Transaction<'_>) -> StoreResult<()> {
         .await
         .map_err(map_error)?;
     rebuild_customer_documents(transaction).await?;
-    rebuild_counters(transaction).await
+    rebuild_counters(transaction).await?;
+    // What each era's tickets hold now: their earlier update times are gone, and not needed.
+    transaction
+        .batch_execute(&format!(
+            "INSERT INTO ticket_update_eras (era, earliest_update, newest_id) \
+             SELECT number / {era}, min(updated_at), (array_agg(id ORDER BY id DESC))[1] \
+             FROM tickets GROUP BY number / {era}",
+            era = visibility_terms::ERA_TICKETS
+        ))
+        .await
+        .map_err(map_error)
 }
 
 /// A ticket's document being rebuilt from its rows.

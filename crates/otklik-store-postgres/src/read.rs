@@ -407,6 +407,35 @@ async fn prefix_tokens(client: &Client, prefix: &str) -> StoreResult<Vec<String>
     rows.iter().map(|row| get(row, "term")).collect()
 }
 
+/// The parts of `filter` the documents have no terms for: a customer, dates, «unassigned», and
+/// whether merged tickets are kept. The rest are [`termed_parts`].
+fn termless_parts(filter: &TicketFilter) -> TicketFilter {
+    TicketFilter {
+        customer_id: filter.customer_id,
+        updated_since: filter.updated_since,
+        updated_before: filter.updated_before,
+        assignee: filter
+            .assignee
+            .filter(|assignee| *assignee == AssigneeFilter::Unassigned),
+        include_merged: filter.include_merged,
+        ..TicketFilter::default()
+    }
+}
+
+/// The parts of `filter` the documents have terms for (V21, V25–V27): statuses, priorities,
+/// channels, a team, an assignee, a tag.
+fn termed_parts(filter: &TicketFilter) -> TicketFilter {
+    TicketFilter {
+        customer_id: None,
+        updated_since: None,
+        updated_before: None,
+        assignee: filter
+            .assignee
+            .filter(|assignee| *assignee != AssigneeFilter::Unassigned),
+        ..filter.clone()
+    }
+}
+
 /// The most tickets a filter may let through for a search to list them first
 /// ([`few_passing_tickets`]), as on SQLite.
 pub(crate) const FEW_PASSING_TICKETS: i64 = 20_000;
@@ -436,18 +465,8 @@ async fn few_passing_tickets(
     // close enough (34,500 there) to skip that when it is a quarter over. Those parts alone:
     // the rest may let few tickets through, but no index lists them, and the planner read
     // every ticket to list the 11,781 of a tag and a channel updated before a date (145 ms).
-    let listed = TicketFilter {
-        customer_id: filter.customer_id,
-        updated_since: filter.updated_since,
-        updated_before: filter.updated_before,
-        assignee: filter
-            .assignee
-            .filter(|assignee| *assignee == AssigneeFilter::Unassigned),
-        include_merged: filter.include_merged,
-        ..TicketFilter::default()
-    };
     let mut params = Params::default();
-    let conditions = ticket_conditions(&listed, &Visibility::All, &mut params);
+    let conditions = ticket_conditions(&termless_parts(filter), &Visibility::All, &mut params);
     let listed_sql = format!("SELECT t.id FROM tickets t {}", where_clause(&conditions));
     if planned_rows(client, &listed_sql, &params).await? > (few * 5 / 4) as f64 {
         return Ok(None);
@@ -514,80 +533,56 @@ pub(crate) enum UpdatedBefore {
     None,
     /// None newer than the ticket `newest` (by id: creation order) was: the search starts there.
     UpTo { newest: Uuid },
-    /// More than the limits on both sides of the date, by the planner's estimate: the search is
-    /// not bounded.
-    Many,
 }
 
-/// The most tickets updated before a search's upper date bound, or since, by the planner's
-/// estimate, that it reads to bound the search ([`newest_updated_before`]) whatever its words:
-/// about 100 ns an entry either way at a million tickets, so 13 ms at most.
-const MOST_TICKETS_TO_BOUND_A_SEARCH: f64 = 131_072.0;
+/// Tickets [`newest_updated_before`] reads, going down from the newest id of the eras, for
+/// the newest one updated before the date: about an era's worth, 2 ms at most.
+pub(crate) const TICKETS_TO_BOUND_A_SEARCH: i64 = visibility_terms::ERA_TICKETS;
 
-/// Tickets a search reads to bound itself for each match of its words it may test otherwise:
-/// testing a match against the filter costs more than a microsecond (fetched, sorted, looked
-/// up in `tickets`), reading a ticket's entry about 100 ns, and the search tests only the
-/// matches that carry the filter's terms too.
-const TICKETS_TO_BOUND_A_SEARCH_PER_MATCH: f64 = 4.0;
-
-/// The most tickets a search reads to bound itself ([`newest_updated_before`]): more for
-/// common words, whose matches it would otherwise test by the hundred thousand. Unbounded,
-/// «заказ» among low-priority tickets updated before September, a quarter of a million of the
-/// newest tickets updated since, found no match in its rounds and then fetched every match
-/// of the word and the filter's terms (160 ms), where the bound costs 25 ms.
-async fn tickets_to_bound_a_search(
-    client: &Client,
-    words: &SearchWords,
-    include_merged: bool,
-) -> StoreResult<f64> {
-    let matches = estimated_index_matches(client, words, None, include_merged).await?;
-    Ok(MOST_TICKETS_TO_BOUND_A_SEARCH.max(matches * TICKETS_TO_BOUND_A_SEARCH_PER_MATCH))
-}
-
-/// [`UpdatedBefore`] of `before`: the newest ticket updated before it, read on the side of the
-/// date the planner expects fewer tickets on, when it expects at most `most` there: the newest
-/// of those updated before, from the index by update (`updated_at`, `id`); or the first
-/// ticket, going down the primary key from the newest, that was updated before.
+/// [`UpdatedBefore`] of `before`: the newest id of the eras of ticket numbers holding a
+/// ticket updated before it (V36), then the newest ticket updated before it among the `walk`
+/// tickets from there down, when one is.
 ///
 /// Why: a search finds the matches of its words newest first, and an upper date bound is no
 /// term of the documents, so it tried and dropped every match updated since the date first,
 /// and its window of the newest documents told it nothing of those it wanted: the 18 slowest
 /// of random filtered searches at a million tickets (120–400 ms) all had a date bound, 16 of
 /// them an upper one. Every ticket updated before the date is at or below the newest of them
-/// in creation order, so the search may start there. The estimate only picks the side and
-/// whether to read it; what is read is exact.
+/// in creation order, so the search may start there. Read from the tickets' own entries, that
+/// cost about 100 ns a ticket on the smaller side of the date: up to 70 ms for a date in the
+/// middle of a year of a million tickets.
 pub(crate) async fn newest_updated_before(
     client: &Client,
     before: jiff::Timestamp,
-    most: f64,
+    walk: i64,
 ) -> StoreResult<UpdatedBefore> {
-    let mut params = Params::default();
-    let bound = params.bind(to_micros(before));
-    let earlier_sql = format!("SELECT id FROM tickets WHERE updated_at < {bound}");
-    let later_sql = format!("SELECT id FROM tickets WHERE updated_at >= {bound}");
-    let (earlier, later) = futures::join!(
-        planned_rows(client, &earlier_sql, &params),
-        planned_rows(client, &later_sql, &params)
-    );
-    let (earlier, later) = (earlier?, later?);
-    // The fences (OFFSET 0) keep each read to its side: expecting the date to pass most
-    // tickets, the planner would go down the primary key for any of them.
-    let sql = if earlier <= most && earlier <= later {
-        format!("SELECT id FROM ({earlier_sql} OFFSET 0) t ORDER BY id DESC LIMIT 1")
-    } else if later <= most {
-        format!(
-            "SELECT id FROM (SELECT id, updated_at FROM tickets ORDER BY id DESC OFFSET 0) t \
-             WHERE updated_at < {bound} LIMIT 1"
-        )
-    } else {
-        return Ok(UpdatedBefore::Many);
+    let bound = to_micros(before);
+    let rows = query(
+        client,
+        "SELECT newest_id FROM ticket_update_eras WHERE earliest_update < $1 \
+         ORDER BY newest_id DESC LIMIT 1",
+        &[&bound],
+    )
+    .await?;
+    let Some(row) = rows.first() else {
+        return Ok(UpdatedBefore::None);
     };
-    Ok(match query_once(client, &sql, &params).await?.first() {
-        Some(row) => UpdatedBefore::UpTo {
-            newest: get(row, "id")?,
-        },
-        None => UpdatedBefore::None,
-    })
+    let newest_of_eras: Uuid = get(row, "newest_id")?;
+    // The era's tickets created after the date were updated after it too: going down the
+    // primary key finds the newest ticket updated before it, past those.
+    let rows = query(
+        client,
+        "SELECT id FROM ( \
+             SELECT id, updated_at FROM tickets WHERE id <= $2 ORDER BY id DESC LIMIT $3) t \
+         WHERE updated_at < $1 ORDER BY id DESC LIMIT 1",
+        &[&bound, &newest_of_eras, &walk],
+    )
+    .await?;
+    let newest = match rows.first() {
+        Some(row) => get(row, "id")?,
+        None => newest_of_eras,
+    };
+    Ok(UpdatedBefore::UpTo { newest })
 }
 
 /// The id just above `id`, for a bound that keeps `id` (`< just_above(id)`), or `None` above the
@@ -671,11 +666,9 @@ pub(crate) async fn search_tickets(
     // that may pass it.
     let newest = match search.filter.updated_before {
         Some(before) => {
-            let most = tickets_to_bound_a_search(client, &words, search.filter.include_merged);
-            match newest_updated_before(client, before, most.await?).await? {
+            match newest_updated_before(client, before, TICKETS_TO_BOUND_A_SEARCH).await? {
                 UpdatedBefore::None => return Ok(Vec::new()),
                 UpdatedBefore::UpTo { newest } => Some(newest),
-                UpdatedBefore::Many => None,
             }
         }
         None => None,
@@ -692,34 +685,26 @@ pub(crate) async fn search_tickets(
                 Some(who) => format!("({who}) & {terms}"),
                 None => terms,
             };
-            Some(
-                newest_matches(
-                    client,
-                    &words,
-                    Some(&visible),
-                    search.filter.include_merged,
-                    window,
-                )
-                .await?,
+            newest_matches(
+                client,
+                &words,
+                Some(&visible),
+                search.filter.include_merged,
+                window,
             )
+            .await?
         }
         None => {
             filtered_or_newest_matches(client, &words, who, search, newest, tag, window, listing)
                 .await?
         }
     };
-    let rows = match hits {
-        Some(hits) => {
-            query(
-                client,
-                "SELECT ticket_id, subject_terms, body_terms FROM ticket_search \
-                 WHERE ticket_id = ANY($1)",
-                &[&hits],
-            )
-            .await?
-        }
-        None => planned_matches(client, &words.walked, search, newest).await?,
-    };
+    let rows = query(
+        client,
+        "SELECT ticket_id, subject_terms, body_terms FROM ticket_search WHERE ticket_id = ANY($1)",
+        &[&hits],
+    )
+    .await?;
     let scorer = expanded.scorer();
     let mut ranked: Vec<(f64, Uuid)> = Vec::with_capacity(rows.len());
     for row in &rows {
@@ -773,83 +758,74 @@ async fn filtered_or_newest_matches(
     tag: Option<TagId>,
     window: i64,
     listing: i64,
-) -> StoreResult<Option<Vec<Uuid>>> {
-    let termed = TicketFilter {
-        customer_id: None,
-        updated_since: None,
-        updated_before: None,
-        assignee: search
-            .filter
-            .assignee
-            .filter(|assignee| *assignee != AssigneeFilter::Unassigned),
-        ..search.filter.clone()
-    };
+) -> StoreResult<Vec<Uuid>> {
+    let termed = termed_parts(&search.filter);
     let visible = match (who, visibility_terms::filter_terms(&termed, tag)) {
         (Some(who), Some(filtered)) => Some(format!("({who}) & {filtered}")),
         (who, filtered) => who.or(filtered),
     };
+    let visible = visible.as_deref();
     if let Some(passing) = few_passing_tickets(client, search, listing).await? {
-        return Ok(Some(
-            newest_matches_among(client, words, visible.as_deref(), search, &passing).await?,
-        ));
+        return newest_matches_among(client, words, visible, search, &passing).await;
     }
     if search.filter.narrows() {
-        return filtered_matches(
-            client,
-            words,
-            visible.as_deref(),
-            search,
-            newest,
-            window,
-            listing,
-        )
-        .await;
+        let found =
+            filtered_matches(client, words, visible, search, newest, window, listing).await?;
+        return match found {
+            Some(found) => Ok(found),
+            None => planned_matches(client, words, visible, search, newest).await,
+        };
     }
-    Ok(Some(
-        newest_matches(
-            client,
-            words,
-            visible.as_deref(),
-            search.filter.include_merged,
-            window,
-        )
-        .await?,
-    ))
+    newest_matches(client, words, visible, search.filter.include_merged, window).await
 }
 
-/// The newest [`RANKED_MATCHES`] tickets that match `tsquery` and pass the filters and the
-/// visibility, with their terms, planned by PostgreSQL: for filtered searches whose words are
-/// common among the caller's tickets ([`filtered_matches`]), where the planner knows how
-/// selective the filters are.
+/// The ids of the newest [`RANKED_MATCHES`] tickets that match `words` and `visible` (the terms
+/// of who may see a ticket and of the filter's other parts) and pass the filter's parts
+/// without terms ([`termless_parts`]), planned by PostgreSQL: for filtered searches whose words
+/// are common among the caller's tickets ([`filtered_matches`]), where the planner knows how
+/// selective those parts are. None is newer than the ticket `newest`, when given
+/// ([`newest_updated_before`]).
 ///
-/// Newest by ticket id (UUIDv7: creation time), as SQLite's index rowids are ordered. Only the
-/// matches' terms are read, and ranked in Rust (`SearchQuery::score`) exactly as on SQLite;
-/// only the best page of tickets is read whole. None is newer than the ticket `newest`, when
-/// given ([`newest_updated_before`]).
+/// Newest by ticket id (UUIDv7: creation time), as SQLite's index rowids are ordered. The
+/// other parts are the documents' terms, not tested again in SQL: there the planner took a tag
+/// for a third as common as it is, joined every ticket below the bound with the tag's 347,000
+/// tickets, and tested each's document (415 ms for «курьер» + a tag before March).
 async fn planned_matches(
     client: &Client,
-    tsquery: &str,
+    words: &SearchWords,
+    visible: Option<&str>,
     search: &TicketSearch,
     newest: Option<Uuid>,
-) -> StoreResult<Vec<Row>> {
+) -> StoreResult<Vec<Uuid>> {
     let mut params = Params::default();
-    let tsquery = params.bind(tsquery.to_owned());
-    let mut conditions = ticket_conditions(&search.filter, &search.visibility, &mut params);
+    let word = params.bind(words.walked.clone());
+    let termless = termless_parts(&search.filter);
+    let mut conditions = ticket_conditions(&termless, &Visibility::All, &mut params);
     if let Some(newest) = newest {
-        conditions.push(format!("d.ticket_id <= {}", params.bind(newest)));
+        // On both sides of the join: PostgreSQL carries equalities across it, not ranges, and
+        // merged the documents with every ticket from the newest down (130 ms; 18 from the
+        // bound).
+        let newest = params.bind(newest);
+        conditions.push(format!("d.ticket_id <= {newest}"));
+        conditions.push(format!("t.id <= {newest}"));
     }
-    conditions.push(format!("d.document @@ {tsquery}::tsquery"));
+    conditions.push(format!(
+        "d.document @@ {}",
+        words_and_terms(&mut params, word, visible)
+    ));
     let sql = format!(
-        "SELECT hits.ticket_id, s.subject_terms, s.body_terms FROM ( \
-             SELECT d.ticket_id FROM ticket_documents d JOIN tickets t ON t.id = d.ticket_id \
-             {where_clause} ORDER BY d.ticket_id DESC LIMIT {ranked}) hits \
-         JOIN ticket_search s ON s.ticket_id = hits.ticket_id",
+        "SELECT d.ticket_id FROM ticket_documents d JOIN tickets t ON t.id = d.ticket_id \
+         {where_clause} ORDER BY d.ticket_id DESC LIMIT {ranked}",
         where_clause = where_clause(&conditions),
         ranked = params.bind(RANKED_MATCHES),
     );
     // Planned with the query's values (see `query_once`): the right plan depends on how common
     // the searched words are.
-    query_once(client, &sql, &params).await
+    query_once(client, &sql, &params)
+        .await?
+        .iter()
+        .map(|row| get(row, "ticket_id"))
+        .collect()
 }
 
 /// `NOT d.merged AND ` unless merged tickets are asked for.
@@ -3100,51 +3076,112 @@ mod tests {
             .commit(UnitOfWork::new().with(Mutation::InsertCustomer(customer.clone())))
             .await
             .expect("a customer");
-        // Ten tickets, oldest first; the sixth, the ninth and the tenth were updated lately.
-        let later = jiff::Timestamp::from_second(1_900_000_000).expect("a time");
-        let mut ids = Vec::new();
-        for index in 0..10 {
-            let mut ticket = new_ticket(customer.id, &format!("Dated {index}"), index);
-            if [5, 8, 9].contains(&index) {
-                ticket.created_at = later;
-            }
-            ids.push(ticket.id.0);
-            store
-                .commit(UnitOfWork::new().with(Mutation::InsertTicket(ticket)))
-                .await
-                .expect("a ticket");
-        }
+        // Ten tickets, the `i`th created at 1,800,000,000 + `i` seconds (`new_ticket`): the first
+        // five in era 0, in one unit, oldest first; the next five in era 1, in one unit, newest
+        // first; and one more in era 1, in a unit of its own.
         let client = store.client().await.expect("a connection");
-        // Fresh statistics, so the planner expects about seven tickets before the date and three
-        // since.
+        let new_tickets: Vec<_> = (0..11)
+            .map(|index| new_ticket(customer.id, &format!("Dated {index}"), index))
+            .collect();
+        let mut era_0 = UnitOfWork::new();
+        for ticket in &new_tickets[..5] {
+            era_0 = era_0.with(Mutation::InsertTicket(ticket.clone()));
+        }
+        store.commit(era_0).await.expect("tickets");
         client
-            .batch_execute("ANALYZE tickets")
+            .batch_execute(&format!(
+                "SELECT setval('ticket_number_seq', {})",
+                visibility_terms::ERA_TICKETS
+            ))
             .await
-            .expect("analyses");
-        let newest = UpdatedBefore::UpTo { newest: ids[7] };
-        let before_all = jiff::Timestamp::from_second(0).expect("a time");
-        let after_all = jiff::Timestamp::from_second(2_000_000_000).expect("a time");
-        // `new_ticket` creates the ticket numbered `i` at 1,800,000,000 + `i` seconds.
-        let before_fourth = jiff::Timestamp::from_second(1_800_000_003).expect("a time");
-        for (before, most, expected) in [
-            // Read since the date, going down from the newest.
-            (later, 5.0, newest),
-            // Read before it: the newest of the first three.
-            (before_fourth, 5.0, UpdatedBefore::UpTo { newest: ids[2] }),
-            // Read before it: nothing, or every ticket.
-            (before_all, 5.0, UpdatedBefore::None),
-            (after_all, 5.0, UpdatedBefore::UpTo { newest: ids[9] }),
-            // More on both sides than may be read.
-            (later, 1.5, UpdatedBefore::Many),
-        ] {
+            .expect("numbers the next tickets in era 1");
+        let mut era_1 = UnitOfWork::new();
+        for ticket in new_tickets[5..10].iter().rev() {
+            era_1 = era_1.with(Mutation::InsertTicket(ticket.clone()));
+        }
+        store.commit(era_1).await.expect("tickets");
+        let last = UnitOfWork::new().with(Mutation::InsertTicket(new_tickets[10].clone()));
+        store.commit(last).await.expect("a ticket");
+        let mut tickets = Vec::new();
+        for ticket in &new_tickets {
+            let stored = store.find_ticket(ticket.id).await.expect("reads");
+            tickets.push(stored.expect("the ticket"));
+        }
+        let ids: Vec<Uuid> = tickets.iter().map(|ticket| ticket.id.0).collect();
+        assert_eq!(visibility_terms::era_of(tickets[5].number), 1);
+        let second = |second| jiff::Timestamp::from_second(second).expect("a time");
+        let before_fourth = second(1_800_000_003);
+        let bound = |before, walk| newest_updated_before(&client, before, walk);
+        let up_to = |index: usize| UpdatedBefore::UpTo { newest: ids[index] };
+        // Era 0 holds the first three; going down from its newest ticket finds the third.
+        assert_eq!(bound(before_fourth, 16).await.expect("reads"), up_to(2));
+        // Not that far down: the era's newest ticket, which no ticket updated before is above.
+        assert_eq!(bound(before_fourth, 1).await.expect("reads"), up_to(4));
+        // Era 1's earliest update is its oldest ticket's, whatever the order they came in.
+        assert_eq!(
+            bound(second(1_800_000_006), 16).await.expect("reads"),
+            up_to(5)
+        );
+        assert_eq!(
+            bound(second(0), 16).await.expect("reads"),
+            UpdatedBefore::None
+        );
+        assert_eq!(
+            bound(second(2_000_000_000), 16).await.expect("reads"),
+            up_to(10)
+        );
+        // A node whose clock is behind updates the eighth (era 1) before the fourth was
+        // created: era 1 now holds a ticket updated before that too.
+        let mut moved_back = tickets[7].clone();
+        moved_back.updated_at = second(1_800_000_001);
+        store
+            .commit(UnitOfWork::new().with(Mutation::UpdateTicket {
+                ticket: moved_back,
+                expected_version: tickets[7].version,
+            }))
+            .await
+            .expect("an update");
+        assert_eq!(bound(before_fourth, 16).await.expect("reads"), up_to(7));
+        // And era 1's newest ticket is still its newest.
+        assert_eq!(
+            bound(second(2_000_000_000), 16).await.expect("reads"),
+            up_to(10)
+        );
+        // The search finds those four, from a window of two documents or of all of them, by
+        // walking or by listing; and none before the first.
+        let search = |updated_before| TicketSearch {
+            query: otklik_search::parse_query("dated ").expect("a query"),
+            filter: TicketFilter {
+                updated_before: Some(updated_before),
+                ..TicketFilter::default()
+            },
+            visibility: Visibility::All,
+            limit: 20,
+        };
+        let found = |tickets: Vec<Ticket>| {
+            let mut found: Vec<Uuid> = tickets.iter().map(|ticket| ticket.id.0).collect();
+            found.sort();
+            found
+        };
+        let mut expected: Vec<Uuid> = [0, 1, 2, 7].iter().map(|&i| ids[i]).collect();
+        expected.sort();
+        for (window, listing) in [(2, 0), (1024, 0), (2, 100)] {
+            let found_tickets = search_tickets(&client, &search(before_fourth), window, listing)
+                .await
+                .expect("searches");
             assert_eq!(
-                newest_updated_before(&client, before, most)
-                    .await
-                    .expect("reads"),
+                found(found_tickets),
                 expected,
-                "before {before}, at most {most}"
+                "window {window}, listing {listing}"
             );
         }
+        let none = search_tickets(&client, &search(second(0)), 2, 0)
+            .await
+            .expect("searches");
+        assert_eq!(found(none), Vec::<Uuid>::new());
+        // A rebuild keeps each era's bounds as its tickets hold them now.
+        store.rebuild_derived_data().await.expect("rebuilds");
+        assert_eq!(bound(before_fourth, 16).await.expect("reads"), up_to(7));
         // The id just above a ticket's keeps it and no later ticket, in PostgreSQL's order;
         // carried across bytes; none above the largest.
         let carried = Uuid::from_u128(0xff);
@@ -3161,38 +3198,6 @@ mod tests {
                 .expect("compares");
             assert!(row.get::<_, bool>("between"), "{id} < {above} <= {next}");
         }
-        // The search finds the seven, from a window of two documents, and nothing before the
-        // first.
-        let search = |updated_before| TicketSearch {
-            query: otklik_search::parse_query("dated ").expect("a query"),
-            filter: TicketFilter {
-                updated_before: Some(updated_before),
-                ..TicketFilter::default()
-            },
-            visibility: Visibility::All,
-            limit: 20,
-        };
-        let found = |tickets: Vec<Ticket>| {
-            let mut found: Vec<Uuid> = tickets.iter().map(|ticket| ticket.id.0).collect();
-            found.sort();
-            found
-        };
-        let mut expected: Vec<Uuid> = [0, 1, 2, 3, 4, 6, 7].iter().map(|&i| ids[i]).collect();
-        expected.sort();
-        for (window, listing) in [(2, 0), (1024, 0), (2, 100)] {
-            let tickets = search_tickets(&client, &search(later), window, listing)
-                .await
-                .expect("searches");
-            assert_eq!(
-                found(tickets),
-                expected,
-                "window {window}, listing {listing}"
-            );
-        }
-        let tickets = search_tickets(&client, &search(before_all), 2, 0)
-            .await
-            .expect("searches");
-        assert_eq!(found(tickets), Vec::<Uuid>::new());
         drop(client);
         store.close();
     }

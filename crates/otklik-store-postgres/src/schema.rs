@@ -13,8 +13,12 @@ mod embedded {
 const HISTORY_TABLE: &str = "refinery_schema_history";
 /// Tables that exist only as the search index's internals, as FTS5's tables do on SQLite: the
 /// logical schema leaves them out, as it leaves out `tsvector` columns.
-const SEARCH_INDEX_TABLES: [&str; 3] =
-    ["ticket_documents", "ticket_era_words", "team_search_codes"];
+const SEARCH_INDEX_TABLES: [&str; 4] = [
+    "ticket_documents",
+    "ticket_era_words",
+    "team_search_codes",
+    "ticket_update_eras",
+];
 
 /// An arbitrary constant ("otklik" in ASCII) naming the advisory lock held while migrating, so
 /// two servers started at once against one empty database do not both try to create it.
