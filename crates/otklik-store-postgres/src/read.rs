@@ -2990,12 +2990,16 @@ mod tests {
         assert_eq!(rounds.next_round(), Some(range(53, 54)));
     }
 
-    #[tokio::test]
-    async fn the_tickets_older_than_a_search_has_found_are_listed_when_few_were_updated_since() {
-        use otklik_store::conformance::{new_customer, new_ticket};
-        use otklik_store::{Mutation, Store, TicketFilter, UnitOfWork};
+    /// A store in a database of its own (dropped with the guard) with one customer.
+    async fn store_with_a_customer() -> (
+        crate::PostgresStore,
+        otklik_domain::customer::Customer,
+        crate::testkit::DropDatabase,
+    ) {
+        use otklik_store::conformance::new_customer;
+        use otklik_store::{Mutation, Store, UnitOfWork};
 
-        let (url, _database) = crate::testkit::create_database().await;
+        let (url, database) = crate::testkit::create_database().await;
         let store = crate::PostgresStore::connect(&url, 2)
             .await
             .expect("connects");
@@ -3004,6 +3008,15 @@ mod tests {
             .commit(UnitOfWork::new().with(Mutation::InsertCustomer(customer.clone())))
             .await
             .expect("a customer");
+        (store, customer, database)
+    }
+
+    #[tokio::test]
+    async fn the_tickets_older_than_a_search_has_found_are_listed_when_few_were_updated_since() {
+        use otklik_store::conformance::new_ticket;
+        use otklik_store::{Mutation, Store, TicketFilter, UnitOfWork};
+
+        let (store, customer, _database) = store_with_a_customer().await;
         // Ten tickets, oldest first; the second, the fifth and the ninth were updated lately.
         let since = jiff::Timestamp::from_second(1_900_000_000).expect("a time");
         let mut ids = Vec::new();
@@ -3064,18 +3077,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_search_before_a_date_starts_at_the_newest_ticket_updated_before_it() {
-        use otklik_store::conformance::{new_customer, new_ticket};
+        use otklik_store::conformance::new_ticket;
         use otklik_store::{Mutation, Store, TicketFilter, UnitOfWork};
 
-        let (url, _database) = crate::testkit::create_database().await;
-        let store = crate::PostgresStore::connect(&url, 2)
-            .await
-            .expect("connects");
-        let customer = new_customer("Dated", "dated-customer@example.com");
-        store
-            .commit(UnitOfWork::new().with(Mutation::InsertCustomer(customer.clone())))
-            .await
-            .expect("a customer");
+        let (store, customer, _database) = store_with_a_customer().await;
         // Ten tickets, the `i`th created at 1,800,000,000 + `i` seconds (`new_ticket`): the first
         // five in era 0, in one unit, oldest first; the next five in era 1, in one unit, newest
         // first; and one more in era 1, in a unit of its own.
