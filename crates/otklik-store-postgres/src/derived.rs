@@ -320,12 +320,12 @@ impl Pending {
             self.merges.insert(ticket.id.0);
         }
         self.counters.moved(None, CounterKey::of_ticket(ticket));
-        self.updated_at(ticket.number, ticket.id.0, ticket.updated_at);
+        self.record_update(ticket.number, ticket.id.0, ticket.updated_at);
     }
 
     /// The ticket `id`, numbered `number`, was updated `at` (V36): kept when it is the era's
     /// earliest update or newest id this unit has seen.
-    fn updated_at(&mut self, number: i64, id: Uuid, at: jiff::Timestamp) {
+    fn record_update(&mut self, number: i64, id: Uuid, at: jiff::Timestamp) {
         let era = self
             .update_eras
             .entry(visibility_terms::era_of(number))
@@ -345,7 +345,7 @@ impl Pending {
         after: jiff::Timestamp,
     ) {
         if after < before {
-            self.updated_at(number, id, after);
+            self.record_update(number, id, after);
         }
     }
 
