@@ -217,9 +217,16 @@ pub(crate) async fn unroute_team(
     transaction: &Transaction<'_>,
     team_id: Uuid,
 ) -> StoreResult<Vec<StoredTicket>> {
-    // RETURNING shows the new row; only `team_id` changed, and it was `$1`.
+    // RETURNING shows the new row; only `team_id` changed, and it was `$1`. The rows are locked
+    // in id order first, as `lock_tickets` locks them: updated in the order the scan met them,
+    // a unit locking two of them by id (a merge) could hold one while waiting for the other,
+    // and the deletion the reverse (a deadlock, seen once in 15 runs of the test of concurrent
+    // units).
     let sql = format!(
-        "UPDATE tickets SET team_id = NULL WHERE team_id = $1 AND merged_into IS NULL \
+        "UPDATE tickets SET team_id = NULL WHERE id IN ( \
+             SELECT id FROM tickets WHERE team_id = $1 AND merged_into IS NULL \
+             ORDER BY id FOR NO KEY UPDATE) \
+         AND team_id = $1 AND merged_into IS NULL \
          RETURNING {STORED_COLUMNS}"
     );
     let rows = query(transaction, &sql, &[&team_id]).await?;
