@@ -1927,7 +1927,9 @@ async fn filtered_matches(
             break;
         }
         let mut params = Params::default();
-        let mut conditions = ticket_conditions(&search.filter, &search.visibility, &mut params);
+        // The other parts, and who may see a ticket, are terms every round asks of the index.
+        let termless = termless_parts(&search.filter);
+        let mut conditions = ticket_conditions(&termless, &Visibility::All, &mut params);
         conditions.push("t.id = m.ticket_id".into());
         // Each round keeps below the oldest match found, so the last one finds none twice.
         let below = match hits.last().copied().or(below) {
