@@ -15,7 +15,8 @@
 //!   loading child rows for a whole page with one query (`read.rs`, `rows.rs`);
 //! - keeping the full-text index (`tsvector` + GIN over terms from `otklik-search`) and the
 //!   queue counters current in the same transaction as the data (`derived.rs`), and answering
-//!   searches and counts from them;
+//!   searches (`search.rs`, with the arithmetic that decides how a search reads the index in
+//!   `search/plan.rs`) and counts from them;
 //! - keeping each agent's count of active chats race-free across nodes with one conditional
 //!   `UPDATE` per reservation (`chat.rs`);
 //! - carrying change events and short-lived signals between nodes with NOTIFY, heard by one
@@ -39,6 +40,7 @@ mod listen;
 mod read;
 mod rows;
 mod schema;
+mod search;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 mod visibility_terms;
@@ -212,8 +214,8 @@ impl PostgresStore {
             listening,
             target,
             known_tokens: std::sync::Mutex::default(),
-            search_window: read::SEARCH_WINDOW,
-            search_listing: read::FEW_PASSING_TICKETS,
+            search_window: search::SEARCH_WINDOW,
+            search_listing: search::FEW_PASSING_TICKETS,
             counts: otklik_store::count_cache::CountCache::new(),
             search_turns: tokio::sync::Semaphore::new(default_searches_at_once()),
         };
@@ -242,7 +244,7 @@ impl PostgresStore {
     }
 
     /// Sets how many of the newest documents a search tries before it judges whether
-    /// to walk on or ask the index for the rest (1024 unless set; see `read::newest_matches`).
+    /// to walk on or ask the index for the rest (1024 unless set; see `search::newest_matches`).
     /// Results do not depend on it, only the work done: tests set it small to take every path
     /// on a few tickets.
     pub fn with_search_window(mut self, documents: i64) -> PostgresStore {
@@ -252,7 +254,7 @@ impl PostgresStore {
 
     /// Sets how many tickets passing a filter that the documents have no terms for (a date
     /// range, a customer, «unassigned») a search lists first, to test the words on those
-    /// tickets only (20,000 unless set; see `read::few_passing_tickets`). Results do not depend
+    /// tickets only (20,000 unless set; see `search::few_passing_tickets`). Results do not depend
     /// on it: tests set it to 0 to take the other paths on a few tickets.
     pub fn with_search_listing_at_most(mut self, tickets: i64) -> PostgresStore {
         self.search_listing = tickets.max(0);
@@ -533,7 +535,7 @@ impl Store for PostgresStore {
         // The turn before the connection: a search waiting its turn holds no connection.
         let _turn = self.search_turn().await?;
         let client = self.client().await?;
-        read::search_tickets(&client, search, self.search_window, self.search_listing).await
+        search::search_tickets(&client, search, self.search_window, self.search_listing).await
     }
 
     async fn search_customers(
