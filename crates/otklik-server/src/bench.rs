@@ -55,7 +55,7 @@ use workspace::ui_phase;
 
 // What the chat and mail benches share with this one.
 pub(crate) use postgres::{create_database, drop_database};
-pub(crate) use processes::{Server, admin_token, free_port, run_cli};
+pub(crate) use processes::{Server, admin_token, free_port, run_cli, wait_until_healthy};
 pub(crate) use report::percentile;
 
 /// The PostgreSQL admin URL used when none is given (the local trust-auth server).

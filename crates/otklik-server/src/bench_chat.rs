@@ -31,6 +31,7 @@ use tokio::sync::{Semaphore, oneshot};
 
 use crate::bench::{
     BenchBackend, Env, admin_token, create_database, drop_database, free_port, percentile,
+    wait_until_healthy,
 };
 
 /// What to measure.
@@ -63,7 +64,6 @@ const AGENT_REPLY_RATE: f64 = 20.0;
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The agent stream counts as settled after this long without an event.
 const QUIET: Duration = Duration::from_millis(1500);
-const START_TIMEOUT: Duration = Duration::from_secs(60);
 const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 const SETUP_TIMEOUT: Duration = Duration::from_secs(900);
 const TARGET_P99_MS: f64 = 100.0;
@@ -1087,28 +1087,8 @@ impl ChatServer {
             child,
             base: format!("http://127.0.0.1:{port}"),
         };
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if let Some(status) = server.child.try_wait()? {
-                bail!(
-                    "the server exited during start-up ({status}); see {}",
-                    log_path.display()
-                );
-            }
-            let health = client
-                .get(format!("{}/healthz", server.base))
-                .timeout(Duration::from_secs(2))
-                .send()
-                .await;
-            if health.is_ok_and(|response| response.status() == reqwest::StatusCode::OK) {
-                return Ok(server);
-            }
-            if Instant::now() >= deadline {
-                server.child.kill()?;
-                bail!("the server did not answer /healthz within {START_TIMEOUT:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_until_healthy(&mut server.child, &server.base, client, &log_path).await?;
+        Ok(server)
     }
 
     /// SIGTERM, then SIGKILL if it takes too long.

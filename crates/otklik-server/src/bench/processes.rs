@@ -74,30 +74,8 @@ impl Server {
             pid,
             base_url: format!("http://127.0.0.1:{port}"),
         };
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if let Some(status) = server.child.0.try_wait()? {
-                bail!(
-                    "the server exited during start-up ({status}); see {}",
-                    env.log.display()
-                );
-            }
-            let health = client
-                .get(format!("{}/healthz", server.base_url))
-                .timeout(Duration::from_secs(2))
-                .send()
-                .await;
-            if health.is_ok_and(|response| response.status() == reqwest::StatusCode::OK) {
-                return Ok(server);
-            }
-            if Instant::now() >= deadline {
-                bail!(
-                    "the server did not answer /healthz within {} s",
-                    START_TIMEOUT.as_secs()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_until_healthy(&mut server.child.0, &server.base_url, client, &env.log).await?;
+        Ok(server)
     }
 
     /// Asks the server to shut down gracefully (SIGTERM), killing it if it takes too long.
@@ -121,6 +99,41 @@ impl Server {
                 )
             }
         }
+    }
+}
+
+/// Waits up to [`START_TIMEOUT`] for the server `child` started at `base_url` to answer
+/// `/healthz`, failing at once if it exits (its log is at `log`). The caller's guard kills a
+/// server that never answered.
+pub(crate) async fn wait_until_healthy(
+    child: &mut Child,
+    base_url: &str,
+    client: &reqwest::Client,
+    log: &Path,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            bail!(
+                "the server exited during start-up ({status}); see {}",
+                log.display()
+            );
+        }
+        let health = client
+            .get(format!("{base_url}/healthz"))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await;
+        if health.is_ok_and(|response| response.status() == reqwest::StatusCode::OK) {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "the server did not answer /healthz within {} s",
+                START_TIMEOUT.as_secs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
